@@ -1,0 +1,159 @@
+"""The request API's data: typed params parsed from requests, and result rows built from state.
+
+Pure: no I/O; the controller's shell calls these around its store and registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from controller.errors import BadRequest
+from controller.liveness import DeviceLive
+from controller.messages import COURSE_RE, JsonObject
+from controller.naming import check_password
+from controller.store import AttendanceRecord, Desired, FleetSession, RejectedCheckin, StartRequest
+from controller.topics import valid_device_id
+
+MAX_WAIT_S = 60.0
+
+
+def _get_str(params: Mapping[str, Any], key: str, *, required: bool, hi: int, lo: int = 1) -> str | None:
+    value = params.get(key)
+    if value is None:
+        if required:
+            raise BadRequest(f"missing parameter {key!r}")
+        return None
+    if not isinstance(value, str) or not lo <= len(value) <= hi:
+        raise BadRequest(f"{key!r} must be a string of {lo}-{hi} characters")
+    if not value.isprintable():
+        raise BadRequest(f"{key!r} must not contain control characters")
+    return value
+
+
+def _get_int(params: Mapping[str, Any], key: str, *, required: bool, lo: int = 1) -> int | None:
+    value = params.get(key)
+    if value is None:
+        if required:
+            raise BadRequest(f"missing parameter {key!r}")
+        return None
+    if type(value) is not int or value < lo:
+        raise BadRequest(f"{key!r} must be an integer >= {lo}")
+    return value
+
+
+def _get_bool(params: Mapping[str, Any], key: str) -> bool:
+    value = params.get(key, False)
+    if type(value) is not bool:
+        raise BadRequest(f"{key!r} must be true or false")
+    return value
+
+
+def parse_start(params: Mapping[str, Any]) -> StartRequest:
+    course = _get_str(params, "course", required=True, hi=16) or ""
+    if COURSE_RE.fullmatch(course) is None:
+        raise BadRequest(f"course code {course!r} must be 1-16 letters, digits, '_' or '-'")
+    device = _get_str(params, "device", required=False, hi=32)
+    if device is not None and not valid_device_id(device):
+        raise BadRequest(f"{device!r} is not a device id")
+    return StartRequest(
+        course=course,
+        title=_get_str(params, "title", required=True, hi=100) or "",
+        session=_get_str(params, "session", required=True, hi=16) or "",
+        semester=_get_str(params, "semester", required=True, hi=32) or "",
+        lecturer=_get_str(params, "lecturer", required=False, hi=64, lo=0) or "",
+        password=check_password(_get_str(params, "password", required=False, hi=63, lo=0) or ""),
+        device=device,
+    )
+
+
+def parse_session_id(params: Mapping[str, Any]) -> int:
+    return _get_int(params, "session_id", required=True) or 0
+
+
+def parse_wait(params: Mapping[str, Any]) -> tuple[int, float]:
+    timeout = params.get("timeout_s", 10.0)
+    if type(timeout) not in (int, float) or not 0 <= timeout <= MAX_WAIT_S:
+        raise BadRequest(f"'timeout_s' must be a number of seconds in 0-{MAX_WAIT_S:g}")
+    return parse_session_id(params), float(timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceQuery:
+    session_id: int | None = None
+    offline_first: bool = False
+    limit: int | None = None
+
+
+def parse_devices(params: Mapping[str, Any]) -> DeviceQuery:
+    return DeviceQuery(_get_int(params, "session_id", required=False), _get_bool(params, "offline_first"),
+                       _get_int(params, "limit", required=False))
+
+
+def parse_active(params: Mapping[str, Any]) -> bool:
+    return _get_bool(params, "active")
+
+
+def device_row(device: DeviceLive, desired: Desired | None, *, online: bool) -> JsonObject:
+    session = desired.config.session if desired is not None else None
+    reported = device.reported
+    heartbeat = device.heartbeat
+    return {
+        "id": device.device_id,
+        "online": online,
+        "last_seen": device.last_seen,
+        "name": session.device_name if session else None,
+        "ssid": session.ssid if session else None,
+        "location": session.location if session else None,
+        "session_id": desired.session_id if desired else None,
+        "config_version": desired.config.version if desired else None,
+        "applied_version": (reported.config_version if reported and reported.applied else
+                            (reported.applied_version if reported else None)),
+        "boot": device.boot if device.boot >= 0 else None,
+        "fw": device.fw,
+        "rssi": heartbeat.rssi if heartbeat else None,
+        "stations": heartbeat.stations if heartbeat else None,
+    }
+
+
+def devices_result(
+    devices: list[DeviceLive], desired: Mapping[str, Desired], online: set[str], busy: Mapping[str, int],
+    query: DeviceQuery,
+) -> JsonObject:
+    """The fleet table: totals like the seed's status display, then the (filtered) rows."""
+    n_online = sum(1 for d in devices if d.device_id in online)
+    available = sum(1 for d in devices if d.device_id in online and d.device_id not in busy)
+    chosen = devices
+    if query.session_id is not None:
+        chosen = [d for d in chosen if busy.get(d.device_id) == query.session_id]
+    key = (lambda d: (d.device_id in online, d.device_id)) if query.offline_first else (lambda d: (False, d.device_id))
+    chosen = sorted(chosen, key=key)
+    matched = len(chosen)
+    if query.limit is not None:
+        chosen = chosen[: query.limit]
+    return {
+        "total": len(devices), "online": n_online, "offline": len(devices) - n_online, "available": available,
+        "matched": matched,
+        "devices": [device_row(d, desired.get(d.device_id), online=d.device_id in online) for d in chosen],
+    }
+
+
+def session_row(row: FleetSession, checkins: int) -> JsonObject:
+    return {
+        "session_id": row.id, "course": row.course_code, "title": row.course_title, "session": row.academic_session,
+        "semester": row.semester, "lecturer": row.lecturer, "device": row.device_id, "ssid": row.ssid,
+        "active": row.active, "applied": row.applied_at is not None, "error": row.error,
+        "config_version": row.config_version, "started_at": row.started_at, "ended_at": row.ended_at,
+        "checkins": checkins,
+    }
+
+
+def attendance_result(session_id: int, records: list[AttendanceRecord], rejected: list[RejectedCheckin]) -> JsonObject:
+    return {
+        "session_id": session_id,
+        "records": [{"student_id": r.student_id, "device": r.device_id, "seq": r.seq, "station_mac": r.station_mac,
+                     "received_at": r.received_at} for r in records],
+        "rejected": [{"student_id": r.student_id, "device": r.device_id, "seq": r.seq, "reason": r.reason,
+                      "received_at": r.received_at} for r in rejected],
+    }

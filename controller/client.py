@@ -1,0 +1,112 @@
+"""The CLI's side of the request API: one request, one reply, over the broker."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from types import TracebackType
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.reasoncodes import ReasonCode
+
+from controller.errors import ApiError, ControllerOffline, FleetError, Rejected
+from controller.messages import JsonObject, Request, encode, load_object
+from controller.mqtt import new_client, parse_broker_url
+from controller.topics import Topics
+
+_REPLY_LIMIT = 64 * 1024 * 1024
+
+
+class FleetClient:
+    """A short-lived connection to the broker that talks to whichever controller is online."""
+
+    def __init__(self, broker_url: str, root: str = "fleet", *, presence_timeout: float = 3.0) -> None:
+        self.topics = Topics(root)
+        self._address = parse_broker_url(broker_url)
+        self._client_id = f"cli-{uuid.uuid4().hex[:12]}"
+        self._replies = self.topics.replies(self._client_id)
+        self._presence_timeout = presence_timeout
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[threading.Event, list[JsonObject]]] = {}
+        self._presence: JsonObject | None = None
+        self._presence_seen = threading.Event()
+        self._subscribed = threading.Event()
+        self._refused: str | None = None
+        self._client = new_client(self._address, self._client_id)
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = lambda *_: self._subscribed.set()
+
+    def __enter__(self) -> FleetClient:
+        self.connect()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def connect(self, timeout: float = 5.0) -> None:
+        try:
+            self._client.connect(self._address.host, self._address.port, keepalive=30)
+        except OSError as exc:
+            raise FleetError(f"cannot reach the broker at {self._address.url}: {exc.strerror or exc}") from exc
+        self._client.loop_start()
+        if not self._subscribed.wait(timeout):
+            self.close()
+            raise FleetError(self._refused or f"the broker at {self._address.url} did not answer")
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_connect(self, client: paho.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+        if reason.is_failure:
+            self._refused = f"the broker at {self._address.url} refused the connection: {reason}"
+            return
+        client.subscribe([(self._replies, 1), (self.topics.controller_status, 1)])
+
+    def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
+        try:
+            obj = load_object(message.payload, max_bytes=_REPLY_LIMIT)
+        except Rejected:
+            return
+        if message.topic == self.topics.controller_status:
+            self._presence = obj
+            self._presence_seen.set()
+            return
+        with self._lock:
+            waiting = self._pending.get(str(obj.get("id")))
+        if waiting is not None:
+            waiting[1].append(obj)
+            waiting[0].set()
+
+    def controller_online(self) -> bool:
+        """Whether a controller's retained presence says online (waits briefly for it)."""
+        self._presence_seen.wait(self._presence_timeout)
+        return bool(self._presence and self._presence.get("online") is True)
+
+    def call(self, method: str, params: dict[str, Any] | None = None, *, timeout: float = 10.0) -> JsonObject:
+        """Send one request; its result, or ApiError with the controller's code, or ControllerOffline."""
+        if not self.controller_online():
+            raise ControllerOffline(
+                f"no controller is online on {self._address.url} (topic root {self.topics.root!r}); "
+                "start one with `fleet controller` or `fleet up`")
+        request = Request(uuid.uuid4().hex, self._replies, method, params or {})
+        done: tuple[threading.Event, list[JsonObject]] = (threading.Event(), [])
+        with self._lock:
+            self._pending[request.id] = done
+        try:
+            self._client.publish(self.topics.requests, encode(request.to_obj()), qos=1)
+            if not done[0].wait(timeout):
+                raise ControllerOffline(f"the controller did not answer {method} within {timeout:g} s")
+        finally:
+            with self._lock:
+                self._pending.pop(request.id, None)
+        reply = done[1][0]
+        if reply.get("ok") is True and isinstance(reply.get("result"), dict):
+            result: JsonObject = reply["result"]
+            return result
+        error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+        raise ApiError(str(error.get("message", "the controller refused the request")), str(error.get("code",
+                                                                                                         "internal")))

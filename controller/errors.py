@@ -1,0 +1,59 @@
+"""The package's exception types: one root, and API errors that carry a wire code."""
+
+from __future__ import annotations
+
+
+class FleetError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class ApiError(FleetError):
+    """An error a request can end with; `code` is what the reply carries on the wire."""
+
+    code = "internal"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class BadRequest(ApiError):
+    code = "bad_request"
+
+
+class NoDeviceAvailable(ApiError):
+    code = "no_device_available"
+
+
+class DeviceBusy(ApiError):
+    code = "device_busy"
+
+
+class UnknownDevice(ApiError):
+    code = "unknown_device"
+
+
+class UnknownSession(ApiError):
+    code = "unknown_session"
+
+
+class SessionEnded(ApiError):
+    code = "session_ended"
+
+
+class ControllerOffline(FleetError):
+    """The CLI found no controller answering on the broker."""
+
+
+class Rejected(FleetError):
+    """An inbound message that is dropped; `reason` is the counter it lands in."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail

@@ -1,0 +1,113 @@
+"""Which devices are alive: birth/will with the boot rule plus a heartbeat TTL, all in memory.
+
+Pure: every function takes `now` (wall-clock seconds). The controller's shell owns one
+`Registry`, feeds it decoded messages and flushes `dirty` devices to the database now and then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+
+from controller.messages import Heartbeat, State, Status
+
+
+class Seen(Enum):
+    """What a status message did to the record."""
+
+    APPLIED = "applied"
+    STALE = "stale"
+
+
+@dataclass(slots=True)
+class DeviceLive:
+    """One device as the controller knows it from the wire."""
+
+    device_id: str
+    boot: int = -1
+    status_boot: int = -1
+    status_online: bool = False
+    last_seen: float | None = None
+    fw: str | None = None
+    ip: str | None = None
+    heartbeat: Heartbeat | None = None
+    reported: State | None = None
+
+    def online(self, now: float, ttl: float) -> bool:
+        return (
+            self.status_online
+            and self.status_boot == self.boot
+            and self.last_seen is not None
+            and now - self.last_seen <= ttl
+        )
+
+
+@dataclass
+class Registry:
+    """Every device seen, keyed by id; `dirty` holds ids whose record changed since the last flush."""
+
+    ttl: float = 90.0
+    devices: dict[str, DeviceLive] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+
+    def get(self, device_id: str) -> DeviceLive:
+        device = self.devices.get(device_id)
+        if device is None:
+            device = self.devices[device_id] = DeviceLive(device_id)
+            self.dirty.add(device_id)
+        return device
+
+    def __iter__(self) -> Iterator[DeviceLive]:
+        return iter(self.devices.values())
+
+    def __len__(self) -> int:
+        return len(self.devices)
+
+    def on_status(self, device_id: str, status: Status, now: float, *, retained: bool) -> Seen:
+        """Birth or will. A status from an older boot than one already seen online is stale."""
+        device = self.get(device_id)
+        if status.boot < device.boot:
+            return Seen.STALE
+        device.boot = status.boot
+        device.status_boot = status.boot
+        device.status_online = status.online
+        if status.fw is not None:
+            device.fw = status.fw
+        if status.ip is not None:
+            device.ip = status.ip
+        if status.online and not retained:
+            device.last_seen = now
+        self.dirty.add(device_id)
+        return Seen.APPLIED
+
+    def on_heartbeat(self, device_id: str, heartbeat: Heartbeat, now: float) -> Seen:
+        device = self.get(device_id)
+        if heartbeat.boot < device.boot:
+            return Seen.STALE
+        device.boot = heartbeat.boot
+        device.last_seen = now
+        device.heartbeat = heartbeat
+        if heartbeat.fw is not None:
+            device.fw = heartbeat.fw
+        self.dirty.add(device_id)
+        return Seen.APPLIED
+
+    def on_state(self, device_id: str, state: State) -> None:
+        self.get(device_id).reported = state
+        self.dirty.add(device_id)
+
+    def restore(self, device_id: str, *, last_seen: float | None, boot: int | None, fw: str | None) -> None:
+        """Seed a record from the database at start, before retained statuses arrive."""
+        device = self.devices.setdefault(device_id, DeviceLive(device_id))
+        device.last_seen = last_seen
+        device.boot = boot if boot is not None else -1
+        device.fw = fw
+
+    def take_dirty(self) -> list[DeviceLive]:
+        ids, self.dirty = self.dirty, set()
+        return [self.devices[i] for i in ids if i in self.devices]
+
+    def online_ids(self, now: float) -> set[str]:
+        ttl = self.ttl
+        return {d.device_id for d in self.devices.values() if d.online(now, ttl)}

@@ -1,0 +1,320 @@
+"""Message codecs of the MQTT contract v1: frozen values, strict decoders, compact encoders.
+
+Decoders check exactly what `schemas/` requires (tests hold the two together) and raise
+`Rejected(reason)` on anything else; they are written by hand because they sit on the heartbeat
+hot path. Unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, TypeAlias
+
+from controller.errors import Rejected
+
+MAX_DEVICE_PAYLOAD: Final = 1024
+MAX_REQUEST_PAYLOAD: Final = 8192
+U32: Final = 4_294_967_295
+SSID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
+COURSE_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,16}")
+STUDENT_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9/._-]{0,31}")
+MAC_RE: Final = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
+MAX_EVENTS: Final = 32
+METHODS: Final = frozenset(
+    {"session.start", "session.wait", "session.end", "session.list", "devices.list", "stats", "attendance.list"}
+)
+
+JsonObject: TypeAlias = dict[str, Any]
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+_loads = json.JSONDecoder(parse_constant=_no_constant).decode  # strict: UTF-8 text, no NaN/Infinity
+
+
+def encode(obj: Mapping[str, object]) -> bytes:
+    return _dumps(obj).encode()
+
+
+# --- field readers -------------------------------------------------------------------------------
+
+
+def load_object(payload: bytes, *, max_bytes: int = MAX_DEVICE_PAYLOAD, device_id: str | None = None) -> JsonObject:
+    """Bytes → a v1 JSON object, or Rejected; `device_id` checks an `id` field against the topic."""
+    if len(payload) > max_bytes:
+        raise Rejected("too_large", f"{len(payload)} bytes")
+    try:
+        obj = _loads(payload.decode())
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise Rejected("bad_json", str(exc)[:80]) from exc
+    if type(obj) is not dict:
+        raise Rejected("not_object", type(obj).__name__)
+    version = obj.get("v")
+    if version != 1 or type(version) is not int:
+        raise Rejected("bad_version" if "v" in obj else "schema", f"v={version!r}"[:40])
+    if device_id is not None and "id" in obj and obj["id"] != device_id:
+        raise Rejected("id_mismatch", f"payload id {str(obj['id'])[:40]!r} on topic of {device_id}")
+    return obj
+
+
+def _int(obj: Mapping[str, Any], key: str, *, lo: int = 0, hi: int = U32) -> int:
+    value = obj.get(key)
+    if type(value) is not int or not lo <= value <= hi:
+        raise Rejected("schema", f"{key} must be an integer in {lo}..{hi}")
+    return value
+
+
+def _opt_int(obj: Mapping[str, Any], key: str, *, lo: int = 0, hi: int = U32) -> int | None:
+    return None if key not in obj else _int(obj, key, lo=lo, hi=hi)
+
+
+def _bool(obj: Mapping[str, Any], key: str) -> bool:
+    value = obj.get(key)
+    if type(value) is not bool:
+        raise Rejected("schema", f"{key} must be a boolean")
+    return value
+
+
+def _str(obj: Mapping[str, Any], key: str, *, lo: int = 1, hi: int = 64, pattern: re.Pattern[str] | None = None) -> str:
+    value = obj.get(key)
+    if type(value) is not str or not lo <= len(value) <= hi:
+        raise Rejected("schema", f"{key} must be a string of {lo}..{hi} characters")
+    if pattern is not None and pattern.fullmatch(value) is None:
+        raise Rejected("schema", f"{key} has a bad format")
+    return value
+
+
+def _opt_str(obj: Mapping[str, Any], key: str, *, hi: int = 64) -> str | None:
+    return None if key not in obj else _str(obj, key, lo=0, hi=hi)
+
+
+def _drop_none(obj: JsonObject) -> JsonObject:
+    return {k: v for k, v in obj.items() if v is not None}
+
+
+# --- device → controller -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    online: bool
+    boot: int
+    fw: str | None = None
+    ip: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> Status:
+        return cls(
+            _bool(obj, "online"), _int(obj, "boot"), _opt_str(obj, "fw", hi=32), _opt_str(obj, "ip", hi=45),
+            _opt_str(obj, "reason", hi=32),
+        )
+
+    def to_obj(self, device_id: str | None = None) -> JsonObject:
+        return _drop_none({"v": 1, "id": device_id, "online": self.online, "boot": self.boot, "fw": self.fw,
+                           "ip": self.ip, "reason": self.reason})
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    boot: int
+    uptime_s: int
+    rssi: int | None = None
+    heap: int | None = None
+    fw: str | None = None
+    config_version: int | None = None
+    stations: int | None = None
+    queued: int | None = None
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> Heartbeat:
+        return cls(
+            _int(obj, "boot"), _int(obj, "uptime_s"), _opt_int(obj, "rssi", lo=-128, hi=0), _opt_int(obj, "heap"),
+            _opt_str(obj, "fw", hi=32), _opt_int(obj, "config_version"), _opt_int(obj, "stations"),
+            _opt_int(obj, "queued"),
+        )
+
+    def to_obj(self, device_id: str | None = None) -> JsonObject:
+        return _drop_none({"v": 1, "id": device_id, "boot": self.boot, "uptime_s": self.uptime_s, "rssi": self.rssi,
+                           "heap": self.heap, "fw": self.fw, "config_version": self.config_version,
+                           "stations": self.stations, "queued": self.queued})
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    config_version: int
+    result: str  # "applied" | "rejected"
+    active_session: bool | None = None
+    session_id: int | None = None
+    ssid: str | None = None
+    error: str | None = None
+    applied_version: int | None = None
+
+    @property
+    def applied(self) -> bool:
+        return self.result == "applied"
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> State:
+        version = _int(obj, "config_version")
+        result = obj.get("result")
+        applied_version = _opt_int(obj, "applied_version")
+        if result == "rejected":
+            return cls(version, "rejected", error=_str(obj, "error", hi=128), applied_version=applied_version)
+        if result != "applied":
+            raise Rejected("schema", "result must be applied or rejected")
+        active = _bool(obj, "active_session")
+        if not active:
+            return cls(version, "applied", False, applied_version=applied_version)
+        return cls(version, "applied", True, _int(obj, "session_id", lo=1), _str(obj, "ssid", hi=32, pattern=SSID_RE),
+                   applied_version=applied_version)
+
+    def to_obj(self, device_id: str | None = None) -> JsonObject:
+        return _drop_none({"v": 1, "id": device_id, "config_version": self.config_version, "result": self.result,
+                           "active_session": self.active_session, "session_id": self.session_id, "ssid": self.ssid,
+                           "error": self.error, "applied_version": self.applied_version})
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinEvent:
+    seq: int
+    student_id: str
+    station_mac: str | None = None
+    uptime_ms: int | None = None
+
+    @property
+    def student_id_ok(self) -> bool:
+        return STUDENT_ID_RE.fullmatch(self.student_id) is not None
+
+    @classmethod
+    def from_obj(cls, obj: object) -> CheckinEvent:
+        if type(obj) is not dict:
+            raise Rejected("schema", "an event must be an object")
+        mac = _opt_str(obj, "station_mac", hi=17)
+        if mac is not None and MAC_RE.fullmatch(mac) is None:
+            raise Rejected("schema", "station_mac has a bad format")
+        return cls(_int(obj, "seq", lo=1), _str(obj, "student_id"), mac, _opt_int(obj, "uptime_ms"))
+
+    def to_obj(self) -> JsonObject:
+        return _drop_none({"seq": self.seq, "student_id": self.student_id, "station_mac": self.station_mac,
+                           "uptime_ms": self.uptime_ms})
+
+
+@dataclass(frozen=True, slots=True)
+class Attendance:
+    session_id: int
+    events: tuple[CheckinEvent, ...]
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> Attendance:
+        events = obj.get("events")
+        if type(events) is not list or not 1 <= len(events) <= MAX_EVENTS:
+            raise Rejected("schema", f"events must be a list of 1..{MAX_EVENTS}")
+        return cls(_int(obj, "session_id", lo=1), tuple(CheckinEvent.from_obj(e) for e in events))
+
+    def to_obj(self, device_id: str | None = None) -> JsonObject:
+        return _drop_none({"v": 1, "id": device_id, "session_id": self.session_id,
+                           "events": [e.to_obj() for e in self.events]})
+
+
+# --- controller → device -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """What an active config says about its session; the version is added when it is published."""
+
+    session_id: int
+    course_code: str
+    course_title: str
+    session: str
+    semester: str
+    lecturer: str
+    device_id: str  # the seed's device label, e.g. ESP32_CS101_2024_2025_1st_Semester
+    device_name: str
+    ssid: str
+    password: str
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A desired config: active when `session` is set, idle otherwise."""
+
+    version: int
+    session: SessionConfig | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.session is not None
+
+    def to_obj(self) -> JsonObject:
+        if self.session is None:
+            return {"v": 1, "version": self.version, "active_session": False}
+        s = self.session
+        return {"v": 1, "version": self.version, "active_session": True, "session_id": s.session_id,
+                "course_code": s.course_code, "course_title": s.course_title, "session": s.session,
+                "semester": s.semester, "lecturer": s.lecturer, "device_id": s.device_id,
+                "device_name": s.device_name, "ssid": s.ssid, "password": s.password, "location": s.location}
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> Config:
+        version = _int(obj, "version", lo=1)
+        if not _bool(obj, "active_session"):
+            return cls(version)
+        password = _str(obj, "password", lo=0, hi=63)
+        if 0 < len(password) < 8:
+            raise Rejected("schema", "password must be empty or 8..63 characters")
+        return cls(version, SessionConfig(
+            _int(obj, "session_id", lo=1), _str(obj, "course_code", hi=16, pattern=COURSE_RE),
+            _str(obj, "course_title", hi=100), _str(obj, "session", hi=16), _str(obj, "semester", hi=32),
+            _str(obj, "lecturer", lo=0, hi=64), _str(obj, "device_id", hi=96), _str(obj, "device_name", hi=128),
+            _str(obj, "ssid", hi=32, pattern=SSID_RE), password, _str(obj, "location", hi=128),
+        ))
+
+
+def ack(upto: int) -> JsonObject:
+    return {"v": 1, "upto": upto}
+
+
+def controller_status(controller_id: str, online: bool, version: str, reason: str | None = None) -> JsonObject:
+    return _drop_none({"v": 1, "online": online, "controller_id": controller_id, "version": version,
+                       "reason": reason})
+
+
+# --- CLI ↔ controller ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: str
+    reply_to: str
+    method: str
+    params: Mapping[str, Any]
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> Request:
+        params = obj.get("params", {})
+        if type(params) is not dict:
+            raise Rejected("schema", "params must be an object")
+        reply_to = _str(obj, "reply_to", hi=256)
+        if "+" in reply_to or "#" in reply_to:
+            raise Rejected("schema", "reply_to must be a plain topic")
+        return cls(_str(obj, "id"), reply_to, _str(obj, "method", hi=32), params)
+
+    def to_obj(self) -> JsonObject:
+        return {"v": 1, "id": self.id, "reply_to": self.reply_to, "method": self.method, "params": dict(self.params)}
+
+
+def reply_ok(request_id: str, result: Mapping[str, object]) -> JsonObject:
+    return {"v": 1, "id": request_id, "ok": True, "result": dict(result)}
+
+
+def reply_error(request_id: str, code: str, message: str) -> JsonObject:
+    return {"v": 1, "id": request_id, "ok": False, "error": {"code": code, "message": message}}

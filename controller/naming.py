@@ -1,0 +1,80 @@
+"""The seed's naming formats for a session's config, with the SSID rules on top."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from typing import Final
+
+from controller.errors import BadRequest
+from controller.messages import COURSE_RE, SessionConfig
+
+MAX_SSID: Final = 32
+_NOT_SSID_CHAR = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _underscored(text: str) -> str:
+    return text.replace(" ", "_").replace("/", "_")
+
+
+def device_label(course: str, session: str, semester: str) -> str:
+    """`ESP32_CS101_2024_2025_1st_Semester`, as the seed named its devices."""
+    return f"ESP32_{course}_{_underscored(f'{session}_{semester}')}"
+
+
+def base_ssid(course: str, session: str) -> str:
+    """The seed's `CS101_Attendance_2024_2025`, cut down to at most 32 bytes of [A-Za-z0-9_-]."""
+    year = _NOT_SSID_CHAR.sub("", _underscored(session))
+    for middle in ("_Attendance_", "_Att_"):
+        ssid = _NOT_SSID_CHAR.sub("", f"{course}{middle}{year}")
+        if len(ssid) <= MAX_SSID:
+            return ssid
+    return ssid[:MAX_SSID]
+
+
+def unique_ssid(base: str, taken: Collection[str]) -> str:
+    """`base`, or `base_2`, `base_3`, ... (still ≤ 32 bytes) when an active session has it."""
+    if base not in taken:
+        return base
+    n = 2
+    while True:
+        suffix = f"_{n}"
+        candidate = base[: MAX_SSID - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
+        n += 1
+
+
+def check_password(password: str) -> str:
+    if password and not 8 <= len(password) <= 63:
+        raise BadRequest("password must be empty (open network) or 8-63 characters")
+    if not password.isascii() or not password.isprintable():
+        raise BadRequest("password must be printable ASCII")
+    return password
+
+
+def check_course(course: str) -> str:
+    if COURSE_RE.fullmatch(course) is None:
+        raise BadRequest(f"course code {course[:40]!r} must be 1-16 letters, digits, '_' or '-'")
+    return course
+
+
+def session_config(
+    *, session_id: int, course: str, title: str, session: str, semester: str, lecturer: str, password: str,
+    taken_ssids: Collection[str],
+) -> SessionConfig:
+    """The course-specific config the seed generated, for one session."""
+    check_course(course)
+    return SessionConfig(
+        session_id=session_id,
+        course_code=course,
+        course_title=title,
+        session=session,
+        semester=semester,
+        lecturer=lecturer,
+        device_id=device_label(course, session, semester),
+        device_name=f"{course} - {title}",
+        ssid=unique_ssid(base_ssid(course, session), taken_ssids),
+        password=check_password(password),
+        location=f"{course} Classroom - {session} {semester}",
+    )

@@ -1,0 +1,97 @@
+"""Desired config against reported state: a pure decision, one device at a time.
+
+Level-triggered, as in controller-runtime: the answer depends only on what is desired (the
+database), what the device last reported (its retained state) and what this controller last
+published, never on which event woke the loop, so a missed or repeated event cannot leave a
+device wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controller.messages import Config, State
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """The last config this controller published for a device, and when."""
+
+    version: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """(Re)publish the desired config as it is."""
+
+    device_id: str
+    config: Config
+
+
+@dataclass(frozen=True, slots=True)
+class Bump:
+    """The device is ahead of the database (reset database, reflashed device, another
+    controller): store `version` as the desired version, then publish."""
+
+    device_id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    device_id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedByDevice:
+    device_id: str
+    version: int
+    error: str
+
+
+Action = Publish | Bump | Applied | RejectedByDevice
+
+
+def next_version(stored: int, reported: State | None) -> int:
+    """The version rule: `max(stored, last reported) + 1`."""
+    seen = 0 if reported is None else max(reported.config_version, reported.applied_version or 0)
+    return max(stored, seen) + 1
+
+
+def matches(desired: Config, state: State) -> bool:
+    """Does an `applied` report describe this desired config?"""
+    if desired.session is None:
+        return state.active_session is False
+    return state.active_session is True and state.session_id == desired.session.session_id and (
+        state.ssid == desired.session.ssid
+    )
+
+
+def reconcile(
+    device_id: str,
+    desired: Config,
+    reported: State | None,
+    published: Published | None,
+    *,
+    online: bool,
+    now: float,
+    resend_after: float,
+) -> Action | None:
+    """What to do for one device, or None when it is in sync."""
+    if reported is not None:
+        ahead = max(reported.config_version, reported.applied_version or 0)
+        if ahead > desired.version:
+            return Bump(device_id, ahead + 1)
+        if reported.config_version == desired.version:
+            if not reported.applied:
+                return RejectedByDevice(device_id, desired.version, reported.error or "")
+            if matches(desired, reported):
+                return Applied(device_id, desired.version)
+            return Bump(device_id, desired.version + 1)  # same number, other content: a forked history
+    if published is None or published.version != desired.version:
+        return Publish(device_id, desired)
+    if online and now - published.at >= resend_after:
+        return Publish(device_id, desired)
+    return None

@@ -1,0 +1,456 @@
+"""The controller daemon: the imperative shell around the pure core.
+
+paho's network thread only hands inbound messages to one worker thread, which owns every piece
+of state (registry, desired configs, waiters) and is the only one to touch the database. Events
+wake the worker; a tick every second flushes liveness (coalesced), reconciles desired configs
+against reported state and expires waiters.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as paho
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.exc import SQLAlchemyError
+
+from controller import __version__, api, naming, reconcile, selection
+from controller.errors import ApiError, FleetError, Rejected
+from controller.liveness import Registry, Seen
+from controller.messages import (
+    MAX_REQUEST_PAYLOAD,
+    Attendance,
+    Config,
+    Heartbeat,
+    JsonObject,
+    Request,
+    State,
+    Status,
+    ack,
+    controller_status,
+    encode,
+    load_object,
+    reply_error,
+    reply_ok,
+)
+from controller.mqtt import Inbound, new_client, parse_broker_url
+from controller.reconcile import Applied, Bump, Publish, Published, RejectedByDevice
+from controller.settings import ControllerSettings
+from controller.stats import Stats
+from controller.store import Desired, LivenessRow, StartRequest, Store
+from controller.topics import Channel, Topics
+
+log = logging.getLogger(__name__)
+
+_RECONNECTED = Inbound("", b"connected", False)  # sentinels on the inbox
+_IDLE = Inbound("", b"idle", False)
+_TICK_S = 1.0
+_SETTLE_S = 1.0  # after a (re)connect, let retained states arrive before republishing
+
+
+@dataclass(slots=True)
+class _Waiter:
+    request: Request
+    session_id: int
+    deadline: float
+
+
+class Controller:
+    """One controller process: `start()`, then `stop()` (or `run()` until a stop event)."""
+
+    def __init__(self, settings: ControllerSettings, store: Store | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.root)
+        self.clock = clock
+        self.store = store or Store(settings.db_url)
+        self.registry = Registry(ttl=settings.heartbeat_ttl_s)
+        self.stats = Stats()
+        self._address = parse_broker_url(settings.broker_url)
+        self._inbox: queue.SimpleQueue[Inbound | None] = queue.SimpleQueue()
+        self._desired: dict[str, Desired] = {}
+        self._busy: dict[str, int] = {}
+        self._retired: set[str] = set()
+        self._published: dict[str, reconcile.Published] = {}
+        self._settled: dict[str, int] = {}
+        self._waiters: list[_Waiter] = []
+        self._online: set[str] = set()
+        self._republish_at: float | None = None
+        self._next = {"flush": 0.0, "reconcile": 0.0, "resync": 0.0}
+        self._connected = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._client = self._make_client()
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def _make_client(self) -> paho.Client:
+        client = new_client(self._address, client_id=self.settings.controller_id)
+        client.will_set(self.topics.controller_status,
+                        encode(controller_status(self.settings.controller_id, False, __version__)), qos=1, retain=True)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def start(self, connect_timeout: float = 10.0) -> None:
+        """Load the database, connect, and start the worker; FleetError if the broker is unreachable."""
+        self._load()
+        try:
+            self._client.connect(self._address.host, self._address.port, keepalive=30)
+        except OSError as exc:
+            raise FleetError(f"cannot reach the broker at {self._address.url}: {exc.strerror or exc}") from exc
+        self._client.loop_start()
+        if not self._connected.wait(connect_timeout):
+            self._client.loop_stop()
+            raise FleetError(f"the broker at {self._address.url} did not accept the controller's connection")
+        self._worker = threading.Thread(target=self._run, name="fleet-controller", daemon=True)
+        self._worker.start()
+        log.info("controller %s up: broker %s, root %r, database %s, %d devices known",
+                 self.settings.controller_id, self._address.url, self.topics.root, self.store.url, len(self.registry))
+
+    def stop(self) -> None:
+        """Clean shutdown: finish the queue, flush liveness, publish offline presence, disconnect."""
+        if self._worker is not None:
+            self._inbox.put(None)
+            self._worker.join(timeout=10)
+            self._worker = None
+        self._flush()
+        info = self._client.publish(
+            self.topics.controller_status,
+            encode(controller_status(self.settings.controller_id, False, __version__, "shutdown")), qos=1, retain=True)
+        if self._client.is_connected():
+            try:
+                info.wait_for_publish(timeout=3)
+            except (RuntimeError, ValueError):
+                log.warning("offline presence was not confirmed by the broker")
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.store.close()
+        log.info("controller %s stopped", self.settings.controller_id)
+
+    def _load(self) -> None:
+        now = self.clock()
+        for row in self.store.load_devices():
+            self.registry.restore(row.id, last_seen=row.last_seen, boot=row.boot, fw=row.fw)
+            if row.retired:
+                self._retired.add(row.id)
+        self.registry.dirty.clear()
+        self._resync(now)
+
+    def _resync(self, now: float) -> None:
+        """Re-read desired configs and assignments (another controller may have written them)."""
+        self._desired = {d.device_id: d for d in self.store.desired()}
+        self._busy = {d.device_id: d.session_id for d in self._desired.values() if d.session_id is not None}
+        self._next["resync"] = now + self.settings.resync_s
+
+    # --- paho callbacks: hand off only ------------------------------------------------------------
+
+    def _on_connect(self, client: paho.Client, _userdata: object, _flags: object, reason: ReasonCode,
+                    _props: object) -> None:
+        if reason.is_failure:
+            log.error("broker refused the controller: %s", reason)
+            return
+        filters = [(f, 0) for f in self.topics.device_filters()] + [(self.topics.requests, 1)]
+        client.subscribe(filters)
+        client.publish(self.topics.controller_status,
+                       encode(controller_status(self.settings.controller_id, True, __version__)), qos=1, retain=True)
+        self._inbox.put(_RECONNECTED)
+        self._connected.set()
+
+    def _on_disconnect(self, _client: paho.Client, _userdata: object, _flags: object, reason: ReasonCode,
+                       _props: object) -> None:
+        if self._worker is not None:
+            log.warning("lost the broker (%s); reconnecting with backoff", reason)
+
+    def _on_message(self, _client: paho.Client, _userdata: object, message: paho.MQTTMessage) -> None:
+        self._inbox.put(Inbound(message.topic, message.payload, bool(message.retain)))
+
+    # --- the worker -------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_tick = self.clock()
+        while True:
+            timeout = max(0.0, next_tick - self.clock())
+            try:
+                item = self._inbox.get(timeout=timeout)
+            except queue.Empty:
+                item = _IDLE
+            if item is None:
+                return
+            if item is not _IDLE:
+                self._guarded(self._dispatch, item)
+            now = self.clock()
+            if now >= next_tick:
+                self._guarded(self._tick, now)
+                next_tick = now + _TICK_S
+
+    def _guarded(self, fn: Callable[..., None], *args: object) -> None:
+        """Run one handler; nothing it raises may stop the loop."""
+        try:
+            fn(*args)
+        except SQLAlchemyError as exc:
+            log.error("database error (will retry): %s", str(exc).splitlines()[0])
+        except Exception:
+            self.stats.rejected["internal"] += 1
+            log.exception("internal error while handling %s", getattr(args[0], "topic", args[0]))
+
+    def _dispatch(self, message: Inbound) -> None:
+        if message is _RECONNECTED:
+            self._published.clear()
+            self._republish_at = self.clock() + _SETTLE_S
+            return
+        if message.topic == self.topics.requests:
+            self.stats.received["request"] += 1
+            self._handle_request(message)
+            return
+        try:
+            where = self.topics.parse_device(message.topic)
+        except Rejected as exc:
+            self.stats.received["unknown"] += 1
+            self.stats.reject(exc.reason, message.topic, exc.detail)
+            return
+        self.stats.received[where.channel.value] += 1
+        if not message.payload and message.retained:
+            return  # a cleared retained message
+        try:
+            obj = load_object(message.payload, device_id=where.device_id)
+            if where.channel is Channel.HEARTBEAT:
+                self._on_heartbeat(where.device_id, Heartbeat.from_obj(obj))
+            elif where.channel is Channel.STATUS:
+                self._on_status(where.device_id, Status.from_obj(obj), message.retained)
+            elif where.channel is Channel.STATE:
+                self._on_state(where.device_id, State.from_obj(obj))
+            else:
+                self._on_attendance(where.device_id, Attendance.from_obj(obj))
+        except Rejected as exc:
+            self.stats.reject(exc.reason, message.topic, exc.detail)
+
+    def _on_heartbeat(self, device_id: str, heartbeat: Heartbeat) -> None:
+        if device_id not in self.registry.devices:
+            log.info("new device %s (fw %s)", device_id, heartbeat.fw)
+        if self.registry.on_heartbeat(device_id, heartbeat, self.clock()) is Seen.STALE:
+            raise Rejected("stale_heartbeat", f"boot {heartbeat.boot}")
+
+    def _on_status(self, device_id: str, status: Status, retained: bool) -> None:
+        if device_id not in self.registry.devices:
+            log.info("new device %s (fw %s)", device_id, status.fw)
+        if self.registry.on_status(device_id, status, self.clock(), retained=retained) is Seen.STALE:
+            raise Rejected("stale_status", f"boot {status.boot} < {self.registry.devices[device_id].boot}")
+        if not status.online and device_id in self._busy:
+            log.warning("device %s serving session %d went offline (%s)", device_id, self._busy[device_id],
+                        status.reason or "lost")
+
+    def _on_state(self, device_id: str, state: State) -> None:
+        self.registry.on_state(device_id, state)
+        if device_id in self._desired:
+            self._reconcile_one(self._desired[device_id], self.clock())
+
+    def _on_attendance(self, device_id: str, batch: Attendance) -> None:
+        result = self.store.ingest(device_id, batch, self.clock())
+        self.stats.checkins["stored"] += result.stored
+        self.stats.checkins["duplicate"] += result.duplicates
+        for reason, n in result.rejected.items():
+            self.stats.checkins[reason] += n
+            self.stats.reject(reason, self.topics.attendance(device_id), f"{n} event(s) of session {batch.session_id}")
+        self._client.publish(self.topics.attendance_ack(device_id), encode(ack(result.upto)), qos=1)
+
+    # --- periodic work ----------------------------------------------------------------------------
+
+    def _tick(self, now: float) -> None:
+        if now >= self._next["flush"]:
+            self._flush()
+            self._next["flush"] = now + self.settings.flush_s
+        self._note_transitions(now)
+        if now >= self._next["resync"]:
+            self._resync(now)
+        due = self._republish_at is not None and now >= self._republish_at
+        if due or now >= self._next["reconcile"]:
+            self._republish_at = None
+            for desired in list(self._desired.values()):
+                self._reconcile_one(desired, now)
+            self._next["reconcile"] = now + self.settings.reconcile_s
+        self._expire_waiters(now)
+
+    def _flush(self) -> None:
+        dirty = self.registry.take_dirty()
+        rows = [LivenessRow(d.device_id, d.last_seen, d.boot if d.boot >= 0 else None, d.fw, d.ip,
+                            d.reported.config_version if d.reported and d.reported.applied else None) for d in dirty]
+        try:
+            self.store.flush_liveness(rows, self.clock())
+        except SQLAlchemyError:
+            self.registry.dirty.update(d.device_id for d in dirty)  # keep them for the next flush
+            raise
+
+    def _note_transitions(self, now: float) -> None:
+        online = self.registry.online_ids(now)
+        for device_id in online - self._online:
+            log.info("device %s online", device_id)
+        for device_id in self._online - online:
+            log.info("device %s offline", device_id)
+        self._online = online
+
+    def _reconcile_one(self, desired: Desired, now: float) -> None:
+        if self._republish_at is not None:
+            return  # wait for retained states after a reconnect
+        device = self.registry.devices.get(desired.device_id)
+        action = reconcile.reconcile(
+            desired.device_id, desired.config, device.reported if device else None,
+            self._published.get(desired.device_id), online=desired.device_id in self._online, now=now,
+            resend_after=self.settings.resend_s,
+        )
+        if isinstance(action, Publish):
+            self._publish_config(desired.device_id, action.config, now)
+        elif isinstance(action, Bump):
+            config = self.store.bump(action.device_id, action.version)
+            if config is not None:
+                log.info("device %s reported a version ahead of the database; re-issuing as version %d",
+                         action.device_id, config.version)
+                self._desired[action.device_id] = Desired(action.device_id, config, desired.session_id)
+                self._publish_config(action.device_id, config, now)
+        elif isinstance(action, Applied | RejectedByDevice):
+            self._settle(desired, action, now)
+
+    def _publish_config(self, device_id: str, config: Config, now: float) -> None:
+        if not self._client.is_connected():
+            return
+        self._client.publish(self.topics.config(device_id), encode(config.to_obj()), qos=1, retain=True)
+        self._published[device_id] = Published(config.version, now)
+
+    def _settle(self, desired: Desired, action: Applied | RejectedByDevice, now: float) -> None:
+        if self._settled.get(desired.device_id) == action.version:
+            return
+        self._settled[desired.device_id] = action.version
+        error = action.error if isinstance(action, RejectedByDevice) else None
+        if error is None:
+            log.info("device %s applied config version %d", desired.device_id, action.version)
+        else:
+            log.warning("device %s rejected config version %d: %s", desired.device_id, action.version, error)
+        if desired.session_id is not None:
+            self.store.mark_session(desired.session_id, applied_at=None if error else now, error=error)
+            self._resolve_waiters(desired.session_id, "rejected" if error else "applied", error)
+
+    # --- the request API --------------------------------------------------------------------------
+
+    def _handle_request(self, message: Inbound) -> None:
+        try:
+            request = Request.from_obj(load_object(message.payload, max_bytes=MAX_REQUEST_PAYLOAD))
+        except Rejected as exc:
+            self.stats.reject(exc.reason, message.topic, exc.detail)
+            return
+        try:
+            result = self._call(request)
+        except ApiError as exc:
+            self.stats.rejected[f"request_{exc.code}"] += 1
+            self._reply(request, reply_error(request.id, exc.code, exc.message))
+            return
+        if result is not None:
+            self._reply(request, reply_ok(request.id, result))
+
+    def _reply(self, request: Request, payload: JsonObject) -> None:
+        self._client.publish(request.reply_to, encode(payload), qos=1)
+
+    def _call(self, request: Request) -> JsonObject | None:
+        """Answer one request; None when the answer comes later (session.wait)."""
+        params, now = request.params, self.clock()
+        match request.method:
+            case "session.start":
+                return self._session_start(api.parse_start(params), now)
+            case "session.wait":
+                session_id, timeout = api.parse_wait(params)
+                return self._session_wait(request, session_id, now + timeout)
+            case "session.end":
+                return self._session_end(api.parse_session_id(params), now)
+            case "session.list":
+                counts = self.store.attendance_counts()
+                rows = self.store.sessions(active_only=api.parse_active(params))
+                return {"sessions": [api.session_row(r, counts.get(r.id or 0, 0)) for r in rows]}
+            case "devices.list":
+                return api.devices_result(list(self.registry), self._desired, self._online, self._busy,
+                                          api.parse_devices(params))
+            case "stats":
+                return self.stats.as_obj()
+            case "attendance.list":
+                session_id = api.parse_session_id(params)
+                return api.attendance_result(session_id, *self.store.attendance(session_id))
+        raise ApiError(f"unknown method {request.method!r}", "unknown_method")
+
+    def _reported_version(self, device_id: str) -> int:
+        device = self.registry.devices.get(device_id)
+        return reconcile.next_version(0, device.reported if device else None) - 1
+
+    def _session_start(self, request: StartRequest, now: float) -> JsonObject:
+        self._flush()  # newly seen devices must exist as rows before they can be claimed
+        self._note_transitions(now)
+        order = selection.candidates(self.registry, busy=self._busy, retired=self._retired, now=now,
+                                     ttl=self.settings.heartbeat_ttl_s)
+
+        def make_config(session_id: int, taken: set[str]) -> naming.SessionConfig:
+            return naming.session_config(
+                session_id=session_id, course=request.course, title=request.title, session=request.session,
+                semester=request.semester, lecturer=request.lecturer, password=request.password, taken_ssids=taken)
+
+        row, config = self.store.start_session(request, order, make_config, self._reported_version, now)
+        assert row.id is not None and row.device_id is not None
+        desired = Desired(row.device_id, config, row.id)
+        self._desired[row.device_id] = desired
+        self._busy[row.device_id] = row.id
+        self._settled.pop(row.device_id, None)
+        log.info("session %d (%s %s %s) started on %s as %s, config version %d", row.id, row.course_code,
+                 row.academic_session, row.semester, row.device_id, row.ssid, config.version)
+        self._reconcile_one(desired, now)
+        return {"session_id": row.id, "device": row.device_id, "config": config.to_obj()}
+
+    def _session_end(self, session_id: int, now: float) -> JsonObject:
+        row, config = self.store.end_session(session_id, self._reported_version, now)
+        log.info("session %d ended", session_id)
+        if row.device_id is not None and config is not None:
+            self._busy.pop(row.device_id, None)
+            self._settled.pop(row.device_id, None)
+            desired = Desired(row.device_id, config, None)
+            self._desired[row.device_id] = desired
+            self._reconcile_one(desired, now)
+        self._resolve_waiters(session_id, "ended", None)
+        return {"session_id": session_id, "device": row.device_id, "config": config.to_obj() if config else None}
+
+    def _session_wait(self, request: Request, session_id: int, deadline: float) -> JsonObject | None:
+        row = self.store.get_session(session_id)
+        if row.applied_at is not None or row.error is not None or not row.active:
+            return self._wait_result(session_id, "applied" if row.applied_at else "rejected" if row.error else "ended",
+                                     row.error)
+        self._waiters.append(_Waiter(request, session_id, deadline))
+        return None
+
+    @staticmethod
+    def _wait_result(session_id: int, status: str, error: str | None) -> JsonObject:
+        return {"session_id": session_id, "status": status, "error": error}
+
+    def _resolve_waiters(self, session_id: int, status: str, error: str | None) -> None:
+        keep = []
+        for waiter in self._waiters:
+            if waiter.session_id == session_id:
+                self._reply(waiter.request, reply_ok(waiter.request.id, self._wait_result(session_id, status, error)))
+            else:
+                keep.append(waiter)
+        self._waiters = keep
+
+    def _expire_waiters(self, now: float) -> None:
+        for waiter in [w for w in self._waiters if w.deadline <= now]:
+            self._waiters.remove(waiter)
+            self._reply(waiter.request, reply_ok(waiter.request.id, self._wait_result(waiter.session_id, "pending",
+                                                                                      None)))
+
+    # --- running in the foreground ----------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Start, block until `stop` is set, then stop cleanly."""
+        self.start()
+        try:
+            stop.wait()
+        finally:
+            self.stop()

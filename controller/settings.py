@@ -1,0 +1,46 @@
+"""Defaults and environment names shared by the daemon and the CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from controller.mqtt import DEFAULT_BROKER_URL
+
+ENV_BROKER = "FLEET_BROKER_URL"
+ENV_ROOT = "FLEET_TOPIC_ROOT"
+ENV_DB = "FLEET_DB_URL"
+DEFAULT_ROOT = "fleet"
+
+
+def default_db_url() -> str:
+    """A SQLite file under $XDG_DATA_HOME (~/.local/share)/fleet."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "fleet"
+    return f"sqlite:///{base / 'fleet.db'}"
+
+
+def default_controller_id() -> str:
+    host = "".join(c for c in socket.gethostname().lower() if c.isalnum() or c == "-")[:24] or "host"
+    return f"ctl-{host}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    broker_url: str = DEFAULT_BROKER_URL
+    root: str = DEFAULT_ROOT
+    db_url: str = field(default_factory=default_db_url)
+    heartbeat_ttl_s: float = 90.0
+    flush_s: float = 5.0
+    reconcile_s: float = 2.0
+    resend_s: float = 30.0
+    resync_s: float = 30.0
+    controller_id: str = field(default_factory=default_controller_id)
+
+
+def ensure_sqlite_dir(db_url: str) -> None:
+    """Create the directory of a SQLite file URL, so the default works on a fresh machine."""
+    prefix = "sqlite:///"
+    if db_url.startswith(prefix) and db_url != prefix + ":memory:":
+        Path(db_url[len(prefix):]).expanduser().parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,28 @@
+"""Counters of what the controller received and rejected, with one log line per new reason."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from controller.messages import JsonObject
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stats:
+    received: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    checkins: Counter[str] = field(default_factory=Counter)
+
+    def reject(self, reason: str, topic: str, detail: str) -> None:
+        """Count a dropped message; the first of each reason is logged as a warning, the rest at debug."""
+        self.rejected[reason] += 1
+        level = logging.WARNING if self.rejected[reason] == 1 else logging.DEBUG
+        log.log(level, "rejected message on %s: %s (%s) [further %s rejections are logged at debug]",
+                topic[:120], reason, detail, reason)
+
+    def as_obj(self) -> JsonObject:
+        return {"received": dict(self.received), "rejected": dict(self.rejected), "checkins": dict(self.checkins)}

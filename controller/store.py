@@ -1,0 +1,383 @@
+"""The database: sessions, devices' desired configs, coalesced liveness and attendance.
+
+SQLModel over SQLite (WAL) by default, PostgreSQL by URL. Every method is one transaction. A claim
+is a conditional UPDATE (`... WHERE session_id IS NULL`) inside the transaction that creates the
+session, and partial unique indexes on active sessions' device and SSID back it up, so two
+controllers or two lecturers can never get one device or one SSID.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, Engine, Index, Text, UniqueConstraint, event, func, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+
+from controller.errors import DeviceBusy, FleetError, NoDeviceAvailable, SessionEnded, UnknownDevice, UnknownSession
+from controller.messages import Attendance, Config, SessionConfig
+
+log = logging.getLogger(__name__)
+
+
+class Device(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=32)
+    first_seen: float
+    last_seen: float | None = None
+    boot: int | None = None
+    fw: str | None = Field(default=None, max_length=32)
+    ip: str | None = Field(default=None, max_length=45)
+    retired: bool = False
+    session_id: int | None = Field(default=None, index=True)
+    config_version: int = 0
+    config_json: str | None = Field(default=None, sa_column=Column(Text))
+    applied_version: int | None = None
+
+
+class FleetSession(SQLModel, table=True):
+    __tablename__ = "session"
+    __table_args__ = (
+        Index("uq_active_device", "device_id", unique=True, sqlite_where=text("active"),
+              postgresql_where=text("active")),
+        Index("uq_active_ssid", "ssid", unique=True, sqlite_where=text("active"), postgresql_where=text("active")),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    course_code: str = Field(max_length=16, index=True)
+    course_title: str = Field(max_length=100)
+    academic_session: str = Field(max_length=16)
+    semester: str = Field(max_length=32)
+    lecturer: str = Field(default="", max_length=64)
+    device_id: str | None = Field(default=None, max_length=32)
+    ssid: str = Field(default="", max_length=32)
+    password: str = Field(default="", max_length=63)
+    label: str = Field(default="", max_length=96)
+    name: str = Field(default="", max_length=128)
+    location: str = Field(default="", max_length=128)
+    config_version: int = 0
+    active: bool = True
+    started_at: float
+    ended_at: float | None = None
+    applied_at: float | None = None
+    error: str | None = Field(default=None, max_length=128)
+
+
+class AttendanceRecord(SQLModel, table=True):
+    __tablename__ = "attendance"
+    __table_args__ = (UniqueConstraint("session_id", "student_id", name="uq_attendance_student"),)
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(index=True)
+    student_id: str = Field(max_length=32)
+    device_id: str = Field(max_length=32)
+    seq: int
+    station_mac: str | None = Field(default=None, max_length=17)
+    received_at: float
+
+
+class RejectedCheckin(SQLModel, table=True):
+    __tablename__ = "rejected_checkin"
+    __table_args__ = (UniqueConstraint("device_id", "seq", name="uq_rejected_device_seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: str = Field(max_length=32)
+    session_id: int = Field(index=True)
+    student_id: str = Field(max_length=64)
+    seq: int
+    reason: str = Field(max_length=32)
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessRow:
+    """What a flush writes for one device."""
+
+    device_id: str
+    last_seen: float | None
+    boot: int | None
+    fw: str | None
+    ip: str | None
+    applied_version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    device_id: str
+    config: Config
+    session_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    course: str
+    title: str
+    session: str
+    semester: str
+    lecturer: str = ""
+    password: str = ""
+    device: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    upto: int
+    stored: int
+    duplicates: int
+    rejected: dict[str, int]
+
+
+def _json(config: Config) -> str:
+    return json.dumps(config.to_obj(), separators=(",", ":"))
+
+
+def _config(raw: str) -> Config:
+    return Config.from_obj(json.loads(raw))
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign-thread use."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    """All reads and writes of the controller's database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = make_engine(url)
+            SQLModel.metadata.create_all(self.engine)
+        except (OperationalError, ValueError, ImportError) as exc:
+            raise FleetError(f"cannot open database {url}: {str(exc).splitlines()[0]}") from exc
+        self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- liveness ---------------------------------------------------------------------------------
+
+    def load_devices(self) -> list[Device]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(Device)))
+
+    def flush_liveness(self, rows: Sequence[LivenessRow], now: float) -> None:
+        """Upsert the coalesced liveness of many devices in one statement."""
+        if not rows:
+            return
+        values = [
+            {"id": r.device_id, "first_seen": now, "last_seen": r.last_seen, "boot": r.boot, "fw": r.fw, "ip": r.ip,
+             "applied_version": r.applied_version, "retired": False, "config_version": 0}
+            for r in rows
+        ]
+        stmt = self._insert(Device).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_={k: getattr(stmt.excluded, k) for k in ("last_seen", "boot", "fw", "ip", "applied_version")},
+        )
+        with Session(self.engine) as s, s.begin():
+            s.execute(stmt)
+
+    # --- sessions ---------------------------------------------------------------------------------
+
+    def desired(self) -> list[Desired]:
+        """Every device that has a desired config."""
+        with Session(self.engine) as s:
+            rows = s.exec(select(Device.id, Device.config_json, Device.session_id).where(
+                col(Device.config_json).is_not(None)))
+            return [Desired(i, _config(raw), sid) for i, raw, sid in rows if raw is not None]
+
+    def start_session(
+        self,
+        request: StartRequest,
+        candidates: Iterable[str],
+        make_config: Callable[[int, set[str]], SessionConfig],
+        reported_version: Callable[[str], int],
+        now: float,
+    ) -> tuple[FleetSession, Config]:
+        """Create a session and claim the first free device of `candidates` in one transaction.
+
+        `make_config(session_id, active_ssids)` builds the session's config; `reported_version(id)`
+        is the highest version the device has reported, for the version rule.
+        """
+        for attempt in range(3):
+            try:
+                return self._start_session(request, candidates, make_config, reported_version, now)
+            except IntegrityError as exc:  # another writer took the device or the SSID first
+                log.info("claim raced (%s); retrying", str(exc.orig).splitlines()[0])
+                if attempt == 2:
+                    raise NoDeviceAvailable("every candidate device was claimed by someone else") from exc
+        raise AssertionError("unreachable")
+
+    def _start_session(
+        self,
+        request: StartRequest,
+        candidates: Iterable[str],
+        make_config: Callable[[int, set[str]], SessionConfig],
+        reported_version: Callable[[str], int],
+        now: float,
+    ) -> tuple[FleetSession, Config]:
+        with Session(self.engine) as s, s.begin():
+            if request.device is not None:
+                device = s.get(Device, request.device)
+                if device is None or device.retired:
+                    raise UnknownDevice(f"no device {request.device!r} is known")
+                if device.session_id is not None:
+                    raise DeviceBusy(f"device {request.device} is serving session {device.session_id}")
+                candidates = [request.device]
+            row = FleetSession(course_code=request.course, course_title=request.title,
+                               academic_session=request.session, semester=request.semester,
+                               lecturer=request.lecturer, password=request.password, started_at=now)
+            s.add(row)
+            s.flush()
+            assert row.id is not None
+            taken = set(s.exec(select(FleetSession.ssid).where(col(FleetSession.active))))
+            session_config = make_config(row.id, taken)
+            claimed = self._claim(s, candidates, row.id)
+            if claimed is None:
+                raise NoDeviceAvailable("no online device is free: every device is offline or serving a session")
+            version = max(claimed.config_version, reported_version(claimed.id)) + 1
+            config = Config(version, session_config)
+            claimed.config_version = version
+            claimed.config_json = _json(config)
+            row.device_id = claimed.id
+            row.ssid = session_config.ssid
+            row.label = session_config.device_id
+            row.name = session_config.device_name
+            row.location = session_config.location
+            row.config_version = version
+            s.add(claimed)
+            s.add(row)
+            s.flush()
+            s.expunge(row)
+            return row, config
+
+    @staticmethod
+    def _claim(s: Session, candidates: Iterable[str], session_id: int) -> Device | None:
+        for device_id in candidates:
+            result = s.execute(
+                update(Device)
+                .where(col(Device.id) == device_id, col(Device.session_id).is_(None), col(Device.retired).is_(False))
+                .values(session_id=session_id)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                return s.get(Device, device_id)
+        return None
+
+    def end_session(self, session_id: int, reported_version: Callable[[str], int], now: float) -> tuple[FleetSession,
+                                                                                                       Config | None]:
+        """End a session; its device gets a newer idle config. Ending twice is an error."""
+        with Session(self.engine) as s, s.begin():
+            row = s.get(FleetSession, session_id)
+            if row is None:
+                raise UnknownSession(f"no session {session_id}")
+            if not row.active:
+                raise SessionEnded(f"session {session_id} has already ended")
+            row.active = False
+            row.ended_at = now
+            config = None
+            device = s.get(Device, row.device_id) if row.device_id else None
+            if device is not None and device.session_id == session_id:
+                config = Config(max(device.config_version, reported_version(device.id)) + 1)
+                device.session_id = None
+                device.config_version = config.version
+                device.config_json = _json(config)
+                s.add(device)
+            s.add(row)
+            s.flush()
+            s.expunge(row)
+            return row, config
+
+    def bump(self, device_id: str, version: int) -> Config | None:
+        """Re-issue a device's desired config under a newer version (the version rule)."""
+        with Session(self.engine) as s, s.begin():
+            device = s.get(Device, device_id)
+            if device is None or device.config_json is None or version <= device.config_version:
+                return None
+            old = _config(device.config_json)
+            config = Config(version, old.session)
+            device.config_version = version
+            device.config_json = _json(config)
+            if config.session is not None:
+                session = s.get(FleetSession, config.session.session_id)
+                if session is not None:
+                    session.config_version = version
+                    session.applied_at = None
+            return config
+
+    def mark_session(self, session_id: int, *, applied_at: float | None = None, error: str | None = None) -> None:
+        with Session(self.engine) as s, s.begin():
+            row = s.get(FleetSession, session_id)
+            if row is not None:
+                row.applied_at = applied_at
+                row.error = error
+
+    def get_session(self, session_id: int) -> FleetSession:
+        with Session(self.engine) as s:
+            row = s.get(FleetSession, session_id)
+            if row is None:
+                raise UnknownSession(f"no session {session_id}")
+            return row
+
+    def sessions(self, *, active_only: bool = False) -> list[FleetSession]:
+        with Session(self.engine) as s:
+            query = select(FleetSession).order_by(col(FleetSession.id))
+            if active_only:
+                query = query.where(col(FleetSession.active))
+            return list(s.exec(query))
+
+    # --- attendance -------------------------------------------------------------------------------
+
+    def ingest(self, device_id: str, batch: Attendance, now: float) -> IngestResult:
+        """Store a batch idempotently: one row per (session, student); rejected events recorded."""
+        rejected: dict[str, int] = {}
+        rows: list[dict[str, object]] = []
+        bad: list[dict[str, object]] = []
+        with Session(self.engine) as s, s.begin():
+            known = s.get(FleetSession, batch.session_id) is not None
+            for e in batch.events:
+                reason = None if known else "unknown_session"
+                if reason is None and not e.student_id_ok:
+                    reason = "bad_student_id"
+                if reason is None:
+                    rows.append({"session_id": batch.session_id, "student_id": e.student_id, "device_id": device_id,
+                                 "seq": e.seq, "station_mac": e.station_mac, "received_at": now})
+                else:
+                    rejected[reason] = rejected.get(reason, 0) + 1
+                    bad.append({"device_id": device_id, "session_id": batch.session_id,
+                                "student_id": e.student_id[:64], "seq": e.seq, "reason": reason, "received_at": now})
+            stored = 0
+            if rows:
+                result = s.execute(self._insert(AttendanceRecord).values(rows).on_conflict_do_nothing())
+                stored = max(result.rowcount, 0)  # type: ignore[attr-defined]
+            if bad:
+                s.execute(self._insert(RejectedCheckin).values(bad).on_conflict_do_nothing())
+        return IngestResult(max(e.seq for e in batch.events), stored, len(rows) - stored, rejected)
+
+    def attendance(self, session_id: int) -> tuple[list[AttendanceRecord], list[RejectedCheckin]]:
+        with Session(self.engine) as s:
+            if s.get(FleetSession, session_id) is None:
+                raise UnknownSession(f"no session {session_id}")
+            records = s.exec(select(AttendanceRecord).where(AttendanceRecord.session_id == session_id)
+                             .order_by(col(AttendanceRecord.received_at), col(AttendanceRecord.id)))
+            rejected = s.exec(select(RejectedCheckin).where(RejectedCheckin.session_id == session_id)
+                              .order_by(col(RejectedCheckin.id)))
+            return list(records), list(rejected)
+
+    def attendance_counts(self) -> dict[int, int]:
+        with Session(self.engine) as s:
+            rows = s.exec(select(AttendanceRecord.session_id, func.count()).group_by(
+                col(AttendanceRecord.session_id)))
+            return {sid: n for sid, n in rows}

@@ -1,0 +1,92 @@
+"""Topic names of the contract: building them and parsing inbound ones."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from controller.errors import Rejected
+
+DEVICE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{2,31}")
+
+
+class Channel(StrEnum):
+    """The device topics the controller listens on."""
+
+    STATUS = "status"
+    HEARTBEAT = "heartbeat"
+    STATE = "state"
+    ATTENDANCE = "attendance"
+
+
+_CHANNELS = {c.value: c for c in Channel}
+
+
+def valid_device_id(device_id: str) -> bool:
+    return DEVICE_ID_RE.fullmatch(device_id) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTopic:
+    device_id: str
+    channel: Channel
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic of one fleet, under its root."""
+
+    root: str = "fleet"
+
+    def __post_init__(self) -> None:
+        if not self.root or any(c in self.root for c in "+#") or self.root.startswith("/") or self.root.endswith("/"):
+            raise ValueError(f"bad topic root {self.root!r}")
+
+    def device(self, device_id: str, leaf: str) -> str:
+        return f"{self.root}/devices/{device_id}/{leaf}"
+
+    def status(self, device_id: str) -> str:
+        return self.device(device_id, "status")
+
+    def heartbeat(self, device_id: str) -> str:
+        return self.device(device_id, "heartbeat")
+
+    def config(self, device_id: str) -> str:
+        return self.device(device_id, "config")
+
+    def state(self, device_id: str) -> str:
+        return self.device(device_id, "state")
+
+    def attendance(self, device_id: str) -> str:
+        return self.device(device_id, "attendance")
+
+    def attendance_ack(self, device_id: str) -> str:
+        return self.device(device_id, "attendance/ack")
+
+    @property
+    def controller_status(self) -> str:
+        return f"{self.root}/controller/status"
+
+    @property
+    def requests(self) -> str:
+        return f"{self.root}/controller/requests"
+
+    def replies(self, client_id: str) -> str:
+        return f"{self.root}/clients/{client_id}/replies"
+
+    def device_filters(self) -> list[str]:
+        """Subscriptions that bring every inbound device channel."""
+        return [self.device("+", c.value) for c in Channel]
+
+    def parse_device(self, topic: str) -> DeviceTopic:
+        """`{root}/devices/{id}/{channel}` → its parts, or Rejected."""
+        prefix = self.root + "/devices/"
+        if not topic.startswith(prefix):
+            raise Rejected("bad_topic", topic[:80])
+        rest = topic[len(prefix):].split("/")
+        if len(rest) != 2 or rest[1] not in _CHANNELS:
+            raise Rejected("bad_topic", topic[:80])
+        if not valid_device_id(rest[0]):
+            raise Rejected("bad_device_id", rest[0][:40])
+        return DeviceTopic(rest[0], _CHANNELS[rest[1]])

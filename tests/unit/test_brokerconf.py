@@ -1,0 +1,164 @@
+"""Unit tests for controller.brokerconf: the Mosquitto-syntax parser (no network, no disk)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controller.brokerconf import (
+    BrokerConf,
+    BrokerConfError,
+    Listener,
+    load,
+    parse,
+    with_port,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_listeners_and_anonymous() -> None:
+    conf = parse(
+        "# comment\n"
+        "\n"
+        "   # indented comment\n"
+        "listener 1883 127.0.0.1\n"
+        "listener 8883\n"
+        "\tlistener   0   ::1  \n"
+        "allow_anonymous true\n"
+    )
+    assert conf == BrokerConf(
+        listeners=(Listener(1883, "127.0.0.1"), Listener(8883, None), Listener(0, "::1")),
+        allow_anonymous=True,
+        source=None,
+    )
+
+
+def test_no_listener_is_mosquittos_local_only_mode() -> None:
+    conf = parse("# nothing but a comment\n")
+    assert conf.listeners == (Listener(1883, "127.0.0.1"),)
+    assert conf.allow_anonymous is True
+
+
+def test_empty_text_gives_defaults() -> None:
+    assert parse("") == BrokerConf((Listener(1883, "127.0.0.1"),), allow_anonymous=True)
+
+
+def test_anonymous_defaults_to_false_once_a_listener_is_set() -> None:
+    assert parse("listener 1883\n").allow_anonymous is False
+
+
+def test_anonymous_false_without_listener() -> None:
+    assert parse("allow_anonymous false\n").allow_anonymous is False
+
+
+def test_crlf_line_endings() -> None:
+    conf = parse("listener 1884 127.0.0.1\r\nallow_anonymous true\r\n")
+    assert conf.listeners == (Listener(1884, "127.0.0.1"),)
+
+
+@pytest.mark.parametrize("port", [0, 1, 65535])
+def test_port_range_edges(port: int) -> None:
+    assert parse(f"listener {port}\n").listeners == (Listener(port),)
+
+
+def test_several_port_zero_listeners_are_not_duplicates() -> None:
+    assert len(parse("listener 0 127.0.0.1\nlistener 0 127.0.0.1\n").listeners) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("listener 65536\n", 1, "out of range 0..65535"),
+        ("\nlistener -1\n", 2, "out of range"),
+        ("listener abc\n", 1, "'abc' is not a number"),
+        ("listener\n", 1, "listener PORT [HOST]"),
+        ("listener 1883 127.0.0.1 extra\n", 1, "listener PORT [HOST]"),
+        ("listener 0 /run/mqtt.sock\n", 1, "unix socket"),
+        ("listener 1883\nlistener 1883\n", 2, "repeats line 1"),
+        ("allow_anonymous yes\n", 1, "must be true or false, got 'yes'"),
+        ("allow_anonymous\n", 1, "got 'nothing'"),
+        ("allow_anonymous True\n", 1, "must be true or false"),
+        ("allow_anonymous true # inline\n", 1, "must be true or false"),
+        ("allow_anonymous true\nallow_anonymous false\n", 2, "already set on line 1"),
+        ("# x\n\nfrobnicate 1\n", 3, "unknown directive 'frobnicate'"),
+        ("Listener 1883\n", 1, "unknown directive 'Listener'"),
+    ],
+)
+def test_errors_name_file_and_line(text: str, line: int, fragment: str) -> None:
+    with pytest.raises(BrokerConfError) as caught:
+        parse(text, "broker.conf")
+    message = str(caught.value)
+    assert message.startswith(f"broker.conf:{line}: ")
+    assert fragment in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "password_file /etc/mosquitto/passwd",
+        "acl_file /etc/mosquitto/acl",
+        "persistence true",
+        "persistence_location /var/lib/mosquitto/",
+        "cafile ca.crt",
+        "certfile server.crt",
+        "keyfile server.key",
+        "require_certificate true",
+        "connection cloud-bridge",
+        "address remote.example:1883",
+        "topic fleet/# both 1",
+        "port 1883",
+        "plugin /usr/lib/auth.so",
+        "auth_opt_backends files",
+        "plugin_opt_db x",
+        "log_dest stdout",
+        "user mosquitto",
+    ],
+)
+def test_mosquitto_options_the_embedded_broker_cannot_honour(line: str) -> None:
+    directive = line.split(maxsplit=1)[0]
+    with pytest.raises(BrokerConfError) as caught:
+        parse(f"listener 1883\n{line}\n", "secure.conf")
+    message = str(caught.value)
+    assert message.startswith("secure.conf:2: ")
+    assert f"{directive!r} is a Mosquitto option the embedded broker does not support" in message
+
+
+def test_default_source_name() -> None:
+    with pytest.raises(BrokerConfError, match=r"^<string>:1: "):
+        parse("bogus\n")
+
+
+def test_with_port_overrides_the_first_listener_only() -> None:
+    conf = parse("listener 1883 127.0.0.1\nlistener 1884\nallow_anonymous true\n")
+    changed = with_port(conf, 0)
+    assert changed.listeners == (Listener(0, "127.0.0.1"), Listener(1884))
+    assert changed.allow_anonymous is True
+    assert conf.listeners[0].port == 1883  # the original is untouched (frozen)
+
+
+def test_with_port_rejects_out_of_range() -> None:
+    with pytest.raises(BrokerConfError, match="65536"):
+        with_port(parse(""), 65536)
+
+
+def test_values_are_frozen() -> None:
+    conf = parse("")
+    with pytest.raises(AttributeError):
+        conf.allow_anonymous = False  # type: ignore[misc]
+
+
+def test_load_missing_file_names_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.conf"
+    with pytest.raises(BrokerConfError) as caught:
+        load(missing)
+    assert str(caught.value) == f"{missing}: cannot read broker config: No such file or directory"
+
+
+def test_shipped_quick_start_profile() -> None:
+    # Reads the repository's own broker.conf: the file the quick start and `mosquitto -c` use.
+    path = REPO_ROOT / "broker.conf"
+    conf = load(path)
+    assert conf == BrokerConf((Listener(1883, "127.0.0.1"),), allow_anonymous=True, source=path)

@@ -1,0 +1,80 @@
+"""Liveness: birth/will with the boot rule, and the heartbeat TTL."""
+
+from __future__ import annotations
+
+from controller.liveness import Registry, Seen
+from controller.messages import Heartbeat, Status
+from controller.selection import candidates
+
+T0 = 1_000_000.0
+
+
+def alive(reg: Registry, device_id: str, boot: int, at: float) -> None:
+    reg.on_status(device_id, Status(True, boot), at, retained=False)
+    reg.on_heartbeat(device_id, Heartbeat(boot, 1), at)
+
+
+def test_birth_and_heartbeat_make_a_device_online_until_the_ttl() -> None:
+    reg = Registry(ttl=90)
+    alive(reg, "dev-a", 1, T0)
+    assert reg.online_ids(T0 + 90) == {"dev-a"}
+    assert reg.online_ids(T0 + 90.1) == set()
+
+
+def test_will_makes_it_offline_at_once() -> None:
+    reg = Registry(ttl=90)
+    alive(reg, "dev-a", 3, T0)
+    assert reg.on_status("dev-a", Status(False, 3), T0 + 1, retained=False) is Seen.APPLIED
+    assert reg.online_ids(T0 + 1) == set()
+
+
+def test_stale_will_of_an_older_boot_is_ignored() -> None:
+    reg = Registry(ttl=90)
+    alive(reg, "dev-a", 4, T0)
+    assert reg.on_status("dev-a", Status(False, 3), T0 + 1, retained=False) is Seen.STALE
+    assert reg.online_ids(T0 + 1) == {"dev-a"}
+
+
+def test_heartbeat_without_a_birth_is_not_online() -> None:
+    reg = Registry(ttl=90)
+    reg.on_heartbeat("dev-a", Heartbeat(1, 5), T0)
+    assert reg.online_ids(T0) == set()
+
+
+def test_birth_of_a_new_boot_after_offline() -> None:
+    reg = Registry(ttl=90)
+    alive(reg, "dev-a", 1, T0)
+    reg.on_status("dev-a", Status(False, 1), T0 + 1, retained=False)
+    alive(reg, "dev-a", 2, T0 + 2)
+    assert reg.online_ids(T0 + 2) == {"dev-a"}
+
+
+def test_retained_birth_does_not_refresh_last_seen() -> None:
+    reg = Registry(ttl=90)
+    reg.restore("dev-a", last_seen=T0 - 200, boot=5, fw=None)
+    reg.on_status("dev-a", Status(True, 5), T0, retained=True)
+    assert reg.online_ids(T0) == set()  # last heartbeat too old: a retained birth proves nothing
+    reg.restore("dev-b", last_seen=T0 - 10, boot=5, fw=None)
+    reg.on_status("dev-b", Status(True, 5), T0, retained=True)
+    assert reg.online_ids(T0) == {"dev-b"}  # a restart within the TTL keeps the fleet table right
+
+
+def test_dirty_set_coalesces_many_heartbeats() -> None:
+    reg = Registry(ttl=90)
+    for i in range(100):
+        alive(reg, "dev-a", 1, T0 + i)
+    assert [d.device_id for d in reg.take_dirty()] == ["dev-a"]
+    assert reg.take_dirty() == []
+
+
+def test_selection_takes_the_freshest_free_online_device() -> None:
+    reg = Registry(ttl=90)
+    alive(reg, "dev-old", 1, T0)
+    alive(reg, "dev-new", 1, T0 + 20)
+    alive(reg, "dev-busy", 1, T0 + 30)
+    alive(reg, "dev-tie-b", 1, T0 + 10)
+    alive(reg, "dev-tie-a", 1, T0 + 10)
+    alive(reg, "dev-gone", 1, T0 - 500)
+    order = candidates(reg, busy={"dev-busy"}, retired=set(), now=T0 + 30, ttl=90)
+    assert order == ["dev-new", "dev-tie-a", "dev-tie-b", "dev-old"]
+    assert candidates(reg, busy=set(), retired={"dev-busy", "dev-new"}, now=T0 + 30, ttl=90)[0] == "dev-tie-a"

@@ -1,0 +1,63 @@
+"""The seed's naming formats and the SSID rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.errors import BadRequest
+from controller.naming import base_ssid, check_password, device_label, session_config, unique_ssid
+
+
+def test_seed_formats() -> None:
+    config = session_config(session_id=42, course="CS101", title="Introduction to Computer Science",
+                            session="2024/2025", semester="1st Semester", lecturer="alice", password="",
+                            taken_ssids=set())
+    assert config.device_id == "ESP32_CS101_2024_2025_1st_Semester"
+    assert config.ssid == "CS101_Attendance_2024_2025"
+    assert config.device_name == "CS101 - Introduction to Computer Science"
+    assert config.location == "CS101 Classroom - 2024/2025 1st Semester"
+    assert config.password == ""
+    assert config.session_id == 42
+
+
+def test_label_replaces_spaces_and_slashes() -> None:
+    assert device_label("EE2", "2023/24", "2nd Semester") == "ESP32_EE2_2023_24_2nd_Semester"
+
+
+@pytest.mark.parametrize("course,session", [("ENGINEERING_LONG", "2024/2025"), ("A" * 16, "2024/2025 Extra"),
+                                            ("X", "20 24/25!")])
+def test_ssid_is_at_most_32_bytes_of_safe_characters(course: str, session: str) -> None:
+    ssid = base_ssid(course, session)
+    assert 1 <= len(ssid.encode()) <= 32
+    assert all(c.isalnum() or c in "_-" for c in ssid)
+
+
+def test_long_course_shortens_attendance_first() -> None:
+    assert base_ssid("ENGINEERING12345", "2024/2025") == "ENGINEERING12345_Att_2024_2025"
+
+
+def test_unique_ssid_suffixes_within_32_bytes() -> None:
+    base = "B" * 32
+    assert unique_ssid("CS101_Attendance_2024_2025", set()) == "CS101_Attendance_2024_2025"
+    assert unique_ssid("CS101_Attendance_2024_2025", {"CS101_Attendance_2024_2025"}) == "CS101_Attendance_2024_2025_2"
+    second = unique_ssid(base, {base})
+    third = unique_ssid(base, {base, second})
+    assert len(second) == 32 and second.endswith("_2")
+    assert len(third) == 32 and third.endswith("_3")
+
+
+@pytest.mark.parametrize("password", ["short", "x" * 64, "tab\tpass", "pässwörd1"])
+def test_bad_passwords(password: str) -> None:
+    with pytest.raises(BadRequest):
+        check_password(password)
+
+
+@pytest.mark.parametrize("password", ["", "12345678", "x" * 63])
+def test_good_passwords(password: str) -> None:
+    assert check_password(password) == password
+
+
+def test_bad_course_code() -> None:
+    with pytest.raises(BadRequest):
+        session_config(session_id=1, course="CS 101", title="t", session="s", semester="x", lecturer="",
+                       password="", taken_ssids=())

@@ -1,0 +1,56 @@
+"""The reconcile decision and the version rule."""
+
+from __future__ import annotations
+
+from controller.messages import Config, SessionConfig, State
+from controller.reconcile import Applied, Bump, Publish, Published, RejectedByDevice, next_version, reconcile
+
+SESSION = SessionConfig(7, "CS101", "Intro", "2024/2025", "1st Semester", "", "ESP32_CS101", "CS101 - Intro",
+                        "CS101_Attendance_2024_2025", "", "CS101 Classroom")
+ACTIVE = Config(5, SESSION)
+
+
+def decide(reported: State | None, published: Published | None = None, *, online: bool = True,
+           now: float = 100.0, desired: Config = ACTIVE) -> object:
+    return reconcile("dev-a", desired, reported, published, online=online, now=now, resend_after=30)
+
+
+def test_version_rule() -> None:
+    assert next_version(3, None) == 4
+    assert next_version(3, State(9, "applied", False)) == 10
+    assert next_version(12, State(9, "applied", False)) == 13
+    assert next_version(1, State(2, "rejected", error="x", applied_version=6)) == 7
+
+
+def test_unpublished_config_is_published() -> None:
+    assert decide(None) == Publish("dev-a", ACTIVE)
+
+
+def test_published_and_pending_waits_then_resends() -> None:
+    published = Published(5, 90.0)
+    assert decide(State(4, "applied", False), published) is None
+    assert decide(State(4, "applied", False), published, now=121.0) == Publish("dev-a", ACTIVE)
+    assert decide(State(4, "applied", False), published, now=121.0, online=False) is None
+
+
+def test_matching_applied_state_is_in_sync() -> None:
+    state = State(5, "applied", True, 7, "CS101_Attendance_2024_2025")
+    assert decide(state, Published(5, 90.0)) == Applied("dev-a", 5)
+
+
+def test_rejection_is_reported_not_republished() -> None:
+    assert decide(State(5, "rejected", error="ssid too long"), Published(5, 90.0), now=500.0) == RejectedByDevice(
+        "dev-a", 5, "ssid too long")
+
+
+def test_device_ahead_of_database_bumps_past_it() -> None:
+    assert decide(State(9, "applied", False)) == Bump("dev-a", 10)
+
+
+def test_same_version_other_content_bumps() -> None:
+    assert decide(State(5, "applied", True, 99, "OTHER")) == Bump("dev-a", 6)
+    assert decide(State(5, "applied", True, 7, "x"), desired=Config(5)) == Bump("dev-a", 6)
+
+
+def test_idle_config_applied() -> None:
+    assert decide(State(5, "applied", False), Published(5, 1.0), desired=Config(5)) == Applied("dev-a", 5)
