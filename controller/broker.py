@@ -195,12 +195,18 @@ class EmbeddedBroker:
 
 
 class _Broker(Broker):  # type: ignore[misc]
-    """amqtt's broker, delivering what a client published just before it disconnected.
+    """amqtt 0.12.1's broker with two of its faults mended (each has a test in test_broker.py).
 
-    amqtt 0.12.1 ends a client's message loop as soon as DISCONNECT is seen, dropping messages
-    still queued for delivery, so `mosquitto_pub -m ...` (publish, then disconnect at once) was
-    often lost. Deliver the queue first, then disconnect.
+    - On every connect it sends the client the retained messages of *every* client's subscription
+      filters, so a device received other devices' configs: send only those of its own filters.
+    - It ends a client's message loop as soon as DISCONNECT is seen, dropping messages still queued
+      for delivery, so `mosquitto_pub -m ...` was often lost: deliver the queue first.
     """
+
+    async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int], session: Any) -> None:
+        subscribers = self._subscriptions.get(subscription[0], ())
+        if any(subscriber is session for subscriber, _qos in subscribers):
+            await super()._publish_retained_messages_for_subscription(subscription, session)
 
     async def _handle_disconnect(self, client_session: Any, handler: Any, disconnect_waiter: Any) -> None:
         pending = client_session.delivered_message_queue

@@ -371,6 +371,7 @@ class Controller:
                 rows = self.store.sessions(active_only=api.parse_active(params))
                 return {"sessions": [api.session_row(r, counts.get(r.id or 0, 0)) for r in rows]}
             case "devices.list":
+                self._note_transitions(now)
                 return api.devices_result(list(self.registry), self._desired, self._online, self._busy,
                                           api.parse_devices(params))
             case "stats":

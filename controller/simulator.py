@@ -85,6 +85,7 @@ CONNECT_BURST_S: Final = 0.05
 STOP_TIMEOUT_S: Final = 10.0
 COMMAND_TIMEOUT_S: Final = 10.0
 _ABORT_READS: Final = 16
+_DISCONNECT_PACKET: Final = b"\xe0\x00"  # MQTT 3.1.1 DISCONNECT: fixed header, no payload
 
 
 class SimulatorError(FleetError):
@@ -115,6 +116,8 @@ class SimConfig:
     """(Re)connects per second for the whole simulator."""
     down_s: tuple[float, float] = (5.0, 60.0)
     """How long a dead device stays down before it boots again."""
+    suback_timeout_s: float = 10.0
+    """A connection whose SUBACK does not come in time is dropped and made again (see `_Timer.SUBACK`)."""
 
     def __post_init__(self) -> None:
         if self.count < 0 or self.start_index < 0:
@@ -122,8 +125,8 @@ class SimConfig:
         for index in (self.start_index, self.start_index + max(self.count - 1, 0)):
             if not valid_device_id(self.device_id(index)):
                 raise SimulatorError(f"id prefix {self.id_prefix!r} gives a bad device id {self.device_id(index)!r}")
-        if self.heartbeat_s <= 0 or self.connect_rate <= 0 or self.keepalive_s < 1:
-            raise SimulatorError("heartbeat_s, connect_rate and keepalive_s must be positive")
+        if self.heartbeat_s <= 0 or self.connect_rate <= 0 or self.keepalive_s < 1 or self.suback_timeout_s <= 0:
+            raise SimulatorError("heartbeat_s, connect_rate, keepalive_s and suback_timeout_s must be positive")
         if self.checkin_rate < 0 or self.death_rate < 0:
             raise SimulatorError("checkin_rate and death_rate must not be negative")
         low, high = self.down_s
@@ -357,12 +360,13 @@ class _Timer(Enum):
     DEATH = "death"
     RETRY = "retry"
     REVIVE = "revive"
+    SUBACK = "suback"  # amqtt 0.12 can leave a session half-dead: CONNACK sent, nothing else ever handled
 
 
 class _Link:
     """A device with its paho client and where it is in its connection's life."""
 
-    __slots__ = ("backoff_s", "client", "closing", "device", "phase", "timers")
+    __slots__ = ("backoff_s", "client", "closing", "device", "phase", "shutdown_mid", "timers")
 
     def __init__(self, device: SimDevice) -> None:
         self.device = device
@@ -371,6 +375,7 @@ class _Link:
         self.closing: _Close | None = None
         self.timers: dict[_Timer, int] = {}  # the live heap entry of each timer kind, by sequence number
         self.backoff_s = BACKOFF_S[0]
+        self.shutdown_mid: int | None = None
 
 
 @dataclass(slots=True)
@@ -623,8 +628,13 @@ class Simulator:
         elif kind is _Timer.RETRY:
             if link.phase is _Phase.BACKOFF:
                 self._enqueue(link)
-        elif kind is _Timer.REVIVE and link.phase is _Phase.DEAD:
-            self._boot(link, now)
+        elif kind is _Timer.REVIVE:
+            if link.phase is _Phase.DEAD:
+                self._boot(link, now)
+        elif kind is _Timer.SUBACK and link.phase is _Phase.UP:
+            log.warning("%s: no SUBACK within %.1f s; connecting again", link.device.device_id,
+                        self.config.suback_timeout_s)
+            self._abort(link)
 
     def _run_connects(self, now: float) -> None:
         rate = self.config.connect_rate
@@ -707,6 +717,8 @@ class Simulator:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        client.on_publish = self._on_publish
         client.connect_async(address.host, address.port, self.config.keepalive_s)
         link.client = client
         return client
@@ -774,26 +786,52 @@ class Simulator:
         self._boot(link, time.monotonic())
 
     def _shutdown(self) -> None:
-        """Clean stop: offline status with reason shutdown, DISCONNECT, wait for the sockets."""
+        """Clean stop: a retained offline status with reason shutdown, then DISCONNECT.
+
+        The status goes out at QoS 1 and DISCONNECT only after its PUBACK (`_on_publish`), and the
+        broker is left to close the connection. paho would close the socket right after writing
+        DISCONNECT, and amqtt 0.12 cancels the packets it has read but not yet handled when it sees
+        the end of stream: the status would be lost and the will published instead.
+        """
         for link in self._link_list:
             self._cancel(link, *_Timer)
             client = link.client
-            if link.phase is _Phase.UP and client is not None:
-                device = link.device
-                self._publish(client, self._topics.status(device.device_id), device.shutdown().to_obj(device.device_id),
-                              retain=True)
-            if client is not None and client.socket() is not None:
-                link.closing = _Close.STOP
-                client.disconnect()
-            else:
+            if client is None or client.socket() is None:
                 link.phase = _Phase.STOPPED
+                continue
+            link.closing = _Close.STOP
+            if link.phase is _Phase.UP:
+                device = link.device
+                info = client.publish(self._topics.status(device.device_id),
+                                      encode(device.shutdown().to_obj(device.device_id)), qos=1, retain=True)
+                if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    self._counters.published += 1
+                    link.shutdown_mid = info.mid
+                    continue
+            client.disconnect()
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while len(self._sel.get_map()) > 1 and time.monotonic() < deadline:
             self._flush()
             self._poll(0.05)
+            self._run_misc(time.monotonic())
         for link in self._link_list:
-            link.closing = _Close.STOP
             self._abort(link)
+
+    def _disconnect_after_shutdown(self, link: _Link) -> None:
+        """Send DISCONNECT and let the broker close the connection (see `_shutdown`)."""
+        client = link.client
+        sock = None if client is None else client.socket()
+        if client is None or sock is None:
+            return
+        if client.want_write():  # paho still has bytes queued: it must order DISCONNECT after them
+            client.disconnect()
+            return
+        try:
+            sent = sock.send(_DISCONNECT_PACKET)
+        except OSError:
+            sent = 0
+        if sent != len(_DISCONNECT_PACKET):
+            client.disconnect()
 
     def _close_all(self) -> None:
         for link in self._link_list:
@@ -863,6 +901,7 @@ class Simulator:
         if device.state is not None:  # re-report what it runs, as the retained state may be gone
             self._publish(client, topics.state(device_id), device.state.to_obj(device_id), retain=True)
         client.subscribe([(topics.config(device_id), 1), (topics.attendance_ack(device_id), 1)])
+        self._schedule(link, _Timer.SUBACK, now + self.config.suback_timeout_s)
         self._send_heartbeat(link, now)
         self._send_checkins(link)
         self._schedule(link, _Timer.HEARTBEAT, now + self.config.heartbeat_s * self._rng.uniform(0.1, 1.0))
@@ -872,6 +911,21 @@ class Simulator:
             self._counters.connected += 1
             self._cond.notify_all()
 
+    def _on_subscribe(
+        self, client: paho.Client, link: _Link, mid: int, reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        self._cancel(link, _Timer.SUBACK)
+        if any(code.is_failure for code in reason_codes):
+            log.warning("%s: the broker refused a subscription: %s", link.device.device_id, reason_codes)
+
+    def _on_publish(
+        self, client: paho.Client, link: _Link, mid: int, reason: ReasonCode, properties: Properties,
+    ) -> None:
+        if link.closing is _Close.STOP and mid == link.shutdown_mid:
+            link.shutdown_mid = None
+            self._disconnect_after_shutdown(link)
+
     def _on_disconnect(
         self, client: paho.Client, link: _Link, flags: DisconnectFlags, reason: ReasonCode,
         properties: Properties | None,
@@ -879,7 +933,7 @@ class Simulator:
         if link.phase is _Phase.UP:
             with self._cond:
                 self._counters.connected -= 1
-        self._cancel(link, _Timer.HEARTBEAT, _Timer.DEATH)
+        self._cancel(link, _Timer.HEARTBEAT, _Timer.DEATH, _Timer.SUBACK)
         closing, link.closing = link.closing, None
         now = time.monotonic()
         if closing is _Close.KILL:

@@ -6,6 +6,7 @@ Under CI=true nothing skips: a missing broker or database is a failure (see test
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -25,7 +26,7 @@ from tests.brokers import RunningBroker, start_amqtt, start_mosquitto
 @pytest.fixture(params=["amqtt", "mosquitto"])
 def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningBroker]:
     """The same scenario on the embedded amqtt broker and on a Mosquitto process."""
-    running = start_amqtt() if request.param == "amqtt" else start_mosquitto(tmp_path / "mosquitto")
+    running = start_amqtt() if request.param == "amqtt" else start_mosquitto(tmp_path)
     with running:
         yield running
 
@@ -125,7 +126,8 @@ class Device:
         return f"{self.root}/devices/{self.id}/{leaf}"
 
     def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
-        (self.acks if msg.topic.endswith("/ack") else self.configs).append(json.loads(msg.payload))
+        if msg.payload:  # an empty payload clears a retained config
+            (self.acks if msg.topic.endswith("/ack") else self.configs).append(json.loads(msg.payload))
 
     def send(self, leaf: str, obj: dict[str, object] | bytes, *, retain: bool = False, qos: int = 1) -> None:
         payload = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
@@ -197,3 +199,12 @@ def make_device(broker: RunningBroker, root: str) -> Iterator[Callable[..., Devi
             device.close()
         except Exception:
             pass
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> Iterator[None]:
+    """Under CI=true a skip is a failure: a missing broker, compiler or database must not hide."""
+    if os.environ.get("CI") == "true" and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, which is a failure: {report.longrepr}"
+    yield

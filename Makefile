@@ -1,0 +1,51 @@
+# Quick start: `make run` (broker + controller + simulated fleet + live table), `make test` (everything).
+# Both bootstrap what they need: a .venv with pinned Python deps; `make test` also apt-gets the
+# Debian packages for Mosquitto and the firmware host build when run as root.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SIMULATE ?= 25
+APT_PACKAGES := mosquitto mosquitto-clients python3-venv cmake g++ make pkg-config \
+	libmosquitto-dev libcjson-dev libmicrohttpd-dev libgtest-dev chromium
+APT_STAMP := $(VENV)/.apt
+
+.PHONY: run test lint unit firmware firmware-test system-deps clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/fleet up --simulate $(SIMULATE)
+
+# Debian packages the tests need (Mosquitto, the firmware host build, Chromium). Installed when
+# something is missing and we are root; otherwise the tests fail loudly naming what is missing.
+system-deps: | $(STAMP)
+	@if [ ! -f $(APT_STAMP) ]; then \
+	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing: $$missing"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  elif [ -n "$$missing" ]; then echo "missing Debian packages (run as root to install): $$missing"; fi; \
+	  [ -z "$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)" ] && touch $(APT_STAMP) || true; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+firmware: system-deps
+	$(MAKE) -C firmware host
+
+firmware-test: firmware
+	$(MAKE) -C firmware test
+
+test: $(STAMP) system-deps lint firmware-test
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) firmware/build .pytest_cache .mypy_cache .ruff_cache
