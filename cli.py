@@ -63,9 +63,9 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except ApiError as exc:
-            err.print(f"[red]error:[/] {exc.message} ({exc.code})", highlight=False)
+            err.print(f"[red]error:[/] {exc.message} ({exc.code})", highlight=False, soft_wrap=True)
         except FleetError as exc:
-            err.print(f"[red]error:[/] {exc}", highlight=False)
+            err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         except KeyboardInterrupt:
             err.print("interrupted")
         raise typer.Exit(1)
@@ -343,10 +343,10 @@ def session_start(
     if not wait or applied:
         return
     if status == "rejected":
-        err.print(f"[red]error:[/] device {result['device']} rejected the config: {error}")
+        err.print(f"[red]error:[/] device {result['device']} rejected the config: {error}", soft_wrap=True)
     else:
         err.print(f"[red]error:[/] device {result['device']} has not applied the config within {timeout:g} s; the "
-                  f"session stays active and the controller keeps reconciling it")
+                  f"session stays active and the controller keeps reconciling it", soft_wrap=True)
     raise typer.Exit(1)
 
 

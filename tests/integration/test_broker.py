@@ -158,6 +158,36 @@ def test_retained_message_reaches_a_late_subscriber(broker: RunningBroker, clien
     assert (message.topic, message.payload, message.retain) == (name, b'{"v":1,"version":7}', True)
 
 
+def test_a_client_gets_only_the_retained_messages_of_its_own_filters(
+    broker: RunningBroker, clients: list[Client]
+) -> None:
+    root = f"test-{uuid.uuid4().hex[:8]}"
+    watcher = connected(broker, clients)
+    watcher.subscribe(f"{root}/#")  # an operator watching everything
+    publisher = connected(broker, clients)
+    publisher.publish(f"{root}/devices/dev-b/config", b'{"v":1,"for":"b"}', retain=True)
+    publisher.publish(f"{root}/devices/dev-c/config", b'{"v":1,"for":"c"}', retain=True)
+    device_c = connected(broker, clients)
+    device_c.subscribe(f"{root}/devices/dev-c/config")
+    assert device_c.next_message().payload == b'{"v":1,"for":"c"}'
+    with pytest.raises(queue.Empty):
+        device_c.messages.get(timeout=0.5)  # never device B's config
+
+
+def test_quick_publishers_are_not_lost(broker: RunningBroker, clients: list[Client]) -> None:
+    """Publish then DISCONNECT at once, as `mosquitto_pub` does, many times."""
+    root = f"test-{uuid.uuid4().hex[:8]}"
+    subscriber = connected(broker, clients)
+    subscriber.subscribe(f"{root}/#", qos=0)
+    for i in range(20):
+        quick = Client(broker.host, broker.port)
+        assert not quick.connect().is_failure
+        quick.paho.publish(f"{root}/{i}", b"x", qos=0)
+        quick.close()
+    got = {subscriber.next_message().topic for _ in range(20)}
+    assert got == {f"{root}/{i}" for i in range(20)}
+
+
 def test_will_is_published_when_the_socket_drops(broker: RunningBroker, clients: list[Client]) -> None:
     watcher = connected(broker, clients)
     name = topic()

@@ -1,0 +1,140 @@
+"""End to end: the `fleet` CLI as a user runs it, against `fleet controller` and `fleet simulate` processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.brokers import RunningBroker
+
+REPO = Path(__file__).resolve().parents[2]
+START = ["session", "start", "CS101", "--title", "Introduction to Computer Science", "--session", "2024/2025",
+         "--semester", "1st Semester", "--lecturer", "alice"]
+
+
+class Fleet:
+    """Runs `fleet ...` with this test's broker and root."""
+
+    def __init__(self, broker: RunningBroker, root: str) -> None:
+        self.base = [sys.executable, "-m", "cli", "--broker", broker.url, "--root", root]
+        self.env = os.environ | {"COLUMNS": "200", "NO_COLOR": "1"}
+
+    def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                              env=self.env)
+
+    def json(self, *args: str) -> dict[str, object]:
+        done = self(*args, "--json")
+        assert done.returncode == 0, done.stderr
+        result: dict[str, object] = json.loads(done.stdout)
+        return result
+
+    def spawn(self, *args: str, log: Path) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([*self.base, *args], cwd=REPO, env=self.env, stdout=log.open("wb"),
+                                stderr=subprocess.STDOUT)
+
+
+def one_line_error(done: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def fleet(amqtt_broker: RunningBroker, root: str) -> Fleet:
+    return Fleet(amqtt_broker, root)
+
+
+@pytest.fixture
+def running(fleet: Fleet, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`fleet controller` and `fleet simulate 3`, both as real processes."""
+    controller = fleet.spawn("-v", "controller", "--db", f"sqlite:///{tmp_path / 'fleet.db'}",
+                             log=tmp_path / "controller.log")
+    simulator = fleet.spawn("simulate", "3", "--heartbeat-s", "2", "--seed", "7", log=tmp_path / "sim.log")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            done = fleet("devices", "--json")
+            if done.returncode == 0 and json.loads(done.stdout)["online"] == 3:
+                break
+            assert time.monotonic() < deadline, (tmp_path / "controller.log").read_text()
+            time.sleep(0.3)
+        yield controller
+    finally:
+        for proc in (simulator, controller):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (simulator, controller):
+            proc.wait(timeout=15)
+
+
+def test_a_lecturers_session_from_start_to_export(fleet: Fleet, running: subprocess.Popen[bytes],
+                                                  tmp_path: Path) -> None:
+    started = fleet.json(*START)
+    assert started["applied"] is True
+    config = started["config"]
+    assert isinstance(config, dict)
+    assert config["ssid"] == "CS101_Attendance_2024_2025"
+    assert config["device_id"] == "ESP32_CS101_2024_2025_1st_Semester"
+    assert set(started) == {"session_id", "device", "config", "applied"}
+
+    human = fleet(*START[:2], "EE201", *START[3:])
+    assert human.returncode == 0, human.stderr
+    assert "EE201_Attendance_2024_2025" in human.stdout and "applied" in human.stdout
+
+    fleet_json = fleet.json("devices")
+    assert (fleet_json["total"], fleet_json["online"], fleet_json["available"]) == (3, 3, 1)
+    devices = fleet_json["devices"]
+    assert isinstance(devices, list)
+    row = next(d for d in devices if d["id"] == started["device"])
+    assert row["session_id"] == started["session_id"]
+    assert row["config_version"] == row["applied_version"] == config["version"]
+
+    table = fleet("devices")
+    assert table.returncode == 0 and "total 3" in table.stdout and "online 3" in table.stdout
+
+    busy = fleet(*START, "--device", str(started["device"]))
+    one_line_error(busy, "device_busy")
+
+    sessions = fleet.json("session", "list", "--active")["sessions"]
+    assert isinstance(sessions, list) and len(sessions) == 2
+
+    ended = fleet.json("session", "end", str(started["session_id"]))
+    assert ended["config"] == {"v": 1, "version": int(config["version"]) + 1, "active_session": False}
+    one_line_error(fleet("session", "end", str(started["session_id"])), "already ended")
+
+    out = tmp_path / "cs101.csv"
+    export = fleet("attendance", "export", str(started["session_id"]), "--out", str(out))
+    assert export.returncode == 0, export.stderr
+    assert out.read_text().splitlines()[0] == "session_id,student_id,device,seq,station_mac,received_at"
+
+    stats = fleet.json("stats")
+    assert stats["received"]["heartbeat"] >= 3  # type: ignore[index]
+
+
+def test_clean_errors_and_clean_shutdown(fleet: Fleet, running: subprocess.Popen[bytes], root: str,
+                                         amqtt_broker: RunningBroker) -> None:
+    one_line_error(fleet("session", "end", "999"), "no session 999", "unknown_session")
+    one_line_error(fleet(*START, "--password", "short"), "password", "bad_request")
+    one_line_error(fleet(*START, "--device", "esp32-999999999999"), "unknown_device")
+    one_line_error(fleet("--root", "nobody-here", "devices"), "no controller is online")
+    unreachable = subprocess.run([sys.executable, "-m", "cli", "--broker", "mqtt://127.0.0.1:1", "devices"],
+                                 capture_output=True, text=True, timeout=30, cwd=REPO)
+    one_line_error(unreachable, "cannot reach the broker")
+    bad_url = subprocess.run([sys.executable, "-m", "cli", "--broker", "http://x", "devices"],
+                             capture_output=True, text=True, timeout=30, cwd=REPO)
+    one_line_error(bad_url, "bad broker URL")
+
+    running.send_signal(signal.SIGTERM)
+    assert running.wait(timeout=15) == 0
+    one_line_error(fleet("devices"), "no controller is online")
