@@ -107,6 +107,8 @@ class FleetClient:
         if reply.get("ok") is True and isinstance(reply.get("result"), dict):
             result: JsonObject = reply["result"]
             return result
-        error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+        error = reply.get("error")
+        if not isinstance(error, dict):
+            error = {}
         raise ApiError(str(error.get("message", "the controller refused the request")), str(error.get("code",
                                                                                                          "internal")))

@@ -23,9 +23,6 @@ COURSE_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,16}")
 STUDENT_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9/._-]{0,31}")
 MAC_RE: Final = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
 MAX_EVENTS: Final = 32
-METHODS: Final = frozenset(
-    {"session.start", "session.wait", "session.end", "session.list", "devices.list", "stats", "attendance.list"}
-)
 
 JsonObject: TypeAlias = dict[str, Any]
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -45,7 +42,9 @@ def encode(obj: Mapping[str, object]) -> bytes:
 # --- field readers -------------------------------------------------------------------------------
 
 
-def load_object(payload: bytes, *, max_bytes: int = MAX_DEVICE_PAYLOAD, device_id: str | None = None) -> JsonObject:
+def load_object(
+    payload: bytes | bytearray, *, max_bytes: int = MAX_DEVICE_PAYLOAD, device_id: str | None = None
+) -> JsonObject:
     """Bytes → a v1 JSON object, or Rejected; `device_id` checks an `id` field against the topic."""
     if len(payload) > max_bytes:
         raise Rejected("too_large", f"{len(payload)} bytes")

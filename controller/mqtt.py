@@ -50,7 +50,7 @@ class Inbound:
     """A received message, free of paho's types."""
 
     topic: str
-    payload: bytes
+    payload: bytes | bytearray
     retained: bool
 
     @classmethod

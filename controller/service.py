@@ -29,6 +29,7 @@ from controller.messages import (
     Heartbeat,
     JsonObject,
     Request,
+    SessionConfig,
     State,
     Status,
     ack,
@@ -169,7 +170,7 @@ class Controller:
             log.warning("lost the broker (%s); reconnecting with backoff", reason)
 
     def _on_message(self, _client: paho.Client, _userdata: object, message: paho.MQTTMessage) -> None:
-        self._inbox.put(Inbound(message.topic, message.payload, bool(message.retain)))
+        self._inbox.put(Inbound.from_paho(message))
 
     # --- the worker -------------------------------------------------------------------------------
 
@@ -391,7 +392,7 @@ class Controller:
         order = selection.candidates(self.registry, busy=self._busy, retired=self._retired, now=now,
                                      ttl=self.settings.heartbeat_ttl_s)
 
-        def make_config(session_id: int, taken: set[str]) -> naming.SessionConfig:
+        def make_config(session_id: int, taken: set[str]) -> SessionConfig:
             return naming.session_config(
                 session_id=session_id, course=request.course, title=request.title, session=request.session,
                 semester=request.semester, lecturer=request.lecturer, password=request.password, taken_ssids=taken)

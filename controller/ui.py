@@ -56,6 +56,7 @@ def fleet_table(snapshot: Mapping[str, Any], now: float, *, title: str = "Fleet"
         table.add_column(name, justify=justify, no_wrap=name in ("device", "SSID"))  # type: ignore[arg-type]
     for row in snapshot.get("devices", []):
         desired, applied = row.get("config_version"), row.get("applied_version")
+        version: str | Text
         if desired is None:
             version = "-" if applied is None else f"v{applied}"
         elif applied == desired:

@@ -37,7 +37,8 @@ DECODERS: dict[str, Callable[[dict[str, Any]], object]] = {
 
 
 def examples(kind: str) -> list[tuple[str, Path]]:
-    return [(name, path) for name in DECODERS for path in sorted((SCHEMA_DIR / "examples" / name / kind).glob("*.json"))]
+    return [(name, path) for name in DECODERS
+            for path in sorted((SCHEMA_DIR / "examples" / name / kind).glob("*.json"))]
 
 
 DEVICE_MESSAGES = {"status", "heartbeat", "state", "attendance"}
