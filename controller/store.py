@@ -360,8 +360,9 @@ class Store:
                                 "student_id": e.student_id[:64], "seq": e.seq, "reason": reason, "received_at": now})
             stored = 0
             if rows:
-                result = s.execute(self._insert(AttendanceRecord).values(rows).on_conflict_do_nothing())
-                stored = max(result.rowcount, 0)  # type: ignore[attr-defined]
+                inserted = s.execute(self._insert(AttendanceRecord).values(rows).on_conflict_do_nothing()
+                                     .returning(col(AttendanceRecord.id)))
+                stored = len(inserted.all())
             if bad:
                 s.execute(self._insert(RejectedCheckin).values(bad).on_conflict_do_nothing())
         return IngestResult(max(e.seq for e in batch.events), stored, len(rows) - stored, rejected)
