@@ -23,6 +23,7 @@ from controller.errors import DeviceBusy, FleetError, NoDeviceAvailable, Session
 from controller.messages import Attendance, Config, SessionConfig
 
 log = logging.getLogger(__name__)
+_CLAIM_ATTEMPTS = 5  # a claim that loses a race on a device or an SSID retries with fresh data
 
 
 class Device(SQLModel, table=True):
@@ -212,12 +213,12 @@ class Store:
         `make_config(session_id, active_ssids)` builds the session's config; `reported_version(id)`
         is the highest version the device has reported, for the version rule.
         """
-        for attempt in range(3):
+        for attempt in range(_CLAIM_ATTEMPTS):
             try:
                 return self._start_session(request, candidates, make_config, reported_version, now)
             except IntegrityError as exc:  # another writer took the device or the SSID first
                 log.info("claim raced (%s); retrying", str(exc.orig).splitlines()[0])
-                if attempt == 2:
+                if attempt == _CLAIM_ATTEMPTS - 1:
                     raise NoDeviceAvailable("every candidate device was claimed by someone else") from exc
         raise AssertionError("unreachable")
 
