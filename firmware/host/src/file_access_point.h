@@ -1,0 +1,23 @@
+// fleet::AccessPoint for a PC: no radio, so the access point it would open is recorded in
+// `ap.json` in the state directory ({"running":true,"ssid":...,"password":...} or
+// {"running":false}), written atomically, for tests and operators to read.
+#pragma once
+
+#include <string>
+
+#include "fleet_core/ports.h"
+
+namespace host {
+
+class FileAccessPoint : public fleet::AccessPoint {
+ public:
+  FileAccessPoint(std::string path, fleet::Logger& logger);
+  bool start(const std::string& ssid, const std::string& password) override;
+  void stop() override;
+
+ private:
+  std::string path_;
+  fleet::Logger& logger_;
+};
+
+}  // namespace host

@@ -1,0 +1,37 @@
+// Command line of fleet-device:
+//   fleet-device --id esp32-000000000001 --broker mqtt://127.0.0.1:1883 --state-dir DIR
+//                --portal-port 8080 [--portal-bind 127.0.0.1] [--root fleet] [--heartbeat-s 30]
+//                [--ack-timeout-s 30] [--username U] [--password P] [--verbose]
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "fleet_core/provisioning.h"
+
+namespace host {
+
+struct HostOptions {
+  std::string device_id;
+  fleet::BrokerUrl broker;
+  std::string state_dir;
+  std::uint16_t portal_port = 0;
+  std::string portal_bind = "127.0.0.1";
+  std::string root = "fleet";
+  std::uint32_t heartbeat_s = 30;
+  std::uint32_t ack_timeout_s = 30;
+  std::string username;
+  std::string password;
+  bool verbose = false;
+};
+
+struct ParsedOptions {
+  std::optional<HostOptions> options;
+  std::string error;  // when options is empty; "help" for --help
+};
+
+ParsedOptions parseHostOptions(int argc, char** argv);
+const char* usage();
+
+}  // namespace host

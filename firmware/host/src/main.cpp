@@ -1,0 +1,144 @@
+// fleet-device: the ESP32 firmware's logic on Linux, for tests and demos. Wires fleet::Device to
+// libmosquitto, a state directory (nvs/ for storage, ap.json for the access point) and a
+// libmicrohttpd captive portal, then runs the same loop the ESP32 runs. SIGTERM or SIGINT: the
+// retained offline status with "reason":"shutdown", then DISCONNECT.
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+
+#include "dir_storage.h"
+#include "file_access_point.h"
+#include "fleet_core/device.h"
+#include "fleet_core/portal.h"
+#include "host_options.h"
+#include "host_platform.h"
+#include "http_portal.h"
+#include "mosquitto_transport.h"
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+
+void onSignal(int) {
+  g_stop = 1;
+}
+
+void installSignalHandlers() {
+  struct sigaction action {};
+  action.sa_handler = &onSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+constexpr int kLoopSliceMs = 50;
+constexpr int kShutdownDrainMs = 2000;
+
+int run(const host::HostOptions& opts) {
+  host::StderrLogger logger(opts.device_id, opts.verbose);
+  host::SteadyClock clock;
+  host::MtRandom random;
+  host::DirStorage storage(opts.state_dir + "/nvs");
+  if (!storage.open()) {
+    logger.log(fleet::LogLevel::kError, "cannot create state directory " + opts.state_dir + "/nvs");
+    return 1;
+  }
+  host::FileAccessPoint access_point(opts.state_dir + "/ap.json", logger);
+
+  host::MosquittoLibrary mosquitto_library;
+  host::MqttOptions mqtt;
+  mqtt.client_id = opts.device_id;
+  mqtt.host = opts.broker.host;
+  mqtt.port = opts.broker.port;
+  mqtt.username = opts.username;
+  mqtt.password = opts.password;
+  host::MosquittoTransport transport(mqtt, random, logger);
+  host::HostSystemInfo system([&transport] { return transport.localIp(); });
+
+  fleet::DeviceOptions device_options;
+  device_options.root = opts.root;
+  device_options.device_id = opts.device_id;
+  device_options.heartbeat_interval_ms = opts.heartbeat_s * 1000;
+  device_options.ack_timeout_ms = opts.ack_timeout_s * 1000;
+  if (const auto problem = fleet::validateOptions(device_options)) {
+    logger.log(fleet::LogLevel::kError, *problem);
+    return 2;
+  }
+  fleet::Device device(device_options,
+                       fleet::Ports{transport, storage, access_point, clock, system, logger});
+  std::mutex device_mutex;  // the portal answers from libmicrohttpd's thread
+
+  {
+    std::lock_guard<std::mutex> lock(device_mutex);
+    device.begin();  // the access point from flash, before any network
+  }
+  host::MqttHandlers handlers;
+  handlers.connected = [&] {
+    std::lock_guard<std::mutex> lock(device_mutex);
+    device.onConnected();
+  };
+  handlers.disconnected = [&] {
+    std::lock_guard<std::mutex> lock(device_mutex);
+    device.onDisconnected();
+  };
+  handlers.message = [&](const std::string& topic, const std::uint8_t* payload, std::size_t len) {
+    std::lock_guard<std::mutex> lock(device_mutex);
+    device.onMessage(topic, payload, len);
+  };
+  if (!transport.init(handlers) || !transport.setWill(device.willTopic(), device.willPayload())) {
+    logger.log(fleet::LogLevel::kError, "cannot set up the MQTT client");
+    return 1;
+  }
+
+  host::HttpPortal portal(
+      [&](const fleet::PortalRequest& request) {
+        std::lock_guard<std::mutex> lock(device_mutex);
+        return fleet::handlePortal(request, device);
+      },
+      logger);
+  if (!portal.start(opts.portal_bind, opts.portal_port)) {
+    logger.log(fleet::LogLevel::kError,
+               "cannot listen on " + opts.portal_bind + ":" + std::to_string(opts.portal_port));
+    return 1;
+  }
+  logger.log(fleet::LogLevel::kInfo, "portal on http://" + opts.portal_bind + ":" +
+                                         std::to_string(opts.portal_port) + "/, broker mqtt://" +
+                                         opts.broker.host + ":" + std::to_string(opts.broker.port) +
+                                         ", root " + opts.root);
+
+  while (g_stop == 0) {
+    transport.service(clock.millis(), kLoopSliceMs);
+    std::lock_guard<std::mutex> lock(device_mutex);
+    device.loop();
+  }
+
+  logger.log(fleet::LogLevel::kInfo, "shutting down");
+  portal.stop();
+  if (transport.connected()) {
+    {
+      std::lock_guard<std::mutex> lock(device_mutex);
+      device.publishShutdown();
+    }
+    transport.disconnect(kShutdownDrainMs);
+  }
+  logger.log(fleet::LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const host::ParsedOptions parsed = host::parseHostOptions(argc, argv);
+  if (!parsed.options) {
+    if (parsed.error == "help") {
+      std::cout << host::usage();
+      return 0;
+    }
+    std::cerr << "fleet-device: " << parsed.error << "\n" << host::usage();
+    return 2;
+  }
+  installSignalHandlers();
+  return run(*parsed.options);
+}

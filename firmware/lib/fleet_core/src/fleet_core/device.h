@@ -1,0 +1,126 @@
+// The device: applies configs from the controller to the access point, reports state and
+// health, and keeps check-ins until they are acked. Platform-free: the glue gives it a transport,
+// storage, access point, clock and system info, tells it about connects and messages, and calls
+// loop() often. Nothing here blocks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "fleet_core/checkin_queue.h"
+#include "fleet_core/config.h"
+#include "fleet_core/limits.h"
+#include "fleet_core/messages.h"
+#include "fleet_core/portal_backend.h"
+#include "fleet_core/ports.h"
+#include "fleet_core/seen_students.h"
+#include "fleet_core/topics.h"
+#include "fleet_core/version.h"
+
+namespace fleet {
+
+struct DeviceOptions {
+  std::string root = "fleet";
+  std::string device_id;
+  std::string fw_version = kFirmwareVersion;
+  std::uint32_t heartbeat_interval_ms = kHeartbeatIntervalMs;
+  std::uint32_t ack_timeout_ms = kAckTimeoutMs;
+  std::size_t queue_capacity = kQueueCapacity;
+};
+
+// Why `options` cannot run a device; nothing when they can.
+std::optional<std::string> validateOptions(const DeviceOptions& options);
+
+struct DeviceStats {
+  std::uint32_t configs_applied = 0;
+  std::uint32_t configs_rejected = 0;
+  std::uint32_t configs_ignored = 0;  // version rule
+  std::uint32_t inbound_dropped = 0;  // bad topic, bad JSON, schema
+  std::uint32_t events_acked = 0;
+  std::uint32_t batches_sent = 0;
+  std::uint32_t publish_failures = 0;
+};
+
+struct Ports {
+  Transport& transport;
+  Storage& storage;
+  AccessPoint& access_point;
+  Clock& clock;
+  SystemInfo& system;
+  Logger& logger;
+};
+
+class Device : public PortalBackend {
+ public:
+  Device(DeviceOptions options, Ports ports);
+
+  // At boot, before any network: raises the boot counter, loads the applied config from storage
+  // and starts the access point with it (a device serves its course SSID from flash even when
+  // the broker is unreachable), and loads the check-in queue.
+  void begin();
+
+  // For the MQTT connect: the will is the retained offline status of this boot.
+  std::string willTopic() const { return topics_.status(); }
+  std::string willPayload() const;
+
+  // The session is up: birth (retained), subscriptions, heartbeat, state (retained), and
+  // every unacked check-in again.
+  void onConnected();
+  void onDisconnected();
+  void onMessage(const std::string& topic, const std::uint8_t* payload, std::size_t len);
+  // Timers: heartbeat, sending queued check-ins, resending unacked ones.
+  void loop();
+  // A clean stop: the retained offline status with "reason": "shutdown".
+  bool publishShutdown();
+
+  // PortalBackend
+  PortalSnapshot snapshot() const override;
+  CheckinResult checkin(const std::string& student_id, const std::string& station_mac) override;
+
+  std::uint32_t boot() const { return boot_; }
+  const ConfigMsg& appliedConfig() const { return applied_; }
+  std::size_t queued() const { return queue_.size(); }
+  std::uint32_t uptimeSeconds() const;
+  const DeviceStats& stats() const { return stats_; }
+  const Topics& topics() const { return topics_; }
+
+ private:
+  void loadAppliedConfig();
+  void handleConfig(const std::uint8_t* payload, std::size_t len);
+  void handleAck(const std::uint8_t* payload, std::size_t len);
+  void rejectConfig(std::uint32_t version, const std::string& error);
+  bool applyToAccessPoint(const ConfigMsg& config);
+  void startSession(const ConfigMsg& config);
+  void publishBirth();
+  void publishHeartbeat();
+  void publishAppliedState();
+  void flushQueue();
+  void resendIfUnacked(std::uint32_t now);
+  void tickUptime();
+  bool publish(const std::string& topic, const std::string& payload, bool retained);
+  void drop(const char* what, const std::string& why);
+  void log(LogLevel level, const std::string& message);
+
+  DeviceOptions options_;
+  Topics topics_;
+  Ports ports_;
+  std::uint32_t boot_ = 0;
+  ConfigMsg applied_;  // version 0: nothing applied yet
+  std::optional<StateMsg> rejection_;
+  CheckinQueue queue_;
+  SeenStudents seen_;
+  bool link_up_ = false;
+  bool ap_running_ = false;
+  std::string ap_ssid_;
+  std::string ap_password_;
+  std::uint32_t sent_upto_ = 0;  // highest seq published on this connection
+  std::uint32_t last_heartbeat_ms_ = 0;
+  std::uint32_t ack_wait_start_ms_ = 0;
+  std::uint32_t last_millis_ = 0;
+  std::uint64_t uptime_ms_ = 0;
+  DeviceStats stats_;
+};
+
+}  // namespace fleet

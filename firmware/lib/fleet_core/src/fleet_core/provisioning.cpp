@@ -1,0 +1,181 @@
+#include "fleet_core/provisioning.h"
+
+#include <cstdlib>
+
+#include "fleet_core/identifiers.h"
+#include "fleet_core/storage_keys.h"
+#include "fleet_core/topics.h"
+
+namespace fleet {
+namespace {
+
+constexpr const char* kHelp =
+    "commands:\n"
+    "  set wifi_ssid <ssid>\n"
+    "  set wifi_pass <password>   (empty: open network)\n"
+    "  set broker mqtt://host:port\n"
+    "  set mqtt_user <user>       (empty: none)\n"
+    "  set mqtt_pass <password>   (empty: none)\n"
+    "  set root <topic root>      (default fleet)\n"
+    "  show\n"
+    "  reboot\n";
+
+std::string stored(Storage& storage, const char* key, const std::string& fallback = "") {
+  std::string value;
+  return storage.get(key, value) ? value : fallback;
+}
+
+// Why `value` is not acceptable for `key`; nothing when it is.
+std::optional<std::string> checkSetting(const std::string& key, const std::string& value) {
+  if (key == keys::kWifiSsid) {
+    if (value.empty() || value.size() > 32) return std::string("wifi_ssid must be 1..32 bytes");
+  } else if (key == keys::kWifiPass) {
+    if (!value.empty() && (value.size() < 8 || value.size() > 64)) {
+      return std::string("wifi_pass must be empty or 8..64 characters");
+    }
+  } else if (key == keys::kBroker) {
+    if (!parseBrokerUrl(value)) return std::string("broker must look like mqtt://host:1883");
+  } else if (key == keys::kMqttUser) {
+    if (value.size() > 64) return std::string("mqtt_user must be at most 64 characters");
+  } else if (key == keys::kMqttPass) {
+    if (value.size() > 128) return std::string("mqtt_pass must be at most 128 characters");
+  } else if (key == keys::kRoot) {
+    if (!isValidRoot(value))
+      return std::string("root must be 1..64 bytes without + # or empty levels");
+  } else {
+    return "unknown setting " + key + " (try help)";
+  }
+  return std::nullopt;
+}
+
+std::string mask(const std::string& secret) {
+  return secret.empty() ? "(none)" : "********";
+}
+std::string orNone(const std::string& value) {
+  return value.empty() ? "(none)" : value;
+}
+
+}  // namespace
+
+NetSettings loadNetSettings(Storage& storage) {
+  NetSettings settings;
+  settings.wifi_ssid = stored(storage, keys::kWifiSsid);
+  settings.wifi_pass = stored(storage, keys::kWifiPass);
+  settings.broker = stored(storage, keys::kBroker);
+  settings.mqtt_user = stored(storage, keys::kMqttUser);
+  settings.mqtt_pass = stored(storage, keys::kMqttPass);
+  const std::string root = stored(storage, keys::kRoot, "fleet");
+  settings.root = isValidRoot(root) ? root : "fleet";
+  return settings;
+}
+
+std::optional<BrokerUrl> parseBrokerUrl(const std::string& url) {
+  const std::string scheme = "mqtt://";
+  if (url.compare(0, scheme.size(), scheme) != 0) return std::nullopt;
+  std::string rest = url.substr(scheme.size());
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  BrokerUrl broker;
+  std::string port_text;
+  if (!rest.empty() && rest.front() == '[') {
+    const std::size_t close = rest.find(']');
+    if (close == std::string::npos) return std::nullopt;
+    broker.host = rest.substr(1, close - 1);
+    const std::string after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return std::nullopt;
+      port_text = after.substr(1);
+    }
+  } else {
+    const std::size_t colon = rest.find(':');
+    broker.host = rest.substr(0, colon);
+    if (colon != std::string::npos) port_text = rest.substr(colon + 1);
+    if (colon != std::string::npos && port_text.empty()) return std::nullopt;
+  }
+  if (broker.host.empty()) return std::nullopt;
+  for (char c : broker.host) {
+    if (c == '/' || c == '@' || c == ' ' || c == '?' || c == '#') return std::nullopt;
+  }
+  if (!port_text.empty()) {
+    if (port_text.size() > 5) return std::nullopt;
+    for (char c : port_text) {
+      if (c < '0' || c > '9') return std::nullopt;
+    }
+    const long port = std::strtol(port_text.c_str(), nullptr, 10);
+    if (port < 1 || port > 65535) return std::nullopt;
+    broker.port = static_cast<std::uint16_t>(port);
+  }
+  return broker;
+}
+
+ConsoleCommand parseConsoleLine(const std::string& raw) {
+  ConsoleCommand command;
+  std::string line = raw;
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+  const std::string trimmed = trim(line);
+  if (trimmed.empty()) return command;
+  const std::size_t space = trimmed.find(' ');
+  const std::string verb = trimmed.substr(0, space);
+  if (verb == "show" || verb == "reboot" || verb == "help") {
+    if (space != std::string::npos) {
+      command.kind = ConsoleCommandKind::kError;
+      command.error = verb + " takes no arguments";
+      return command;
+    }
+    command.kind = verb == "show"     ? ConsoleCommandKind::kShow
+                   : verb == "reboot" ? ConsoleCommandKind::kReboot
+                                      : ConsoleCommandKind::kHelp;
+    return command;
+  }
+  if (verb != "set") {
+    command.kind = ConsoleCommandKind::kError;
+    command.error = "unknown command " + verb + " (try help)";
+    return command;
+  }
+  if (space == std::string::npos) {
+    command.kind = ConsoleCommandKind::kError;
+    command.error = "usage: set <key> <value>";
+    return command;
+  }
+  // The value is the rest of the line after one space, so SSIDs and passwords may hold spaces.
+  const std::string args = trimmed.substr(space + 1);
+  const std::size_t key_end = args.find(' ');
+  command.kind = ConsoleCommandKind::kSet;
+  command.key = args.substr(0, key_end);
+  command.value = key_end == std::string::npos ? std::string() : args.substr(key_end + 1);
+  return command;
+}
+
+ConsoleOutput runConsoleCommand(const ConsoleCommand& command, Storage& storage) {
+  ConsoleOutput out;
+  switch (command.kind) {
+    case ConsoleCommandKind::kEmpty: break;
+    case ConsoleCommandKind::kHelp: out.text = kHelp; break;
+    case ConsoleCommandKind::kShow: out.text = describeSettings(loadNetSettings(storage)); break;
+    case ConsoleCommandKind::kReboot:
+      out.text = "rebooting\n";
+      out.reboot = true;
+      break;
+    case ConsoleCommandKind::kError: out.text = "error: " + command.error + "\n"; break;
+    case ConsoleCommandKind::kSet: {
+      if (std::optional<std::string> problem = checkSetting(command.key, command.value)) {
+        out.text = "error: " + *problem + "\n";
+        break;
+      }
+      // An empty value is stored as no value (NVS cannot hold empty blobs).
+      const bool ok = command.value.empty() ? storage.remove(command.key)
+                                            : storage.put(command.key, command.value);
+      out.text = ok ? "ok: " + command.key + " saved (reboot to apply)\n"
+                    : "error: could not write " + command.key + " to flash\n";
+      break;
+    }
+  }
+  return out;
+}
+
+std::string describeSettings(const NetSettings& s) {
+  return "wifi_ssid = " + orNone(s.wifi_ssid) + "\n" + "wifi_pass = " + mask(s.wifi_pass) + "\n" +
+         "broker    = " + orNone(s.broker) + "\n" + "mqtt_user = " + orNone(s.mqtt_user) + "\n" +
+         "mqtt_pass = " + mask(s.mqtt_pass) + "\n" + "root      = " + s.root + "\n";
+}
+
+}  // namespace fleet

@@ -1,0 +1,100 @@
+// ESP32 entry point: glue only. Builds the platform pieces, hands them to fleet::Device (the
+// logic, in lib/fleet_core), and runs a loop() that never blocks except for the bounded MQTT
+// connect described in mqtt_link.h.
+//
+// Boot order matters: the access point is opened from flash (Device::begin) before the campus
+// network or the broker is tried, so students can check in even when the broker is down.
+#include <Arduino.h>
+#include <WiFi.h>
+
+#include <fleet_core.h>
+
+#include <memory>
+
+#include "captive_portal.h"
+#include "esp_platform.h"
+#include "mqtt_link.h"
+#include "nvs_storage.h"
+#include "serial_console.h"
+#include "soft_access_point.h"
+#include "wifi_station.h"
+
+namespace {
+
+constexpr unsigned long kSerialBaud = 115200;
+constexpr const char* kNvsNamespace = "fleet";
+
+// Everything the firmware owns, built once in setup().
+struct App {
+  glue::ArduinoClock clock;
+  glue::EspRandom random;
+  glue::EspSystemInfo system;
+  glue::SerialLogger logger;
+  glue::NvsStorage storage;
+  glue::MqttLink mqtt{random, logger};
+  glue::WifiStation station{logger};
+  std::unique_ptr<fleet::Device> device;
+  std::unique_ptr<glue::CaptivePortal> portal;
+  std::unique_ptr<glue::SoftAccessPoint> access_point;
+  std::unique_ptr<glue::SerialConsole> console;
+};
+
+App* app = nullptr;
+
+void rebootCleanly() {
+  if (app->mqtt.connected()) {
+    app->device->publishShutdown();
+    app->mqtt.disconnect();
+  }
+  Serial.flush();
+  ESP.restart();
+}
+
+}  // namespace
+
+void setup() {
+  Serial.begin(kSerialBaud);
+  app = new App();
+  if (!app->storage.begin(kNvsNamespace))
+    app->logger.log(fleet::LogLevel::kError, "NVS unavailable");
+  const fleet::NetSettings settings = fleet::loadNetSettings(app->storage);
+
+  fleet::DeviceOptions options;
+  options.root = settings.root;
+  options.device_id = glue::deviceIdFromEfuse();
+  app->logger.log(fleet::LogLevel::kInfo,
+                  "device " + options.device_id + ", fw " + options.fw_version);
+
+  WiFi.persistent(false);
+  WiFi.mode(WIFI_AP_STA);
+  app->access_point =
+      std::make_unique<glue::SoftAccessPoint>(app->logger, [](bool up, const IPAddress& ip) {
+        if (app->portal) app->portal->onAccessPoint(up, ip);
+      });
+  app->device = std::make_unique<fleet::Device>(
+      options, fleet::Ports{app->mqtt, app->storage, *app->access_point, app->clock, app->system,
+                            app->logger});
+  app->portal = std::make_unique<glue::CaptivePortal>(*app->device, app->logger);
+  app->portal->begin();
+  app->device->begin();  // course SSID from flash, before any network
+
+  app->console = std::make_unique<glue::SerialConsole>(app->storage, rebootCleanly);
+  app->console->begin();
+  app->station.begin(settings);
+  glue::MqttHandlers handlers;
+  handlers.connected = [] { app->device->onConnected(); };
+  handlers.disconnected = [] { app->device->onDisconnected(); };
+  handlers.message = [](const std::string& topic, const std::uint8_t* payload, std::size_t len) {
+    app->device->onMessage(topic, payload, len);
+  };
+  app->mqtt.configure(settings, options.device_id, app->device->willTopic(),
+                      app->device->willPayload(), handlers);
+}
+
+void loop() {
+  app->console->poll();
+  app->station.loop();
+  app->mqtt.loop(millis(), app->station.connected());
+  app->device->loop();  // heartbeat every 30 s, check-ins out, resends
+  app->portal->loop();
+}

@@ -1,0 +1,44 @@
+#include "soft_access_point.h"
+
+#include <WiFi.h>
+
+#include <fleet_core/limits.h>
+
+namespace glue {
+namespace {
+
+const IPAddress kApAddress(192, 168, 4, 1);
+const IPAddress kApNetmask(255, 255, 255, 0);
+// Only used while the station is not joined: with AP+STA on one radio the AP follows the
+// station's channel.
+constexpr int kApChannel = 1;
+constexpr int kApHidden = 0;
+
+}  // namespace
+
+SoftAccessPoint::SoftAccessPoint(fleet::Logger& logger, Listener listener)
+    : logger_(logger), listener_(std::move(listener)) {}
+
+bool SoftAccessPoint::start(const std::string& ssid, const std::string& password) {
+  if ((WiFi.getMode() & WIFI_AP) == 0) WiFi.mode(WIFI_AP_STA);
+  WiFi.softAPConfig(kApAddress, kApAddress, kApNetmask);
+  // max_connection defaults to 4: a classroom would queue at the portal.
+  const bool ok = WiFi.softAP(ssid.c_str(), password.empty() ? nullptr : password.c_str(),
+                              kApChannel, kApHidden, fleet::kApMaxConnections);
+  if (!ok) {
+    logger_.log(fleet::LogLevel::kError, "softAP " + ssid + " failed");
+    return false;
+  }
+  logger_.log(fleet::LogLevel::kInfo,
+              "access point up: " + ssid + (password.empty() ? " (open)" : " (WPA2)"));
+  if (listener_) listener_(true, WiFi.softAPIP());
+  return true;
+}
+
+void SoftAccessPoint::stop() {
+  if (listener_) listener_(false, IPAddress());
+  WiFi.softAPdisconnect(/*wifioff=*/true);  // turns the AP side off, keeps the station
+  logger_.log(fleet::LogLevel::kInfo, "access point down");
+}
+
+}  // namespace glue

@@ -1,0 +1,28 @@
+// fleet::AccessPoint over the ESP32 soft-AP: the course network students join. Tells a listener
+// (the captive portal) when it comes up or goes down.
+#pragma once
+
+#include <IPAddress.h>
+
+#include <functional>
+#include <string>
+
+#include <fleet_core/ports.h>
+
+namespace glue {
+
+class SoftAccessPoint : public fleet::AccessPoint {
+ public:
+  using Listener = std::function<void(bool up, const IPAddress& ip)>;
+
+  SoftAccessPoint(fleet::Logger& logger, Listener listener);
+
+  bool start(const std::string& ssid, const std::string& password) override;
+  void stop() override;
+
+ private:
+  fleet::Logger& logger_;
+  Listener listener_;
+};
+
+}  // namespace glue

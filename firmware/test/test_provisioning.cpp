@@ -1,0 +1,93 @@
+#include <gtest/gtest.h>
+
+#include "fakes.h"
+#include "fleet_core/provisioning.h"
+
+using fleet::ConsoleCommandKind;
+
+namespace {
+
+std::string run(const std::string& line, fakes::MemoryStorage& flash, bool* reboot = nullptr) {
+  const fleet::ConsoleOutput out = fleet::runConsoleCommand(fleet::parseConsoleLine(line), flash);
+  if (reboot != nullptr) *reboot = out.reboot;
+  return out.text;
+}
+
+}  // namespace
+
+TEST(Provisioning, SetWritesSettingsThatLoadBack) {
+  fakes::MemoryStorage flash;
+  EXPECT_EQ(run("set wifi_ssid Campus WiFi\r\n", flash), "ok: wifi_ssid saved (reboot to apply)\n");
+  run("set wifi_pass campus-secret", flash);
+  run("set broker mqtt://10.0.0.5:1883", flash);
+  run("set mqtt_user esp32-a1b2c3d4e5f6", flash);
+  run("set mqtt_pass s3cret", flash);
+  const fleet::NetSettings s = fleet::loadNetSettings(flash);
+  EXPECT_EQ(s.wifi_ssid, "Campus WiFi");
+  EXPECT_EQ(s.wifi_pass, "campus-secret");
+  EXPECT_EQ(s.broker, "mqtt://10.0.0.5:1883");
+  EXPECT_EQ(s.mqtt_user, "esp32-a1b2c3d4e5f6");
+  EXPECT_EQ(s.mqtt_pass, "s3cret");
+  EXPECT_EQ(s.root, "fleet");
+  EXPECT_TRUE(flash.bad_keys.empty());
+}
+
+TEST(Provisioning, ShowMasksPasswords) {
+  fakes::MemoryStorage flash;
+  run("set wifi_ssid Campus", flash);
+  run("set wifi_pass campus-secret", flash);
+  const std::string shown = run("show", flash);
+  EXPECT_NE(shown.find("wifi_ssid = Campus"), std::string::npos);
+  EXPECT_NE(shown.find("wifi_pass = ********"), std::string::npos);
+  EXPECT_EQ(shown.find("campus-secret"), std::string::npos);
+  EXPECT_NE(shown.find("mqtt_pass = (none)"), std::string::npos);
+}
+
+TEST(Provisioning, EmptyValueClears) {
+  fakes::MemoryStorage flash;
+  run("set mqtt_user someone", flash);
+  run("set mqtt_user", flash);
+  EXPECT_EQ(fleet::loadNetSettings(flash).mqtt_user, "");
+  EXPECT_EQ(flash.data.count("mqtt_user"), 0u);
+}
+
+TEST(Provisioning, RejectsBadValuesAndCommands) {
+  fakes::MemoryStorage flash;
+  EXPECT_EQ(run("set broker http://x", flash).rfind("error:", 0), 0u);
+  EXPECT_EQ(run("set broker mqtt://host:99999", flash).rfind("error:", 0), 0u);
+  EXPECT_EQ(run("set wifi_pass short", flash).rfind("error:", 0), 0u);
+  EXPECT_EQ(run("set wifi_ssid " + std::string(33, 's'), flash).rfind("error:", 0), 0u);
+  EXPECT_EQ(run("set colour blue", flash).rfind("error:", 0), 0u);
+  EXPECT_EQ(run("set root fleet/#", flash).rfind("error:", 0), 0u);
+  EXPECT_EQ(run("format", flash).rfind("error:", 0), 0u);
+  EXPECT_EQ(run("set", flash).rfind("error:", 0), 0u);
+  EXPECT_TRUE(flash.data.empty());
+}
+
+TEST(Provisioning, RebootHelpAndBlank) {
+  fakes::MemoryStorage flash;
+  bool reboot = false;
+  run("reboot", flash, &reboot);
+  EXPECT_TRUE(reboot);
+  EXPECT_NE(run("help", flash).find("set broker"), std::string::npos);
+  EXPECT_EQ(fleet::parseConsoleLine("   \r\n").kind, ConsoleCommandKind::kEmpty);
+}
+
+TEST(Provisioning, BrokerUrls) {
+  auto url = fleet::parseBrokerUrl("mqtt://127.0.0.1:18830");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->host, "127.0.0.1");
+  EXPECT_EQ(url->port, 18830);
+  url = fleet::parseBrokerUrl("mqtt://broker.campus.edu");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->port, 1883);
+  url = fleet::parseBrokerUrl("mqtt://[::1]:1884");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->host, "::1");
+  EXPECT_EQ(url->port, 1884);
+  EXPECT_FALSE(fleet::parseBrokerUrl("mqtts://x:8883"));
+  EXPECT_FALSE(fleet::parseBrokerUrl("mqtt://"));
+  EXPECT_FALSE(fleet::parseBrokerUrl("mqtt://x:"));
+  EXPECT_FALSE(fleet::parseBrokerUrl("mqtt://x:0"));
+  EXPECT_FALSE(fleet::parseBrokerUrl("mqtt://user@x:1883"));
+}
