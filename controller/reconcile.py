@@ -60,6 +60,11 @@ def next_version(stored: int, reported: State | None) -> int:
     return max(stored, seen) + 1
 
 
+def applied_floor(state: State) -> int:
+    """The version a device compares new configs against: what it applied (a rejected one is not kept)."""
+    return state.config_version if state.applied else state.applied_version or 0
+
+
 def matches(desired: Config, state: State) -> bool:
     """Does an `applied` report describe this desired config?"""
     if desired.session is None:
@@ -81,15 +86,17 @@ def reconcile(
 ) -> Action | None:
     """What to do for one device, or None when it is in sync."""
     if reported is not None:
-        ahead = max(reported.config_version, reported.applied_version or 0)
-        if ahead > desired.version:
-            return Bump(device_id, ahead + 1)
+        floor = applied_floor(reported)
+        if floor > desired.version:
+            return Bump(device_id, floor + 1)
         if reported.config_version == desired.version:
             if not reported.applied:
                 return RejectedByDevice(device_id, desired.version, reported.error or "")
             if matches(desired, reported):
                 return Applied(device_id, desired.version)
             return Bump(device_id, desired.version + 1)  # same number, other content: a forked history
+        if not reported.applied and floor == desired.version:
+            return None  # it runs our config and turned down someone else's newer one
     if published is None or published.version != desired.version:
         return Publish(device_id, desired)
     if online and now - published.at >= resend_after:

@@ -52,5 +52,11 @@ def test_same_version_other_content_bumps() -> None:
     assert decide(State(5, "applied", True, 7, "x"), desired=Config(5)) == Bump("dev-a", 6)
 
 
+def test_a_rejected_foreign_config_does_not_bump() -> None:
+    # someone published v9 that the device turned down; it still runs our v5
+    assert decide(State(9, "rejected", error="bad", applied_version=5), Published(5, 90.0)) is None
+    assert decide(State(9, "rejected", error="bad", applied_version=7), Published(5, 90.0)) == Bump("dev-a", 8)
+
+
 def test_idle_config_applied() -> None:
     assert decide(State(5, "applied", False), Published(5, 1.0), desired=Config(5)) == Applied("dev-a", 5)
