@@ -102,15 +102,15 @@ class SimConfig:
     broker_url: str = DEFAULT_BROKER_URL
     root: str = "fleet"
     count: int = 10
-    id_prefix: str = "sim"
+    id_prefix: str = "sim-"
     heartbeat_s: float = 30.0
     checkin_rate: float = 0.0
     """Check-ins per device per minute while its config has an active session."""
     death_rate: float = 0.0
     """Abrupt deaths (socket dropped, no DISCONNECT) per device per hour."""
     seed: int | None = None
-    start_index: int = 0
-    """Device ids are `{id_prefix}-{n:05d}` for n from `start_index`."""
+    start_index: int = 1
+    """Device ids are `{id_prefix}{n:05d}` (`sim-00001`, ...) for n from `start_index`."""
     keepalive_s: int = 60
     connect_rate: float = 250.0
     """(Re)connects per second for the whole simulator."""
@@ -138,7 +138,7 @@ class SimConfig:
             raise SimulatorError(str(exc)) from exc
 
     def device_id(self, index: int) -> str:
-        return f"{self.id_prefix}-{index:05d}"
+        return f"{self.id_prefix}{index:05d}"
 
     def device_ids(self) -> list[str]:
         return [self.device_id(n) for n in range(self.start_index, self.start_index + self.count)]
@@ -407,7 +407,9 @@ class Simulator:
             self._links[device_id] = _Link(SimDevice(device_id, n, self._rng, now))
         self._link_list = list(self._links.values())
         self._counters = _Counters()
-        self._sel = selectors.DefaultSelector()
+        self._sel: selectors.BaseSelector  # these three are made by start()
+        self._wake_r: socket.socket
+        self._wake_w: socket.socket
         self._dirty: set[_Link] = set()  # paho has bytes to send: try a write before the next select
         self._armed: set[_Link] = set()  # a write would block: registered for EVENT_WRITE
         self._timers: list[tuple[float, int, _Link, _Timer]] = []
@@ -420,9 +422,6 @@ class Simulator:
         self._misc_at = now
         self._misc_cursor = 0
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
         self._stop_requested = threading.Event()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -434,6 +433,10 @@ class Simulator:
         """Start the simulator's thread; devices connect at `connect_rate` per second."""
         if self._thread is not None:
             raise SimulatorError("the simulator was started already")
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._thread = threading.Thread(target=self._run, name="fleet-simulator", daemon=True)
         self._thread.start()
 
@@ -516,8 +519,10 @@ class Simulator:
 
         self._commands.put(run)
         self._wake()
-        if not done.wait(COMMAND_TIMEOUT_S):
-            raise SimulatorError("the simulator did not answer in time")
+        deadline = time.monotonic() + COMMAND_TIMEOUT_S
+        while not done.wait(0.05):
+            if self._finished or time.monotonic() > deadline:
+                raise SimulatorError("the simulator stopped or did not answer in time")
         if errors:
             raise errors[0]
 
@@ -766,7 +771,11 @@ class Simulator:
         for _ in range(_ABORT_READS):
             if client.socket() is None:
                 return
-            client.loop_read()
+            try:
+                client.loop_read()
+            except Exception:
+                log.exception("%s: failed while closing", link.device.device_id)
+                break
         log.warning("%s: socket still open after an abort", link.device.device_id)
 
     def _kill(self, link: _Link) -> None:
@@ -788,10 +797,11 @@ class Simulator:
     def _shutdown(self) -> None:
         """Clean stop: a retained offline status with reason shutdown, then DISCONNECT.
 
-        The status goes out at QoS 1 and DISCONNECT only after its PUBACK (`_on_publish`), and the
-        broker is left to close the connection. paho would close the socket right after writing
-        DISCONNECT, and amqtt 0.12 cancels the packets it has read but not yet handled when it sees
-        the end of stream: the status would be lost and the will published instead.
+        The status goes out at QoS 1 and DISCONNECT only after its PUBACK (`_on_publish`); then the
+        broker closes the connection. paho's own `disconnect()` closes the socket right after
+        writing DISCONNECT: if the broker is still sending (a SUBACK, a retained config) the close
+        turns into a TCP reset, the broker never reads the status and publishes the will instead
+        (seen with Mosquitto; unmended amqtt 0.12.1 loses it too).
         """
         for link in self._link_list:
             self._cancel(link, *_Timer)
@@ -813,7 +823,6 @@ class Simulator:
         while len(self._sel.get_map()) > 1 and time.monotonic() < deadline:
             self._flush()
             self._poll(0.05)
-            self._run_misc(time.monotonic())
         for link in self._link_list:
             self._abort(link)
 

@@ -1,4 +1,5 @@
-"""The device simulator against the embedded amqtt broker, watched by an independent subscriber.
+"""The device simulator against the embedded amqtt broker (and once Mosquitto), watched by an
+independent subscriber.
 
 Every device publish the watcher sees is checked against the contract (`tests.contract`); each test
 runs under a fresh random topic root, with seeded randomness and short heartbeats.
@@ -13,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -22,7 +24,7 @@ from controller.messages import Config, SessionConfig, encode
 from controller.mqtt import new_client, parse_broker_url
 from controller.simulator import SimConfig, SimDevice, Simulator, SimulatorError
 from controller.topics import Topics
-from tests.brokers import AmqttBroker, start_amqtt
+from tests.brokers import AmqttBroker, start_amqtt, start_mosquitto
 from tests.contract import ContractViolation, schema_for_topic, validate_publish
 
 WAIT_S = 5.0
@@ -130,6 +132,10 @@ def status_of(device_id: str, online: bool, boot: int | None = None) -> Callable
     return match
 
 
+def channel_of(device_id: str, channel: str) -> Callable[[Seen], bool]:
+    return lambda m: m.device_id == device_id and m.channel == channel
+
+
 def state_of(device_id: str, version: int) -> Callable[[Seen], bool]:
     def match(m: Seen) -> bool:
         return m.device_id == device_id and m.channel == "state" and m.obj is not None \
@@ -146,8 +152,11 @@ def seqs(messages: list[Seen]) -> list[int]:
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[AmqttBroker]:
-    with start_amqtt() as running:
+    running = start_amqtt()
+    try:
         yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture
@@ -176,7 +185,7 @@ def make_sim(broker: AmqttBroker, root: str) -> Iterator[Callable[..., Simulator
         defaults: dict[str, Any] = {
             "broker_url": broker.url, "root": root, "seed": 7, "heartbeat_s": 0.5, "suback_timeout_s": 1.0,
             # amqtt 0.12 mixes up sessions when a client id comes back soon after a clean disconnect
-            "id_prefix": f"t{uuid.uuid4().hex[:8]}",
+            "id_prefix": f"t{uuid.uuid4().hex[:8]}-",
         }
         config = SimConfig(**{**defaults, **overrides})
         sim = Simulator(config)
@@ -200,7 +209,7 @@ def test_devices_connect_with_retained_births_and_heartbeats(
     assert sim.wait_connected(20, WAIT_S)
 
     for device_id in ids:  # one heartbeat at once, the next within heartbeat_s
-        watcher.wait_for(lambda m, d=device_id: m.device_id == d and m.channel == "heartbeat", count=2)
+        watcher.wait_for(channel_of(device_id, "heartbeat"), count=2)
     for device_id in ids:
         [birth] = watcher.of(device_id, "status")
         assert birth.obj is not None
@@ -237,8 +246,9 @@ def test_config_version_rule(
     view = sim.device(target)
     assert (view.config_version, view.ssid, view.session_id, view.active_session) == (5, SSID, 42, True)
 
+    ignored = sim.stats().configs_ignored  # v5 may come twice (live and retained) if it raced the SUBSCRIBE
     watcher.publish(topics.config(target), active_config(3, ssid="Older_Session"))  # lower: ignored
-    wait_until(lambda: sim.stats().configs_ignored == 1, what="the lower version to be ignored")
+    wait_until(lambda: sim.stats().configs_ignored > ignored, what="the lower version to be ignored")
     assert len(watcher.of(target, "state")) == 1
     assert (sim.device(target).config_version, sim.device(target).ssid) == (5, SSID)
 
@@ -256,7 +266,7 @@ def test_config_version_rule(
                      and m.obj["config_version"] == 8)
 
     stats = sim.stats()
-    assert (stats.configs_applied, stats.configs_rejected, stats.configs_ignored) == (2, 1, 1)
+    assert (stats.configs_applied, stats.configs_rejected) == (2, 1) and stats.configs_ignored >= 1
     assert watcher.of(other, "state") == [] and sim.device(other).config_version == 0
 
 
@@ -290,7 +300,7 @@ def test_checkins_are_resent_until_acked(
 
     watcher.publish(topics.config(device), active_config(1))
     watcher.wait_for(state_of(device, 1))
-    watcher.wait_for(lambda m: m.device_id == device and m.channel == "attendance", count=5)
+    watcher.wait_for(channel_of(device, "attendance"), count=5)
     watcher.publish(topics.config(device), idle_config(2))  # the session ends: no new check-ins
     watcher.wait_for(state_of(device, 2))
     last = sim.device(device).next_seq - 1
@@ -347,6 +357,32 @@ def test_stop_publishes_a_shutdown_status(watcher: Watcher, make_sim: Callable[.
         sim.kill(sim.config.device_ids()[0])
 
 
+@pytest.mark.mosquitto
+def test_the_same_life_cycle_on_mosquitto(tmp_path: Path, root: str) -> None:
+    mosquitto = start_mosquitto(tmp_path)
+    watcher = Watcher(mosquitto.url, root)
+    sim = Simulator(SimConfig(broker_url=mosquitto.url, root=root, count=5, heartbeat_s=0.5, seed=3))
+    try:
+        sim.start()
+        assert sim.wait_connected(5, WAIT_S)
+        device = sim.config.device_ids()[2]
+        watcher.publish(Topics(root).config(device), active_config(3))
+        watcher.wait_for(state_of(device, 3))
+        sim.kill(device)
+        watcher.wait_for(status_of(device, False, boot=1))
+        sim.revive(device)
+        watcher.wait_for(status_of(device, True, boot=2))
+        sim.stop()
+        shutdowns = watcher.wait_for(lambda m: m.channel == "status" and m.obj is not None
+                                     and m.obj.get("reason") == "shutdown", count=5)
+        assert {m.device_id for m in shutdowns} == set(sim.config.device_ids())
+        watcher.assert_clean()
+    finally:
+        sim.stop()
+        watcher.close()
+        mosquitto.stop()
+
+
 # --- the pure device (no broker) -----------------------------------------------------------------
 
 
@@ -377,9 +413,9 @@ def test_device_config_rule_and_bad_payloads() -> None:
 
 
 def test_config_names_devices() -> None:
-    assert SimConfig(count=3).device_ids() == ["sim-00000", "sim-00001", "sim-00002"]
-    assert SimConfig(count=2, id_prefix="lab", start_index=41).device_ids() == ["lab-00041", "lab-00042"]
+    assert SimConfig(count=3).device_ids() == ["sim-00001", "sim-00002", "sim-00003"]
+    assert SimConfig(count=2, id_prefix="lab-", start_index=41).device_ids() == ["lab-00041", "lab-00042"]
     with pytest.raises(SimulatorError):
-        SimConfig(id_prefix="Sim")
+        SimConfig(id_prefix="Sim-")
     with pytest.raises(SimulatorError):
         SimConfig(root="a/#")
