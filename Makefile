@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SIMULATE ?= 25
 APT_PACKAGES := mosquitto mosquitto-clients python3-venv cmake g++ make pkg-config \
-	libmosquitto-dev libcjson-dev libmicrohttpd-dev libgtest-dev chromium
+	libmosquitto-dev libcjson-dev libmicrohttpd-dev libgtest-dev chromium chromium-driver
 APT_STAMP := $(VENV)/.apt
 
 .PHONY: run test lint unit firmware firmware-test system-deps clean

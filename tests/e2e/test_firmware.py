@@ -1,21 +1,13 @@
-"""End to end with the real firmware logic: `fleet-device` host processes (the ESP32 core over libmosquitto,
-a directory as flash, a file as the access point, libmicrohttpd as the captive portal) against a real broker
-and `fleet controller`, checked from outside through MQTT, HTTP and the CLI."""
+"""End to end with the real firmware logic: `fleet-device` host processes against a real broker and
+`fleet controller`, checked from outside through MQTT, HTTP and the request API."""
 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import paho.mqtt.client as paho
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.broker import free_port
@@ -23,111 +15,7 @@ from controller.client import FleetClient
 from controller.service import Controller
 from tests.brokers import RunningBroker
 from tests.conftest import Recorder
-
-REPO = Path(__file__).resolve().parents[2]
-DEVICE_BIN = REPO / "firmware" / "build" / "host" / "fleet-device"
-START = {"course": "CS101", "title": "Introduction to Computer Science", "session": "2024/2025",
-         "semester": "1st Semester", "lecturer": "alice"}
-
-
-def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.05)
-
-
-class HostDevice:
-    """One `fleet-device` process with its own flash directory and portal port."""
-
-    def __init__(self, device_id: str, broker_url: str, root: str, state_dir: Path) -> None:
-        if not DEVICE_BIN.exists():
-            raise RuntimeError(f"{DEVICE_BIN} is missing: run `make firmware` (make test does)")
-        self.id, self.root, self.state_dir = device_id, root, state_dir
-        self.broker_url = broker_url
-        self.portal_port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        state_dir.mkdir(parents=True, exist_ok=True)
-
-    def start(self, broker_url: str | None = None) -> None:
-        log = (self.state_dir / "device.log").open("ab")
-        self.proc = subprocess.Popen(
-            [str(DEVICE_BIN), "--id", self.id, "--broker", broker_url or self.broker_url, "--state-dir",
-             str(self.state_dir), "--portal-port", str(self.portal_port), "--root", self.root, "--heartbeat-s", "1"],
-            stdout=log, stderr=subprocess.STDOUT)
-        eventually(self._portal_up, 10, f"{self.id} portal")
-
-    def _portal_up(self) -> bool:
-        try:
-            self.get("/")
-        except (urllib.error.URLError, ConnectionError):
-            return False
-        return True
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    def ap(self) -> dict[str, object]:
-        path = self.state_dir / "ap.json"
-        result: dict[str, object] = json.loads(path.read_text()) if path.exists() else {}
-        return result
-
-    def get(self, path: str) -> tuple[int, str]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.portal_port}{path}", timeout=5) as resp:
-            return resp.status, resp.read().decode()
-
-    def checkin(self, student_id: str) -> tuple[int, str]:
-        """POST the portal's form as a phone's browser does."""
-        body = urllib.parse.urlencode({"student_id": student_id}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{self.portal_port}/checkin", data=body,
-                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
-        try:
-            with urllib.request.urlopen(request, timeout=5) as resp:
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def log(self) -> str:
-        return (self.state_dir / "device.log").read_text(errors="replace")
-
-
-@pytest.fixture
-def host_devices(broker: RunningBroker, root: str, tmp_path: Path) -> Iterator[Callable[[str], HostDevice]]:
-    made: list[HostDevice] = []
-
-    def make(device_id: str) -> HostDevice:
-        device = HostDevice(device_id, broker.url, root, tmp_path / device_id)
-        device.start()
-        made.append(device)
-        return device
-
-    yield make
-    for device in made:
-        device.stop()
-
-
-def online(client: FleetClient, n: int) -> None:
-    eventually(lambda: client.call("devices.list")["online"] == n, 10, f"{n} devices online")
-
-
-def attendance(client: FleetClient, session_id: int) -> list[str]:
-    return sorted(r["student_id"] for r in client.call("attendance.list", {"session_id": session_id})["records"])
-
-
-def last_heartbeat(recorder: Recorder, device_id: str) -> dict[str, object]:
-    beats = [json.loads(p) for t, p, _ in recorder.messages if t.endswith(f"/{device_id}/heartbeat")]
-    return beats[-1] if beats else {}
+from tests.hostdevice import START, HostDevice, attendance, eventually, last_heartbeat, online
 
 
 def test_session_applies_on_a_host_device_and_a_checkin_is_stored_once(
