@@ -5,6 +5,7 @@ Pure: no I/O; the controller's shell calls these around its store and registry.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,10 +14,19 @@ from controller.errors import BadRequest
 from controller.liveness import DeviceLive
 from controller.messages import COURSE_RE, JsonObject
 from controller.naming import check_password
-from controller.store import AttendanceRecord, Desired, FleetSession, RejectedCheckin, StartRequest
+from controller.store import (
+    AttendanceRecord,
+    Desired,
+    Device,
+    DeviceInfo,
+    FleetSession,
+    RejectedCheckin,
+    StartRequest,
+)
 from controller.topics import valid_device_id
 
 MAX_WAIT_S = 60.0
+ROOM_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}")
 
 
 def _get_str(params: Mapping[str, Any], key: str, *, required: bool, hi: int, lo: int = 1) -> str | None:
@@ -59,13 +69,48 @@ def parse_start(params: Mapping[str, Any]) -> StartRequest:
         raise BadRequest(f"{device!r} is not a device id")
     return StartRequest(
         course=course,
-        title=_get_str(params, "title", required=True, hi=100) or "",
+        title=_get_str(params, "title", required=False, hi=100),
         session=_get_str(params, "session", required=True, hi=16) or "",
         semester=_get_str(params, "semester", required=True, hi=32) or "",
         lecturer=_get_str(params, "lecturer", required=False, hi=64, lo=0) or "",
         password=check_password(_get_str(params, "password", required=False, hi=63, lo=0) or ""),
         device=device,
+        room=parse_room(params, required=False),
+        any_room=_get_bool(params, "any_room"),
     )
+
+
+def parse_room(params: Mapping[str, Any], *, required: bool) -> str | None:
+    room = _get_str(params, "room", required=required, hi=32, lo=0 if not required else 1)
+    if room and ROOM_RE.fullmatch(room) is None:
+        raise BadRequest(f"room {room!r} must be letters, digits, spaces, '.', '_' or '-'")
+    return room
+
+
+def parse_device(params: Mapping[str, Any]) -> str:
+    device = _get_str(params, "device", required=True, hi=32) or ""
+    if not valid_device_id(device):
+        raise BadRequest(f"{device!r} is not a device id")
+    return device
+
+
+def parse_device_set(params: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
+    """(device, name, room); None leaves a field as it is, "" clears it."""
+    return parse_device(params), _get_str(params, "name", required=False, hi=64, lo=0), parse_room(params,
+                                                                                                 required=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    course: str
+    session: str
+    semester: str
+
+
+def parse_report(params: Mapping[str, Any]) -> ReportQuery:
+    return ReportQuery(_get_str(params, "course", required=True, hi=16) or "",
+                       _get_str(params, "session", required=True, hi=16) or "",
+                       _get_str(params, "semester", required=True, hi=32) or "")
 
 
 def parse_session_id(params: Mapping[str, Any]) -> int:
@@ -95,7 +140,7 @@ def parse_active(params: Mapping[str, Any]) -> bool:
     return _get_bool(params, "active")
 
 
-def device_row(device: DeviceLive, desired: Desired | None, *, online: bool) -> JsonObject:
+def device_row(device: DeviceLive, desired: Desired | None, info: DeviceInfo, *, online: bool) -> JsonObject:
     session = desired.config.session if desired is not None else None
     reported = device.reported
     heartbeat = device.heartbeat
@@ -103,9 +148,10 @@ def device_row(device: DeviceLive, desired: Desired | None, *, online: bool) -> 
         "id": device.device_id,
         "online": online,
         "last_seen": device.last_seen,
-        "name": session.device_name if session else None,
+        "name": session.device_name if session else info.name,
         "ssid": session.ssid if session else None,
         "location": session.location if session else None,
+        "room": info.room,
         "session_id": desired.session_id if desired else None,
         "config_version": desired.config.version if desired else None,
         "applied_version": (reported.config_version if reported and reported.applied else
@@ -113,17 +159,27 @@ def device_row(device: DeviceLive, desired: Desired | None, *, online: bool) -> 
         "boot": device.boot if device.boot >= 0 else None,
         "fw": device.fw,
         "rssi": heartbeat.rssi if heartbeat else None,
+        "heap": heartbeat.heap if heartbeat else None,
+        "uptime_s": heartbeat.uptime_s if heartbeat else None,
         "stations": heartbeat.stations if heartbeat else None,
+        "retired": info.retired,
+        "approved": info.approved,
     }
+
+
+_NO_INFO = DeviceInfo()
 
 
 def devices_result(
     devices: list[DeviceLive], desired: Mapping[str, Desired], online: set[str], busy: Mapping[str, int],
-    query: DeviceQuery,
+    query: DeviceQuery, inventory: Mapping[str, DeviceInfo],
 ) -> JsonObject:
-    """The fleet table: totals like the seed's status display, then the (filtered) rows."""
+    """The fleet table: totals like the seed's status display, then the (filtered) rows.
+    Retired devices are left out of both."""
+    devices = [d for d in devices if not inventory.get(d.device_id, _NO_INFO).retired]
     n_online = sum(1 for d in devices if d.device_id in online)
-    available = sum(1 for d in devices if d.device_id in online and d.device_id not in busy)
+    available = sum(1 for d in devices if d.device_id in online and d.device_id not in busy
+                    and inventory.get(d.device_id, _NO_INFO).approved)
     chosen = devices
     if query.session_id is not None:
         chosen = [d for d in chosen if busy.get(d.device_id) == query.session_id]
@@ -135,8 +191,21 @@ def devices_result(
     return {
         "total": len(devices), "online": n_online, "offline": len(devices) - n_online, "available": available,
         "matched": matched,
-        "devices": [device_row(d, desired.get(d.device_id), online=d.device_id in online) for d in chosen],
+        "devices": [device_row(d, desired.get(d.device_id), inventory.get(d.device_id, _NO_INFO),
+                               online=d.device_id in online) for d in chosen],
     }
+
+
+def inventory_result(devices: Mapping[str, DeviceLive], rows: list[Device], desired: Mapping[str, Desired],
+                     online: set[str]) -> JsonObject:
+    """Every known device, including never-seen, retired and unapproved ones."""
+    out = []
+    for row in sorted(rows, key=lambda r: r.id):
+        live = devices.get(row.id) or DeviceLive(row.id, last_seen=row.last_seen, fw=row.fw)
+        info = DeviceInfo(row.name, row.room, row.retired, row.approved)
+        out.append(device_row(live, desired.get(row.id), info, online=row.id in online)
+                   | {"first_seen": row.first_seen, "operator_name": row.name})
+    return {"devices": out}
 
 
 def session_row(row: FleetSession, checkins: int) -> JsonObject:
@@ -145,7 +214,7 @@ def session_row(row: FleetSession, checkins: int) -> JsonObject:
         "semester": row.semester, "lecturer": row.lecturer, "device": row.device_id, "ssid": row.ssid,
         "active": row.active, "applied": row.applied_at is not None, "error": row.error,
         "config_version": row.config_version, "started_at": row.started_at, "ended_at": row.ended_at,
-        "checkins": checkins,
+        "room": row.room, "checkins": checkins,
     }
 
 

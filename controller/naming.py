@@ -61,9 +61,10 @@ def check_course(course: str) -> str:
 
 def session_config(
     *, session_id: int, course: str, title: str, session: str, semester: str, lecturer: str, password: str,
-    taken_ssids: Collection[str],
+    taken_ssids: Collection[str], room: str | None = None,
 ) -> SessionConfig:
-    """The course-specific config the seed generated, for one session."""
+    """The course-specific config the seed generated, for one session; the location names the
+    device's room when it has one (`CS101 LT2 - 2024/2025 1st Semester`)."""
     check_course(course)
     return SessionConfig(
         session_id=session_id,
@@ -76,5 +77,5 @@ def session_config(
         device_name=f"{course} - {title}",
         ssid=unique_ssid(base_ssid(course, session), taken_ssids),
         password=check_password(password),
-        location=f"{course} Classroom - {session} {semester}",
+        location=f"{course} {room or 'Classroom'} - {session} {semester}",
     )

@@ -12,15 +12,16 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import SQLAlchemyError
 
-from controller import __version__, api, naming, reconcile, selection
-from controller.errors import ApiError, FleetError, Rejected
+from controller import __version__, api, naming, reconcile, report, selection
+from controller.errors import ApiError, FleetError, NoDeviceAvailable, Rejected
 from controller.liveness import Registry, Seen
 from controller.messages import (
     MAX_REQUEST_PAYLOAD,
@@ -43,7 +44,7 @@ from controller.mqtt import Inbound, new_client, parse_broker_url
 from controller.reconcile import Applied, Bump, Publish, Published, RejectedByDevice
 from controller.settings import ControllerSettings
 from controller.stats import Stats
-from controller.store import Desired, LivenessRow, StartRequest, Store
+from controller.store import Desired, DeviceInfo, LivenessRow, StartRequest, Store
 from controller.topics import Channel, Topics
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class Controller:
         self._inbox: queue.SimpleQueue[Inbound | None] = queue.SimpleQueue()
         self._desired: dict[str, Desired] = {}
         self._busy: dict[str, int] = {}
-        self._retired: set[str] = set()
+        self._inventory: dict[str, DeviceInfo] = {}
         self._published: dict[str, reconcile.Published] = {}
         self._settled: dict[str, int] = {}
         self._waiters: list[_Waiter] = []
@@ -138,14 +139,14 @@ class Controller:
     def _load(self) -> None:
         now = self.clock()
         for row in self.store.load_devices():
-            self.registry.restore(row.id, last_seen=row.last_seen, boot=row.boot, fw=row.fw)
-            if row.retired:
-                self._retired.add(row.id)
+            if row.first_seen is not None:
+                self.registry.restore(row.id, last_seen=row.last_seen, boot=row.boot, fw=row.fw)
         self.registry.dirty.clear()
         self._resync(now)
 
     def _resync(self, now: float) -> None:
-        """Re-read desired configs and assignments (another controller may have written them)."""
+        """Re-read the inventory, desired configs and assignments (another controller may have written them)."""
+        self._inventory = {r.id: DeviceInfo(r.name, r.room, r.retired, r.approved) for r in self.store.load_devices()}
         self._desired = {d.device_id: d for d in self.store.desired()}
         self._busy = {d.device_id: d.session_id for d in self._desired.values() if d.session_id is not None}
         self._next["resync"] = now + self.settings.resync_s
@@ -221,6 +222,9 @@ class Controller:
             return  # a cleared retained message
         try:
             obj = load_object(message.payload, device_id=where.device_id)
+            if self.settings.require_approval and not self._approved(where.device_id):
+                self._on_unapproved(where.device_id, where.channel, obj, message.retained)
+                return
             if where.channel is Channel.HEARTBEAT:
                 self._on_heartbeat(where.device_id, Heartbeat.from_obj(obj))
             elif where.channel is Channel.STATUS:
@@ -231,6 +235,22 @@ class Controller:
                 self._on_attendance(where.device_id, Attendance.from_obj(obj))
         except Rejected as exc:
             self.stats.reject(exc.reason, message.topic, exc.detail)
+
+    def _approved(self, device_id: str) -> bool:
+        info = self._inventory.get(device_id)
+        return info is not None and info.approved
+
+    def _on_unapproved(self, device_id: str, channel: Channel, obj: JsonObject, retained: bool) -> None:
+        """Approval is on: an unknown device is registered as pending (so an operator sees it) and
+        whatever it sends is rejected until `fleet device approve`."""
+        if device_id not in self._inventory:
+            log.warning("device %s is not approved; `fleet device approve %s` admits it", device_id, device_id)
+            self._inventory[device_id] = DeviceInfo(approved=False)
+        if channel is Channel.HEARTBEAT:
+            self.registry.on_heartbeat(device_id, Heartbeat.from_obj(obj), self.clock())
+        elif channel is Channel.STATUS:
+            self.registry.on_status(device_id, Status.from_obj(obj), self.clock(), retained=retained)
+        raise Rejected("unapproved", device_id)
 
     def _on_heartbeat(self, device_id: str, heartbeat: Heartbeat) -> None:
         if device_id not in self.registry.devices:
@@ -283,7 +303,7 @@ class Controller:
         rows = [LivenessRow(d.device_id, d.last_seen, d.boot if d.boot >= 0 else None, d.fw, d.ip,
                             d.reported.config_version if d.reported and d.reported.applied else None) for d in dirty]
         try:
-            self.store.flush_liveness(rows, self.clock())
+            self.store.flush_liveness(rows, self.clock(), approve_new=not self.settings.require_approval)
         except SQLAlchemyError:
             self.registry.dirty.update(d.device_id for d in dirty)  # keep them for the next flush
             raise
@@ -374,13 +394,61 @@ class Controller:
             case "devices.list":
                 self._note_transitions(now)
                 return api.devices_result(list(self.registry), self._desired, self._online, self._busy,
-                                          api.parse_devices(params))
+                                          api.parse_devices(params), self._inventory)
             case "stats":
                 return self.stats.as_obj()
             case "attendance.list":
                 session_id = api.parse_session_id(params)
                 return api.attendance_result(session_id, *self.store.attendance(session_id))
+            case "attendance.report":
+                return self._report(api.parse_report(params))
+            case "courses.list":
+                return {"courses": [{"code": c.code, "title": c.title} for c in self.store.courses()]}
+        if request.method.startswith("device."):
+            return self._inventory_call(request.method, params, now)
         raise ApiError(f"unknown method {request.method!r}", "unknown_method")
+
+    def _inventory_call(self, method: str, params: Mapping[str, Any], now: float) -> JsonObject:
+        """The operator's inventory: device.list, device.set, device.retire/restore/approve/forget."""
+        self._flush()  # devices seen since the last flush must exist as rows
+        if method == "device.list":
+            self._note_transitions(now)
+            return api.inventory_result(self.registry.devices, self.store.load_devices(), self._desired, self._online)
+        if method == "device.set":
+            device_id, name, room = api.parse_device_set(params)
+            row = self.store.set_device(device_id, name=name, room=room)
+        elif method in ("device.retire", "device.restore"):
+            row = self.store.set_retired(api.parse_device(params), method == "device.retire")
+        elif method == "device.approve":
+            row = self.store.approve(api.parse_device(params))
+        elif method == "device.forget":
+            device_id = api.parse_device(params)
+            self.store.forget(device_id)
+            self._forget(device_id)
+            return {"device": device_id, "forgotten": True}
+        else:
+            raise ApiError(f"unknown method {method!r}", "unknown_method")
+        self._inventory[row.id] = DeviceInfo(row.name, row.room, row.retired, row.approved)
+        log.info("%s %s: name=%r room=%r retired=%s approved=%s", method, row.id, row.name, row.room, row.retired,
+                 row.approved)
+        return {"device": row.id, "name": row.name, "room": row.room, "retired": row.retired,
+                "approved": row.approved}
+
+    def _forget(self, device_id: str) -> None:
+        """Drop every trace of a device, its retained topics on the broker included."""
+        for topic in (self.topics.status(device_id), self.topics.state(device_id), self.topics.config(device_id)):
+            self._client.publish(topic, b"", qos=1, retain=True)
+        for table in (self.registry.devices, self._desired, self._inventory, self._published, self._settled):
+            table.pop(device_id, None)
+        self.registry.dirty.discard(device_id)
+        self._online.discard(device_id)
+
+    def _report(self, query: api.ReportQuery) -> JsonObject:
+        held = self.store.course_sessions(query.course, query.session, query.semester)
+        ids = [h.id for h in held if h.id is not None]
+        checkins = [report.Checkin(r.session_id, r.student_id, r.station_mac) for r in self.store.records_of(ids)]
+        result = report.build([report.Held(h.id or 0, h.started_at, h.device_id) for h in held], checkins)
+        return {"course": query.course, "session": query.session, "semester": query.semester} | result
 
     def _reported_version(self, device_id: str) -> int:
         device = self.registry.devices.get(device_id)
@@ -389,13 +457,13 @@ class Controller:
     def _session_start(self, request: StartRequest, now: float) -> JsonObject:
         self._flush()  # newly seen devices must exist as rows before they can be claimed
         self._note_transitions(now)
-        order = selection.candidates(self.registry, busy=self._busy, retired=self._retired, now=now,
-                                     ttl=self.settings.heartbeat_ttl_s)
+        order = self._candidates(request, now)
 
-        def make_config(session_id: int, taken: set[str]) -> SessionConfig:
+        def make_config(session_id: int, title: str, taken: set[str], room: str | None) -> SessionConfig:
             return naming.session_config(
-                session_id=session_id, course=request.course, title=request.title, session=request.session,
-                semester=request.semester, lecturer=request.lecturer, password=request.password, taken_ssids=taken)
+                session_id=session_id, course=request.course, title=title, session=request.session,
+                semester=request.semester, lecturer=request.lecturer, password=request.password, taken_ssids=taken,
+                room=room)
 
         row, config = self.store.start_session(request, order, make_config, self._reported_version, now)
         assert row.id is not None and row.device_id is not None
@@ -407,6 +475,24 @@ class Controller:
                  row.academic_session, row.semester, row.device_id, row.ssid, config.version)
         self._reconcile_one(desired, now)
         return {"session_id": row.id, "device": row.device_id, "config": config.to_obj()}
+
+    def _candidates(self, request: StartRequest, now: float) -> list[str]:
+        """Devices to try, in order; with a room, only that room's unless `any_room` allows a fallback."""
+        excluded = {i for i, info in self._inventory.items() if info.retired or not info.approved}
+        rooms = {i: info.room for i, info in self._inventory.items()}
+
+        def pick(room: str | None) -> list[str]:
+            return selection.candidates(self.registry, busy=self._busy, excluded=excluded, now=now,
+                                        ttl=self.settings.heartbeat_ttl_s, room=room, rooms=rooms)
+
+        if request.room is None or request.device is not None:
+            return pick(None)
+        in_room = pick(request.room)
+        if in_room or request.any_room:
+            return in_room or pick(None)
+        raise NoDeviceAvailable(selection.describe_room(
+            request.room, [i for i, r in rooms.items() if r == request.room], online=self._online, busy=self._busy,
+            excluded=excluded))
 
     def _session_end(self, session_id: int, now: float) -> JsonObject:
         row, config = self.store.end_session(session_id, self._reported_version, now)

@@ -36,6 +36,7 @@ class ControllerSettings:
     reconcile_s: float = 2.0
     resend_s: float = 30.0
     resync_s: float = 30.0
+    require_approval: bool = False
     controller_id: str = field(default_factory=default_controller_id)
 
 

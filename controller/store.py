@@ -19,7 +19,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
-from controller.errors import DeviceBusy, FleetError, NoDeviceAvailable, SessionEnded, UnknownDevice, UnknownSession
+from controller.errors import (
+    BadRequest,
+    DeviceBusy,
+    FleetError,
+    NoDeviceAvailable,
+    SessionEnded,
+    UnknownDevice,
+    UnknownSession,
+)
 from controller.messages import Attendance, Config, SessionConfig
 
 log = logging.getLogger(__name__)
@@ -28,16 +36,24 @@ _CLAIM_ATTEMPTS = 5  # a claim that loses a race on a device or an SSID retries 
 
 class Device(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
-    first_seen: float
+    first_seen: float | None = None  # None: registered by an operator, never seen on the wire
     last_seen: float | None = None
     boot: int | None = None
     fw: str | None = Field(default=None, max_length=32)
     ip: str | None = Field(default=None, max_length=45)
     retired: bool = False
+    approved: bool = True
+    name: str | None = Field(default=None, max_length=64)
+    room: str | None = Field(default=None, max_length=32, index=True)
     session_id: int | None = Field(default=None, index=True)
     config_version: int = 0
     config_json: str | None = Field(default=None, sa_column=Column(Text))
     applied_version: int | None = None
+
+
+class Course(SQLModel, table=True):
+    code: str = Field(primary_key=True, max_length=16)
+    title: str = Field(max_length=100)
 
 
 class FleetSession(SQLModel, table=True):
@@ -59,6 +75,7 @@ class FleetSession(SQLModel, table=True):
     label: str = Field(default="", max_length=96)
     name: str = Field(default="", max_length=128)
     location: str = Field(default="", max_length=128)
+    room: str | None = Field(default=None, max_length=32)
     config_version: int = 0
     active: bool = True
     started_at: float
@@ -111,14 +128,26 @@ class Desired:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What an operator set about a device (the inventory), as the controller caches it."""
+
+    name: str | None = None
+    room: str | None = None
+    retired: bool = False
+    approved: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class StartRequest:
     course: str
-    title: str
+    title: str | None
     session: str
     semester: str
     lecturer: str = ""
     password: str = ""
     device: str | None = None
+    room: str | None = None
+    any_room: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,20 +203,20 @@ class Store:
         with Session(self.engine) as s:
             return list(s.exec(select(Device)))
 
-    def flush_liveness(self, rows: Sequence[LivenessRow], now: float) -> None:
-        """Upsert the coalesced liveness of many devices in one statement."""
+    def flush_liveness(self, rows: Sequence[LivenessRow], now: float, *, approve_new: bool = True) -> None:
+        """Upsert the coalesced liveness of many devices in one statement; new devices are
+        registered (pending approval when `approve_new` is False)."""
         if not rows:
             return
         values = [
             {"id": r.device_id, "first_seen": now, "last_seen": r.last_seen, "boot": r.boot, "fw": r.fw, "ip": r.ip,
-             "applied_version": r.applied_version, "retired": False, "config_version": 0}
+             "applied_version": r.applied_version, "retired": False, "approved": approve_new, "config_version": 0}
             for r in rows
         ]
         stmt = self._insert(Device).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={k: getattr(stmt.excluded, k) for k in ("last_seen", "boot", "fw", "ip", "applied_version")},
-        )
+        updates = {k: getattr(stmt.excluded, k) for k in ("last_seen", "boot", "fw", "ip", "applied_version")}
+        updates["first_seen"] = func.coalesce(col(Device.first_seen), stmt.excluded.first_seen)
+        stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=updates)
         with Session(self.engine) as s, s.begin():
             s.execute(stmt)
 
@@ -204,14 +233,15 @@ class Store:
         self,
         request: StartRequest,
         candidates: Iterable[str],
-        make_config: Callable[[int, set[str]], SessionConfig],
+        make_config: Callable[[int, str, set[str], str | None], SessionConfig],
         reported_version: Callable[[str], int],
         now: float,
     ) -> tuple[FleetSession, Config]:
         """Create a session and claim the first free device of `candidates` in one transaction.
 
-        `make_config(session_id, active_ssids)` builds the session's config; `reported_version(id)`
-        is the highest version the device has reported, for the version rule.
+        `make_config(session_id, title, active_ssids, room)` builds the session's config;
+        `reported_version(id)` is the highest version the device has reported (the version rule).
+        A course's title is remembered, so later sessions need not repeat it.
         """
         for attempt in range(_CLAIM_ATTEMPTS):
             try:
@@ -226,29 +256,30 @@ class Store:
         self,
         request: StartRequest,
         candidates: Iterable[str],
-        make_config: Callable[[int, set[str]], SessionConfig],
+        make_config: Callable[[int, str, set[str], str | None], SessionConfig],
         reported_version: Callable[[str], int],
         now: float,
     ) -> tuple[FleetSession, Config]:
         with Session(self.engine) as s, s.begin():
             if request.device is not None:
                 device = s.get(Device, request.device)
-                if device is None or device.retired:
-                    raise UnknownDevice(f"no device {request.device!r} is known")
+                if device is None or device.retired or not device.approved:
+                    raise UnknownDevice(f"no device {request.device!r} is known (or it is retired or unapproved)")
                 if device.session_id is not None:
                     raise DeviceBusy(f"device {request.device} is serving session {device.session_id}")
                 candidates = [request.device]
-            row = FleetSession(course_code=request.course, course_title=request.title,
+            title = self._course_title(s, request.course, request.title)
+            row = FleetSession(course_code=request.course, course_title=title,
                                academic_session=request.session, semester=request.semester,
                                lecturer=request.lecturer, password=request.password, started_at=now)
             s.add(row)
             s.flush()
             assert row.id is not None
-            taken = set(s.exec(select(FleetSession.ssid).where(col(FleetSession.active))))
-            session_config = make_config(row.id, taken)
             claimed = self._claim(s, candidates, row.id)
             if claimed is None:
                 raise NoDeviceAvailable("no online device is free: every device is offline or serving a session")
+            taken = set(s.exec(select(FleetSession.ssid).where(col(FleetSession.active))))
+            session_config = make_config(row.id, title, taken, claimed.room)
             version = max(claimed.config_version, reported_version(claimed.id)) + 1
             config = Config(version, session_config)
             claimed.config_version = version
@@ -258,6 +289,7 @@ class Store:
             row.label = session_config.device_id
             row.name = session_config.device_name
             row.location = session_config.location
+            row.room = claimed.room
             row.config_version = version
             s.add(claimed)
             s.add(row)
@@ -266,11 +298,25 @@ class Store:
             return row, config
 
     @staticmethod
+    def _course_title(s: Session, code: str, title: str | None) -> str:
+        course = s.get(Course, code)
+        if title is None:
+            if course is None:
+                raise BadRequest(f"course {code} is new: give its title once (--title)")
+            return course.title
+        if course is None:
+            s.add(Course(code=code, title=title))
+        elif course.title != title:
+            course.title = title
+        return title
+
+    @staticmethod
     def _claim(s: Session, candidates: Iterable[str], session_id: int) -> Device | None:
         for device_id in candidates:
             result = s.execute(
                 update(Device)
-                .where(col(Device.id) == device_id, col(Device.session_id).is_(None), col(Device.retired).is_(False))
+                .where(col(Device.id) == device_id, col(Device.session_id).is_(None), col(Device.retired).is_(False),
+                       col(Device.approved).is_(True))
                 .values(session_id=session_id)
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
@@ -383,3 +429,68 @@ class Store:
             rows = s.exec(select(AttendanceRecord.session_id, func.count()).group_by(
                 col(AttendanceRecord.session_id)))
             return {sid: n for sid, n in rows}
+
+    # --- inventory --------------------------------------------------------------------------------
+
+    def set_device(self, device_id: str, *, name: str | None, room: str | None) -> Device:
+        """Set a device's name and/or room ("" clears); an unknown id is registered, never seen."""
+        with Session(self.engine) as s, s.begin():
+            device = s.get(Device, device_id)
+            if device is None:
+                device = Device(id=device_id)
+            if name is not None:
+                device.name = name or None
+            if room is not None:
+                device.room = room or None
+            s.add(device)
+            s.flush()
+            s.expunge(device)
+            return device
+
+    def _known(self, s: Session, device_id: str) -> Device:
+        device = s.get(Device, device_id)
+        if device is None:
+            raise UnknownDevice(f"no device {device_id!r} is known")
+        return device
+
+    def set_retired(self, device_id: str, retired: bool) -> Device:
+        with Session(self.engine) as s, s.begin():
+            device = self._known(s, device_id)
+            if retired and device.session_id is not None:
+                raise DeviceBusy(f"device {device_id} is serving session {device.session_id}: end it first")
+            device.retired = retired
+            s.flush()
+            s.expunge(device)
+            return device
+
+    def approve(self, device_id: str) -> Device:
+        with Session(self.engine) as s, s.begin():
+            device = self._known(s, device_id)
+            device.approved = True
+            s.flush()
+            s.expunge(device)
+            return device
+
+    def forget(self, device_id: str) -> None:
+        with Session(self.engine) as s, s.begin():
+            device = self._known(s, device_id)
+            if device.session_id is not None:
+                raise DeviceBusy(f"device {device_id} is serving session {device.session_id}: end it first")
+            s.delete(device)
+
+    def courses(self) -> list[Course]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(Course).order_by(col(Course.code))))
+
+    def course_sessions(self, course: str, session: str, semester: str) -> list[FleetSession]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(FleetSession).where(
+                FleetSession.course_code == course, FleetSession.academic_session == session,
+                FleetSession.semester == semester).order_by(col(FleetSession.id))))
+
+    def records_of(self, session_ids: Sequence[int]) -> list[AttendanceRecord]:
+        if not session_ids:
+            return []
+        with Session(self.engine) as s:
+            return list(s.exec(select(AttendanceRecord).where(col(AttendanceRecord.session_id).in_(session_ids))
+                               .order_by(col(AttendanceRecord.id))))

@@ -42,9 +42,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 REQUEST = StartRequest("CS101", "Intro", "2024/2025", "1st Semester", "alice")
 
 
-def make_config(session_id: int, taken: set[str]) -> SessionConfig:
-    return session_config(session_id=session_id, course="CS101", title="Intro", session="2024/2025",
-                          semester="1st Semester", lecturer="alice", password="", taken_ssids=taken)
+def make_config(session_id: int, title: str, taken: set[str], room: str | None) -> SessionConfig:
+    return session_config(session_id=session_id, course="CS101", title=title, session="2024/2025",
+                          semester="1st Semester", lecturer="alice", password="", taken_ssids=taken, room=room)
 
 
 def seen(store: Store, *ids: str) -> None:

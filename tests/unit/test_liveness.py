@@ -75,6 +75,6 @@ def test_selection_takes_the_freshest_free_online_device() -> None:
     alive(reg, "dev-tie-b", 1, T0 + 10)
     alive(reg, "dev-tie-a", 1, T0 + 10)
     alive(reg, "dev-gone", 1, T0 - 500)
-    order = candidates(reg, busy={"dev-busy"}, retired=set(), now=T0 + 30, ttl=90)
+    order = candidates(reg, busy={"dev-busy"}, excluded=set(), now=T0 + 30, ttl=90)
     assert order == ["dev-new", "dev-tie-a", "dev-tie-b", "dev-old"]
-    assert candidates(reg, busy=set(), retired={"dev-busy", "dev-new"}, now=T0 + 30, ttl=90)[0] == "dev-tie-a"
+    assert candidates(reg, busy=set(), excluded={"dev-busy", "dev-new"}, now=T0 + 30, ttl=90)[0] == "dev-tie-a"

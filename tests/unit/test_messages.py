@@ -17,7 +17,9 @@ from tests.contract import SCHEMA_DIR, validate
 PARAMS: dict[str, Callable[[Any], object]] = {
     "session.start": api.parse_start, "session.wait": api.parse_wait, "session.end": api.parse_session_id,
     "session.list": api.parse_active, "devices.list": api.parse_devices, "stats": lambda p: p,
-    "attendance.list": api.parse_session_id,
+    "attendance.list": api.parse_session_id, "attendance.report": api.parse_report, "courses.list": lambda p: p,
+    "device.list": lambda p: p, "device.set": api.parse_device_set, "device.retire": api.parse_device,
+    "device.restore": api.parse_device, "device.approve": api.parse_device, "device.forget": api.parse_device,
 }
 
 

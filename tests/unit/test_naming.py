@@ -61,3 +61,9 @@ def test_bad_course_code() -> None:
     with pytest.raises(BadRequest):
         session_config(session_id=1, course="CS 101", title="t", session="s", semester="x", lecturer="",
                        password="", taken_ssids=())
+
+
+def test_location_names_the_room_when_known() -> None:
+    config = session_config(session_id=1, course="CS101", title="Intro", session="2024/2025",
+                            semester="1st Semester", lecturer="", password="", taken_ssids=(), room="LT2")
+    assert config.location == "CS101 LT2 - 2024/2025 1st Semester"
