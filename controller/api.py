@@ -77,7 +77,15 @@ def parse_start(params: Mapping[str, Any]) -> StartRequest:
         device=device,
         room=parse_room(params, required=False),
         any_room=_get_bool(params, "any_room"),
+        failover_grace_s=_get_seconds(params, "failover_grace_s", default=60.0, hi=86400.0),
     )
+
+
+def _get_seconds(params: Mapping[str, Any], key: str, *, default: float, hi: float) -> float:
+    value = params.get(key, default)
+    if type(value) not in (int, float) or not 0 <= value <= hi:
+        raise BadRequest(f"{key!r} must be a number of seconds in 0-{hi:g}")
+    return float(value)
 
 
 def parse_room(params: Mapping[str, Any], *, required: bool) -> str | None:
@@ -118,10 +126,7 @@ def parse_session_id(params: Mapping[str, Any]) -> int:
 
 
 def parse_wait(params: Mapping[str, Any]) -> tuple[int, float]:
-    timeout = params.get("timeout_s", 10.0)
-    if type(timeout) not in (int, float) or not 0 <= timeout <= MAX_WAIT_S:
-        raise BadRequest(f"'timeout_s' must be a number of seconds in 0-{MAX_WAIT_S:g}")
-    return parse_session_id(params), float(timeout)
+    return parse_session_id(params), _get_seconds(params, "timeout_s", default=10.0, hi=MAX_WAIT_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +219,8 @@ def session_row(row: FleetSession, checkins: int) -> JsonObject:
         "semester": row.semester, "lecturer": row.lecturer, "device": row.device_id, "ssid": row.ssid,
         "active": row.active, "applied": row.applied_at is not None, "error": row.error,
         "config_version": row.config_version, "started_at": row.started_at, "ended_at": row.ended_at,
-        "room": row.room, "checkins": checkins,
+        "room": row.room, "moves": row.moves, "moved_from": row.moved_from, "degraded": row.degraded,
+        "failover_grace_s": row.failover_grace_s, "checkins": checkins,
     }
 
 

@@ -20,7 +20,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import SQLAlchemyError
 
-from controller import __version__, api, naming, reconcile, report, selection
+from controller import __version__, api, failover, naming, reconcile, report, selection
 from controller.errors import ApiError, FleetError, NoDeviceAvailable, Rejected
 from controller.liveness import Registry, Seen
 from controller.messages import (
@@ -81,6 +81,9 @@ class Controller:
         self._published: dict[str, reconcile.Published] = {}
         self._settled: dict[str, int] = {}
         self._waiters: list[_Waiter] = []
+        self._grace: dict[int, float] = {}  # active session → failover grace
+        self._offline_since: dict[str, float] = {}  # busy device → first seen offline
+        self._degraded: set[int] = set()
         self._online: set[str] = set()
         self._republish_at: float | None = None
         self._next = {"flush": 0.0, "reconcile": 0.0, "resync": 0.0}
@@ -149,6 +152,9 @@ class Controller:
         self._inventory = {r.id: DeviceInfo(r.name, r.room, r.retired, r.approved) for r in self.store.load_devices()}
         self._desired = {d.device_id: d for d in self.store.desired()}
         self._busy = {d.device_id: d.session_id for d in self._desired.values() if d.session_id is not None}
+        active = self.store.sessions(active_only=True)
+        self._grace = {r.id: r.failover_grace_s for r in active if r.id is not None}
+        self._degraded = {r.id for r in active if r.id is not None and r.degraded}
         self._next["resync"] = now + self.settings.resync_s
 
     # --- paho callbacks: hand off only ------------------------------------------------------------
@@ -288,6 +294,7 @@ class Controller:
             self._flush()
             self._next["flush"] = now + self.settings.flush_s
         self._note_transitions(now)
+        self._failover(now)
         if now >= self._next["resync"]:
             self._resync(now)
         due = self._republish_at is not None and now >= self._republish_at
@@ -297,6 +304,41 @@ class Controller:
                 self._reconcile_one(desired, now)
             self._next["reconcile"] = now + self.settings.reconcile_s
         self._expire_waiters(now)
+
+    def _failover(self, now: float) -> None:
+        """Move sessions whose device stayed offline past their grace period to a free device."""
+        failover.track_offline(self._busy, self._online, self._offline_since, now)
+        for session_id, device_id in failover.due(self._busy, self._offline_since, self._grace, now):
+            room = self._inventory.get(device_id, DeviceInfo()).room
+            order = (self._pick(now, room=room) if room else []) or self._pick(now)  # its room first
+            try:
+                row, config, idle = self.store.move_session(session_id, order, self._reported_version, now)
+            except NoDeviceAvailable:
+                if session_id not in self._degraded:
+                    self._degraded.add(session_id)
+                    self.store.set_degraded(session_id, True)
+                    log.warning("session %d is degraded: its device %s has been offline %.0f s and no device is "
+                                "free to take over; it moves as soon as one is", session_id, device_id,
+                                now - self._offline_since[device_id])
+                continue
+            assert row.device_id is not None and row.id is not None
+            log.warning("session %d moved from %s (offline %.0f s) to %s as config version %d", session_id,
+                        device_id, now - self._offline_since.pop(device_id), row.device_id, config.version)
+            self._degraded.discard(session_id)
+            self._busy.pop(device_id, None)
+            self._busy[row.device_id] = session_id
+            for new in (Desired(row.device_id, config, session_id), Desired(device_id, idle, None) if idle else None):
+                if new is not None:
+                    self._desired[new.device_id] = new
+                    self._settled.pop(new.device_id, None)
+                    self._reconcile_one(new, now)
+
+    def _pick(self, now: float, room: str | None = None) -> list[str]:
+        """Free devices to try, freshest first (in `room`, when given)."""
+        excluded = {i for i, info in self._inventory.items() if info.retired or not info.approved}
+        return selection.candidates(self.registry, busy=self._busy, excluded=excluded, now=now,
+                                    ttl=self.settings.heartbeat_ttl_s, room=room,
+                                    rooms={i: info.room for i, info in self._inventory.items()})
 
     def _flush(self) -> None:
         dirty = self.registry.take_dirty()
@@ -470,6 +512,7 @@ class Controller:
         desired = Desired(row.device_id, config, row.id)
         self._desired[row.device_id] = desired
         self._busy[row.device_id] = row.id
+        self._grace[row.id] = request.failover_grace_s
         self._settled.pop(row.device_id, None)
         log.info("session %d (%s %s %s) started on %s as %s, config version %d", row.id, row.course_code,
                  row.academic_session, row.semester, row.device_id, row.ssid, config.version)
@@ -478,21 +521,15 @@ class Controller:
 
     def _candidates(self, request: StartRequest, now: float) -> list[str]:
         """Devices to try, in order; with a room, only that room's unless `any_room` allows a fallback."""
-        excluded = {i for i, info in self._inventory.items() if info.retired or not info.approved}
-        rooms = {i: info.room for i, info in self._inventory.items()}
-
-        def pick(room: str | None) -> list[str]:
-            return selection.candidates(self.registry, busy=self._busy, excluded=excluded, now=now,
-                                        ttl=self.settings.heartbeat_ttl_s, room=room, rooms=rooms)
-
         if request.room is None or request.device is not None:
-            return pick(None)
-        in_room = pick(request.room)
+            return self._pick(now)
+        in_room = self._pick(now, room=request.room)
         if in_room or request.any_room:
-            return in_room or pick(None)
+            return in_room or self._pick(now)
+        excluded = {i for i, info in self._inventory.items() if info.retired or not info.approved}
         raise NoDeviceAvailable(selection.describe_room(
-            request.room, [i for i, r in rooms.items() if r == request.room], online=self._online, busy=self._busy,
-            excluded=excluded))
+            request.room, [i for i, info in self._inventory.items() if info.room == request.room],
+            online=self._online, busy=self._busy, excluded=excluded))
 
     def _session_end(self, session_id: int, now: float) -> JsonObject:
         row, config = self.store.end_session(session_id, self._reported_version, now)

@@ -77,6 +77,10 @@ class FleetSession(SQLModel, table=True):
     location: str = Field(default="", max_length=128)
     room: str | None = Field(default=None, max_length=32)
     config_version: int = 0
+    failover_grace_s: float = 60.0
+    moves: int = 0
+    moved_from: str | None = Field(default=None, max_length=32)
+    degraded: bool = False
     active: bool = True
     started_at: float
     ended_at: float | None = None
@@ -148,6 +152,7 @@ class StartRequest:
     device: str | None = None
     room: str | None = None
     any_room: bool = False
+    failover_grace_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +276,8 @@ class Store:
             title = self._course_title(s, request.course, request.title)
             row = FleetSession(course_code=request.course, course_title=title,
                                academic_session=request.session, semester=request.semester,
-                               lecturer=request.lecturer, password=request.password, started_at=now)
+                               lecturer=request.lecturer, password=request.password, started_at=now,
+                               failover_grace_s=request.failover_grace_s)
             s.add(row)
             s.flush()
             assert row.id is not None
@@ -322,6 +328,46 @@ class Store:
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 return s.get(Device, device_id)
         return None
+
+    def move_session(
+        self, session_id: int, candidates: Iterable[str], reported_version: Callable[[str], int], now: float,
+    ) -> tuple[FleetSession, Config, Config | None]:
+        """Fail a session over to the first free candidate, in one transaction: the new device gets
+        the session's config under its own next version, the old one a newer idle config (applied
+        when it returns). NoDeviceAvailable leaves everything as it was."""
+        with Session(self.engine) as s, s.begin():
+            row = s.get(FleetSession, session_id)
+            if row is None or not row.active or row.device_id is None:
+                raise UnknownSession(f"no active session {session_id}")
+            old = s.get(Device, row.device_id)
+            if old is None or old.config_json is None:
+                raise UnknownDevice(f"session {session_id} has no device to move from")
+            claimed = self._claim(s, [c for c in candidates if c != old.id], session_id)
+            if claimed is None:
+                raise NoDeviceAvailable(f"no free device to take over session {session_id}")
+            session_config = _config(old.config_json).session
+            config = Config(max(claimed.config_version, reported_version(claimed.id)) + 1, session_config)
+            claimed.config_version = config.version
+            claimed.config_json = _json(config)
+            idle = Config(max(old.config_version, reported_version(old.id)) + 1)
+            old.session_id = None
+            old.config_version = idle.version
+            old.config_json = _json(idle)
+            row.moved_from, row.device_id = old.id, claimed.id
+            row.moves += 1
+            row.degraded = False
+            row.config_version = config.version
+            row.applied_at = None
+            row.error = None
+            s.flush()
+            s.expunge(row)
+            return row, config, idle
+
+    def set_degraded(self, session_id: int, degraded: bool) -> None:
+        with Session(self.engine) as s, s.begin():
+            row = s.get(FleetSession, session_id)
+            if row is not None:
+                row.degraded = degraded
 
     def end_session(self, session_id: int, reported_version: Callable[[str], int], now: float) -> tuple[FleetSession,
                                                                                                        Config | None]:
