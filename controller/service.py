@@ -21,7 +21,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import SQLAlchemyError
 
 from controller import __version__, api, failover, naming, reconcile, report, selection
-from controller.errors import ApiError, FleetError, NoDeviceAvailable, Rejected
+from controller.errors import ApiError, FleetError, NoDeviceAvailable, Rejected, UnknownSession
 from controller.liveness import Registry, Seen
 from controller.messages import (
     MAX_REQUEST_PAYLOAD,
@@ -312,7 +312,11 @@ class Controller:
             room = self._inventory.get(device_id, DeviceInfo()).room
             order = (self._pick(now, room=room) if room else []) or self._pick(now)  # its room first
             try:
-                row, config, idle = self.store.move_session(session_id, order, self._reported_version, now)
+                row, config, idle = self.store.move_session(session_id, device_id, order, self._reported_version, now)
+            except UnknownSession:  # ended, or moved by another controller: the next resync shows it
+                self._offline_since.pop(device_id, None)
+                self._busy.pop(device_id, None)
+                continue
             except NoDeviceAvailable:
                 if session_id not in self._degraded:
                     self._degraded.add(session_id)

@@ -330,15 +330,16 @@ class Store:
         return None
 
     def move_session(
-        self, session_id: int, candidates: Iterable[str], reported_version: Callable[[str], int], now: float,
+        self, session_id: int, from_device: str, candidates: Iterable[str], reported_version: Callable[[str], int],
+        now: float,
     ) -> tuple[FleetSession, Config, Config | None]:
         """Fail a session over to the first free candidate, in one transaction: the new device gets
         the session's config under its own next version, the old one a newer idle config (applied
         when it returns). NoDeviceAvailable leaves everything as it was."""
         with Session(self.engine) as s, s.begin():
             row = s.get(FleetSession, session_id)
-            if row is None or not row.active or row.device_id is None:
-                raise UnknownSession(f"no active session {session_id}")
+            if row is None or not row.active or row.device_id != from_device:
+                raise UnknownSession(f"session {session_id} is no longer active on {from_device}")
             old = s.get(Device, row.device_id)
             if old is None or old.config_json is None:
                 raise UnknownDevice(f"session {session_id} has no device to move from")
