@@ -12,8 +12,11 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config as AlembicConfig
 from sqlalchemy import Column, Engine, Index, Text, UniqueConstraint, event, func, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -31,6 +34,8 @@ from controller.errors import (
 from controller.messages import Attendance, Config, SessionConfig
 
 log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 0x466C656574  # "Fleet"
 _CLAIM_ATTEMPTS = 5  # a claim that loses a race on a device or an SSID retries with fresh data
 
 
@@ -194,10 +199,21 @@ class Store:
         self.url = url
         try:
             self.engine = make_engine(url)
-            SQLModel.metadata.create_all(self.engine)
+            self.migrate()
         except (OperationalError, ValueError, ImportError) as exc:
             raise FleetError(f"cannot open database {url}: {str(exc).splitlines()[0]}") from exc
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision. Several controllers may start at once:
+        on PostgreSQL an advisory lock lets one migrate while the others wait."""
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
 
     def close(self) -> None:
         self.engine.dispose()

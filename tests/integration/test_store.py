@@ -8,7 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
+from sqlmodel import SQLModel
 
 from controller.errors import DeviceBusy, NoDeviceAvailable, UnknownDevice
 from controller.messages import Attendance, CheckinEvent, SessionConfig
@@ -122,3 +125,10 @@ def test_racing_claims_never_share_a_device_or_an_ssid(store: Store) -> None:
         t.join(timeout=60)
     assert len(won) == 5 and len(lost) == 7
     assert len({d for d, _ in won}) == 5 and len({s for _, s in won}) == 5
+
+
+def test_migrations_match_the_models(store: Store) -> None:
+    """A model change without its Alembic revision fails here (run `alembic revision --autogenerate`)."""
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
