@@ -104,6 +104,18 @@ class Registry:
         device.boot = boot if boot is not None else -1
         device.fw = fw
 
+    def merge(self, device_id: str, *, last_seen: float | None, boot: int | None) -> None:
+        """Fold in what another controller recorded (shared subscriptions split heartbeats)."""
+        if last_seen is None:
+            return
+        device = self.devices.get(device_id)
+        if device is None:
+            device = self.devices[device_id] = DeviceLive(device_id)
+        if device.last_seen is None or last_seen > device.last_seen:
+            device.last_seen = last_seen
+        if boot is not None and boot > device.boot:
+            device.boot = boot
+
     def take_dirty(self) -> list[DeviceLive]:
         ids, self.dirty = self.dirty, set()
         return [self.devices[i] for i in ids if i in self.devices]

@@ -152,6 +152,9 @@ class Controller:
         self._inventory = {r.id: DeviceInfo(r.name, r.room, r.retired, r.approved) for r in self.store.load_devices()}
         self._desired = {d.device_id: d for d in self.store.desired()}
         self._busy = {d.device_id: d.session_id for d in self._desired.values() if d.session_id is not None}
+        if self.settings.shared_group:  # heartbeats are split between controllers: merge what the others saw
+            for row in self.store.load_devices():
+                self.registry.merge(row.id, last_seen=row.last_seen, boot=row.boot)
         active = self.store.sessions(active_only=True)
         self._grace = {r.id: r.failover_grace_s for r in active if r.id is not None}
         self._degraded = {r.id for r in active if r.id is not None and r.degraded}
@@ -164,12 +167,15 @@ class Controller:
         if reason.is_failure:
             log.error("broker refused the controller: %s", reason)
             return
-        filters = [(f, 0) for f in self.topics.device_filters()] + [(self.topics.requests, 1)]
-        client.subscribe(filters)
-        client.publish(self.topics.controller_status,
-                       encode(controller_status(self.settings.controller_id, True, __version__)), qos=1, retain=True)
+        client.subscribe(self.topics.controller_filters(self.settings.shared_group))
+        self._announce()
         self._inbox.put(_RECONNECTED)
         self._connected.set()
+
+    def _announce(self) -> None:
+        self._client.publish(self.topics.controller_status,
+                             encode(controller_status(self.settings.controller_id, True, __version__)), qos=1,
+                             retain=True)
 
     def _on_disconnect(self, _client: paho.Client, _userdata: object, _flags: object, reason: ReasonCode,
                        _props: object) -> None:
@@ -217,6 +223,9 @@ class Controller:
             self.stats.received["request"] += 1
             self._handle_request(message)
             return
+        if message.topic == self.topics.controller_status:
+            self._on_peer_status(message.payload)
+            return
         try:
             where = self.topics.parse_device(message.topic)
         except Rejected as exc:
@@ -241,6 +250,18 @@ class Controller:
                 self._on_attendance(where.device_id, Attendance.from_obj(obj))
         except Rejected as exc:
             self.stats.reject(exc.reason, message.topic, exc.detail)
+
+    def _on_peer_status(self, payload: bytes | bytearray) -> None:
+        """Several controllers share one presence topic: when another one's will (or clean stop)
+        says offline, say at once that the fleet still has a controller."""
+        try:
+            status = load_object(payload, max_bytes=MAX_REQUEST_PAYLOAD)
+        except Rejected:
+            return
+        if status.get("online") is False and status.get("controller_id") != self.settings.controller_id:
+            log.info("controller %s went offline; this one (%s) carries on", status.get("controller_id"),
+                     self.settings.controller_id)
+            self._announce()
 
     def _approved(self, device_id: str) -> bool:
         info = self._inventory.get(device_id)

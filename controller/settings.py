@@ -37,6 +37,7 @@ class ControllerSettings:
     resend_s: float = 30.0
     resync_s: float = 30.0
     require_approval: bool = False
+    shared_group: str | None = None  # MQTT 5 / Mosquitto shared subscriptions for several controllers
     controller_id: str = field(default_factory=default_controller_id)
 
 

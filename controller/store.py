@@ -17,7 +17,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Column, Engine, Index, Text, UniqueConstraint, event, func, text, update
+from sqlalchemy import Column, Engine, Index, Text, UniqueConstraint, case, event, func, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
@@ -235,7 +235,10 @@ class Store:
             for r in rows
         ]
         stmt = self._insert(Device).values(values)
-        updates = {k: getattr(stmt.excluded, k) for k in ("last_seen", "boot", "fw", "ip", "applied_version")}
+        updates = {k: getattr(stmt.excluded, k) for k in ("boot", "fw", "ip", "applied_version")}
+        seen = col(Device.last_seen)  # several controllers flush: never move last_seen backwards
+        updates["last_seen"] = case((seen.is_(None) | (stmt.excluded.last_seen > seen), stmt.excluded.last_seen),
+                                    else_=seen)
         updates["first_seen"] = func.coalesce(col(Device.first_seen), stmt.excluded.first_seen)
         stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=updates)
         with Session(self.engine) as s, s.begin():

@@ -75,9 +75,19 @@ class Topics:
     def replies(self, client_id: str) -> str:
         return f"{self.root}/clients/{client_id}/replies"
 
-    def device_filters(self) -> list[str]:
-        """Subscriptions that bring every inbound device channel."""
-        return [self.device("+", c.value) for c in Channel]
+    def controller_filters(self, shared_group: str | None = None) -> list[tuple[str, int]]:
+        """What a controller subscribes to, with QoS. With `shared_group`, the traffic that must be
+        handled once (heartbeats, check-ins, requests) goes through an MQTT shared subscription, so
+        several controllers split it; statuses and states (retained, rare) reach every controller."""
+        share = f"$share/{shared_group}/" if shared_group else ""
+        return [
+            (self.device("+", Channel.STATUS.value), 0),
+            (self.device("+", Channel.STATE.value), 0),
+            (share + self.device("+", Channel.HEARTBEAT.value), 0),
+            (share + self.device("+", Channel.ATTENDANCE.value), 0),
+            (share + self.requests, 1),
+            (self.controller_status, 1),
+        ]
 
     def parse_device(self, topic: str) -> DeviceTopic:
         """`{root}/devices/{id}/{channel}` → its parts, or Rejected."""

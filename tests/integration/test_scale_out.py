@@ -1,0 +1,123 @@
+"""Two controllers on one Mosquitto and one PostgreSQL database, splitting work through shared subscriptions."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from controller.client import FleetClient
+from controller.errors import ApiError
+from controller.service import Controller
+from tests.brokers import RunningBroker, start_mosquitto
+from tests.conftest import Device, fast_settings
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+START = {"course": "CS101", "title": "Intro", "session": "2024/2025", "semester": "1st Semester",
+         "failover_grace_s": 1}
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    name = f"fleet_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[RunningBroker]:
+    with start_mosquitto(tmp_path) as running:
+        yield running
+
+
+def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def crash(ctl: Controller) -> None:
+    """Die without a clean shutdown: no offline presence, the broker publishes the will."""
+    ctl._client.loop_stop()
+    sock = ctl._client.socket()
+    if sock is not None:
+        sock.close()
+    ctl._inbox.put(None)
+
+
+def test_two_controllers_split_the_work_once_and_survive_one_dying(
+    mosquitto: RunningBroker, root: str, pg_url: str,
+) -> None:
+    controllers = [Controller(replace(fast_settings(mosquitto.url, root, pg_url, resync_s=0.5),
+                                      shared_group="controllers")) for _ in range(2)]
+    for ctl in controllers:
+        ctl.start()
+    devices = [Device(mosquitto, root, f"esp32-00000000090{i}") for i in range(4)]
+    try:
+        for d in devices:
+            d.birth()
+        for _ in range(10):
+            for d in devices:
+                d.heartbeat()
+        eventually(lambda: sum(c.stats.received["heartbeat"] for c in controllers) == 40)
+        time.sleep(0.5)
+        assert sum(c.stats.received["heartbeat"] for c in controllers) == 40  # each processed exactly once
+        assert all(c.stats.received["heartbeat"] > 0 for c in controllers)  # and split between them
+
+        with FleetClient(mosquitto.url, root) as client:
+            eventually(lambda: client.call("devices.list")["online"] == 4)
+            before = sum(c.stats.received["request"] for c in controllers)
+            for _ in range(10):
+                assert client.call("stats")["received"]
+            assert sum(c.stats.received["request"] for c in controllers) == before + 10  # answered once each
+
+        won: list[str] = []
+        lost: list[str] = []
+        lock = threading.Lock()
+
+        def start(n: int) -> None:
+            with FleetClient(mosquitto.url, root) as client:
+                try:
+                    device = client.call("session.start", START | {"course": f"C{n}"})["device"]
+                    with lock:
+                        won.append(device)
+                except ApiError as exc:
+                    with lock:
+                        lost.append(exc.code)
+
+        threads = [threading.Thread(target=start, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert sorted(won) == sorted(d.id for d in devices) and lost == ["no_device_available"] * 2
+
+        crash(controllers[0])
+        survivor = controllers[1]
+        with FleetClient(mosquitto.url, root, presence_timeout=5) as client:
+            assert client.controller_online()  # the survivor re-asserted presence over the will
+            seen = survivor.stats.received["heartbeat"]
+            for d in devices:
+                d.heartbeat()
+            eventually(lambda: survivor.stats.received["heartbeat"] == seen + 4)  # the share moves over
+            for _ in range(5):
+                assert client.call("devices.list")["online"] == 4
+    finally:
+        for d in devices:
+            d.close()
+        controllers[1].stop()
+        controllers[0].store.close()
