@@ -119,12 +119,25 @@ TtlOpt = Annotated[float, typer.Option("--heartbeat-ttl", min=1, help="Seconds w
 
 @app.command()
 @friendly
-def controller(ctx: typer.Context, db: DbOpt = None, heartbeat_ttl: TtlOpt = 90.0) -> None:
+def controller(
+    ctx: typer.Context, db: DbOpt = None, heartbeat_ttl: TtlOpt = 90.0,
+    shared_group: Annotated[str | None, typer.Option(
+        envvar="FLEET_SHARED_GROUP", help="Run beside other controllers: split device traffic and requests "
+        "through MQTT shared subscriptions ($share/GROUP/...; Mosquitto, EMQX, HiveMQ) over one PostgreSQL.")] = None,
+    require_approval: Annotated[bool, typer.Option(
+        "--require-approval", envvar="FLEET_REQUIRE_APPROVAL",
+        help="New devices wait for `fleet device approve` before they are used.")] = False,
+) -> None:
     """Run the controller daemon in the foreground (SIGTERM or Ctrl-C stops it cleanly)."""
+    from dataclasses import replace
+
     from controller.service import Controller
     from controller.settings import ensure_sqlite_dir
 
     settings = _controller_settings(_globals(ctx), db, heartbeat_ttl)
+    settings = replace(settings, require_approval=require_approval)
+    if shared_group:
+        settings = replace(settings, shared_group=shared_group, flush_s=2.0, resync_s=5.0)
     ensure_sqlite_dir(settings.db_url)
     if _globals(ctx).verbose == 0:
         logging.getLogger("controller").setLevel(logging.INFO)
