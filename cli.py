@@ -31,8 +31,11 @@ app = typer.Typer(help="Run and drive a fleet of ESP32 classroom attendance devi
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 session_app = typer.Typer(help="Start, end and list attendance sessions.", no_args_is_help=True)
 attendance_app = typer.Typer(help="Check-ins of a session.", no_args_is_help=True)
+device_app = typer.Typer(help="The device inventory: rooms, names, retirement, approval, credentials.",
+                         no_args_is_help=True)
 app.add_typer(session_app, name="session")
 app.add_typer(attendance_app, name="attendance")
+app.add_typer(device_app, name="device")
 
 out = Console()
 err = Console(stderr=True)
@@ -321,10 +324,15 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def session_start(
     ctx: typer.Context,
     course: Annotated[str, typer.Argument(help="Course code, e.g. CS101.")],
-    title: Annotated[str, typer.Option(help="Course title.")],
     session: Annotated[str, typer.Option(help="Academic session, e.g. 2024/2025.")],
     semester: Annotated[str, typer.Option(help='Semester, e.g. "1st Semester".')],
+    title: Annotated[str | None, typer.Option(help="Course title (remembered: needed the first time only).")]
+    = None,
     lecturer: Annotated[str, typer.Option(help="Lecturer's name.")] = "",
+    room: Annotated[str | None, typer.Option(help="Pick a device whose home room is this room, e.g. LT2.")] = None,
+    any_room: Annotated[bool, typer.Option("--any-room", help="With --room: fall back to any room.")] = False,
+    failover_grace: Annotated[float, typer.Option(
+        min=0, help="Seconds the device may stay offline before the session moves to another device.")] = 60.0,
     device: Annotated[str | None, typer.Option(help="Use this device instead of the freshest free one.")] = None,
     password: Annotated[str, typer.Option(help="Wi-Fi password (8-63 characters); empty = open network.")] = "",
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the device applied the config.")]
@@ -333,10 +341,11 @@ def session_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Start an attendance session: pick a device, publish its course config, wait until it is applied."""
-    params: dict[str, Any] = {"course": course, "title": title, "session": session, "semester": semester,
-                              "lecturer": lecturer, "password": password}
-    if device:
-        params["device"] = device
+    params: dict[str, Any] = {"course": course, "session": session, "semester": semester, "lecturer": lecturer,
+                              "password": password, "failover_grace_s": failover_grace, "any_room": any_room}
+    for key, value in (("title", title), ("device", device), ("room", room)):
+        if value:
+            params[key] = value
     with _client(_globals(ctx)) as client:
         result = client.call("session.start", params)
         if not as_json:
@@ -440,6 +449,113 @@ def attendance_export(
     except OSError as exc:
         raise FleetError(f"cannot write {out_file}: {exc.strerror}") from exc
     err.print(f"{len(result['records'])} check-ins written to {out_file}")
+
+
+@attendance_app.command("report")
+@friendly
+def attendance_report(
+    ctx: typer.Context,
+    course: Annotated[str, typer.Argument(help="Course code.")],
+    session: Annotated[str, typer.Option(help="Academic session, e.g. 2024/2025.")],
+    semester: Annotated[str, typer.Option(help='Semester, e.g. "1st Semester".')],
+    as_json: JsonOpt = False,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Also write the per-student table as CSV.")]
+    = None,
+) -> None:
+    """A course's attendance over a semester: per student (attended / held / %) and per session."""
+    with _client(_globals(ctx)) as client:
+        result = client.call("attendance.report", {"course": course, "session": session, "semester": semester})
+    if out_file is not None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["student_id", "attended", "held", "percent", "flagged"])
+        for s in result["students"]:
+            writer.writerow([s["student_id"], s["attended"], s["held"], s["percent"], s["flagged"]])
+        try:
+            out_file.write_text(buffer.getvalue())
+        except OSError as exc:
+            raise FleetError(f"cannot write {out_file}: {exc.strerror}") from exc
+        err.print(f"{len(result['students'])} students written to {out_file}")
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(ui.report_view(result))
+
+
+# --- the device inventory -----------------------------------------------------------------------
+
+DeviceArg = Annotated[str, typer.Argument(help="Device id, e.g. esp32-a1b2c3d4e5f6.")]
+
+
+def _device_call(ctx: typer.Context, method: str, params: dict[str, Any], as_json: bool) -> None:
+    with _client(_globals(ctx)) as client:
+        result = client.call(method, params)
+    if as_json:
+        _print_json(result)
+        return
+    if result.get("forgotten"):
+        out.print(f"{result['device']} forgotten; its retained topics are cleared")
+        return
+    state = "retired" if result["retired"] else "active" if result["approved"] else "pending approval"
+    out.print(f"{result['device']}: name {result['name'] or '-'}, room {result['room'] or '-'}, {state}")
+
+
+@device_app.command("list")
+@friendly
+def device_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Every known device, including never-seen, retired and unapproved ones, with health."""
+    with _client(_globals(ctx)) as client:
+        result = client.call("device.list")
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(ui.inventory_table(result["devices"], time.time()))
+
+
+@device_app.command("set")
+@friendly
+def device_set(
+    ctx: typer.Context, device_id: DeviceArg,
+    name: Annotated[str | None, typer.Option(help="A name for operators (empty clears).")] = None,
+    room: Annotated[str | None, typer.Option(help="Home room, e.g. LT2 (empty clears).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Name a device or place it in a room; an unknown id is registered before it is first seen."""
+    if name is None and room is None:
+        raise FleetError("nothing to set: give --name and/or --room")
+    params: dict[str, Any] = {"device": device_id}
+    for key, value in (("name", name), ("room", room)):
+        if value is not None:
+            params[key] = value
+    _device_call(ctx, "device.set", params, as_json)
+
+
+@device_app.command("retire")
+@friendly
+def device_retire(ctx: typer.Context, device_id: DeviceArg, as_json: JsonOpt = False) -> None:
+    """Never select this device again; it leaves the totals (restore brings it back)."""
+    _device_call(ctx, "device.retire", {"device": device_id}, as_json)
+
+
+@device_app.command("restore")
+@friendly
+def device_restore(ctx: typer.Context, device_id: DeviceArg, as_json: JsonOpt = False) -> None:
+    """Undo retire."""
+    _device_call(ctx, "device.restore", {"device": device_id}, as_json)
+
+
+@device_app.command("approve")
+@friendly
+def device_approve(ctx: typer.Context, device_id: DeviceArg, as_json: JsonOpt = False) -> None:
+    """Admit a newly seen device (controllers started with --require-approval)."""
+    _device_call(ctx, "device.approve", {"device": device_id}, as_json)
+
+
+@device_app.command("forget")
+@friendly
+def device_forget(ctx: typer.Context, device_id: DeviceArg, as_json: JsonOpt = False) -> None:
+    """Remove a device from the inventory and clear its retained topics on the broker."""
+    _device_call(ctx, "device.forget", {"device": device_id}, as_json)
 
 
 # --- simulation ---------------------------------------------------------------------------------

@@ -138,3 +138,30 @@ def test_clean_errors_and_clean_shutdown(fleet: Fleet, running: subprocess.Popen
     running.send_signal(signal.SIGTERM)
     assert running.wait(timeout=15) == 0
     one_line_error(fleet("devices"), "no controller is online")
+
+
+def test_rooms_inventory_and_a_semester_report(fleet: Fleet, running: subprocess.Popen[bytes], tmp_path: Path) -> None:
+    devices = sorted(d["id"] for d in fleet.json("devices")["devices"])  # type: ignore[union-attr]
+    placed = fleet("device", "set", devices[0], "--room", "LT2", "--name", "front")
+    assert placed.returncode == 0 and "room LT2" in placed.stdout, placed.stderr
+    assert fleet("device", "retire", devices[1]).returncode == 0
+    inventory = {d["id"]: d for d in fleet.json("device", "list")["devices"]}  # type: ignore[union-attr]
+    assert inventory[devices[0]]["room"] == "LT2" and inventory[devices[1]]["retired"] is True
+    assert "retired" in fleet("device", "list").stdout
+
+    started = fleet.json(*START, "--room", "LT2")
+    assert started["device"] == devices[0] and "LT2" in str(started["config"])
+    one_line_error(fleet(*START[:2], "EE201", *START[3:], "--room", "LT2"), "room LT2", "busy")
+    one_line_error(fleet("device", "set", devices[0]), "nothing to set")
+    fleet.json("session", "end", str(started["session_id"]))
+    again = fleet("session", "start", "CS101", "--session", "2024/2025", "--semester", "1st Semester")
+    assert again.returncode == 0, again.stderr  # the title is remembered
+
+    out = tmp_path / "report.csv"
+    report = fleet("attendance", "report", "CS101", "--session", "2024/2025", "--semester", "1st Semester",
+                   "--out", str(out))
+    assert report.returncode == 0 and "sessions held" in report.stdout, report.stderr
+    assert out.read_text().splitlines()[0] == "student_id,attended,held,percent,flagged"
+    assert fleet.json("attendance", "report", "CS101", "--session", "2024/2025", "--semester",
+                      "1st Semester")["held"] == 2
+    assert fleet.json("devices")["total"] == 2  # the retired one left the totals
