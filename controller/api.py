@@ -145,7 +145,8 @@ def parse_active(params: Mapping[str, Any]) -> bool:
     return _get_bool(params, "active")
 
 
-def device_row(device: DeviceLive, desired: Desired | None, info: DeviceInfo, *, online: bool) -> JsonObject:
+def device_row(device: DeviceLive, desired: Desired | None, info: DeviceInfo, *, online: bool,
+               now: float) -> JsonObject:
     session = desired.config.session if desired is not None else None
     reported = device.reported
     heartbeat = device.heartbeat
@@ -169,6 +170,7 @@ def device_row(device: DeviceLive, desired: Desired | None, info: DeviceInfo, *,
         "stations": heartbeat.stations if heartbeat else None,
         "retired": info.retired,
         "approved": info.approved,
+        "flags": device.flags(now),
     }
 
 
@@ -177,7 +179,7 @@ _NO_INFO = DeviceInfo()
 
 def devices_result(
     devices: list[DeviceLive], desired: Mapping[str, Desired], online: set[str], busy: Mapping[str, int],
-    query: DeviceQuery, inventory: Mapping[str, DeviceInfo],
+    query: DeviceQuery, inventory: Mapping[str, DeviceInfo], now: float,
 ) -> JsonObject:
     """The fleet table: totals like the seed's status display, then the (filtered) rows.
     Retired devices are left out of both."""
@@ -197,18 +199,18 @@ def devices_result(
         "total": len(devices), "online": n_online, "offline": len(devices) - n_online, "available": available,
         "matched": matched,
         "devices": [device_row(d, desired.get(d.device_id), inventory.get(d.device_id, _NO_INFO),
-                               online=d.device_id in online) for d in chosen],
+                               online=d.device_id in online, now=now) for d in chosen],
     }
 
 
 def inventory_result(devices: Mapping[str, DeviceLive], rows: list[Device], desired: Mapping[str, Desired],
-                     online: set[str]) -> JsonObject:
+                     online: set[str], now: float) -> JsonObject:
     """Every known device, including never-seen, retired and unapproved ones."""
     out = []
     for row in sorted(rows, key=lambda r: r.id):
         live = devices.get(row.id) or DeviceLive(row.id, last_seen=row.last_seen, fw=row.fw)
         info = DeviceInfo(row.name, row.room, row.retired, row.approved)
-        out.append(device_row(live, desired.get(row.id), info, online=row.id in online)
+        out.append(device_row(live, desired.get(row.id), info, online=row.id in online, now=now)
                    | {"first_seen": row.first_seen, "operator_name": row.name})
     return {"devices": out}
 

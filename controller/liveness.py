@@ -6,11 +6,19 @@ Pure: every function takes `now` (wall-clock seconds). The controller's shell ow
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Final
 
 from controller.messages import Heartbeat, State, Status
+
+FLAP_BIRTHS: Final = 6  # this many connects ...
+FLAP_WINDOW_S: Final = 300.0  # ... within this window is flapping
+FLAG_HOLD_S: Final = 600.0  # how long a raised flag stays up after its last cause
+FLAPPING: Final = "flapping"
+DUPLICATE_ID: Final = "duplicate_id"
 
 
 class Seen(Enum):
@@ -33,6 +41,11 @@ class DeviceLive:
     ip: str | None = None
     heartbeat: Heartbeat | None = None
     reported: State | None = None
+    births: deque[float] = field(default_factory=lambda: deque(maxlen=FLAP_BIRTHS))
+    flagged: dict[str, float] = field(default_factory=dict)  # flag → until
+
+    def flags(self, now: float) -> list[str]:
+        return sorted(flag for flag, until in self.flagged.items() if until > now)
 
     def online(self, now: float, ttl: float) -> bool:
         return (
@@ -50,6 +63,12 @@ class Registry:
     ttl: float = 90.0
     devices: dict[str, DeviceLive] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
+    raised: list[tuple[str, str]] = field(default_factory=list)  # (device, flag) newly raised, for the log
+
+    def _flag(self, device: DeviceLive, flag: str, now: float) -> None:
+        if device.flagged.get(flag, 0.0) <= now:
+            self.raised.append((device.device_id, flag))
+        device.flagged[flag] = now + FLAG_HOLD_S
 
     def get(self, device_id: str) -> DeviceLive:
         device = self.devices.get(device_id)
@@ -68,7 +87,13 @@ class Registry:
         """Birth or will. A status from an older boot than one already seen online is stale."""
         device = self.get(device_id)
         if status.boot < device.boot:
+            if status.online and not retained:  # boots only rise: another device is using this id
+                self._flag(device, DUPLICATE_ID, now)
             return Seen.STALE
+        if status.online and not retained:
+            device.births.append(now)
+            if len(device.births) == FLAP_BIRTHS and now - device.births[0] <= FLAP_WINDOW_S:
+                self._flag(device, FLAPPING, now)
         device.boot = status.boot
         device.status_boot = status.boot
         device.status_online = status.online
@@ -84,6 +109,7 @@ class Registry:
     def on_heartbeat(self, device_id: str, heartbeat: Heartbeat, now: float) -> Seen:
         device = self.get(device_id)
         if heartbeat.boot < device.boot:
+            self._flag(device, DUPLICATE_ID, now)
             return Seen.STALE
         device.boot = heartbeat.boot
         device.last_seen = now

@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 _RECONNECTED = Inbound("", b"connected", False)  # sentinels on the inbox
 _IDLE = Inbound("", b"idle", False)
 _TICK_S = 1.0
+_FLAG_HINTS = {
+    "flapping": "it reconnects too often (power, Wi-Fi or broker limits?)",
+    "duplicate_id": "an older boot counter reappeared, so two devices seem to share this id",
+}
 _SETTLE_S = 1.0  # after a (re)connect, let retained states arrive before republishing
 
 
@@ -315,6 +319,9 @@ class Controller:
             self._flush()
             self._next["flush"] = now + self.settings.flush_s
         self._note_transitions(now)
+        for device_id, flag in self.registry.raised:
+            log.warning("device %s is %s: %s", device_id, flag.replace("_", " "), _FLAG_HINTS[flag])
+        self.registry.raised.clear()
         self._failover(now)
         if now >= self._next["resync"]:
             self._resync(now)
@@ -461,7 +468,7 @@ class Controller:
             case "devices.list":
                 self._note_transitions(now)
                 return api.devices_result(list(self.registry), self._desired, self._online, self._busy,
-                                          api.parse_devices(params), self._inventory)
+                                          api.parse_devices(params), self._inventory, now)
             case "stats":
                 return self.stats.as_obj()
             case "attendance.list":
@@ -480,7 +487,8 @@ class Controller:
         self._flush()  # devices seen since the last flush must exist as rows
         if method == "device.list":
             self._note_transitions(now)
-            return api.inventory_result(self.registry.devices, self.store.load_devices(), self._desired, self._online)
+            return api.inventory_result(self.registry.devices, self.store.load_devices(), self._desired, self._online,
+                                        now)
         if method == "device.set":
             device_id, name, room = api.parse_device_set(params)
             row = self.store.set_device(device_id, name=name, room=room)

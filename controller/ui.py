@@ -77,6 +77,8 @@ def fleet_table(snapshot: Mapping[str, Any], now: float, *, title: str = "Fleet"
         else:
             version = Text(f"v{_dash(applied)}→v{desired}", style="yellow")
         state = Text("online", style="green") if row.get("online") else Text("offline", style="red")
+        for flag in row.get("flags") or ():
+            state.append(f" {flag.replace('_', ' ')}", style="bold yellow")
         table.add_row(row["id"], state, ago(row.get("last_seen"), now), _dash(row.get("room")),
                       _dash(row.get("name")), _dash(row.get("ssid")), _dash(row.get("session_id")), version,
                       *health(row))

@@ -78,3 +78,39 @@ def test_selection_takes_the_freshest_free_online_device() -> None:
     order = candidates(reg, busy={"dev-busy"}, excluded=set(), now=T0 + 30, ttl=90)
     assert order == ["dev-new", "dev-tie-a", "dev-tie-b", "dev-old"]
     assert candidates(reg, busy=set(), excluded={"dev-busy", "dev-new"}, now=T0 + 30, ttl=90)[0] == "dev-tie-a"
+
+
+def test_reconnecting_too_often_is_flapping_and_others_are_undisturbed() -> None:
+    reg = Registry(ttl=90)
+    for i in range(6):
+        alive(reg, "dev-flap", 1 + i, T0 + i * 20)  # six boots in 100 s
+    alive(reg, "dev-calm", 1, T0)
+    alive(reg, "dev-calm", 2, T0 + 400)
+    assert reg.devices["dev-flap"].flags(T0 + 100) == ["flapping"]
+    assert reg.devices["dev-calm"].flags(T0 + 400) == []
+    assert reg.raised == [("dev-flap", "flapping")]
+    assert "dev-flap" in reg.online_ids(T0 + 100)  # flagged, still usable
+    assert reg.devices["dev-flap"].flags(T0 + 100 + 601) == []  # the flag falls after 10 quiet minutes
+
+
+def test_slow_reconnects_are_not_flapping() -> None:
+    reg = Registry(ttl=90)
+    for i in range(12):
+        alive(reg, "dev-a", 1 + i, T0 + i * 120)
+    assert reg.devices["dev-a"].flags(T0 + 1440) == []
+
+
+def test_two_devices_sharing_an_id_are_flagged() -> None:
+    reg = Registry(ttl=90)
+    alive(reg, "dev-twin", 12, T0)
+    assert reg.on_status("dev-twin", Status(True, 3), T0 + 1, retained=False) is Seen.STALE  # the other twin
+    assert reg.devices["dev-twin"].flags(T0 + 1) == ["duplicate_id"]
+    assert reg.online_ids(T0 + 1) == {"dev-twin"}  # the genuine record is untouched
+    assert reg.raised == [("dev-twin", "duplicate_id")]
+
+
+def test_a_stale_retained_status_is_not_a_twin() -> None:
+    reg = Registry(ttl=90)
+    alive(reg, "dev-a", 5, T0)
+    reg.on_status("dev-a", Status(False, 4), T0 + 1, retained=True)
+    assert reg.devices["dev-a"].flags(T0 + 1) == []
