@@ -17,6 +17,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from controller.client import FleetClient
 from controller.service import Controller
@@ -75,7 +77,9 @@ def test_a_phone_checks_in_through_the_portal(
         browser.save_screenshot(str(ARTIFACTS / "portal-form.png"))
 
         browser.find_element(By.NAME, "student_id").send_keys("U2021/0042")
+        form_page = browser.find_element(By.TAG_NAME, "body")
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        WebDriverWait(browser, 10).until(expected_conditions.staleness_of(form_page))  # the answer has loaded
         confirmation = browser.find_element(By.TAG_NAME, "body").text
         assert "checked in" in confirmation.lower() and "U2021/0042" in confirmation
         browser.save_screenshot(str(ARTIFACTS / "portal-confirmation.png"))

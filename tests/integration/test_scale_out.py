@@ -109,7 +109,7 @@ def test_two_controllers_split_the_work_once_and_survive_one_dying(
         crash(controllers[0])
         survivor = controllers[1]
         with FleetClient(mosquitto.url, root, presence_timeout=5) as client:
-            assert client.controller_online()  # the survivor re-asserted presence over the will
+            eventually(client.controller_online, timeout=5)  # the survivor re-asserts presence over the will
             seen = survivor.stats.received["heartbeat"]
             for d in devices:
                 d.heartbeat()
