@@ -20,7 +20,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import SQLAlchemyError
 
-from controller import __version__, api, failover, naming, reconcile, report, selection
+from controller import __version__, api, failover, failpoints, naming, reconcile, report, selection
 from controller.errors import ApiError, FleetError, NoDeviceAvailable, Rejected, UnknownSession
 from controller.liveness import Registry, Seen
 from controller.messages import (
@@ -305,6 +305,7 @@ class Controller:
 
     def _on_attendance(self, device_id: str, batch: Attendance) -> None:
         result = self.store.ingest(device_id, batch, self.clock())
+        failpoints.hit("after_ingest_commit")
         self.stats.checkins["stored"] += result.stored
         self.stats.checkins["duplicate"] += result.duplicates
         for reason, n in result.rejected.items():
@@ -541,6 +542,7 @@ class Controller:
                 room=room)
 
         row, config = self.store.start_session(request, order, make_config, self._reported_version, now)
+        failpoints.hit("after_claim_commit")
         assert row.id is not None and row.device_id is not None
         desired = Desired(row.device_id, config, row.id)
         self._desired[row.device_id] = desired
