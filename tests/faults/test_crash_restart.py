@@ -31,7 +31,9 @@ def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
 
 
 @pytest.fixture
-def spawn(broker: RunningBroker, root: str, db_url: str, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+def spawn(
+    broker: RunningBroker, root: str, db_url: str, tmp_path: Path,
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(failpoint: str = "") -> subprocess.Popen[bytes]:
