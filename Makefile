@@ -49,3 +49,9 @@ test: $(STAMP) system-deps lint firmware-test
 
 clean:
 	rm -rf $(VENV) firmware/build .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks, not part of `make test` (about 8 minutes; brokers on ephemeral loopback ports):
+# writes bench/results/latest.md and latest.json; needs /usr/sbin/mosquitto (`make system-deps`).
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m bench
