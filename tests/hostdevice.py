@@ -6,29 +6,20 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 from controller.broker import free_port
 from controller.client import FleetClient
 from tests.conftest import Recorder
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[1]
 DEVICE_BIN = REPO / "firmware" / "build" / "host" / "fleet-device"
 START = {"course": "CS101", "title": "Introduction to Computer Science", "session": "2024/2025",
          "semester": "1st Semester", "lecturer": "alice"}
-
-
-def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.05)
 
 
 class HostDevice:

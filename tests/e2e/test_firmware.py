@@ -15,7 +15,8 @@ from controller.client import FleetClient
 from controller.service import Controller
 from tests.brokers import RunningBroker
 from tests.conftest import Recorder
-from tests.hostdevice import START, HostDevice, attendance, eventually, last_heartbeat, online
+from tests.hostdevice import START, HostDevice, attendance, last_heartbeat, online
+from tests.waiting import eventually
 
 
 def test_session_applies_on_a_host_device_and_a_checkin_is_stored_once(

@@ -23,7 +23,8 @@ from selenium.webdriver.support.wait import WebDriverWait
 from controller.client import FleetClient
 from controller.service import Controller
 from tests.brokers import RunningBroker
-from tests.hostdevice import START, HostDevice, attendance, eventually
+from tests.hostdevice import START, HostDevice, attendance
+from tests.waiting import eventually
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 CHROMIUM = "/usr/bin/chromium"

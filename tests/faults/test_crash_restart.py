@@ -17,17 +17,11 @@ from controller.client import FleetClient
 from controller.errors import ControllerOffline
 from tests.brokers import RunningBroker
 from tests.conftest import Device
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 START = {"course": "CS101", "title": "Intro", "session": "2024/2025", "semester": "1st Semester"}
 pytestmark = pytest.mark.parametrize("broker", ["mosquitto"], indirect=True)
-
-
-def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -17,17 +17,10 @@ from controller.service import Controller
 from tests.brokers import RunningBroker
 from tests.conftest import Device, Recorder
 from tests.contract import validate_publish
+from tests.waiting import eventually
 
 START = {"course": "CS101", "title": "Introduction to Computer Science", "session": "2024/2025",
          "semester": "1st Semester", "lecturer": "alice"}
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def online_device(make_device: Callable[..., Device], device_id: str, boot: int = 1) -> Device:

@@ -11,16 +11,10 @@ from controller.client import FleetClient
 from controller.service import Controller
 from tests.brokers import RunningBroker
 from tests.conftest import Device
+from tests.waiting import eventually
 
 START = {"course": "CS101", "title": "Introduction to Computer Science", "session": "2024/2025",
          "semester": "1st Semester", "failover_grace_s": 1}
-
-
-def eventually(check: Callable[[], bool], timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def alive(make_device: Callable[..., Device], device_id: str, boot: int = 1) -> Device:

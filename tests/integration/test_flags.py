@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import paho.mqtt.client as paho
@@ -15,13 +14,7 @@ from controller.client import FleetClient
 from controller.service import Controller
 from tests.brokers import RunningBroker
 from tests.conftest import Device
-
-
-def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
+from tests.waiting import eventually
 
 
 def twin(broker: RunningBroker, root: str, device_id: str, boot: int) -> paho.Client:

@@ -12,17 +12,11 @@ from controller.errors import ApiError
 from controller.service import Controller
 from tests.brokers import RunningBroker
 from tests.conftest import Device, Recorder
+from tests.waiting import eventually
 
 START = {"course": "CS101", "title": "Introduction to Computer Science", "session": "2024/2025",
          "semester": "1st Semester"}
 pytestmark = pytest.mark.parametrize("broker", ["amqtt"], indirect=True)
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def alive(make_device: Callable[..., Device], device_id: str) -> Device:

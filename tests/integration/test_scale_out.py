@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from controller.errors import ApiError
 from controller.service import Controller
 from tests.brokers import RunningBroker, start_mosquitto
 from tests.conftest import Device, fast_settings
+from tests.waiting import eventually
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 START = {"course": "CS101", "title": "Intro", "session": "2024/2025", "semester": "1st Semester",
@@ -41,13 +42,6 @@ def pg_url() -> Iterator[str]:
 def mosquitto(tmp_path: Path) -> Iterator[RunningBroker]:
     with start_mosquitto(tmp_path) as running:
         yield running
-
-
-def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def crash(ctl: Controller) -> None:
