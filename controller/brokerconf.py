@@ -2,13 +2,19 @@
 
 One file, `broker.conf`, configures both the embedded amqtt broker (`fleet broker`) and Mosquitto
 (`mosquitto -c broker.conf`). This module reads the part of Mosquitto's syntax the embedded broker
-can honour today — `listener PORT [HOST]` and `allow_anonymous true|false` — and refuses everything
-else with one line naming the file and line, so a profile never silently means something else on
-the embedded broker than it does on Mosquitto.
+honours and refuses everything else with one line naming the file and line, so a profile never
+silently means something else on the embedded broker than it does on Mosquitto:
+
+- `listener PORT [HOST]` (several), each optionally TLS with the lines after it: `certfile`,
+  `keyfile` (both needed) and `cafile`, per listener as in Mosquitto;
+- `allow_anonymous`, `password_file` (mosquitto_passwd format), `acl_file`: global, as Mosquitto's
+  default `per_listener_settings false` makes them;
+- `persistence`, `persistence_location`, `autosave_interval`, `autosave_on_changes`.
 
 Defaults follow Mosquitto 2.0: with no `listener` line the broker listens on port 1883 on loopback
 only and lets anonymous clients in ("local only mode"); once a listener is configured,
-`allow_anonymous` defaults to false.
+`allow_anonymous` defaults to false. Relative paths are relative to the working directory of the
+broker process, as Mosquitto treats them; generated profiles use absolute paths.
 
 No I/O library is imported here; `load` only reads the file.
 """
@@ -31,16 +37,18 @@ LOCAL_ONLY_HOST = "127.0.0.1"
 
 MAX_PORT = 65535
 
+DEFAULT_AUTOSAVE_INTERVAL = 1800
+"""Mosquitto's `autosave_interval` default (seconds)."""
+
 # Directives Mosquitto 2.0 knows (mosquitto.conf(5)) that the embedded broker cannot honour yet.
 # Listed so the error can say "not supported by the embedded broker" instead of "unknown".
 # In order: auth and ACL, persistence, TLS, listener and socket, limits, process and logging, bridges.
 _MOSQUITTO_ONLY_NAMES = """
-    acl_file auth_plugin auth_plugin_deny_special_chars password_file plugin psk_file psk_hint
+    auth_plugin auth_plugin_deny_special_chars plugin psk_file psk_hint
     per_listener_settings use_identity_as_username use_subject_as_username use_username_as_clientid
     clientid_prefixes allow_zero_length_clientid
-    autosave_interval autosave_on_changes persistence persistence_file persistence_location
-    persistent_client_expiration check_retain_source
-    cafile capath certfile keyfile ciphers ciphers_tls1.3 crlfile dhparamfile require_certificate
+    persistence_file persistent_client_expiration check_retain_source
+    capath ciphers ciphers_tls1.3 crlfile dhparamfile require_certificate
     tls_engine tls_engine_kpass_sha1 tls_keyform tls_version
     bind_address bind_interface http_dir max_connections mount_point port protocol socket_domain
     websockets_headers_size websockets_log_level set_tcp_nodelay
@@ -67,12 +75,34 @@ class BrokerConfError(FleetError):
     """A broker configuration that cannot be read or honoured; the message is one line."""
 
 
+_TLS_OPTIONS = ("cafile", "certfile", "keyfile")
+
+
+@dataclass(frozen=True, slots=True)
+class Tls:
+    """A listener's TLS: its certificate chain and key, and the CA file Mosquitto also loads."""
+
+    certfile: Path
+    keyfile: Path
+    cafile: Path | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Listener:
     """One `listener PORT [HOST]` line. `host` None means all interfaces; port 0 picks a free port."""
 
     port: int
     host: str | None = None
+    tls: Tls | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Persistence:
+    """`persistence true`: retained messages survive a restart. `location` is a directory."""
+
+    location: Path = Path()
+    autosave_interval: int = DEFAULT_AUTOSAVE_INTERVAL
+    autosave_on_changes: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +112,14 @@ class BrokerConf:
     listeners: tuple[Listener, ...]
     allow_anonymous: bool
     source: Path | None = None
+    password_file: Path | None = None
+    acl_file: Path | None = None
+    persistence: Persistence | None = None
+
+    @property
+    def secured(self) -> bool:
+        """Whether clients must authenticate (no anonymous access)."""
+        return not self.allow_anonymous
 
 
 def load(path: Path | str) -> BrokerConf:
@@ -99,10 +137,9 @@ def load(path: Path | str) -> BrokerConf:
 
 def parse(text: str, source: str = "<string>") -> BrokerConf:
     """Parse Mosquitto-syntax configuration `text`; `source` names it in error messages."""
-    listeners: list[Listener] = []
+    listeners: list[_ListenerLines] = []
     listener_lines: dict[Listener, int] = {}
-    allow_anonymous: bool | None = None
-    anonymous_line = 0
+    settings: dict[str, tuple[str, int]] = {}  # directive -> (value, line) for the global ones
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -116,21 +153,111 @@ def parse(text: str, source: str = "<string>") -> BrokerConf:
                     f"{where}: listener {_describe(listener)} repeats line {listener_lines[listener]}"
                 )
             listener_lines.setdefault(listener, number)
-            listeners.append(listener)
-        elif directive == "allow_anonymous":
-            if allow_anonymous is not None:
-                raise BrokerConfError(f"{where}: allow_anonymous is already set on line {anonymous_line}")
-            allow_anonymous = _parse_bool(directive, values, where)
-            anonymous_line = number
+            listeners.append(_ListenerLines(listener, number))
+        elif directive in _TLS_OPTIONS:
+            if not listeners:
+                raise BrokerConfError(f"{where}: {directive} must follow the `listener` line it configures")
+            listeners[-1].set(directive, _path_value(directive, line, where), number, where)
+        elif directive in _GLOBAL_SETTINGS:
+            if directive in settings:
+                raise BrokerConfError(f"{where}: {directive} is already set on line {settings[directive][1]}")
+            settings[directive] = (_global_value(directive, line, values, where), number)
         else:
             raise BrokerConfError(f"{where}: {_unsupported(directive)}")
+    anonymous = _setting_bool(settings, "allow_anonymous")
     if not listeners:
         # Mosquitto 2.0 "local only mode": loopback, port 1883, anonymous allowed by default.
-        return BrokerConf(
-            listeners=(Listener(DEFAULT_PORT, LOCAL_ONLY_HOST),),
-            allow_anonymous=True if allow_anonymous is None else allow_anonymous,
-        )
-    return BrokerConf(listeners=tuple(listeners), allow_anonymous=bool(allow_anonymous))
+        built: tuple[Listener, ...] = (Listener(DEFAULT_PORT, LOCAL_ONLY_HOST),)
+        anonymous = True if anonymous is None else anonymous
+    else:
+        built = tuple(lines.build(source) for lines in listeners)
+    return BrokerConf(
+        listeners=built,
+        allow_anonymous=bool(anonymous),
+        password_file=_setting_path(settings, "password_file"),
+        acl_file=_setting_path(settings, "acl_file"),
+        persistence=_persistence(settings),
+    )
+
+
+class _ListenerLines:
+    """A listener line and the per-listener lines after it, until the next listener."""
+
+    def __init__(self, listener: Listener, line: int) -> None:
+        self.listener = listener
+        self.line = line
+        self.options: dict[str, tuple[str, int]] = {}
+
+    def set(self, directive: str, value: str, number: int, where: str) -> None:
+        if directive in self.options:
+            raise BrokerConfError(f"{where}: {directive} is already set for this listener on line "
+                                  f"{self.options[directive][1]}")
+        self.options[directive] = (value, number)
+
+    def build(self, source: str) -> Listener:
+        if not self.options:
+            return self.listener
+        certfile, keyfile = self.options.get("certfile"), self.options.get("keyfile")
+        if certfile is None or keyfile is None:
+            given = "certfile" if certfile else "keyfile" if keyfile else "cafile"
+            missing = "certfile and keyfile" if given == "cafile" else "keyfile" if certfile else "certfile"
+            raise BrokerConfError(
+                f"{source}:{self.options[given][1]}: {given} without {missing}: a TLS listener needs both "
+                f"(listener {_describe(self.listener)} on line {self.line})"
+            )
+        cafile = self.options.get("cafile")
+        tls = Tls(Path(certfile[0]), Path(keyfile[0]), Path(cafile[0]) if cafile else None)
+        return replace(self.listener, tls=tls)
+
+
+def _path_value(directive: str, line: str, where: str) -> str:
+    # Mosquitto takes the rest of the line as the path, so a path may hold spaces.
+    value = line[len(directive):].strip()
+    if not value:
+        raise BrokerConfError(f"{where}: {directive} needs a path")
+    return value
+
+
+_GLOBAL_SETTINGS = {
+    "allow_anonymous": "bool",
+    "password_file": "path",
+    "acl_file": "path",
+    "persistence": "bool",
+    "persistence_location": "path",
+    "autosave_interval": "count",
+    "autosave_on_changes": "bool",
+}
+
+
+def _global_value(directive: str, line: str, values: list[str], where: str) -> str:
+    kind = _GLOBAL_SETTINGS[directive]
+    if kind == "path":
+        return _path_value(directive, line, where)
+    if kind == "bool":
+        return "true" if _parse_bool(directive, values, where) else "false"
+    if len(values) != 1 or not values[0].isdigit():
+        got = " ".join(values) or "nothing"
+        raise BrokerConfError(f"{where}: {directive} must be a whole number, got {got!r}")
+    return values[0]
+
+
+def _setting_bool(settings: dict[str, tuple[str, int]], directive: str) -> bool | None:
+    return _BOOLS[settings[directive][0]] if directive in settings else None
+
+
+def _setting_path(settings: dict[str, tuple[str, int]], directive: str) -> Path | None:
+    return Path(settings[directive][0]) if directive in settings else None
+
+
+def _persistence(settings: dict[str, tuple[str, int]]) -> Persistence | None:
+    if not _setting_bool(settings, "persistence"):
+        return None
+    interval = settings.get("autosave_interval")
+    return Persistence(
+        location=_setting_path(settings, "persistence_location") or Path(),
+        autosave_interval=int(interval[0]) if interval else DEFAULT_AUTOSAVE_INTERVAL,
+        autosave_on_changes=bool(_setting_bool(settings, "autosave_on_changes")),
+    )
 
 
 def with_port(conf: BrokerConf, port: int) -> BrokerConf:

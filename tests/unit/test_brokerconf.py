@@ -10,6 +10,8 @@ from controller.brokerconf import (
     BrokerConf,
     BrokerConfError,
     Listener,
+    Persistence,
+    Tls,
     load,
     parse,
     with_port,
@@ -98,14 +100,11 @@ def test_errors_name_file_and_line(text: str, line: int, fragment: str) -> None:
 @pytest.mark.parametrize(
     "line",
     [
-        "password_file /etc/mosquitto/passwd",
-        "acl_file /etc/mosquitto/acl",
-        "persistence true",
-        "persistence_location /var/lib/mosquitto/",
-        "cafile ca.crt",
-        "certfile server.crt",
-        "keyfile server.key",
         "require_certificate true",
+        "tls_version tlsv1.2",
+        "persistence_file fleet.db",
+        "use_username_as_clientid true",
+        "per_listener_settings true",
         "connection cloud-bridge",
         "address remote.example:1883",
         "topic fleet/# both 1",
@@ -162,3 +161,76 @@ def test_shipped_quick_start_profile() -> None:
     path = REPO_ROOT / "broker.conf"
     conf = load(path)
     assert conf == BrokerConf((Listener(1883, "127.0.0.1"),), allow_anonymous=True, source=path)
+
+
+def test_security_and_persistence_settings() -> None:
+    conf = parse(
+        "password_file /etc/fleet/passwd\n"
+        "acl_file /etc/fleet/my acl\n"  # Mosquitto takes the rest of the line: spaces are allowed
+        "allow_anonymous false\n"
+        "persistence true\n"
+        "persistence_location /var/lib/fleet/\n"
+        "autosave_interval 10\n"
+        "autosave_on_changes false\n"
+        "listener 1883 127.0.0.1\n"
+    )
+    assert conf.password_file == Path("/etc/fleet/passwd")
+    assert conf.acl_file == Path("/etc/fleet/my acl")
+    assert conf.allow_anonymous is False
+    assert conf.secured
+    assert conf.persistence == Persistence(Path("/var/lib/fleet/"), 10, False)
+
+
+def test_persistence_defaults_follow_mosquitto() -> None:
+    assert parse("persistence true\n").persistence == Persistence(Path(), 1800, False)
+    assert parse("persistence false\npersistence_location /x\n").persistence is None
+    assert parse("listener 1\n").persistence is None
+
+
+def test_tls_options_belong_to_the_listener_before_them() -> None:
+    conf = parse(
+        "listener 1883 127.0.0.1\n"
+        "listener 8883\n"
+        "certfile /tls/server.crt\n"
+        "keyfile /tls/server.key\n"
+        "cafile /tls/ca.crt\n"
+        "listener 8884\n"
+        "keyfile /tls/other.key\n"
+        "certfile /tls/other.crt\n"
+    )
+    assert conf.listeners == (
+        Listener(1883, "127.0.0.1"),
+        Listener(8883, None, Tls(Path("/tls/server.crt"), Path("/tls/server.key"), Path("/tls/ca.crt"))),
+        Listener(8884, None, Tls(Path("/tls/other.crt"), Path("/tls/other.key"))),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("certfile a.crt\nlistener 1\n", 1, "must follow the `listener` line"),
+        ("listener 1\ncertfile a.crt\n", 2, "certfile without keyfile"),
+        ("listener 1\nkeyfile a.key\n", 2, "keyfile without certfile"),
+        ("listener 1\ncafile ca.crt\n", 2, "cafile without certfile and keyfile"),
+        ("listener 1\ncertfile a\nkeyfile b\ncertfile c\n", 4, "already set for this listener on line 2"),
+        ("listener 1\ncertfile a\nlistener 2\nkeyfile b\n", 2, "certfile without keyfile"),
+        ("password_file\n", 1, "password_file needs a path"),
+        ("acl_file a\nacl_file b\n", 2, "acl_file is already set on line 1"),
+        ("persistence yes\n", 1, "persistence must be true or false"),
+        ("autosave_interval ten\n", 1, "autosave_interval must be a whole number, got 'ten'"),
+        ("autosave_interval -1\n", 1, "must be a whole number"),
+        ("autosave_on_changes\n", 1, "got 'nothing'"),
+    ],
+)
+def test_security_errors_name_file_and_line(text: str, line: int, fragment: str) -> None:
+    with pytest.raises(BrokerConfError) as caught:
+        parse(text, "secure.conf")
+    message = str(caught.value)
+    assert message.startswith(f"secure.conf:{line}: "), message
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_with_port_keeps_the_listeners_tls() -> None:
+    conf = parse("listener 8883\ncertfile a.crt\nkeyfile a.key\n")
+    assert with_port(conf, 0).listeners[0] == Listener(0, None, Tls(Path("a.crt"), Path("a.key")))
