@@ -4,6 +4,13 @@ This is the one module that imports amqtt. `EmbeddedBroker` owns a thread with i
 event loop, so synchronous code (the CLI, paho-based tests) can start and stop a broker without
 an event loop of its own. `run_broker` is what `fleet broker` runs in the foreground.
 
+Security comes from our own plugins over `controller.access` (never amqtt's AnonymousAuthPlugin,
+which admits any client that merely sends a username): `FleetAuthPlugin` checks the password file,
+`FleetAclPlugin` the ACL, with Mosquitto's meaning. The password file and ACL are reread within a
+second of changing on disk (and at once on SIGHUP under `fleet broker`); a client whose
+credentials no longer hold is disconnected, as Mosquitto does on reload. With `persistence true`
+the retained messages live on in `controller.retained`'s file.
+
 Actual ports: amqtt binds with `asyncio.start_server`, and the bound sockets are readable from its
 per-listener server objects (`Broker._servers[name].instance.sockets`). We read the ports from
 there after start, so port 0 reports the port the OS picked, with no pre-bind race.
@@ -15,25 +22,42 @@ import asyncio
 import contextlib
 import errno
 import logging
+import re
 import signal
 import socket
+import ssl
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from amqtt.broker import Broker
+from amqtt.broker import Broker, RetainedApplicationMessage
+from amqtt.contexts import Action
+from amqtt.errors import AMQTTError, MQTTError, NoDataError
+from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.utils import gen_client_id
 
 from controller import brokerconf
-from controller.brokerconf import BrokerConf, Listener
+from controller.access import AccessControl, AccessError
+from controller.auth import Access
+from controller.brokerconf import BrokerConf, Listener, Persistence, Tls
 from controller.errors import FleetError
+from controller.retained import Retained, RetainedStore, RetainedStoreError, encode
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
+RELOAD_CHECK_S = 1.0
+"""How often the password file and ACL are checked for changes."""
 
-_ANONYMOUS_PLUGIN = "amqtt.plugins.authentication.AnonymousAuthPlugin"
+_AUTH_PLUGIN = "controller.broker.FleetAuthPlugin"
+_ACL_PLUGIN = "controller.broker.FleetAclPlugin"
+_GENERATED_ID = re.compile(r"amqtt/[A-Za-z0-9]{16}")  # amqtt's gen_client_id() for an empty client id
+_AUTHENTICATED = "fleet.authenticated"  # amqtt session attribute set once our plugins admitted it
 _AMQTT_DEFAULT_BIND = "0.0.0.0:1883"  # amqtt's ListenerConfig default, see _amqtt_config
 _NOISY_LOGGERS = ("amqtt", "transitions")
 
@@ -75,6 +99,7 @@ class EmbeddedBroker:
         self._ready = threading.Event()
         self._error: str | None = None
         self._addresses: tuple[tuple[str, int], ...] = ()
+        self._broker: _Broker | None = None
 
     @property
     def conf(self) -> BrokerConf:
@@ -129,6 +154,14 @@ class EmbeddedBroker:
                 loop.call_soon_threadsafe(stop_requested.set)
         self._join(timeout)
 
+    def reload(self) -> None:
+        """Reread the password file and ACL now (as SIGHUP does for Mosquitto); no-op if stopped."""
+        with self._lock:
+            loop, broker = self._loop, self._broker
+        if loop is not None and broker is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already finished
+                asyncio.run_coroutine_threadsafe(broker.reload_access(force=True), loop).result(STOP_TIMEOUT_S)
+
     def __enter__(self) -> EmbeddedBroker:
         self.start()
         return self
@@ -154,6 +187,7 @@ class EmbeddedBroker:
             self._loop = None
             self._stop_requested = None
             self._addresses = ()
+            self._broker = None
 
     def _require_addresses(self) -> tuple[tuple[str, int], ...]:
         if not self._addresses:
@@ -178,8 +212,14 @@ class EmbeddedBroker:
         with self._lock:
             self._loop = asyncio.get_running_loop()
             self._stop_requested = stop_requested
-        names, config = _amqtt_config(self._conf)
-        broker = _Broker(config)
+        try:
+            prepared = _prepare(self._conf)
+            names, config = _amqtt_config(self._conf, prepared.access)
+            broker = _Broker(config, prepared)
+        except (FleetError, OSError, ValueError) as exc:
+            self._error = str(exc) if isinstance(exc, FleetError) else f"the embedded broker cannot start: {exc}"
+            self._ready.set()
+            return
         try:
             await broker.start()
         except Exception as exc:
@@ -188,51 +228,316 @@ class EmbeddedBroker:
             self._ready.set()
             return
         self._addresses = tuple(_connectable_address(broker, name) for name in names)
+        with self._lock:
+            self._broker = broker
         self._ready.set()
+        chores = [asyncio.create_task(broker.watch_access()), asyncio.create_task(broker.autosave())]
         await stop_requested.wait()
+        for chore in chores:
+            chore.cancel()
+        await asyncio.gather(*chores, return_exceptions=True)
+        await broker.finish_received()
+        await broker.save_retained()
         await broker.shutdown()
         log.debug("embedded broker stopped")
 
 
-class _Broker(Broker):  # type: ignore[misc]
-    """amqtt 0.12.1's broker with two of its faults mended (each has a test in test_broker.py).
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What a broker needs besides amqtt's config, loaded (and checked) before it listens."""
 
+    access: AccessControl
+    persistence: Persistence | None
+    store: RetainedStore | None
+    retained: tuple[Retained, ...]
+
+
+def _prepare(conf: BrokerConf) -> _Prepared:
+    """Load the credentials, check every TLS certificate and load the retained messages; one-line
+    BrokerError for whatever would stop the broker from serving `conf` as Mosquitto would."""
+    try:
+        access = AccessControl(conf)
+    except AccessError as exc:
+        raise BrokerError(str(exc)) from exc
+    for listener in conf.listeners:
+        if listener.tls is not None:
+            _tls_context(listener.tls, listener)
+    if conf.persistence is None:
+        return _Prepared(access, None, None, ())
+    store = RetainedStore(conf.persistence.location)
+    try:
+        store.check()
+        retained = tuple(store.load())
+    except RetainedStoreError as exc:
+        raise BrokerError(str(exc)) from exc
+    return _Prepared(access, conf.persistence, store, retained)
+
+
+def _tls_context(tls: Tls, listener: Listener) -> ssl.SSLContext:
+    """A server TLS context as Mosquitto sets one up without `require_certificate`: TLS 1.2 or
+    later, no client certificate asked for. `cafile` is loaded (and so checked) but not used."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        context.load_cert_chain(tls.certfile, tls.keyfile)
+        if tls.cafile is not None:
+            context.load_verify_locations(cafile=tls.cafile)
+    except (OSError, ssl.SSLError) as exc:
+        files = f"{tls.certfile}, {tls.keyfile}" + (f", {tls.cafile}" if tls.cafile else "")
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise BrokerError(f"listener {_where(listener)}: cannot load its TLS files ({files}): {reason}") from exc
+    return context
+
+
+class FleetAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
+    """Authentication by `AccessControl.refusal`: anonymous only if allowed, passwords checked
+    against the password file, no `+ # /` in client ids or usernames."""
+
+    @dataclass
+    class Config:
+        access: Any = None
+
+    async def authenticate(self, *, session: Any) -> bool:
+        access: AccessControl = self.config.access
+        reason = access.refusal(session.username, session.password, session.client_id)
+        if reason is not None:
+            log.warning("refused client %r from %s: %s", session.client_id, session.remote_address, reason)
+            return False
+        return True
+
+
+class FleetAclPlugin(BaseTopicPlugin):  # type: ignore[misc]
+    """The ACL, as Mosquitto 2.0.11 applies it: publishing needs WRITE, receiving needs READ (also
+    for retained messages and wills), subscribing is always allowed."""
+
+    @dataclass
+    class Config:
+        access: Any = None
+
+    async def topic_filtering(self, *, session: Any = None, topic: str | None = None, action: Any = None) -> bool:
+        if action == Action.SUBSCRIBE:
+            return True
+        if session is None or topic is None:
+            return False
+        access: AccessControl = self.config.access
+        wanted = Access.READ if action == Action.RECEIVE else Access.WRITE
+        allowed = access.allows(session.username, session.client_id, topic, wanted)
+        if not allowed and wanted is Access.WRITE:
+            log.info("denied PUBLISH from %r (user %r) to %s", session.client_id, session.username, topic)
+        return allowed
+
+
+class _Broker(Broker):  # type: ignore[misc]
+    """amqtt 0.12.1's broker with its faults mended (each has a test) and persistence added.
+
+    - It handled a CONNECT (deleting the client id's existing session, taking over its connection)
+      before authenticating it, so a client without credentials could cut a device off by using
+      its client id: authenticate first, as Mosquitto does.
     - On every connect it sends the client the retained messages of *every* client's subscription
       filters, so a device received other devices' configs: send only those of its own filters.
+      It also sent retained messages and wills without any ACL check: check READ and WRITE.
     - It ends a client's message loop as soon as DISCONNECT is seen, dropping messages still queued
       for delivery, so `mosquitto_pub -m ...` was often lost: deliver the queue first.
     """
 
+    def __init__(self, config: dict[str, Any], prepared: _Prepared) -> None:
+        super().__init__(config)
+        self._access = prepared.access
+        self._persistence = prepared.persistence
+        self._store = prepared.store
+        self._initial_retained = prepared.retained
+        self._retained_changes = 0
+        self._enough_changes = asyncio.Event()
+        self._save_lock = asyncio.Lock()
+
+    # --- authentication first -----------------------------------------------------------------
+
+    async def _initialize_client_session(self, reader: Any, writer: Any, remote_address: str,
+                                         remote_port: int) -> tuple[Any, Any]:
+        try:
+            handler, session = await BrokerProtocolHandler.init_from_connect(reader, writer, self.plugins_manager)
+        except MQTTError as exc:
+            await writer.close()
+            raise MQTTError(exc) from exc
+        except (AMQTTError, NoDataError) as exc:
+            raise AMQTTError(exc) from exc
+        if session.clean_session and _GENERATED_ID.fullmatch(session.client_id or ""):
+            # An empty client id, which amqtt replaced by `amqtt/<16 random>`: name it as Mosquitto
+            # does (`auto-...`), since a `/` in a client id is refused below.
+            session.client_id = "auto-" + session.client_id.removeprefix("amqtt/")
+        if not await super()._authenticate(session, None):
+            connack = ConnackPacket.build(0, NOT_AUTHORIZED)
+            await connack.to_stream(writer)
+            await writer.close()
+            raise MQTTError(f"client {session.client_id!r} from {remote_address}:{remote_port} is not authorised")
+        # From here on, amqtt 0.12.1's own session set-up.
+        if session.clean_session:
+            if session.client_id:
+                await self._delete_session(session.client_id)
+            else:
+                session.client_id = gen_client_id()
+            session.parent = 0
+        elif session.client_id in self._sessions:
+            existing, _ = self._sessions[session.client_id]
+            for name in ("will_flag", "will_message", "will_topic", "will_qos", "will_retain", "keep_alive",
+                         "username", "password"):
+                setattr(existing, name, getattr(session, name))
+            session = existing
+            session.parent = 1
+        else:
+            session.parent = 0
+        session.attributes[_AUTHENTICATED] = True
+        delay = self.config.get("timeout-disconnect-delay", 0)
+        if session.keep_alive > 0 and isinstance(delay, int):
+            session.keep_alive += delay
+        return handler, session
+
+    async def _authenticate(self, session: Any, _listener: Any) -> bool:
+        return bool(session.attributes.get(_AUTHENTICATED))
+
+    # --- retained messages and wills ----------------------------------------------------------
+
     async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int], session: Any) -> None:
-        subscribers = self._subscriptions.get(subscription[0], ())
-        if any(subscriber is session for subscriber, _qos in subscribers):
-            await super()._publish_retained_messages_for_subscription(subscription, session)
+        topic_filter, qos = subscription
+        if not any(subscriber is session for subscriber, _qos in self._subscriptions.get(topic_filter, ())):
+            return
+        handler = self._get_handler(session)
+        if handler is None:
+            return
+        sends = [
+            asyncio.ensure_future(handler.mqtt_publish(topic, message.data, min(qos, message.qos or qos), retain=True))
+            for topic, message in list(self._retained_messages.items())
+            if self._matches(topic, topic_filter)
+            and self._access.allows(session.username, session.client_id, topic, Access.READ)
+        ]
+        if sends:
+            await asyncio.wait(sends)
 
     async def _handle_disconnect(self, client_session: Any, handler: Any, disconnect_waiter: Any) -> None:
-        pending = client_session.delivered_message_queue
+        await self._deliver_pending(client_session, handler)
+        if client_session.will_flag and client_session.will_topic and not self._access.allows(
+                client_session.username, client_session.client_id, client_session.will_topic, Access.WRITE):
+            log.info("dropped the will of %r: it may not publish to %s", client_session.client_id,
+                     client_session.will_topic)
+            client_session.will_flag = False
+        await super()._handle_disconnect(client_session, handler, disconnect_waiter)
+
+    async def _deliver_pending(self, session: Any, handler: Any) -> None:
+        """Handle the messages `session` sent that are acknowledged but not yet processed."""
+        pending = session.delivered_message_queue
         while not pending.empty():
             delivered = asyncio.get_running_loop().create_future()
             delivered.set_result(pending.get_nowait())
-            await self._handle_message_delivery(client_session, handler, delivered)
-        await super()._handle_disconnect(client_session, handler, disconnect_waiter)
+            await self._handle_message_delivery(session, handler, delivered)
+
+    async def finish_received(self) -> None:
+        """Before shutdown: stop accepting clients and process every message already received, so
+        a publish that got its PUBACK is retained (and saved) even if the broker stops at once."""
+        for server in self._servers.values():
+            if server.instance is not None:
+                server.instance.close()
+        for session, handler in list(self._sessions.values()):
+            await self._deliver_pending(session, handler)
+        await asyncio.sleep(0)
+
+    @staticmethod
+    def _create_ssl_context(listener: Any) -> ssl.SSLContext:
+        tls = Tls(Path(listener["certfile"]), Path(listener["keyfile"]),
+                  Path(listener["cafile"]) if listener.get("cafile") else None)
+        return _tls_context(tls, Listener(0))
+
+    # --- credentials reload -------------------------------------------------------------------
+
+    async def watch_access(self) -> None:
+        """Reload the password file and ACL when they change on disk, every RELOAD_CHECK_S."""
+        while True:
+            await asyncio.sleep(RELOAD_CHECK_S)
+            await self.reload_access()
+
+    async def reload_access(self, *, force: bool = False) -> None:
+        """Reload what changed; disconnect every client whose credentials no longer hold."""
+        if not self._access.reload_if_changed() and not force:
+            return
+        for session, handler in list(self._sessions.values()):
+            if not session.transitions.is_connected():
+                continue
+            reason = self._access.refusal(session.username, session.password, session.client_id)
+            if reason is not None and handler.writer is not None:
+                log.warning("disconnecting %r: %s", session.client_id, reason)
+                await handler.writer.close()
+
+    # --- persistence --------------------------------------------------------------------------
+
+    async def _start_listeners(self) -> None:
+        # start() has just cleared the retained messages; load ours before any client can connect.
+        for message in self._initial_retained:
+            self._retained_messages[message.topic] = RetainedApplicationMessage(
+                None, message.topic, message.payload, message.qos)
+        await super()._start_listeners()
+
+    async def retain_message(self, source_session: Any, topic_name: str | None, data: bytes | bytearray | None,
+                             qos: int | None = None) -> None:
+        await super().retain_message(source_session, topic_name, data, qos)
+        if self._persistence is not None:
+            self._retained_changes += 1
+            if self._persistence.autosave_on_changes and self._retained_changes >= self._persistence.autosave_interval:
+                self._enough_changes.set()
+
+    async def autosave(self) -> None:
+        """Save the retained messages as `autosave_interval`/`autosave_on_changes` ask."""
+        persistence = self._persistence
+        if persistence is None or persistence.autosave_interval == 0:
+            return
+        while True:
+            if persistence.autosave_on_changes:
+                await self._enough_changes.wait()
+                self._enough_changes.clear()
+            else:
+                await asyncio.sleep(persistence.autosave_interval)
+            if self._retained_changes:
+                await self.save_retained()
+
+    async def save_retained(self) -> None:
+        """Write the retained messages now (if persistence is on); errors are logged, as Mosquitto does."""
+        if self._store is None:
+            return
+        async with self._save_lock:
+            self._retained_changes = 0
+            snapshot = encode(Retained(topic, bytes(message.data), int(message.qos or 0))
+                              for topic, message in self._retained_messages.items())
+            try:
+                await asyncio.to_thread(self._store.save, snapshot)
+            except RetainedStoreError as exc:
+                log.error("%s", exc)
+                return
+        log.debug("saved %d retained message(s) to %s", len(self._retained_messages), self._store.path)
 
 
-def _amqtt_config(conf: BrokerConf) -> tuple[list[str], dict[str, Any]]:
+def _amqtt_config(conf: BrokerConf, access: AccessControl) -> tuple[list[str], dict[str, Any]]:
     """Translate `conf` to amqtt's config; also return listener names in configuration order."""
     names = [f"listener-{index}" for index in range(len(conf.listeners))]
-    listeners = {
-        name: {"type": "tcp", "bind": _bind(listener)} for name, listener in zip(names, conf.listeners, strict=True)
-    }
+    listeners = {name: _listener_config(listener) for name, listener in zip(names, conf.listeners, strict=True)}
     # amqtt requires a listener named "default", and copies "default"'s bind into any other
     # listener whose bind equals amqtt's default bind; naming that one "default" sidesteps it.
     default_name = next((name for name in names if listeners[name]["bind"] == _AMQTT_DEFAULT_BIND), names[0])
     listeners["default"] = listeners.pop(default_name)
     names[names.index(default_name)] = "default"
-    # Explicit plugins: no $SYS tree, no packet or event logger. With no auth plugin at all amqtt
-    # rejects every client, which is what Mosquitto 2.0 does for `allow_anonymous false` without
-    # a password file; amqtt's own plugin would let in any client that merely sends a username.
-    plugins: dict[str, dict[str, Any]] = {_ANONYMOUS_PLUGIN: {"allow_anonymous": True}} if conf.allow_anonymous else {}
+    # Explicit plugins: ours only (no $SYS tree, no packet or event logger, never amqtt's
+    # AnonymousAuthPlugin). The ACL plugin only when there is an ACL: it costs a check per message.
+    plugins: dict[str, dict[str, Any]] = {_AUTH_PLUGIN: {"access": access}}
+    if access.has_acl:
+        plugins[_ACL_PLUGIN] = {"access": access}
     return names, {"listeners": listeners, "plugins": plugins}
+
+
+def _listener_config(listener: Listener) -> dict[str, Any]:
+    config: dict[str, Any] = {"type": "tcp", "bind": _bind(listener)}
+    if listener.tls is not None:
+        config |= {"ssl": True, "certfile": str(listener.tls.certfile), "keyfile": str(listener.tls.keyfile)}
+        if listener.tls.cafile is not None:
+            config["cafile"] = str(listener.tls.cafile)
+    return config
 
 
 def _bind(listener: Listener) -> str:
@@ -310,7 +615,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def run_broker(conf_path: Path, port: int | None) -> None:
-    """Serve the broker in `conf_path` in the foreground until SIGINT or SIGTERM.
+    """Serve the broker in `conf_path` in the foreground until SIGINT or SIGTERM; SIGHUP rereads
+    the password file and ACL at once, as it does for Mosquitto.
 
     `port`, when given, replaces the first listener's port. Raises `BrokerConfError` or
     `BrokerError` (one line each) if the configuration is bad or the broker cannot start.
@@ -319,31 +625,31 @@ def run_broker(conf_path: Path, port: int | None) -> None:
     if port is not None:
         conf = brokerconf.with_port(conf, port)
     stop_requested = threading.Event()
+    reload_requested = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         if not stop_requested.is_set():
             log.info("received %s, stopping the broker", signal.Signals(signum).name)
         stop_requested.set()
 
+    def request_reload(_signum: int, _frame: FrameType | None) -> None:
+        reload_requested.set()
+
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, request_reload)
     broker = EmbeddedBroker(conf)
     try:
         broker.start()
         for listener, (host, bound) in zip(conf.listeners, broker.addresses, strict=True):
-            log.info(
-                "broker listening on %s port %d (mqtt://%s:%d)",
-                listener.host or "all interfaces",
-                bound,
-                host,
-                bound,
-            )
-        log.info(
-            "anonymous clients %s (config %s)",
-            "allowed" if conf.allow_anonymous else "refused",
-            conf_path,
-        )
+            scheme = "mqtts" if listener.tls else "mqtt"
+            log.info("broker listening on %s port %d (%s://%s:%d)", listener.host or "all interfaces", bound, scheme,
+                     host, bound)
+        log.info("%s", describe_security(conf))
         while broker.running and not stop_requested.wait(0.5):
-            pass
+            if reload_requested.is_set():
+                reload_requested.clear()
+                log.info("received SIGHUP, rereading the password file and ACL")
+                broker.reload()
         if not stop_requested.is_set():
             raise BrokerError("the embedded broker stopped unexpectedly")
     finally:
@@ -351,3 +657,13 @@ def run_broker(conf_path: Path, port: int | None) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("broker stopped")
+
+
+def describe_security(conf: BrokerConf) -> str:
+    """One line on who may connect and what survives a restart."""
+    parts = [f"anonymous clients {'allowed' if conf.allow_anonymous else 'refused'}"]
+    parts.append(f"passwords from {conf.password_file}" if conf.password_file else "no password file")
+    parts.append(f"ACL {conf.acl_file}" if conf.acl_file else "no ACL (every client may use every topic)")
+    if conf.persistence is not None:
+        parts.append(f"retained messages kept in {conf.persistence.location}")
+    return "; ".join(parts) + (f" (config {conf.source})" if conf.source else "")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -39,6 +41,11 @@ class RunningBroker:
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
+        self.listeners: tuple[brokerconf.Listener, ...] = (brokerconf.Listener(port, host),)
+
+    def port_of(self, *, tls: bool) -> int:
+        """The port of the first plain (or TLS) listener."""
+        return next(listener.port for listener in self.listeners if (listener.tls is not None) == tls)
 
     @property
     def url(self) -> str:
@@ -49,7 +56,12 @@ class RunningBroker:
         raise NotImplementedError
 
     def restart(self) -> None:
-        """Stop and start again on the same port. Retained messages do not survive it."""
+        """Stop and start again on the same port. Retained messages do not survive it unless the
+        configuration turns persistence on."""
+        raise NotImplementedError
+
+    def reload(self) -> None:
+        """Reread the password file and ACL now (SIGHUP for Mosquitto)."""
         raise NotImplementedError
 
     def __enter__(self) -> RunningBroker:
@@ -78,6 +90,8 @@ class AmqttBroker(RunningBroker):
         self._broker.start()
         host, port = self._broker.addresses[0]
         super().__init__(host, port)
+        self.listeners = tuple(replace(listener, port=bound)
+                               for listener, bound in zip(conf.listeners, self._broker.ports, strict=True))
 
     @property
     def embedded(self) -> EmbeddedBroker:
@@ -91,18 +105,29 @@ class AmqttBroker(RunningBroker):
         self._broker = EmbeddedBroker(brokerconf.with_port(self._conf, self.port))
         self._broker.start()
 
+    def reload(self) -> None:
+        self._broker.reload()
+
 
 class MosquittoBroker(RunningBroker):
     """A Mosquitto process with a config and log file in a test's tmp_path."""
 
     kind: BrokerKind = "mosquitto"
 
-    def __init__(self, tmp_path: Path, conf_text: str | None) -> None:
+    def __init__(self, tmp_path: Path, conf_text: str | None, *, exact: brokerconf.BrokerConf | None = None,
+                 exact_text: str | None = None) -> None:
         if not MOSQUITTO.is_file():
             raise RuntimeError(f"mosquitto binary not found at {MOSQUITTO}; install mosquitto")
         self._tmp_path = tmp_path
         self._extra = conf_text or ""
+        self._exact = exact_text
         self._process: subprocess.Popen[bytes] | None = None
+        if exact is not None:
+            first = exact.listeners[0]
+            super().__init__(first.host or HOST, first.port)
+            self.listeners = exact.listeners
+            self._launch()
+            return
         for attempt in range(1, _BIND_ATTEMPTS + 1):
             super().__init__(HOST, free_port(HOST))
             try:
@@ -143,7 +168,30 @@ class MosquittoBroker(RunningBroker):
         except _PortTaken:
             raise RuntimeError(f"port {self.port} was taken while mosquitto restarted") from None
 
+    def reload(self) -> None:
+        if self._process is None:
+            raise RuntimeError("mosquitto is not running")
+        mark = self._log_size()
+        self._process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while "Reloading config." not in self._log_since(mark):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mosquitto did not reload within {READY_TIMEOUT_S:g} s:\n{self._log_tail()}")
+            time.sleep(0.02)
+        time.sleep(0.1)  # it reloads, then applies the new credentials to connected clients
+
+    def _log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def _log_since(self, offset: int) -> str:
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as log_file:
+            log_file.seek(offset)
+            return log_file.read().decode("utf-8", errors="replace")
+
     def _launch(self) -> None:
+        self._launch_mark = self._log_size()
         self.conf_path.write_text(self._config_text(), encoding="utf-8")
         with self._output_path.open("ab") as output:
             self._process = subprocess.Popen(
@@ -159,6 +207,11 @@ class MosquittoBroker(RunningBroker):
             raise
 
     def _config_text(self) -> str:
+        if self._exact is not None:
+            # The given file as is; Mosquitto started as root would drop to the `mosquitto` user,
+            # which cannot read a test's tmp_path: this test-only copy stays root, and logs.
+            return "\n".join([self._exact.rstrip("\n"), "", "# added for the test run only",
+                              "user root", f"log_dest file {self.log_path}", "log_type all", ""])
         lines = [
             "# written by tests/brokers.py",
             f"listener {self.port} {HOST}",
@@ -183,7 +236,8 @@ class MosquittoBroker(RunningBroker):
                 if "Address already in use" in tail:
                     raise _PortTaken
                 raise RuntimeError(f"mosquitto exited with {process.returncode} on port {self.port}:\n{tail}")
-            if _accepts_connections(self.host, self.port):
+            # "running" comes after the signal handlers are installed: a SIGHUP before it kills it.
+            if _accepts_connections(self.host, self.port) and " running" in self._log_since(self._launch_mark):
                 return
             time.sleep(0.02)
         raise RuntimeError(
@@ -221,3 +275,12 @@ def start_mosquitto(tmp_path: Path, conf_text: str | None = None) -> MosquittoBr
     """Start Mosquitto on an ephemeral loopback port. `conf_text` is appended to the generated
     config (no `listener` needed; `allow_anonymous true` is added unless it sets allow_anonymous)."""
     return MosquittoBroker(tmp_path, conf_text)
+
+
+def start_from_file(kind: BrokerKind, conf_path: Path, tmp_path: Path) -> RunningBroker:
+    """Start the embedded broker or Mosquitto from the same broker.conf file (its ports as they
+    are). Mosquitto runs a test-only copy that adds `user root` and a log file, nothing else."""
+    conf = brokerconf.load(conf_path)
+    if kind == "amqtt":
+        return AmqttBroker(conf)
+    return MosquittoBroker(tmp_path, None, exact=conf, exact_text=conf_path.read_text(encoding="utf-8"))

@@ -1,0 +1,94 @@
+"""The embedded broker's persistence: its retained messages in one file, so they survive a restart.
+
+`persistence true` in broker.conf makes the embedded broker keep its retained messages in
+`{persistence_location}/fleet-retained.json` (Mosquitto keeps its own `mosquitto.db` in the same
+directory; the two formats are not shared). The file is written atomically with mode 0600 at
+shutdown and as `autosave_interval` / `autosave_on_changes` ask, with Mosquitto's meaning: every
+N seconds when something changed, or after N changes. Sessions and queued messages are not kept:
+every client of the fleet uses clean sessions.
+
+Format: `{"v": 1, "retained": [{"topic": "...", "qos": 1, "payload": "<base64>"}, ...]}`.
+No amqtt here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.credentials import CredentialsError, write_private
+from controller.errors import FleetError
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "fleet-retained.json"
+FORMAT_VERSION = 1
+
+
+class RetainedStoreError(FleetError):
+    """The retained-message file cannot be read or written; the message is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retained:
+    """One retained message."""
+
+    topic: str
+    payload: bytes
+    qos: int
+
+
+def encode(messages: Iterable[Retained]) -> bytes:
+    rows = [{"topic": m.topic, "qos": m.qos, "payload": base64.b64encode(m.payload).decode("ascii")}
+            for m in sorted(messages, key=lambda m: m.topic)]
+    return json.dumps({"v": FORMAT_VERSION, "retained": rows}, separators=(",", ":")).encode("utf-8")
+
+
+def decode(data: bytes, source: str = "<retained>") -> list[Retained]:
+    """The messages in a file's bytes; RetainedStoreError when it is not one of ours."""
+    try:
+        obj = json.loads(data)
+        if not isinstance(obj, dict) or obj.get("v") != FORMAT_VERSION or not isinstance(obj.get("retained"), list):
+            raise ValueError(f"not a version {FORMAT_VERSION} retained-message file")
+        return [
+            Retained(str(row["topic"]), base64.b64decode(row["payload"], validate=True), int(row["qos"]))
+            for row in obj["retained"]
+        ]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise RetainedStoreError(f"{source}: cannot load retained messages: {exc}") from exc
+
+
+class RetainedStore:
+    """The file in a persistence directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / FILE_NAME
+
+    def check(self) -> None:
+        """Fail early (at broker start) if the directory is missing."""
+        if not self.directory.is_dir():
+            raise RetainedStoreError(f"persistence_location {self.directory} is not a directory")
+
+    def load(self) -> list[Retained]:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise RetainedStoreError(f"{self.path}: cannot read retained messages: {exc.strerror}") from exc
+        messages = decode(data, str(self.path))
+        log.info("loaded %d retained message(s) from %s", len(messages), self.path)
+        return messages
+
+    def save(self, data: bytes) -> None:
+        """Write an `encode`d snapshot (blocking: run it off the event loop)."""
+        try:
+            write_private(self.path, data)
+        except CredentialsError as exc:
+            raise RetainedStoreError(str(exc)) from exc
