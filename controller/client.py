@@ -25,7 +25,9 @@ class FleetClient:
         self.topics = Topics(root)
         self._address = parse_broker_url(broker_url)
         self._client_id = f"cli-{uuid.uuid4().hex[:12]}"
-        self._replies = self.topics.replies(self._client_id)
+        # With credentials the replies come to the username's topic, which a broker ACL can give to
+        # that user alone ({root}/clients/{username}/replies); without, to this client's own.
+        self._replies = self.topics.replies(self._address.username or self._client_id)
         self._presence_timeout = presence_timeout
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[threading.Event, list[JsonObject]]] = {}
@@ -52,7 +54,7 @@ class FleetClient:
         except OSError as exc:
             raise FleetError(f"cannot reach the broker at {self._address.url}: {exc.strerror or exc}") from exc
         self._client.loop_start()
-        if not self._subscribed.wait(timeout):
+        if not self._subscribed.wait(timeout) or self._refused:
             self.close()
             raise FleetError(self._refused or f"the broker at {self._address.url} did not answer")
 
@@ -63,6 +65,7 @@ class FleetClient:
     def _on_connect(self, client: paho.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
         if reason.is_failure:
             self._refused = f"the broker at {self._address.url} refused the connection: {reason}"
+            self._subscribed.set()  # stop waiting: the answer is in
             return
         client.subscribe([(self._replies, 1), (self.topics.controller_status, 1)])
 
