@@ -11,7 +11,7 @@ APT_PACKAGES := mosquitto mosquitto-clients python3-venv cmake g++ make pkg-conf
 	libmosquitto-dev libcjson-dev libmicrohttpd-dev libgtest-dev chromium chromium-driver
 APT_STAMP := $(VENV)/.apt
 
-.PHONY: run test lint unit firmware firmware-test system-deps clean
+.PHONY: run test lint unit firmware firmware-test system-deps clean soak
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q python3-venv; }
@@ -46,6 +46,11 @@ firmware-test: firmware
 
 test: $(STAMP) system-deps lint firmware-test
 	$(BIN)/python -m pytest -q
+
+# A long fault run by hand (not part of `make test`): results in bench/results/soak.md.
+SOAK_S ?= 600
+soak: $(STAMP) system-deps
+	$(BIN)/python -m tests.faults.soak --seconds $(SOAK_S)
 
 clean:
 	rm -rf $(VENV) firmware/build .pytest_cache .mypy_cache .ruff_cache
