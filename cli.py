@@ -599,8 +599,24 @@ def device_provision(device_id: DeviceArg, config: AccountConfigOpt = Path("brok
               soft_wrap=True)
     out.print(f"username  {issued.username}\npassword  {issued.password}", highlight=False)
     out.print("on the device's serial console:", highlight=False)
-    out.print(f"  set mqtt_user {issued.username}\n  set mqtt_pass {issued.password}\n  reboot", highlight=False)
+    out.print("\n".join(f"  {line}" for line in _serial_script(config, issued.username, issued.password)),
+              highlight=False, soft_wrap=True)
     err.print(_RELOAD_HINT, soft_wrap=True)
+
+
+def _serial_script(config: Path, username: str, password: str) -> list[str]:
+    """The firmware's serial console lines for this device; with the broker's TLS listener and CA."""
+    from controller.brokerconf import load
+    from controller.credentials import ca_cert_setting
+
+    lines = [f"set mqtt_user {username}", f"set mqtt_pass {password}"]
+    secure = next((item for item in load(config).listeners if item.tls is not None), None)
+    if secure is not None and secure.tls is not None:
+        lines.insert(0, f"set broker mqtts://{secure.host or 'BROKER-HOST'}:{secure.port}   (the name in the broker's "
+                        "certificate)")
+        if secure.tls.cafile is not None:
+            lines.append(f"set ca_cert {ca_cert_setting(secure.tls.cafile)}")
+    return [*lines, "reboot"]
 
 
 @device_app.command("revoke")

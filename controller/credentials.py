@@ -226,6 +226,18 @@ def remove_user(config: Path, name: str) -> None:
             write_private(files.acl_file, profile.without_user(_read_text(files.acl_file), name))
 
 
+def ca_cert_setting(cafile: Path) -> str:
+    """The value of the firmware's `set ca_cert`: the base64 body of the first certificate in a PEM
+    file, on one line (the device turns it back into PEM and pins it)."""
+    text = _read_text(cafile)
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    start = text.find(begin)
+    stop = text.find(end, start + len(begin))
+    if start < 0 or stop < 0:
+        raise CredentialsError(f"{cafile} holds no PEM certificate")
+    return "".join(text[start + len(begin):stop].split())
+
+
 # --- the secure profile ---------------------------------------------------------------------------
 
 

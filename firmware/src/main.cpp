@@ -22,6 +22,9 @@
 namespace {
 
 constexpr unsigned long kSerialBaud = 115200;
+// A pasted `set ca_cert <base64>` line (up to ~3 KB) must survive a loop() stalled in a bounded
+// MQTT connect; the default 256-byte receive buffer would drop most of it.
+constexpr std::size_t kSerialRxBytes = 4096;
 constexpr const char* kNvsNamespace = "fleet";
 
 // Everything the firmware owns, built once in setup().
@@ -53,6 +56,7 @@ void rebootCleanly() {
 }  // namespace
 
 void setup() {
+  Serial.setRxBufferSize(kSerialRxBytes);  // before begin()
   Serial.begin(kSerialBaud);
   app = new App();
   if (!app->storage.begin(kNvsNamespace))

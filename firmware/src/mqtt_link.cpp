@@ -8,6 +8,7 @@ namespace {
 constexpr std::uint32_t kBackoffBaseMs = 1000;
 constexpr std::uint32_t kBackoffMaxMs = 60000;
 constexpr std::uint16_t kConnackTimeoutS = 5;
+constexpr unsigned long kTlsHandshakeTimeoutS = 5;
 
 // PubSubClient takes a plain function pointer on some platforms and std::function on others;
 // a captureless trampoline to the one link fits both.
@@ -16,7 +17,7 @@ MqttLink* g_link = nullptr;
 }  // namespace
 
 MqttLink::MqttLink(fleet::RandomSource& random, fleet::Logger& logger)
-    : client_(net_), backoff_(kBackoffBaseMs, kBackoffMaxMs, random), logger_(logger) {}
+    : client_(plain_), backoff_(kBackoffBaseMs, kBackoffMaxMs, random), logger_(logger) {}
 
 bool MqttLink::configure(const fleet::NetSettings& settings, const std::string& client_id,
                          const std::string& will_topic, const std::string& will_payload,
@@ -27,6 +28,22 @@ bool MqttLink::configure(const fleet::NetSettings& settings, const std::string& 
         fleet::LogLevel::kWarn,
         "no broker set: on the serial console, `set broker mqtt://host:1883` then `reboot`");
     return false;
+  }
+  tls_ = broker->tls;
+  if (tls_) {
+    if (settings.ca_cert.empty()) {
+      logger_.log(
+          fleet::LogLevel::kError,
+          "mqtts:// needs the broker's CA: `set ca_cert <base64>` (printed by `fleet device "
+          "provision`) then `reboot`");
+      return false;
+    }
+    ca_pem_ = fleet::pemCertificate(settings.ca_cert);
+    secure_.setCACert(ca_pem_.c_str());
+    secure_.setHandshakeTimeout(kTlsHandshakeTimeoutS);
+    client_.setClient(secure_);
+  } else {
+    client_.setClient(plain_);
   }
   host_ = broker->host;
   port_ = broker->port;
@@ -84,15 +101,17 @@ void MqttLink::tryConnect(std::uint32_t now_ms) {
   if (!ok) {
     const std::uint32_t delay = backoff_.next();
     next_attempt_ms_ = now_ms + delay;
-    logger_.log(fleet::LogLevel::kWarn, "broker " + host_ + ":" + std::to_string(port_) +
-                                            " refused or unreachable (state " +
-                                            std::to_string(client_.state()) + "); retry in " +
-                                            std::to_string(delay) + " ms");
+    logger_.log(fleet::LogLevel::kWarn,
+                std::string(tls_ ? "mqtts://" : "mqtt://") + host_ + ":" + std::to_string(port_) +
+                    " refused or unreachable (state " + std::to_string(client_.state()) +
+                    "); retry in " + std::to_string(delay) + " ms");
     return;
   }
   backoff_.reset();
   was_connected_ = true;
-  logger_.log(fleet::LogLevel::kInfo, "connected to broker " + host_ + ":" + std::to_string(port_));
+  logger_.log(fleet::LogLevel::kInfo, std::string("connected to broker ") +
+                                          (tls_ ? "mqtts://" : "mqtt://") + host_ + ":" +
+                                          std::to_string(port_));
   if (handlers_.connected) handlers_.connected();
 }
 

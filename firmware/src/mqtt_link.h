@@ -1,15 +1,23 @@
 // fleet::Transport over PubSubClient, plus the connect/reconnect schedule.
 //
 // PubSubClient::connect() blocks: the TCP connect (bounded by WiFiClient's connect timeout,
-// 3 s by default), a DNS lookup when the broker is a name, and the wait for CONNACK (bounded
-// by setSocketTimeout, kConnackTimeoutS below). loop() therefore tries at most one connect per
-// backoff delay (exponential with jitter, 1 s doubling to 60 s), and only while the station is
-// joined, so a missing broker costs at most one bounded stall per delay and the captive portal
-// keeps answering in between. Everything else here returns at once.
+// 3 s by default), a DNS lookup when the broker is a name, for mqtts:// the TLS handshake
+// (bounded by kTlsHandshakeTimeoutS), and the wait for CONNACK (bounded by setSocketTimeout,
+// kConnackTimeoutS). loop() therefore tries at most one connect per backoff delay (exponential
+// with jitter, 1 s doubling to 60 s), and only while the station is joined, so a missing broker
+// costs at most one bounded stall per delay and the captive portal keeps answering in between.
+// Everything else here returns at once.
+//
+// Credentials (mqtt_user = the device id, mqtt_pass) come from NVS, provisioned on the serial
+// console. mqtts:// uses WiFiClientSecure with the CA from NVS (`set ca_cert`) pinned: the broker
+// must present a certificate that CA signed, for the host name in the broker URL (use the name
+// in the certificate, not an IP address). Without a CA an mqtts:// link stays down: it never
+// falls back to an unverified connection.
 #pragma once
 
 #include <PubSubClient.h>
 #include <WiFiClient.h>
+#include <WiFiClientSecure.h>
 
 #include <cstdint>
 #include <functional>
@@ -32,7 +40,8 @@ class MqttLink : public fleet::Transport {
  public:
   MqttLink(fleet::RandomSource& random, fleet::Logger& logger);
 
-  // False when the broker URL is missing or malformed (the link then stays down).
+  // False when the broker URL is missing or malformed, or mqtts:// has no CA (the link then
+  // stays down).
   bool configure(const fleet::NetSettings& settings, const std::string& client_id,
                  const std::string& will_topic, const std::string& will_payload,
                  MqttHandlers handlers);
@@ -46,7 +55,8 @@ class MqttLink : public fleet::Transport {
  private:
   void tryConnect(std::uint32_t now_ms);
 
-  WiFiClient net_;
+  WiFiClient plain_;
+  WiFiClientSecure secure_;
   mutable PubSubClient client_;
   fleet::Backoff backoff_;
   fleet::Logger& logger_;
@@ -56,6 +66,8 @@ class MqttLink : public fleet::Transport {
   std::string client_id_;
   std::string user_;
   std::string pass_;
+  std::string ca_pem_;  // WiFiClientSecure keeps a pointer to it: it lives as long as the link
+  bool tls_ = false;
   std::string will_topic_;
   std::string will_payload_;
   bool configured_ = false;

@@ -85,9 +85,40 @@ TEST(Provisioning, BrokerUrls) {
   ASSERT_TRUE(url);
   EXPECT_EQ(url->host, "::1");
   EXPECT_EQ(url->port, 1884);
-  EXPECT_FALSE(fleet::parseBrokerUrl("mqtts://x:8883"));
+  EXPECT_FALSE(url->tls);
+  url = fleet::parseBrokerUrl("mqtts://broker.campus.edu");
+  ASSERT_TRUE(url);
+  EXPECT_TRUE(url->tls);
+  EXPECT_EQ(url->port, 8883);
+  url = fleet::parseBrokerUrl("mqtts://[::1]:18883");
+  ASSERT_TRUE(url);
+  EXPECT_TRUE(url->tls);
+  EXPECT_EQ(url->port, 18883);
+  EXPECT_FALSE(fleet::parseBrokerUrl("mqttss://x:8883"));
+  EXPECT_FALSE(fleet::parseBrokerUrl("mqtts://"));
+  EXPECT_FALSE(fleet::parseBrokerUrl("ssl://x:8883"));
   EXPECT_FALSE(fleet::parseBrokerUrl("mqtt://"));
   EXPECT_FALSE(fleet::parseBrokerUrl("mqtt://x:"));
   EXPECT_FALSE(fleet::parseBrokerUrl("mqtt://x:0"));
   EXPECT_FALSE(fleet::parseBrokerUrl("mqtt://user@x:1883"));
+}
+
+TEST(Provisioning, CaCertIsOneLineOfBase64AndBecomesPem) {
+  fakes::MemoryStorage flash;
+  const std::string body(100, 'A');  // 100 base64 characters (75 bytes of DER)
+  EXPECT_EQ(run("set ca_cert " + body, flash), "ok: ca_cert saved (reboot to apply)\n");
+  EXPECT_EQ(fleet::loadNetSettings(flash).ca_cert, body);
+  EXPECT_NE(run("show", flash).find("ca_cert   = 100 base64 characters"), std::string::npos);
+  EXPECT_EQ(run("set ca_cert -----BEGIN CERTIFICATE-----", flash).rfind("error: ca_cert", 0), 0u);
+  EXPECT_EQ(run("set ca_cert " + std::string(99, 'A'), flash).rfind("error:", 0), 0u);  // not 4n
+  EXPECT_EQ(run("set ca_cert " + std::string(3004, 'A'), flash).rfind("error:", 0), 0u);
+  EXPECT_EQ(run("set ca_cert " + std::string(96, 'A') + "AA==", flash),
+            "ok: ca_cert saved (reboot to apply)\n");
+  EXPECT_EQ(run("set ca_cert " + std::string(96, 'A') + "A=A=", flash).rfind("error:", 0), 0u);
+  EXPECT_EQ(run("set ca_cert", flash), "ok: ca_cert saved (reboot to apply)\n");  // cleared
+  EXPECT_EQ(fleet::loadNetSettings(flash).ca_cert, "");
+  EXPECT_EQ(fleet::pemCertificate(std::string(70, 'B')),
+            "-----BEGIN CERTIFICATE-----\n" + std::string(64, 'B') + "\n" + std::string(6, 'B') +
+                "\n-----END CERTIFICATE-----\n");
+  EXPECT_NE(run("help", flash).find("mqtts://"), std::string::npos);
 }

@@ -158,6 +158,10 @@ def test_cli_provision_shows_the_password_once(profile: Profile) -> None:
     code, out, err = _fleet("device", "provision", "esp32-a1b2c3d4e5f6", "--config", str(profile.conf))
     assert code == 0
     assert "set mqtt_user esp32-a1b2c3d4e5f6" in out and "set mqtt_pass " in out
+    assert f"set broker mqtts://127.0.0.1:{profile.spec.tls_port}" in out
+    ca_line = next(line.strip() for line in out.splitlines() if "set ca_cert " in line)
+    pem = profile.spec.cafile.read_text() if profile.spec.cafile else ""
+    assert ca_line.removeprefix("set ca_cert ") == "".join(pem.split("-----")[2].split())
     assert "reload" in err
     code, out, _ = _fleet("device", "revoke", "esp32-a1b2c3d4e5f6", "--config", str(profile.conf), "--json")
     assert (code, json.loads(out)) == (0, {"id": "esp32-a1b2c3d4e5f6", "revoked": True})

@@ -33,7 +33,10 @@ const char* usage() {
          "PORT\n"
          "                    [--portal-bind ADDR] [--root ROOT] [--heartbeat-s N] "
          "[--ack-timeout-s N]\n"
-         "                    [--username USER] [--password PASS] [--verbose]\n";
+         "                    [--username USER] [--password PASS] [--cafile CA.pem] [--verbose]\n"
+         "       --broker mqtts://HOST:PORT (TLS) needs --cafile; without --username the "
+         "credentials\n"
+         "       are read from STATE-DIR/nvs/mqtt_user and mqtt_pass\n";
 }
 
 ParsedOptions parseHostOptions(int argc, char** argv) {
@@ -55,7 +58,8 @@ ParsedOptions parseHostOptions(int argc, char** argv) {
       options.device_id = value;
     } else if (flag == "--broker") {
       const std::optional<fleet::BrokerUrl> broker = fleet::parseBrokerUrl(value);
-      if (!broker) return failure("--broker must look like mqtt://127.0.0.1:1883");
+      if (!broker)
+        return failure("--broker must look like mqtt://127.0.0.1:1883 or mqtts://host:8883");
       options.broker = *broker;
       have_broker = true;
     } else if (flag == "--state-dir") {
@@ -83,6 +87,9 @@ ParsedOptions parseHostOptions(int argc, char** argv) {
       options.username = value;
     } else if (flag == "--password") {
       options.password = value;
+    } else if (flag == "--cafile") {
+      if (value.empty()) return failure("--cafile needs a file");
+      options.cafile = value;
     } else {
       return failure("unknown option " + flag);
     }
@@ -91,6 +98,10 @@ ParsedOptions parseHostOptions(int argc, char** argv) {
   if (!have_broker) return failure("--broker is required");
   if (options.state_dir.empty()) return failure("--state-dir is required");
   if (!have_port) return failure("--portal-port is required");
+  if (options.broker.tls && options.cafile.empty())
+    return failure("an mqtts:// broker needs --cafile (the CA to trust)");
+  if (!options.broker.tls && !options.cafile.empty())
+    return failure("--cafile needs an mqtts:// broker");
   ParsedOptions parsed;
   parsed.options = options;
   return parsed;

@@ -11,6 +11,7 @@
 #include "file_access_point.h"
 #include "fleet_core/device.h"
 #include "fleet_core/portal.h"
+#include "fleet_core/provisioning.h"
 #include "host_options.h"
 #include "host_platform.h"
 #include "http_portal.h"
@@ -54,6 +55,13 @@ int run(const host::HostOptions& opts) {
   mqtt.port = opts.broker.port;
   mqtt.username = opts.username;
   mqtt.password = opts.password;
+  if (opts.username.empty()) {
+    // As on the ESP32: credentials provisioned into flash (DIR/nvs/mqtt_user, mqtt_pass).
+    const fleet::NetSettings stored = fleet::loadNetSettings(storage);
+    mqtt.username = stored.mqtt_user;
+    mqtt.password = stored.mqtt_pass;
+  }
+  mqtt.cafile = opts.cafile;
   host::MosquittoTransport transport(mqtt, random, logger);
   host::HostSystemInfo system([&transport] { return transport.localIp(); });
 
@@ -103,10 +111,10 @@ int run(const host::HostOptions& opts) {
                "cannot listen on " + opts.portal_bind + ":" + std::to_string(opts.portal_port));
     return 1;
   }
-  logger.log(fleet::LogLevel::kInfo, "portal on http://" + opts.portal_bind + ":" +
-                                         std::to_string(opts.portal_port) + "/, broker mqtt://" +
-                                         opts.broker.host + ":" + std::to_string(opts.broker.port) +
-                                         ", root " + opts.root);
+  logger.log(fleet::LogLevel::kInfo,
+             "portal on http://" + opts.portal_bind + ":" + std::to_string(opts.portal_port) +
+                 "/, broker " + (opts.broker.tls ? "mqtts://" : "mqtt://") + opts.broker.host +
+                 ":" + std::to_string(opts.broker.port) + ", root " + opts.root);
 
   while (g_stop == 0) {
     transport.service(clock.millis(), kLoopSliceMs);

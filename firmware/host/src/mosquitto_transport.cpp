@@ -41,6 +41,20 @@ bool MosquittoTransport::init(MqttHandlers handlers) {
           MOSQ_ERR_SUCCESS) {
     return false;
   }
+  if (!options_.cafile.empty()) {
+    // Trust this CA only; libmosquitto also checks the broker's certificate names the host.
+    const int rc =
+        mosquitto_tls_set(mosq_, options_.cafile.c_str(), nullptr, nullptr, nullptr, nullptr);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      logger_.log(fleet::LogLevel::kError,
+                  "cannot use CA file " + options_.cafile + ": " + mosquitto_strerror(rc));
+      return false;
+    }
+    if (mosquitto_tls_opts_set(mosq_, /*cert_reqs=SSL_VERIFY_PEER*/ 1, nullptr, nullptr) !=
+        MOSQ_ERR_SUCCESS) {
+      return false;
+    }
+  }
   return true;
 }
 

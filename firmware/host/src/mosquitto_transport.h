@@ -22,6 +22,7 @@ struct MqttOptions {
   std::uint16_t port = 1883;
   std::string username;
   std::string password;
+  std::string cafile;  // non-empty: TLS, trusting only this CA (and checking the host name)
   int keepalive_s = 15;
   std::uint32_t backoff_base_ms = 1000;
   std::uint32_t backoff_max_ms = 30000;

@@ -51,6 +51,8 @@ constexpr std::uint32_t kAckTimeoutMs = 30000;  // resend unacked events after t
 constexpr std::size_t kMaxBatchesPerLoop = 4;   // keeps one loop() pass short
 constexpr std::uint16_t kMqttKeepAliveS = 15;   // PubSubClient's default
 constexpr std::size_t kMaxStorageKeyLen = 15;   // NVS key names
+constexpr std::size_t kMinCaCertBase64 = 64;    // `set ca_cert`: base64 of a CA certificate's DER;
+constexpr std::size_t kMaxCaCertBase64 = 3000;  // an RSA-4096 CA fits, an NVS string holds 4000
 constexpr std::size_t kMaxFormBodyBytes = 2048;
 constexpr std::uint8_t kApMaxConnections = 10;  // softAP default is 4: too few for a classroom
 

@@ -1,8 +1,10 @@
 #include "fleet_core/provisioning.h"
 
+#include <cctype>
 #include <cstdlib>
 
 #include "fleet_core/identifiers.h"
+#include "fleet_core/limits.h"
 #include "fleet_core/storage_keys.h"
 #include "fleet_core/topics.h"
 
@@ -13,9 +15,10 @@ constexpr const char* kHelp =
     "commands:\n"
     "  set wifi_ssid <ssid>\n"
     "  set wifi_pass <password>   (empty: open network)\n"
-    "  set broker mqtt://host:port\n"
+    "  set broker mqtt://host:port (mqtts://host:port for TLS)\n"
     "  set mqtt_user <user>       (empty: none)\n"
     "  set mqtt_pass <password>   (empty: none)\n"
+    "  set ca_cert <base64>       (the broker's CA, PEM body on one line; empty: none)\n"
     "  set root <topic root>      (default fleet)\n"
     "  show\n"
     "  reboot\n";
@@ -23,6 +26,18 @@ constexpr const char* kHelp =
 std::string stored(Storage& storage, const char* key, const std::string& fallback = "") {
   std::string value;
   return storage.get(key, value) ? value : fallback;
+}
+
+bool isCaCertBase64(const std::string& value) {
+  if (value.size() < kMinCaCertBase64 || value.size() > kMaxCaCertBase64 || value.size() % 4 != 0)
+    return false;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    const bool padding = c == '=' && i + 2 >= value.size();
+    if (!padding && !std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/')
+      return false;
+  }
+  return true;
 }
 
 // Why `value` is not acceptable for `key`; nothing when it is.
@@ -34,11 +49,18 @@ std::optional<std::string> checkSetting(const std::string& key, const std::strin
       return std::string("wifi_pass must be empty or 8..64 characters");
     }
   } else if (key == keys::kBroker) {
-    if (!parseBrokerUrl(value)) return std::string("broker must look like mqtt://host:1883");
+    if (!parseBrokerUrl(value))
+      return std::string("broker must look like mqtt://host:1883 or mqtts://host:8883");
   } else if (key == keys::kMqttUser) {
     if (value.size() > 64) return std::string("mqtt_user must be at most 64 characters");
   } else if (key == keys::kMqttPass) {
     if (value.size() > 128) return std::string("mqtt_pass must be at most 128 characters");
+  } else if (key == keys::kCaCert) {
+    if (!value.empty() && !isCaCertBase64(value)) {
+      return "ca_cert must be the base64 between the PEM's BEGIN and END lines, on one line (" +
+             std::to_string(kMinCaCertBase64) + ".." + std::to_string(kMaxCaCertBase64) +
+             " characters)";
+    }
   } else if (key == keys::kRoot) {
     if (!isValidRoot(value))
       return std::string("root must be 1..64 bytes without + # or empty levels");
@@ -64,17 +86,27 @@ NetSettings loadNetSettings(Storage& storage) {
   settings.broker = stored(storage, keys::kBroker);
   settings.mqtt_user = stored(storage, keys::kMqttUser);
   settings.mqtt_pass = stored(storage, keys::kMqttPass);
+  settings.ca_cert = stored(storage, keys::kCaCert);
   const std::string root = stored(storage, keys::kRoot, "fleet");
   settings.root = isValidRoot(root) ? root : "fleet";
   return settings;
 }
 
 std::optional<BrokerUrl> parseBrokerUrl(const std::string& url) {
-  const std::string scheme = "mqtt://";
-  if (url.compare(0, scheme.size(), scheme) != 0) return std::nullopt;
-  std::string rest = url.substr(scheme.size());
-  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  const std::string plain = "mqtt://";
+  const std::string secure = "mqtts://";
   BrokerUrl broker;
+  std::string rest;
+  if (url.compare(0, plain.size(), plain) == 0) {
+    rest = url.substr(plain.size());
+  } else if (url.compare(0, secure.size(), secure) == 0) {
+    rest = url.substr(secure.size());
+    broker.tls = true;
+    broker.port = 8883;
+  } else {
+    return std::nullopt;
+  }
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
   std::string port_text;
   if (!rest.empty() && rest.front() == '[') {
     const std::size_t close = rest.find(']');
@@ -173,9 +205,21 @@ ConsoleOutput runConsoleCommand(const ConsoleCommand& command, Storage& storage)
 }
 
 std::string describeSettings(const NetSettings& s) {
+  const std::string ca =
+      s.ca_cert.empty() ? "(none)" : std::to_string(s.ca_cert.size()) + " base64 characters";
   return "wifi_ssid = " + orNone(s.wifi_ssid) + "\n" + "wifi_pass = " + mask(s.wifi_pass) + "\n" +
          "broker    = " + orNone(s.broker) + "\n" + "mqtt_user = " + orNone(s.mqtt_user) + "\n" +
-         "mqtt_pass = " + mask(s.mqtt_pass) + "\n" + "root      = " + s.root + "\n";
+         "mqtt_pass = " + mask(s.mqtt_pass) + "\n" + "ca_cert   = " + ca + "\n" +
+         "root      = " + s.root + "\n";
+}
+
+std::string pemCertificate(const std::string& base64_der) {
+  constexpr std::size_t kPemLine = 64;
+  std::string pem = "-----BEGIN CERTIFICATE-----\n";
+  for (std::size_t at = 0; at < base64_der.size(); at += kPemLine) {
+    pem += base64_der.substr(at, kPemLine) + "\n";
+  }
+  return pem + "-----END CERTIFICATE-----\n";
 }
 
 }  // namespace fleet

@@ -2,9 +2,10 @@
 // device is provisioned without recompiling:
 //   set wifi_ssid <ssid>      campus network the device joins (station)
 //   set wifi_pass <password>  "" for an open network
-//   set broker mqtt://host:port
+//   set broker mqtt://host:port   or mqtts://host:port (TLS; needs ca_cert)
 //   set mqtt_user <user>      empty to clear
 //   set mqtt_pass <password>  empty to clear
+//   set ca_cert <base64>      the broker's CA certificate (the PEM body on one line), pinned
 //   set root <topic root>     default "fleet"
 //   show | reboot | help
 #pragma once
@@ -20,9 +21,10 @@ namespace fleet {
 struct NetSettings {
   std::string wifi_ssid;
   std::string wifi_pass;
-  std::string broker;  // mqtt://host:port
+  std::string broker;  // mqtt://host:port or mqtts://host:port
   std::string mqtt_user;
   std::string mqtt_pass;
+  std::string ca_cert;  // base64 of the CA certificate's DER (a PEM body without its line breaks)
   std::string root = "fleet";
 };
 
@@ -31,10 +33,16 @@ NetSettings loadNetSettings(Storage& storage);
 struct BrokerUrl {
   std::string host;
   std::uint16_t port = 1883;
+  bool tls = false;  // mqtts://: TLS, port 8883 by default
 };
 
-// mqtt://host[:port] (host a name, an IPv4 address or [IPv6]); nothing otherwise.
+// mqtt://host[:port] or mqtts://host[:port] (host a name, an IPv4 address or [IPv6]); nothing
+// otherwise.
 std::optional<BrokerUrl> parseBrokerUrl(const std::string& url);
+
+// The PEM text of a certificate given as the base64 of its DER (as `set ca_cert` stores it):
+// the BEGIN/END lines around the base64 in lines of 64 characters.
+std::string pemCertificate(const std::string& base64_der);
 
 enum class ConsoleCommandKind { kEmpty, kSet, kShow, kReboot, kHelp, kError };
 

@@ -17,6 +17,7 @@ constexpr const char* kWifiPass = "wifi_pass";
 constexpr const char* kBroker = "broker";
 constexpr const char* kMqttUser = "mqtt_user";
 constexpr const char* kMqttPass = "mqtt_pass";
+constexpr const char* kCaCert = "ca_cert";
 constexpr const char* kRoot = "root";
 
 // "q007" for slot 7.
