@@ -350,6 +350,7 @@ class _Broker(Broker):  # type: ignore[misc]
         self._retained_changes = 0
         self._enough_changes = asyncio.Event()
         self._save_lock = asyncio.Lock()
+        self._acl_plugin: FleetAclPlugin | None = self.plugins_manager.get_plugin(FleetAclPlugin.__name__)
 
     # --- authentication first -----------------------------------------------------------------
 
@@ -395,6 +396,13 @@ class _Broker(Broker):  # type: ignore[misc]
 
     async def _authenticate(self, session: Any, _listener: Any) -> bool:
         return bool(session.attributes.get(_AUTHENTICATED))
+
+    async def _topic_filtering(self, session: Any, topic: str, action: Any) -> bool:
+        # amqtt asks every topic plugin through a task and a gather, for every publish and every
+        # delivery; ours is the only one, so ask it directly (it halved the message rate otherwise).
+        if self._acl_plugin is None:
+            return True
+        return bool(await self._acl_plugin.topic_filtering(session=session, topic=topic, action=action))
 
     # --- retained messages and wills ----------------------------------------------------------
 
