@@ -280,7 +280,7 @@ def write_profile(spec: ProfileSpec, root: str, *, owner: str | None, force: boo
     write_private(spec.acl_file, acl, owner=ids)
     write_private(spec.conf_path, conf_text, owner=ids)
     os.chmod(spec.conf_path, 0o644)  # no secrets in it; readable for `fleet` run as other users
-    return WrittenProfile(spec, owner, tuple(_traversal_warnings(spec, owner)))
+    return WrittenProfile(spec, owner, tuple(dict.fromkeys(_traversal_warnings(spec, owner))))
 
 
 def _owner_ids(owner: str | None) -> tuple[int, int] | None:
