@@ -436,6 +436,8 @@ class Controller:
     def _handle_request(self, message: Inbound) -> None:
         try:
             request = Request.from_obj(load_object(message.payload, max_bytes=MAX_REQUEST_PAYLOAD))
+            if not self.topics.is_replies(request.reply_to):  # never answer onto a device's topics
+                raise Rejected("bad_reply_to", request.reply_to[:80])
         except Rejected as exc:
             self.stats.reject(exc.reason, message.topic, exc.detail)
             return

@@ -75,6 +75,12 @@ class Topics:
     def replies(self, client_id: str) -> str:
         return f"{self.root}/clients/{client_id}/replies"
 
+    def is_replies(self, topic: str) -> bool:
+        """`{root}/clients/{one level}/replies`, the only topics the controller answers on."""
+        prefix, suffix = f"{self.root}/clients/", "/replies"
+        middle = topic[len(prefix):-len(suffix)] if topic.startswith(prefix) and topic.endswith(suffix) else ""
+        return bool(middle) and "/" not in middle and "+" not in middle and "#" not in middle
+
     def controller_filters(self, shared_group: str | None = None) -> list[tuple[str, int]]:
         """What a controller subscribes to, with QoS. With `shared_group`, the traffic that must be
         handled once (heartbeats, check-ins, requests) goes through an MQTT shared subscription, so

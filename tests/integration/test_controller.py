@@ -81,6 +81,7 @@ def test_session_lands_on_the_freshest_free_device_and_is_applied(
         assert idle == {"v": 1, "version": int(config["version"]) + 1, "active_session": False}
         assert ended["config"] == idle
     # the retained config is what a rebooting device gets on subscribe
+    assert recorder.wait_for(lambda t, o: t == fresh.topic("config") and o == idle) == idle
     retained = [(t, p) for t, p, r in recorder.messages if t == fresh.topic("config")]
     assert json.loads(retained[-1][1]) == idle
     for topic, payload, _ in recorder.messages:
@@ -172,7 +173,9 @@ def test_bad_input_is_counted_per_reason_and_never_stops_the_controller(
     device.client.publish(f"{root}/devices/BAD_ID/heartbeat", b"{}", qos=1).wait_for_publish(5)
     device.client.publish(f"{root}/devices/{device.id}/nonsense", b"{}", qos=1).wait_for_publish(5)
     device.client.publish(f"{root}/controller/requests", b"\x00\xff", qos=1).wait_for_publish(5)
-    expected: dict[str, int] = {}
+    hijack = {"v": 1, "id": "x1", "reply_to": device.topic("config"), "method": "stats"}  # aim a reply at a device
+    device.client.publish(f"{root}/controller/requests", json.dumps(hijack), qos=1).wait_for_publish(5)
+    expected: dict[str, int] = {"bad_reply_to": 1}
     for _, _, reason in GARBAGE:
         expected[reason] = expected.get(reason, 0) + 1
     expected |= {"bad_device_id": 1, "bad_json": expected["bad_json"] + 1}
@@ -183,6 +186,7 @@ def test_bad_input_is_counted_per_reason_and_never_stops_the_controller(
             assert stats["rejected"][reason] == n, reason
         fleet = client.call("devices.list")
         assert fleet["online"] == 1, fleet  # and it still answers
+        assert device.configs == []  # nothing was published onto the device's config topic
         with pytest.raises(ApiError) as caught:
             client.call("session.start", {"course": "CS 101!", "title": "t", "session": "s", "semester": "x"})
         assert caught.value.code == "bad_request"

@@ -67,3 +67,13 @@ def test_location_names_the_room_when_known() -> None:
     config = session_config(session_id=1, course="CS101", title="Intro", session="2024/2025",
                             semester="1st Semester", lecturer="", password="", taken_ssids=(), room="LT2")
     assert config.location == "CS101 LT2 - 2024/2025 1st Semester"
+
+
+def test_replies_topics() -> None:
+    from controller.topics import Topics
+
+    topics = Topics("fleet")
+    assert topics.is_replies("fleet/clients/alice/replies")
+    for bad in ("fleet/devices/esp32-000000000001/config", "fleet/clients//replies", "fleet/clients/a/b/replies",
+                "other/clients/alice/replies", "fleet/clients/alice/replies/x"):
+        assert not topics.is_replies(bad), bad
