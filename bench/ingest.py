@@ -171,7 +171,8 @@ def _measure(api: ControlClient, publisher: RawConnection, stream: list[bytes], 
     poller.stop()
     if spy is not None:
         spy.wait(30)
-    return _Window(start, sent.ended, pub.rate, sent.messages, pub.behind_s, cpu, busy, poller.samples(base),
+    samples = [(sent.started, 0), *poller.samples(base)]  # nothing of the stream had arrived before it started
+    return _Window(start, sent.ended, pub.rate, sent.messages, pub.behind_s, cpu, busy, samples,
                    procs.usage(controller_pid).rss_bytes)
 
 
@@ -215,6 +216,7 @@ def _analyse(settings: IngestSettings, w: _Window, raw_times: array[float], raw_
     notes = []
     if settings.profile_to is not None:
         if pyspy.exists():
+            settings.profile_to.parent.mkdir(parents=True, exist_ok=True)
             settings.profile_to.write_text(
                 f"py-spy on `fleet controller` during the ingest window ({settings.offered_rate:.0f} msg/s offered, "
                 f"{settings.devices} devices)\n\n" + profile.summarize(pyspy))

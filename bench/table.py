@@ -19,7 +19,7 @@ AMQTT_FLEET_TARGET = 50_000
 def ingest_rows(r: IngestResult) -> list[Row]:
     return [
         Row(f"Heartbeat ingest, sustained ({r.devices:,} device ids, {r.offered_rate:,.0f} msg/s offered, "
-            f"{r.window_s:.0f} s window)",
+            f"{r.window_s:.0f} s window{', py-spy attached' if r.profiled else ''})",
             f"`fleet controller`: {rate(r.controller_rate)}", f"raw paho subscriber + JSON parse: {rate(r.raw_rate)}",
             f"{r.ratio:.2f}×", f"≥ {INGEST_TARGET}×", verdict(r.ratio >= INGEST_TARGET)),
         Row("Heartbeat ingest per CPU-second (same window)",
