@@ -21,6 +21,7 @@ import threading
 import time
 import tracemalloc
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -31,6 +32,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from controller.client import FleetClient
 from controller.errors import ApiError, ControllerOffline
@@ -51,10 +54,10 @@ LEGIT: Final = ("esp32-00000000f001", "esp32-00000000f002", "esp32-00000000f003"
 class Live:
     """One broker, one controller, a hostile publisher and the legit devices, for a module."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, db_url: str) -> None:
         self.broker: AmqttBroker = start_amqtt()
         self.root = f"fz{uuid.uuid4().hex[:8]}"
-        self.ctl = Controller(fast_settings(self.broker.url, self.root, f"sqlite:///{tmp / 'fleet.db'}"))
+        self.ctl = Controller(fast_settings(self.broker.url, self.root, db_url))
         self.ctl.start()
         self.publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"hostile-{uuid.uuid4().hex[:6]}",
                                      protocol=paho.MQTTv311)
@@ -69,13 +72,15 @@ class Live:
         self.client.connect()
 
     def close(self) -> None:
-        self.client.close()
-        for device in self.devices:
-            device.close()
-        self.publisher.disconnect()
-        self.publisher.loop_stop()
-        self.ctl.stop()
-        self.broker.stop()
+        try:
+            self.client.close()
+            for device in self.devices:
+                device.close()
+            self.publisher.disconnect()
+            self.publisher.loop_stop()
+            self.ctl.stop()
+        finally:
+            self.broker.stop()
 
     def received(self) -> int:
         return sum(self.ctl.stats.received.values())
@@ -122,7 +127,7 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    running = Live(tmp_path_factory.mktemp("fuzz-live"))
+    running = Live(f"sqlite:///{tmp_path_factory.mktemp('fuzz-live') / 'fleet.db'}")
     try:
         assert running.online() == len(LEGIT)
         yield running
@@ -336,12 +341,15 @@ def test_topics_no_client_library_would_send_do_not_stop_the_controller(live: Li
 @pytest.fixture
 def fresh(tmp_path: Path) -> Iterator[Live]:
     """A controller of its own, for inputs that may leave it damaged."""
-    running = Live(tmp_path)
+    running = Live(f"sqlite:///{tmp_path / 'fleet.db'}")
     try:
         assert running.online() == len(LEGIT)
         yield running
     finally:
-        running.close()
+        try:
+            running.close()
+        except (SQLAlchemyError, UnicodeError) as exc:  # a damaged controller may fail its last flush too
+            warnings.warn(f"controller stop failed: {exc}", stacklevel=1)
 
 
 @pytest.mark.xfail(strict=True, reason="bug: a heartbeat whose fw is a lone surrogate escape is accepted; "
@@ -375,3 +383,58 @@ def test_a_started_session_config_fits_the_device_payload_limit(fresh: Live) -> 
     config = device.wait_config()
     payload = hostile.to_json(config)
     assert len(payload) <= hostile.MAX_DEVICE_PAYLOAD, f"config of session {started['session_id']}: {len(payload)} B"
+
+
+PG_ADMIN: Final = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def fresh_pg() -> Iterator[Live]:
+    """A controller of its own on a throwaway PostgreSQL database (as tests/integration/test_store.py)."""
+    name = f"fleet_fuzz_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        running = Live(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+        try:
+            assert running.online() == len(LEGIT)
+            yield running
+        finally:
+            try:
+                running.close()
+            except SQLAlchemyError as exc:  # the poisoned flush also fails in stop(): reported by the test
+                warnings.warn(f"controller stop failed: {str(exc).splitlines()[0]}", stacklevel=1)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+SCHEMA_VALID_POISON: Final = [
+    b'{"v":1,"boot":4294967295,"uptime_s":1}',  # a counter is 0..2^32-1; PostgreSQL's integer stops at 2^31-1
+    b'{"v":1,"boot":1,"uptime_s":1,"fw":"1.0\\u0000"}',  # PostgreSQL text cannot hold NUL
+]
+
+
+@pytest.mark.postgres
+@pytest.mark.xfail(strict=True, reason="bug: a schema-valid heartbeat (boot >= 2^31, or NUL in fw) makes every "
+                   "liveness flush fail on PostgreSQL, and the failed batch is retried forever: no device's "
+                   "liveness is stored again")
+@pytest.mark.parametrize("payload", SCHEMA_VALID_POISON, ids=["boot-u32-max", "nul-in-fw"])
+def test_one_odd_heartbeat_does_not_stop_liveness_flushes_on_postgresql(fresh_pg: Live, payload: bytes) -> None:
+    fresh_pg.publisher.publish(f"{fresh_pg.root}/devices/esp32-00000000dead/heartbeat", payload,
+                               qos=1).wait_for_publish(5)
+    time.sleep(0.7)  # at least one flush with the odd device in it
+    newcomer = Device(fresh_pg.broker, fresh_pg.root, "esp32-00000000beef")
+    try:
+        newcomer.birth()
+        newcomer.heartbeat()
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            if "esp32-00000000beef" in {row.id for row in fresh_pg.ctl.store.load_devices()}:
+                return
+            time.sleep(0.1)
+        pytest.fail("a device that came after the odd heartbeat was never stored")
+    finally:
+        newcomer.close()
