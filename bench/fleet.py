@@ -149,8 +149,8 @@ class _Probe:
         """The last thing the device sent that counts: its heartbeat (or, for socket loss, the drop)."""
 
     def drop(self) -> None:
-        self.conn.close(clean=False)
         self.died_at = time.monotonic()
+        self.conn.close(clean=False)
 
     def ping(self) -> None:
         self.conn.sock.sendall(PINGREQ)  # keeps the connection alive without counting as a heartbeat

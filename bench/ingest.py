@@ -41,7 +41,8 @@ _SAMPLE_EVERY_S = 0.1
 class IngestSettings:
     devices: int = 10_000
     offered_rate: float = 60_000.0
-    duration_s: float = 15.0
+    duration_s: float = 25.0
+    """Long enough to average over several of the controller's 5 s liveness flushes."""
     skip_s: float = 3.0
     profile_to: Path | None = None
     """Attach py-spy to the controller during the window and write its summary here."""

@@ -44,6 +44,7 @@ def rate(x: float) -> str:
 def duration(seconds: float) -> str:
     if math.isnan(seconds):
         return "n/a"
+    seconds = max(0.0, seconds)  # two clocks read microseconds apart can disagree in sign
     if seconds < 1.0:
         return f"{seconds * 1000:.1f} ms" if seconds < 0.1 else f"{seconds * 1000:.0f} ms"
     return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
