@@ -27,6 +27,7 @@ from controller.topics import valid_device_id
 
 MAX_WAIT_S = 60.0
 ROOM_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # NBSP, joiners and direction marks are fine in names
 
 
 def _get_str(params: Mapping[str, Any], key: str, *, required: bool, hi: int, lo: int = 1) -> str | None:
@@ -37,7 +38,7 @@ def _get_str(params: Mapping[str, Any], key: str, *, required: bool, hi: int, lo
         return None
     if not isinstance(value, str) or not lo <= len(value) <= hi:
         raise BadRequest(f"{key!r} must be a string of {lo}-{hi} characters")
-    if not value.isprintable():
+    if CONTROL_RE.search(value):
         raise BadRequest(f"{key!r} must not contain control characters")
     return value
 

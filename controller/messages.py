@@ -32,7 +32,22 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-_loads = json.JSONDecoder(parse_constant=_no_constant).decode  # strict: UTF-8 text, no NaN/Infinity
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate keys")  # the firmware's parser would take the first, Python the last
+    return obj
+
+
+# strict: UTF-8 text, no NaN/Infinity, no duplicate keys
+_loads = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_unique_keys).decode
+
+
+def _loads_text(text: str) -> Any:
+    obj = _loads(text)
+    if "\\u" in text:  # an escape may spell a lone surrogate, which no UTF-8 text (or database) can hold
+        _dumps(obj).encode()
+    return obj
 
 
 def encode(obj: Mapping[str, object]) -> bytes:
@@ -49,7 +64,7 @@ def load_object(
     if len(payload) > max_bytes:
         raise Rejected("too_large", f"{len(payload)} bytes")
     try:
-        obj = _loads(payload.decode())
+        obj = _loads_text(payload.decode())
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise Rejected("bad_json", str(exc)[:80]) from exc
     if type(obj) is not dict:

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from typing import Final
 
 from controller.errors import BadRequest
-from controller.messages import COURSE_RE, SessionConfig
+from controller.messages import COURSE_RE, MAX_DEVICE_PAYLOAD, U32, Config, SessionConfig, encode
 
 MAX_SSID: Final = 32
 _NOT_SSID_CHAR = re.compile(r"[^A-Za-z0-9_-]")
@@ -59,6 +59,15 @@ def check_course(course: str) -> str:
     return course
 
 
+def check_size(config: SessionConfig) -> SessionConfig:
+    """The config must reach the device: at most 1024 bytes of UTF-8 even with the largest version."""
+    size = len(encode(Config(U32, config).to_obj()))
+    if size > MAX_DEVICE_PAYLOAD:
+        raise BadRequest(f"the session's config would be {size} bytes, over the devices' {MAX_DEVICE_PAYLOAD}: "
+                         "shorten the title, semester or lecturer")
+    return config
+
+
 def session_config(
     *, session_id: int, course: str, title: str, session: str, semester: str, lecturer: str, password: str,
     taken_ssids: Collection[str], room: str | None = None,
@@ -66,7 +75,7 @@ def session_config(
     """The course-specific config the seed generated, for one session; the location names the
     device's room when it has one (`CS101 LT2 - 2024/2025 1st Semester`)."""
     check_course(course)
-    return SessionConfig(
+    return check_size(SessionConfig(
         session_id=session_id,
         course_code=course,
         course_title=title,
@@ -78,4 +87,4 @@ def session_config(
         ssid=unique_ssid(base_ssid(course, session), taken_ssids),
         password=check_password(password),
         location=f"{course} {room or 'Classroom'} - {session} {semester}",
-    )
+    ))

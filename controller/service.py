@@ -378,10 +378,12 @@ class Controller:
         rows = [LivenessRow(d.device_id, d.last_seen, d.boot if d.boot >= 0 else None, d.fw, d.ip,
                             d.reported.config_version if d.reported and d.reported.applied else None) for d in dirty]
         try:
-            self.store.flush_liveness(rows, self.clock(), approve_new=not self.settings.require_approval)
+            refused = self.store.flush_liveness(rows, self.clock(), approve_new=not self.settings.require_approval)
         except SQLAlchemyError:
             self.registry.dirty.update(d.device_id for d in dirty)  # keep them for the next flush
             raise
+        for device_id in refused:
+            self.stats.reject("unstorable", self.topics.heartbeat(device_id), "the database refused its liveness")
 
     def _note_transitions(self, now: float) -> None:
         online = self.registry.online_ids(now)

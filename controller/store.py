@@ -17,9 +17,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Column, Engine, Index, Text, UniqueConstraint, case, event, func, text, update
+from sqlalchemy import BigInteger, Column, Engine, Index, Text, UniqueConstraint, case, event, func, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from controller.errors import (
@@ -43,7 +43,7 @@ class Device(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
     first_seen: float | None = None  # None: registered by an operator, never seen on the wire
     last_seen: float | None = None
-    boot: int | None = None
+    boot: int | None = Field(default=None, sa_type=BigInteger)  # counters are 0..2^32-1
     fw: str | None = Field(default=None, max_length=32)
     ip: str | None = Field(default=None, max_length=45)
     retired: bool = False
@@ -51,9 +51,9 @@ class Device(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=64)
     room: str | None = Field(default=None, max_length=32, index=True)
     session_id: int | None = Field(default=None, index=True)
-    config_version: int = 0
+    config_version: int = Field(default=0, sa_type=BigInteger)
     config_json: str | None = Field(default=None, sa_column=Column(Text))
-    applied_version: int | None = None
+    applied_version: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class Course(SQLModel, table=True):
@@ -81,7 +81,7 @@ class FleetSession(SQLModel, table=True):
     name: str = Field(default="", max_length=128)
     location: str = Field(default="", max_length=128)
     room: str | None = Field(default=None, max_length=32)
-    config_version: int = 0
+    config_version: int = Field(default=0, sa_type=BigInteger)
     failover_grace_s: float = 60.0
     moves: int = 0
     moved_from: str | None = Field(default=None, max_length=32)
@@ -100,7 +100,7 @@ class AttendanceRecord(SQLModel, table=True):
     session_id: int = Field(index=True)
     student_id: str = Field(max_length=32)
     device_id: str = Field(max_length=32)
-    seq: int
+    seq: int = Field(sa_type=BigInteger)
     station_mac: str | None = Field(default=None, max_length=17)
     received_at: float
 
@@ -112,7 +112,7 @@ class RejectedCheckin(SQLModel, table=True):
     device_id: str = Field(max_length=32)
     session_id: int = Field(index=True)
     student_id: str = Field(max_length=64)
-    seq: int
+    seq: int = Field(sa_type=BigInteger)
     reason: str = Field(max_length=32)
     received_at: float
 
@@ -166,6 +166,11 @@ class IngestResult:
     stored: int
     duplicates: int
     rejected: dict[str, int]
+
+
+def _text(value: str | None) -> str | None:
+    """Text a database can hold: PostgreSQL refuses NUL, which JSON can carry (\\u0000)."""
+    return None if value is None else value.replace("\x00", "\ufffd")
 
 
 def _json(config: Config) -> str:
@@ -224,14 +229,29 @@ class Store:
         with Session(self.engine) as s:
             return list(s.exec(select(Device)))
 
-    def flush_liveness(self, rows: Sequence[LivenessRow], now: float, *, approve_new: bool = True) -> None:
+    def flush_liveness(self, rows: Sequence[LivenessRow], now: float, *, approve_new: bool = True) -> list[str]:
         """Upsert the coalesced liveness of many devices in one statement; new devices are
-        registered (pending approval when `approve_new` is False)."""
+        registered (pending approval when `approve_new` is False). Should the database refuse the
+        batch for its content, rows are retried one by one and the ids it still refuses are
+        returned (dropped), so one odd device can never stop every device's liveness."""
         if not rows:
-            return
+            return []
+        try:
+            self._upsert_liveness(rows, now, approve_new)
+            return []
+        except (DataError, IntegrityError):
+            if len(rows) == 1:
+                return [rows[0].device_id]
+        refused: list[str] = []
+        for row in rows:
+            refused += self.flush_liveness([row], now, approve_new=approve_new)
+        return refused
+
+    def _upsert_liveness(self, rows: Sequence[LivenessRow], now: float, approve_new: bool) -> None:
         values = [
-            {"id": r.device_id, "first_seen": now, "last_seen": r.last_seen, "boot": r.boot, "fw": r.fw, "ip": r.ip,
-             "applied_version": r.applied_version, "retired": False, "approved": approve_new, "config_version": 0}
+            {"id": r.device_id, "first_seen": now, "last_seen": r.last_seen, "boot": r.boot, "fw": _text(r.fw),
+             "ip": _text(r.ip), "applied_version": r.applied_version, "retired": False, "approved": approve_new,
+             "config_version": 0}
             for r in rows
         ]
         stmt = self._insert(Device).values(values)
@@ -470,7 +490,8 @@ class Store:
                 else:
                     rejected[reason] = rejected.get(reason, 0) + 1
                     bad.append({"device_id": device_id, "session_id": batch.session_id,
-                                "student_id": e.student_id[:64], "seq": e.seq, "reason": reason, "received_at": now})
+                                "student_id": _text(e.student_id[:64]), "seq": e.seq, "reason": reason,
+                                "received_at": now})
             stored = 0
             if rows:
                 inserted = s.execute(self._insert(AttendanceRecord).values(rows).on_conflict_do_nothing()

@@ -187,8 +187,6 @@ LONE_SURROGATES = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a JSON \\uD800-style escape decodes to a lone surrogate that "
-                   "cannot be encoded as UTF-8; the decoders accept it and the reply/database write fails later")
 @pytest.mark.parametrize(("channel", "payload"), LONE_SURROGATES, ids=[c for c, _ in LONE_SURROGATES])
 def test_lone_surrogate_escapes_are_rejected_as_bad_json(channel: str, payload: bytes) -> None:
     """A lone surrogate is not a Unicode character: no UTF-8 text can carry it, the firmware's
@@ -209,8 +207,6 @@ DUPLICATE_KEYS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: duplicate keys are accepted (the last wins) while the firmware's "
-                   "parser takes the first and tests/contract.py calls them invalid")
 @pytest.mark.parametrize(("channel", "payload"), DUPLICATE_KEYS)
 def test_duplicate_keys_are_rejected_as_bad_json(channel: str, payload: bytes) -> None:
     assert outcome(Case(channel, "esp32-aaaaaaaaaaaa", payload, "bad_json", "duplicate keys"))[0] == "bad_json"
@@ -227,8 +223,6 @@ ODD_BUT_VALID_START = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: session.start refuses schema-valid text that is not "
-                   "str.isprintable() (NBSP, zero-width joiner, RTL mark), answering bad_request")
 @pytest.mark.parametrize("params", ODD_BUT_VALID_START, ids=["nbsp", "zwj", "rlm"])
 def test_schema_valid_session_start_params_are_accepted(params: dict[str, Any]) -> None:
     request = {"v": 1, "id": "r1", "reply_to": "fleet/clients/c/replies", "method": "session.start", "params": params}

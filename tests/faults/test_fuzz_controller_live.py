@@ -352,8 +352,6 @@ def fresh(tmp_path: Path) -> Iterator[Live]:
             warnings.warn(f"controller stop failed: {exc}", stacklevel=1)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a heartbeat whose fw is a lone surrogate escape is accepted; "
-                   "devices.list can then never be encoded (no reply) and liveness flushes fail")
 def test_a_lone_surrogate_in_a_heartbeat_does_not_stop_devices_list(fresh: Live) -> None:
     fresh.publisher.publish(f"{fresh.root}/devices/esp32-0000000000bad/heartbeat",
                             b'{"v":1,"boot":1,"uptime_s":1,"fw":"\\ud800"}', qos=1).wait_for_publish(5)
@@ -371,8 +369,6 @@ CJK_START: Final = {"course": "CS101", "title": "\u8ba1\u7b97\u673a\u79d1\u5b66\
                     "semester": "\u7b2c\u4e00\u5b66\u671f" * 8, "lecturer": "\u674e\u8001\u5e08" * 21}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: session.start accepts schema-valid non-ASCII params whose config "
-                   "is over 1024 bytes of UTF-8; the device (PubSubClient buffer) never receives it")
 def test_a_started_session_config_fits_the_device_payload_limit(fresh: Live) -> None:
     device = fresh.devices[0]
     try:
@@ -418,9 +414,6 @@ SCHEMA_VALID_POISON: Final = [
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason="bug: a schema-valid heartbeat (boot >= 2^31, or NUL in fw) makes every "
-                   "liveness flush fail on PostgreSQL, and the failed batch is retried forever: no device's "
-                   "liveness is stored again and session.start (which flushes first) is never answered")
 @pytest.mark.parametrize("payload", SCHEMA_VALID_POISON, ids=["boot-u32-max", "nul-in-fw"])
 def test_one_odd_heartbeat_does_not_stop_liveness_flushes_on_postgresql(fresh_pg: Live, payload: bytes) -> None:
     fresh_pg.publisher.publish(f"{fresh_pg.root}/devices/esp32-00000000dead/heartbeat", payload,
