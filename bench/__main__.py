@@ -2,7 +2,8 @@
 
 Phases: ingest (controller vs raw subscriber), fleet (10k simulated devices: sessions, offline
 detection, memory, restart), amqtt (the embedded broker's capacity). `--only` picks some;
-`--profile` attaches py-spy to the controller during the ingest window (perturbs the figures).
+`--profile` attaches py-spy to the controller during the ingest window and to the restarted
+controller, writing profile-ingest.txt and profile-restart.txt (it perturbs those figures).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000, help="fleet size for ingest and fleet")
     parser.add_argument("--sessions", type=int, default=100, help="sessions started in the fleet phase")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.md and latest.json go")
-    parser.add_argument("--profile", action="store_true", help="py-spy on the controller during ingest")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy on the controller during ingest and after the restart (perturbs both)")
     args = parser.parse_args()
     phases = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = set(phases) - set(PHASES)
@@ -85,8 +87,9 @@ def main() -> None:
             log.info("ingest: controller %.0f msg/s, raw %.0f msg/s, ratio %.2f", ingest_result.controller_rate,
                      ingest_result.raw_rate, ingest_result.ratio)
         if "fleet" in phases:
-            fleet_result = fleet.run(work / "fleet", fleet.FleetSettings(devices=args.devices,
-                                                                         sessions=args.sessions))
+            fleet_result = fleet.run(work / "fleet", fleet.FleetSettings(
+                devices=args.devices, sessions=args.sessions,
+                profile_to=args.out / "profile-restart.txt" if args.profile else None))
             registry_bytes = fleet.registry_bytes_per_device(args.devices)
             results["fleet"] = fleet_result
             results["registry_bytes_per_device"] = registry_bytes

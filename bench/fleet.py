@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from bench import procs
+from bench import procs, profile
 from bench.control import ControlClient, Reply
 from bench.wire import PINGREQ, RawConnection, Will, publish_packet
 from controller.liveness import Registry
@@ -60,6 +60,8 @@ class FleetSettings:
     silent_probes: int = 3
     zombie_probes: int = 3
     seed: int = 7
+    profile_to: Path | None = None
+    """Attach py-spy to the restarted controller and write its summary here."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class FleetResult:
     restart_table_before: JsonObject
     restart_table_after: JsonObject | None
     restart_online_ids_equal: bool
+    profiled: bool
 
 
 @dataclass(frozen=True)
@@ -370,8 +373,19 @@ class _Restart:
 
 
 def _crash_and_restart(api: ControlClient, broker: procs.Mosquitto, workdir: Path, db: str, controller: procs.Proc,
-                       timeout: float = 60.0) -> _Restart:
+                       profile_to: Path | None, timeout: float = 60.0) -> _Restart:
     """SIGKILL the controller, start another; time until its table equals the one before the kill."""
+    restart = _restart(api, broker, workdir, db, controller, profile_to is not None, timeout)
+    pyspy = workdir / "restart.pyspy"
+    if profile_to is not None and pyspy.exists():
+        profile_to.parent.mkdir(parents=True, exist_ok=True)
+        profile_to.write_text("py-spy on `fleet controller` from its start after a SIGKILL until its fleet table was "
+                              "correct again\n\n" + profile.summarize(pyspy))
+    return restart
+
+
+def _restart(api: ControlClient, broker: procs.Mosquitto, workdir: Path, db: str, controller: procs.Proc,
+             profiled: bool, timeout: float) -> _Restart:
     before = _table(api)
     online_before = _online_ids(api)
     controller.signal(signal.SIGKILL)
@@ -380,6 +394,7 @@ def _crash_and_restart(api: ControlClient, broker: procs.Mosquitto, workdir: Pat
     restarted = procs.fleet("controller-fleet-restart", workdir, "--broker", broker.url, "--root", ROOT,
                             "controller", "--db", db)
     first: float | None = None
+    spy = profile.record(restarted.pid, 15, workdir / "restart.pyspy") if profiled and profile.available() else None
     with restarted:
         deadline = spawned + timeout
         while time.monotonic() < deadline:
@@ -389,8 +404,12 @@ def _crash_and_restart(api: ControlClient, broker: procs.Mosquitto, workdir: Pat
             if first is None:
                 first = reply.received_at - spawned
             if _totals(reply.result) == _totals(before):
+                seconds = reply.received_at - spawned
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)  # py-spy writes what it has sampled on Ctrl-C
+                    spy.wait(30)
                 equal = _online_ids(api) == online_before
-                return _Restart(reply.received_at - spawned, first, _totals(before), _totals(reply.result), equal)
+                return _Restart(seconds, first, _totals(before), _totals(reply.result), equal)
             time.sleep(0.02)
     return _Restart(None, first, _totals(before), None, False)
 
@@ -418,7 +437,7 @@ def run(workdir: Path, settings: FleetSettings) -> FleetResult:
             _, sim_share = up.sim_cpu.end()
             sim_rss = up.sim.usage().rss_bytes
             up.counter.stop()
-            restart = _crash_and_restart(api, broker, workdir, db, up.controller)
+            restart = _crash_and_restart(api, broker, workdir, db, up.controller, settings.profile_to)
             up.sim.stop(30)
     connected = [n for _, n in up.counter.samples]
     hold = up.counter.samples[-1][0] - up.counter.samples[0][0] if up.counter.samples else 0.0
@@ -435,7 +454,7 @@ def run(workdir: Path, settings: FleetSettings) -> FleetResult:
         keepalive_s=FIRMWARE_KEEPALIVE_S, heartbeat_ttl_s=ttl, cold_start_empty_s=up.cold_start_empty_s,
         cold_restart_s=restart.seconds, restart_first_answer_s=restart.first_answer_s,
         restart_table_before=restart.before, restart_table_after=restart.after,
-        restart_online_ids_equal=restart.online_equal,
+        restart_online_ids_equal=restart.online_equal, profiled=settings.profile_to is not None,
     )
 
 

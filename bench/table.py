@@ -107,7 +107,8 @@ def fleet_rows(r: FleetResult, registry_bytes: float) -> list[Row]:
     ]
     restart_ok = r.cold_restart_s is not None and r.cold_restart_s <= RESTART_TARGET_S and r.restart_online_ids_equal
     rows.append(Row(
-        f"Cold restart after SIGKILL to a correct fleet table ({r.devices:,} devices)",
+        f"Cold restart after SIGKILL to a correct fleet table ({r.devices:,} devices"
+        f"{', py-spy attached' if r.profiled else ''})",
         duration(r.cold_restart_s) if r.cold_restart_s is not None else "never correct",
         f"same controller on an empty database: {duration(r.cold_start_empty_s)} to its first answer",
         "table equal to the one before the kill" + ("" if r.restart_online_ids_equal else " — NOT equal"),
