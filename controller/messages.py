@@ -283,8 +283,8 @@ class Config:
         if not _bool(obj, "active_session"):
             return cls(version)
         password = _str(obj, "password", lo=0, hi=63)
-        if 0 < len(password) < 8:
-            raise Rejected("schema", "password must be empty or 8..63 characters")
+        if password and (len(password) < 8 or not password.isascii() or not password.isprintable()):
+            raise Rejected("schema", "password must be empty or 8..63 printable ASCII characters")
         return cls(version, SessionConfig(
             _int(obj, "session_id", lo=1), _str(obj, "course_code", hi=16, pattern=COURSE_RE),
             _str(obj, "course_title", hi=100), _str(obj, "session", hi=16), _str(obj, "semester", hi=32),

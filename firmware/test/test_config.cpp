@@ -75,7 +75,7 @@ TEST(Config, RejectsA40ByteSsid) {
 TEST(Config, RejectsA7CharacterPassword) {
   const auto config = decode(samples::activeConfigJson(7, 42, "CS101_Attendance", "1234567"));
   ASSERT_FALSE(config.ok());
-  EXPECT_EQ(config.error().detail, "password must be empty or 8..63 characters");
+  EXPECT_EQ(config.error().detail, "password must be empty or 8..63 printable ASCII characters");
   EXPECT_TRUE(decode(samples::activeConfigJson(7, 42, "CS101_Attendance", "12345678")).ok());
   EXPECT_TRUE(
       decode(samples::activeConfigJson(7, 42, "CS101_Attendance", std::string(63, 'p'))).ok());
@@ -130,7 +130,7 @@ TEST(Config, ValidateGivesReadableReasons) {
   EXPECT_EQ(fleet::validateConfig(config), "ssid must be 1..32 characters of [A-Za-z0-9_-]");
   config = samples::activeConfig();
   config.session.password = "1234567";
-  EXPECT_EQ(fleet::validateConfig(config), "password must be empty or 8..63 characters");
+  EXPECT_EQ(fleet::validateConfig(config), "password must be empty or 8..63 printable ASCII characters");
   config = samples::activeConfig();
   config.session.location = "";
   EXPECT_EQ(fleet::validateConfig(config), "location must be 1..128 characters");

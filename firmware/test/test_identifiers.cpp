@@ -49,6 +49,8 @@ TEST(Identifiers, SsidAndPassword) {
   EXPECT_TRUE(fleet::isValidApPassword(std::string(63, 'p')));
   EXPECT_FALSE(fleet::isValidApPassword("1234567"));
   EXPECT_FALSE(fleet::isValidApPassword(std::string(64, 'p')));
+  EXPECT_FALSE(fleet::isValidApPassword("caf\xc3\xa9-password"));  // not ASCII
+  EXPECT_FALSE(fleet::isValidApPassword("tab\tpassword"));
 }
 
 TEST(Identifiers, Mac) {

@@ -33,7 +33,7 @@ std::optional<std::string> validateConfig(const ConfigMsg& config) {
   }
   if (!isValidSsid(s.ssid)) return std::string("ssid must be 1..32 characters of [A-Za-z0-9_-]");
   if (!isValidApPassword(s.password)) {
-    return std::string("password must be empty or 8..63 characters");
+    return std::string("password must be empty or 8..63 printable ASCII characters");
   }
   if (auto e = checkLength("course_title", s.course_title, 1, kMaxCourseTitleLen)) return e;
   if (auto e = checkLength("session", s.session, 1, kMaxSessionLen)) return e;

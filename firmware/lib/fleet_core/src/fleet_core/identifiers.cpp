@@ -59,10 +59,12 @@ bool isValidCourseCode(const std::string& code) {
 }
 
 bool isValidApPassword(const std::string& password) {
-  if (password.empty()) return true;
-  const std::optional<std::size_t> chars = utf8Length(password);
-  return chars && *chars >= kMinPasswordLen && *chars <= kMaxPasswordLen &&
-         password.size() <= kMaxPasswordLen;
+  if (password.empty()) return true;  // an open network
+  if (password.size() < kMinPasswordLen || password.size() > kMaxPasswordLen) return false;
+  for (const unsigned char c : password) {
+    if (c < 0x20 || c > 0x7e) return false;  // a WPA2 passphrase is printable ASCII
+  }
+  return true;
 }
 
 bool isValidMac(const std::string& mac) {

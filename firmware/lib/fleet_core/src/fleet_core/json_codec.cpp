@@ -24,6 +24,7 @@ bool isNumberChar(char c) {
 // whether it is written as an integer.
 struct TextScan {
   int max_depth = 0;
+  bool raw_control = false;  // JSON (RFC 8259) allows only escaped control characters, cJSON any
   std::vector<bool> integer_literals;
 };
 
@@ -31,22 +32,41 @@ TextScan scanText(const std::string& text) {
   TextScan scan;
   int depth = 0;
   bool in_string = false;
+  bool in_key = false;                // the string being read is an object's key
+  std::vector<bool> in_object{false};  // per open container: object (true) or array
+  bool expect_key = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
+    const bool control = static_cast<unsigned char>(c) < 0x20;
     if (in_string) {
+      if (control) scan.raw_control = true;
       if (c == '\\') {
+        // cJSON would end a value at an escaped NUL and decode another value than was sent
+        // (in a key it only renames an unknown field, which is ignored anyway)
+        if (!in_key && text.compare(i + 1, 5, "u0000") == 0) scan.raw_control = true;
         ++i;
       } else if (c == '"') {
         in_string = false;
       }
       continue;
     }
-    if (c == '"') {
+    if (control && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+      scan.raw_control = true;
+    } else if (c == '"') {
       in_string = true;
+      in_key = in_object.back() && expect_key;
     } else if (c == '{' || c == '[') {
       scan.max_depth = std::max(scan.max_depth, ++depth);
+      in_object.push_back(c == '{');
+      expect_key = c == '{';
     } else if (c == '}' || c == ']') {
       --depth;
+      if (in_object.size() > 1) in_object.pop_back();
+      expect_key = false;
+    } else if (c == ':') {
+      expect_key = false;
+    } else if (c == ',') {
+      expect_key = in_object.back();
     } else if (c == '-' || (c >= '0' && c <= '9')) {
       bool integral = true;
       std::size_t j = i;
@@ -58,6 +78,21 @@ TextScan scanText(const std::string& text) {
     }
   }
   return scan;
+}
+
+// cJSON keeps the first of duplicate keys, Python the last: such a text means two things, so refuse it.
+bool hasDuplicateKeys(const cJSON* node) {
+  for (; node != nullptr; node = node->next) {
+    if (cJSON_IsObject(node)) {
+      for (const cJSON* a = node->child; a != nullptr; a = a->next) {
+        for (const cJSON* b = a->next; b != nullptr; b = b->next) {
+          if (a->string != nullptr && b->string != nullptr && std::strcmp(a->string, b->string) == 0) return true;
+        }
+      }
+    }
+    if (node->child != nullptr && hasDuplicateKeys(node->child)) return true;
+  }
+  return false;
 }
 
 void collectNumbers(const cJSON* node, std::vector<const cJSON*>& out) {
@@ -90,6 +125,9 @@ Decoded<Document> parseObject(const std::uint8_t* data, std::size_t len, std::si
     return reject(RejectReason::kBadJson, "not UTF-8 text");
   }
   const TextScan scan = scanText(text);
+  if (scan.raw_control) {
+    return reject(RejectReason::kBadJson, "raw control character");
+  }
   if (scan.max_depth > kMaxNesting) {
     return reject(RejectReason::kBadJson, "nested too deeply");
   }
@@ -97,6 +135,9 @@ Decoded<Document> parseObject(const std::uint8_t* data, std::size_t len, std::si
   Node root(cJSON_ParseWithOpts(text.c_str(), &end, 1));
   if (!root) {
     return reject(RejectReason::kBadJson, "not JSON");
+  }
+  if (hasDuplicateKeys(root.get())) {
+    return reject(RejectReason::kBadJson, "duplicate keys");
   }
   if (!cJSON_IsObject(root.get())) {
     return reject(RejectReason::kNotObject, "top level is not an object");
