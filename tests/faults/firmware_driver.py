@@ -3,7 +3,7 @@
 One `fleet-fuzz-driver` process per test module; each call writes one frame to its stdin and reads
 one line back. A crash (a sanitizer report, an abort) or a hang fails the call with the input and
 the driver's stderr, and the next call starts a fresh process. The binary is built by `make -C
-firmware host` (`make test` does it first); if it is missing it is built here.
+firmware host` (`make test` does it first) and brought up to date here.
 """
 
 from __future__ import annotations
@@ -32,10 +32,15 @@ class DriverFailed(AssertionError):
 
 
 def ensure_built() -> Path:
+    """The driver, rebuilt if the core changed since (an incremental build: about a second)."""
+    build_dir = DRIVER.parent
+    if (build_dir / "CMakeCache.txt").exists():
+        command = ["cmake", "--build", str(build_dir), "--target", DRIVER.name]
+    else:
+        command = ["make", "-C", str(REPO / "firmware"), "host"]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     if not DRIVER.exists():
-        subprocess.run(["make", "-C", str(REPO / "firmware"), "host"], check=True, stdout=subprocess.DEVNULL)
-    if not DRIVER.exists():
-        raise DriverFailed(f"{DRIVER} was not built by `make -C firmware host`")
+        raise DriverFailed(f"{DRIVER} was not built by {' '.join(command)}")
     return DRIVER
 
 
