@@ -3,8 +3,9 @@
 * `ci` — bounded examples, no deadline (a 2-core CI machine has noisy timings), derandomized so
   a run is reproducible and a strict xfail never flips by luck; the whole fault fuzz stays near a
   minute.
-* `soak` — many more examples, fresh randomness each run: `HYPOTHESIS_PROFILE=soak pytest
-  tests/faults` (what `make soak` runs). The broker floods scale with it (`scaled()`).
+* `soak` — 75 times the examples, fresh randomness each run: `HYPOTHESIS_PROFILE=soak pytest
+  tests/faults -k fuzz` (for `make soak`, which runs the fleet soak of tests/faults/soak.py today).
+  The broker flood scales with it (`scaled()`).
 * `dev` — a quick local loop.
 
 No example database is written (`database=None`): CI starts from a fresh clone anyway, and the
