@@ -51,6 +51,7 @@ test: $(STAMP) system-deps lint firmware-test
 SOAK_S ?= 600
 soak: $(STAMP) system-deps
 	$(BIN)/python -m tests.faults.soak --seconds $(SOAK_S)
+	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -q tests/faults -k fuzz
 
 clean:
 	rm -rf $(VENV) firmware/build .pytest_cache .mypy_cache .ruff_cache

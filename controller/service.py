@@ -129,7 +129,10 @@ class Controller:
             self._inbox.put(None)
             self._worker.join(timeout=10)
             self._worker = None
-        self._flush()
+        try:
+            self._flush()
+        except SQLAlchemyError as exc:  # still say goodbye: the next start re-reads liveness from the wire
+            log.error("final liveness flush failed: %s", str(exc).splitlines()[0])
         info = self._client.publish(
             self.topics.controller_status,
             encode(controller_status(self.settings.controller_id, False, __version__, "shutdown")), qos=1, retain=True)
