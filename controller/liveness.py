@@ -6,7 +6,6 @@ Pure: every function takes `now` (wall-clock seconds). The controller's shell ow
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -41,7 +40,7 @@ class DeviceLive:
     ip: str | None = None
     heartbeat: Heartbeat | None = None
     reported: State | None = None
-    births: deque[float] = field(default_factory=lambda: deque(maxlen=FLAP_BIRTHS))
+    births: tuple[float, ...] = ()  # the last FLAP_BIRTHS connects (a tuple: a deque costs 768 B a device)
     flagged: dict[str, float] = field(default_factory=dict)  # flag → until
 
     def flags(self, now: float) -> list[str]:
@@ -91,7 +90,7 @@ class Registry:
                 self._flag(device, DUPLICATE_ID, now)
             return Seen.STALE
         if status.online and not retained:
-            device.births.append(now)
+            device.births = (*device.births[-(FLAP_BIRTHS - 1):], now)
             if len(device.births) == FLAP_BIRTHS and now - device.births[0] <= FLAP_WINDOW_S:
                 self._flag(device, FLAPPING, now)
         device.boot = status.boot

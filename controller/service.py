@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 _RECONNECTED = Inbound("", b"connected", False)  # sentinels on the inbox
 _IDLE = Inbound("", b"idle", False)
 _TICK_S = 1.0
+_MASS_CHANGE = 20
 _FLAG_HINTS = {
     "flapping": "it reconnects too often (power, Wi-Fi or broker limits?)",
     "duplicate_id": "an older boot counter reappeared, so two devices seem to share this id",
@@ -288,7 +289,7 @@ class Controller:
 
     def _on_heartbeat(self, device_id: str, heartbeat: Heartbeat) -> None:
         if device_id not in self.registry.devices:
-            log.info("new device %s (fw %s)", device_id, heartbeat.fw)
+            log.debug("new device %s (fw %s)", device_id, heartbeat.fw)
         if self.registry.on_heartbeat(device_id, heartbeat, self.clock()) is Seen.STALE:
             raise Rejected("stale_heartbeat", f"boot {heartbeat.boot}")
 
@@ -390,10 +391,13 @@ class Controller:
 
     def _note_transitions(self, now: float) -> None:
         online = self.registry.online_ids(now)
-        for device_id in online - self._online:
-            log.info("device %s online", device_id)
-        for device_id in self._online - online:
-            log.info("device %s offline", device_id)
+        for verb, changed in (("online", online - self._online), ("offline", self._online - online)):
+            if len(changed) > _MASS_CHANGE:  # a restart or a broker blip: one line, ids at debug
+                log.info("%d devices %s", len(changed), verb)
+                log.debug("%s: %s", verb, ", ".join(sorted(changed)))
+            else:
+                for device_id in changed:
+                    log.info("device %s %s", device_id, verb)
         self._online = online
 
     def _reconcile_one(self, desired: Desired, now: float) -> None:

@@ -17,7 +17,20 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import BigInteger, Column, Engine, Index, Text, UniqueConstraint, case, event, func, text, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Engine,
+    Index,
+    Text,
+    UniqueConstraint,
+    case,
+    event,
+    func,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
@@ -254,15 +267,17 @@ class Store:
              "config_version": 0}
             for r in rows
         ]
-        stmt = self._insert(Device).values(values)
-        updates = {k: getattr(stmt.excluded, k) for k in ("boot", "fw", "ip", "applied_version")}
-        seen = col(Device.last_seen)  # several controllers flush: never move last_seen backwards
-        updates["last_seen"] = case((seen.is_(None) | (stmt.excluded.last_seen > seen), stmt.excluded.last_seen),
-                                    else_=seen)
-        updates["first_seen"] = func.coalesce(col(Device.first_seen), stmt.excluded.first_seen)
-        stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=updates)
-        with Session(self.engine) as s, s.begin():
-            s.execute(stmt)
+        # one statement executed for many parameter sets: compiling a 10k-row VALUES list took
+        # seconds, and PostgreSQL refuses more than 65535 parameters in one statement
+        table = SQLModel.metadata.tables["device"]
+        stmt = self._insert(table)
+        excluded = stmt.excluded
+        updates: dict[str, ColumnElement[Any]] = {k: excluded[k] for k in ("boot", "fw", "ip", "applied_version")}
+        seen = table.c.last_seen  # several controllers flush: never move last_seen backwards
+        updates["last_seen"] = case((seen.is_(None) | (excluded.last_seen > seen), excluded.last_seen), else_=seen)
+        updates["first_seen"] = func.coalesce(table.c.first_seen, excluded.first_seen)
+        with self.engine.begin() as conn:
+            conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=updates), values)
 
     # --- sessions ---------------------------------------------------------------------------------
 

@@ -132,3 +132,9 @@ def test_migrations_match_the_models(store: Store) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == []
+
+
+def test_a_large_fleet_flushes_in_one_go(store: Store) -> None:
+    """8,000 dirty devices after a restart: PostgreSQL refuses statements with over 65,535 parameters."""
+    store.flush_liveness([LivenessRow(f"dev-{i:05d}", 100.0 + i, 1, "fw", None, None) for i in range(8000)], now=1.0)
+    assert len(store.load_devices()) == 8000
