@@ -288,8 +288,6 @@ class Controller:
         raise Rejected("unapproved", device_id)
 
     def _on_heartbeat(self, device_id: str, heartbeat: Heartbeat) -> None:
-        if device_id not in self.registry.devices:
-            log.debug("new device %s (fw %s)", device_id, heartbeat.fw)
         if self.registry.on_heartbeat(device_id, heartbeat, self.clock()) is Seen.STALE:
             raise Rejected("stale_heartbeat", f"boot {heartbeat.boot}")
 
@@ -370,10 +368,13 @@ class Controller:
                     self._settled.pop(new.device_id, None)
                     self._reconcile_one(new, now)
 
+    def _excluded(self) -> set[str]:
+        """Devices never to choose: retired or not approved."""
+        return {i for i, info in self._inventory.items() if info.retired or not info.approved}
+
     def _pick(self, now: float, room: str | None = None) -> list[str]:
         """Free devices to try, freshest first (in `room`, when given)."""
-        excluded = {i for i, info in self._inventory.items() if info.retired or not info.approved}
-        return selection.candidates(self.registry, busy=self._busy, excluded=excluded, now=now,
+        return selection.candidates(self.registry, busy=self._busy, excluded=self._excluded(), now=now,
                                     ttl=self.settings.heartbeat_ttl_s, room=room,
                                     rooms={i: info.room for i, info in self._inventory.items()})
 
@@ -572,10 +573,9 @@ class Controller:
         in_room = self._pick(now, room=request.room)
         if in_room or request.any_room:
             return in_room or self._pick(now)
-        excluded = {i for i, info in self._inventory.items() if info.retired or not info.approved}
         raise NoDeviceAvailable(selection.describe_room(
             request.room, [i for i, info in self._inventory.items() if info.room == request.room],
-            online=self._online, busy=self._busy, excluded=excluded))
+            online=self._online, busy=self._busy, excluded=self._excluded()))
 
     def _session_end(self, session_id: int, now: float) -> JsonObject:
         row, config = self.store.end_session(session_id, self._reported_version, now)
