@@ -178,6 +178,7 @@ class Mosquitto(Proc):
             "user root",  # keeps root's privileges: the temp files need no chown (PITFALLS)
             "max_connections -1",
             "persistence false",
+            "set_tcp_nodelay true",  # as the deployment profile (deploy/broker.conf) has it
             "log_dest stdout",
             "log_type error",
             "log_type warning",

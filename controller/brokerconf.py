@@ -9,7 +9,8 @@ silently means something else on the embedded broker than it does on Mosquitto:
   `keyfile` (both needed) and `cafile`, per listener as in Mosquitto;
 - `allow_anonymous`, `password_file` (mosquitto_passwd format), `acl_file`: global, as Mosquitto's
   default `per_listener_settings false` makes them;
-- `persistence`, `persistence_location`, `autosave_interval`, `autosave_on_changes`.
+- `persistence`, `persistence_location`, `autosave_interval`, `autosave_on_changes`;
+- `set_tcp_nodelay` (accepted: asyncio already sends without Nagle's delay).
 
 Defaults follow Mosquitto 2.0: with no `listener` line the broker listens on port 1883 on loopback
 only and lets anonymous clients in ("local only mode"); once a listener is configured,
@@ -51,7 +52,7 @@ _MOSQUITTO_ONLY_NAMES = """
     capath ciphers ciphers_tls1.3 crlfile dhparamfile require_certificate
     tls_engine tls_engine_kpass_sha1 tls_keyform tls_version
     bind_address bind_interface http_dir max_connections mount_point port protocol socket_domain
-    websockets_headers_size websockets_log_level set_tcp_nodelay
+    websockets_headers_size websockets_log_level
     allow_duplicate_messages max_inflight_bytes max_inflight_messages max_keepalive max_packet_size
     max_queued_bytes max_queued_messages max_topic_alias maximum_qos memory_limit message_size_limit
     queue_qos0_messages retain_available sys_interval upgrade_outgoing_qos
@@ -226,6 +227,7 @@ _GLOBAL_SETTINGS = {
     "persistence_location": "path",
     "autosave_interval": "count",
     "autosave_on_changes": "bool",
+    "set_tcp_nodelay": "bool",  # accepted as is: asyncio sends without Nagle's delay on every TCP socket
 }
 
 
