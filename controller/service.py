@@ -1,20 +1,22 @@
 """The controller daemon: the imperative shell around the pure core.
 
-paho's network thread only hands inbound messages to one worker thread, which owns every piece
-of state (registry, desired configs, waiters) and is the only one to touch the database. Events
-wake the worker; a tick every second flushes liveness (coalesced), reconciles desired configs
-against reported state and expires waiters.
+Two threads take turns under one lock, so every piece of state (registry, desired configs,
+waiters) and the database are only ever touched by one of them at a time: paho's network thread
+handles each inbound message as it is read, and a ticker thread, once a second, flushes liveness
+(coalesced), reconciles desired configs against reported state and expires waiters. Handling
+messages where they are read (no queue between threads) keeps the heartbeat path short and gives
+backpressure for free: while a handler runs, nothing more is read from the socket, and the broker
+holds what comes in meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
@@ -35,12 +37,13 @@ from controller.messages import (
     Status,
     ack,
     controller_status,
+    decode_heartbeat,
     encode,
     load_object,
     reply_error,
     reply_ok,
 )
-from controller.mqtt import Inbound, new_client, parse_broker_url
+from controller.mqtt import new_client, parse_broker_url
 from controller.reconcile import Applied, Bump, Publish, Published, RejectedByDevice
 from controller.settings import ControllerSettings
 from controller.stats import Stats
@@ -49,8 +52,6 @@ from controller.topics import Channel, Topics
 
 log = logging.getLogger(__name__)
 
-_RECONNECTED = Inbound("", b"connected", False)  # sentinels on the inbox
-_IDLE = Inbound("", b"idle", False)
 _TICK_S = 1.0
 _MASS_CHANGE = 20
 _FLAG_HINTS = {
@@ -58,6 +59,21 @@ _FLAG_HINTS = {
     "duplicate_id": "an older boot counter reappeared, so two devices seem to share this id",
 }
 _SETTLE_S = 1.0  # after a (re)connect, let retained states arrive before republishing
+
+
+DeviceMessage: TypeAlias = Heartbeat | Status | State | Attendance
+
+
+def _decode(channel: Channel, payload: bytes | bytearray, device_id: str) -> DeviceMessage:
+    """One device message, decoded for its channel, or Rejected."""
+    if channel is Channel.HEARTBEAT:  # most of the traffic: a fast path for the firmware's layout
+        return decode_heartbeat(payload, device_id)
+    obj = load_object(payload, device_id=device_id)
+    if channel is Channel.STATUS:
+        return Status.from_obj(obj)
+    if channel is Channel.STATE:
+        return State.from_obj(obj)
+    return Attendance.from_obj(obj)
 
 
 @dataclass(slots=True)
@@ -79,7 +95,8 @@ class Controller:
         self.registry = Registry(ttl=settings.heartbeat_ttl_s)
         self.stats = Stats()
         self._address = parse_broker_url(settings.broker_url)
-        self._inbox: queue.SimpleQueue[Inbound | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # held by whichever thread handles a message or a tick
+        self._stopping = False
         self._desired: dict[str, Desired] = {}
         self._busy: dict[str, int] = {}
         self._inventory: dict[str, DeviceInfo] = {}
@@ -93,7 +110,8 @@ class Controller:
         self._republish_at: float | None = None
         self._next = {"flush": 0.0, "reconcile": 0.0, "resync": 0.0}
         self._connected = threading.Event()
-        self._worker: threading.Thread | None = None
+        self._halt = threading.Event()
+        self._ticker: threading.Thread | None = None
         self._client = self._make_client()
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -119,25 +137,25 @@ class Controller:
         if not self._connected.wait(connect_timeout):
             self._client.loop_stop()
             raise FleetError(f"the broker at {self._address.url} did not accept the controller's connection")
-        self._worker = threading.Thread(target=self._run, name="fleet-controller", daemon=True)
-        self._worker.start()
+        self._ticker = threading.Thread(target=self._run_ticks, name="fleet-controller-tick", daemon=True)
+        self._ticker.start()
         log.info("controller %s up: broker %s, root %r, database %s, %d devices known",
                  self.settings.controller_id, self._address.url, self.topics.root, self.store.url, len(self.registry))
 
     def stop(self) -> None:
-        """Clean shutdown: finish the queue, flush liveness, publish offline presence, disconnect."""
-        if self._worker is not None:
-            self._inbox.put(None)
-            self._worker.join(timeout=10)
-            self._worker = None
-        try:
-            self._flush()
-        except SQLAlchemyError as exc:  # still say goodbye: the next start re-reads liveness from the wire
-            log.error("final liveness flush failed: %s", str(exc).splitlines()[0])
+        """Clean shutdown: stop handling messages (unacknowledged check-ins are sent again to the
+        next controller), flush liveness, publish offline presence, disconnect."""
+        self.halt_ticks()
+        with self._lock:
+            self._stopping = True
+            try:
+                self._flush()
+            except SQLAlchemyError as exc:  # still say goodbye: the next start re-reads liveness from the wire
+                log.error("final liveness flush failed: %s", str(exc).splitlines()[0])
         info = self._client.publish(
             self.topics.controller_status,
             encode(controller_status(self.settings.controller_id, False, __version__, "shutdown")), qos=1, retain=True)
-        if self._client.is_connected():
+        if self._client.is_connected():  # waited for outside the lock: paho's thread must read the PUBACK
             try:
                 info.wait_for_publish(timeout=3)
             except (RuntimeError, ValueError):
@@ -149,26 +167,32 @@ class Controller:
 
     def _load(self) -> None:
         now = self.clock()
-        for row in self.store.load_devices():
-            if row.first_seen is not None:
-                self.registry.restore(row.id, last_seen=row.last_seen, boot=row.boot, fw=row.fw)
+        for device_id, last_seen, boot, fw in self.store.load_liveness():
+            self.registry.restore(device_id, last_seen=last_seen, boot=boot, fw=fw)
         self.registry.dirty.clear()
         self._resync(now)
 
     def _resync(self, now: float) -> None:
         """Re-read the inventory, desired configs and assignments (another controller may have written them)."""
-        self._inventory = {r.id: DeviceInfo(r.name, r.room, r.retired, r.approved) for r in self.store.load_devices()}
+        self._inventory = self.store.load_inventory()
         self._desired = {d.device_id: d for d in self.store.desired()}
         self._busy = {d.device_id: d.session_id for d in self._desired.values() if d.session_id is not None}
         if self.settings.shared_group:  # heartbeats are split between controllers: merge what the others saw
-            for row in self.store.load_devices():
-                self.registry.merge(row.id, last_seen=row.last_seen, boot=row.boot)
+            for device_id, last_seen, boot, _fw in self.store.load_liveness():
+                self.registry.merge(device_id, last_seen=last_seen, boot=boot)
         active = self.store.sessions(active_only=True)
         self._grace = {r.id: r.failover_grace_s for r in active if r.id is not None}
         self._degraded = {r.id for r in active if r.id is not None and r.degraded}
         self._next["resync"] = now + self.settings.resync_s
 
-    # --- paho callbacks: hand off only ------------------------------------------------------------
+    def halt_ticks(self) -> None:
+        """Stop the ticker thread (`stop()` does; tests that simulate a crash do it alone)."""
+        self._halt.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=10)
+            self._ticker = None
+
+    # --- paho callbacks ---------------------------------------------------------------------------
 
     def _on_connect(self, client: paho.Client, _userdata: object, _flags: object, reason: ReasonCode,
                     _props: object) -> None:
@@ -177,7 +201,9 @@ class Controller:
             return
         client.subscribe(self.topics.controller_filters(self.settings.shared_group))
         self._announce()
-        self._inbox.put(_RECONNECTED)
+        with self._lock:  # what the broker held for us may be gone: republish once retained states are in
+            self._published.clear()
+            self._republish_at = self.clock() + _SETTLE_S
         self._connected.set()
 
     def _announce(self) -> None:
@@ -187,77 +213,55 @@ class Controller:
 
     def _on_disconnect(self, _client: paho.Client, _userdata: object, _flags: object, reason: ReasonCode,
                        _props: object) -> None:
-        if self._worker is not None:
+        if self._ticker is not None:
             log.warning("lost the broker (%s); reconnecting with backoff", reason)
 
     def _on_message(self, _client: paho.Client, _userdata: object, message: paho.MQTTMessage) -> None:
-        self._inbox.put(Inbound.from_paho(message))
-
-    # --- the worker -------------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        next_tick = self.clock()
-        while True:
-            timeout = max(0.0, next_tick - self.clock())
-            try:
-                item = self._inbox.get(timeout=timeout)
-            except queue.Empty:
-                item = _IDLE
-            if item is None:
+        topic, payload, retained = message.topic, message.payload, bool(message.retain)
+        with self._lock:
+            if self._stopping:
                 return
-            if item is not _IDLE:
-                self._guarded(self._dispatch, item)
-            now = self.clock()
-            if now >= next_tick:
-                self._guarded(self._tick, now)
-                next_tick = now + _TICK_S
+            try:
+                self._dispatch(topic, payload, retained)
+            except SQLAlchemyError as exc:
+                log.error("database error (will retry): %s", str(exc).splitlines()[0])
+            except Exception:  # nothing may stop paho's loop
+                self.stats.rejected["internal"] += 1
+                log.exception("internal error while handling %s", topic)
 
-    def _guarded(self, fn: Callable[..., None], *args: object) -> None:
-        """Run one handler; nothing it raises may stop the loop."""
-        try:
-            fn(*args)
-        except SQLAlchemyError as exc:
-            log.error("database error (will retry): %s", str(exc).splitlines()[0])
-        except Exception:
-            self.stats.rejected["internal"] += 1
-            log.exception("internal error while handling %s", getattr(args[0], "topic", args[0]))
+    # --- inbound messages -------------------------------------------------------------------------
 
-    def _dispatch(self, message: Inbound) -> None:
-        if message is _RECONNECTED:
-            self._published.clear()
-            self._republish_at = self.clock() + _SETTLE_S
-            return
-        if message.topic == self.topics.requests:
+    def _dispatch(self, topic: str, payload: bytes | bytearray, retained: bool) -> None:
+        if topic == self.topics.requests:
             self.stats.received["request"] += 1
-            self._handle_request(message)
+            self._handle_request(topic, payload)
             return
-        if message.topic == self.topics.controller_status:
-            self._on_peer_status(message.payload)
+        if topic == self.topics.controller_status:
+            self._on_peer_status(payload)
             return
         try:
-            where = self.topics.parse_device(message.topic)
+            where = self.topics.parse_device(topic)
         except Rejected as exc:
             self.stats.received["unknown"] += 1
-            self.stats.reject(exc.reason, message.topic, exc.detail)
+            self.stats.reject(exc.reason, topic, exc.detail)
             return
         self.stats.received[where.channel.value] += 1
-        if not message.payload and message.retained:
+        if not payload and retained:
             return  # a cleared retained message
         try:
-            obj = load_object(message.payload, device_id=where.device_id)
+            message = _decode(where.channel, payload, where.device_id)
             if self.settings.require_approval and not self._approved(where.device_id):
-                self._on_unapproved(where.device_id, where.channel, obj, message.retained)
-                return
-            if where.channel is Channel.HEARTBEAT:
-                self._on_heartbeat(where.device_id, Heartbeat.from_obj(obj))
-            elif where.channel is Channel.STATUS:
-                self._on_status(where.device_id, Status.from_obj(obj), message.retained)
-            elif where.channel is Channel.STATE:
-                self._on_state(where.device_id, State.from_obj(obj))
+                self._on_unapproved(where.device_id, message, retained)
+            elif isinstance(message, Heartbeat):
+                self._on_heartbeat(where.device_id, message)
+            elif isinstance(message, Status):
+                self._on_status(where.device_id, message, retained)
+            elif isinstance(message, State):
+                self._on_state(where.device_id, message)
             else:
-                self._on_attendance(where.device_id, Attendance.from_obj(obj))
+                self._on_attendance(where.device_id, message)
         except Rejected as exc:
-            self.stats.reject(exc.reason, message.topic, exc.detail)
+            self.stats.reject(exc.reason, topic, exc.detail)
 
     def _on_peer_status(self, payload: bytes | bytearray) -> None:
         """Several controllers share one presence topic: when another one's will (or clean stop)
@@ -275,16 +279,16 @@ class Controller:
         info = self._inventory.get(device_id)
         return info is not None and info.approved
 
-    def _on_unapproved(self, device_id: str, channel: Channel, obj: JsonObject, retained: bool) -> None:
+    def _on_unapproved(self, device_id: str, message: DeviceMessage, retained: bool) -> None:
         """Approval is on: an unknown device is registered as pending (so an operator sees it) and
         whatever it sends is rejected until `fleet device approve`."""
         if device_id not in self._inventory:
             log.warning("device %s is not approved; `fleet device approve %s` admits it", device_id, device_id)
             self._inventory[device_id] = DeviceInfo(approved=False)
-        if channel is Channel.HEARTBEAT:
-            self.registry.on_heartbeat(device_id, Heartbeat.from_obj(obj), self.clock())
-        elif channel is Channel.STATUS:
-            self.registry.on_status(device_id, Status.from_obj(obj), self.clock(), retained=retained)
+        if isinstance(message, Heartbeat):
+            self.registry.on_heartbeat(device_id, message, self.clock())
+        elif isinstance(message, Status):
+            self.registry.on_status(device_id, message, self.clock(), retained=retained)
         raise Rejected("unapproved", device_id)
 
     def _on_heartbeat(self, device_id: str, heartbeat: Heartbeat) -> None:
@@ -316,6 +320,19 @@ class Controller:
         self._client.publish(self.topics.attendance_ack(device_id), encode(ack(result.upto)), qos=1)
 
     # --- periodic work ----------------------------------------------------------------------------
+
+    def _run_ticks(self) -> None:
+        while not self._halt.wait(_TICK_S):
+            with self._lock:
+                if self._stopping:
+                    return
+                try:
+                    self._tick(self.clock())
+                except SQLAlchemyError as exc:
+                    log.error("database error (will retry): %s", str(exc).splitlines()[0])
+                except Exception:  # the next tick tries again
+                    self.stats.rejected["internal"] += 1
+                    log.exception("internal error in the periodic work")
 
     def _tick(self, now: float) -> None:
         if now >= self._next["flush"]:
@@ -443,13 +460,13 @@ class Controller:
 
     # --- the request API --------------------------------------------------------------------------
 
-    def _handle_request(self, message: Inbound) -> None:
+    def _handle_request(self, topic: str, payload: bytes | bytearray) -> None:
         try:
-            request = Request.from_obj(load_object(message.payload, max_bytes=MAX_REQUEST_PAYLOAD))
+            request = Request.from_obj(load_object(payload, max_bytes=MAX_REQUEST_PAYLOAD))
             if not self.topics.is_replies(request.reply_to):  # never answer onto a device's topics
                 raise Rejected("bad_reply_to", request.reply_to[:80])
         except Rejected as exc:
-            self.stats.reject(exc.reason, message.topic, exc.detail)
+            self.stats.reject(exc.reason, topic, exc.detail)
             return
         try:
             result = self._call(request)

@@ -56,6 +56,15 @@ def fast_settings(broker_url: str, root: str, db_url: str, **overrides: float) -
                               controller_id=f"ctl-test-{uuid.uuid4().hex[:6]}", **values)
 
 
+def crash(ctl: Controller) -> None:
+    """Die as kill -9 would: no flush, no offline presence; the broker publishes the will."""
+    ctl.halt_ticks()
+    ctl._client.loop_stop()
+    sock = ctl._client.socket()
+    if sock is not None:
+        sock.close()
+
+
 @pytest.fixture
 def start_controller(broker: RunningBroker, root: str, db_url: str) -> Iterator[Callable[..., Controller]]:
     started: list[Controller] = []

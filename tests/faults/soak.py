@@ -29,6 +29,7 @@ from controller.errors import FleetError
 from controller.service import Controller
 from controller.simulator import SimConfig, Simulator
 from controller.store import Store
+from tests import conftest
 from tests.brokers import start_mosquitto
 from tests.conftest import fast_settings
 
@@ -48,13 +49,9 @@ class Tally:
 
 
 def crash(ctl: Controller, tally: Tally) -> None:
-    """Die as kill -9 would: no flush, no offline presence; keep its rejection counts."""
+    """Die as kill -9 would; keep its rejection counts."""
     tally.rejected.update(ctl.stats.rejected)
-    ctl._client.loop_stop()
-    sock = ctl._client.socket()
-    if sock is not None:
-        sock.close()
-    ctl._inbox.put(None)
+    conftest.crash(ctl)
 
 
 def garbage(url: str, root: str, rng: random.Random) -> int:

@@ -30,6 +30,7 @@ from controller.messages import (
     Request,
     State,
     Status,
+    decode_heartbeat,
     encode,
     load_object,
 )
@@ -49,6 +50,8 @@ def decode(case: Case) -> object:
     if case.channel == "request":
         return Request.from_obj(load_object(case.payload, max_bytes=MAX_REQUEST_PAYLOAD))
     where = TOPICS.parse_device(case.topic(TOPICS.root))
+    if where.channel is Channel.HEARTBEAT:
+        return decode_heartbeat(case.payload, where.device_id)
     return DECODERS[where.channel].from_obj(load_object(case.payload, device_id=where.device_id))
 
 
@@ -136,6 +139,49 @@ def test_random_bytes_never_get_past_the_envelope_unrejected(payload: bytes, max
         assert exc.reason in DECODER_REASONS
     else:
         assert type(obj) is dict and obj["v"] == 1
+
+
+# --- the heartbeat fast path decides as the general path does ---------------------------------------
+
+
+def _verdicts(payload: bytes, device_id: str) -> tuple[object, object]:
+    def run(decoder: Any) -> object:
+        try:
+            return decoder()
+        except Rejected as exc:
+            return exc.reason
+
+    return (run(lambda: decode_heartbeat(payload, device_id)),
+            run(lambda: Heartbeat.from_obj(load_object(payload, device_id=device_id))))
+
+
+_EDGE_COUNTERS = st.one_of(st.integers(0, 300), st.sampled_from([2**32 - 1, 2**32, 10**10 - 1, 10**10]),
+                           st.integers(-3, -1))
+
+
+@given(boot=_EDGE_COUNTERS, uptime=_EDGE_COUNTERS, rssi=st.one_of(st.none(), st.integers(-200, 3)),
+       heap=st.one_of(st.none(), _EDGE_COUNTERS), fw=st.one_of(st.none(), st.text(max_size=40)),
+       rest=st.lists(st.one_of(st.none(), _EDGE_COUNTERS), min_size=3, max_size=3),
+       sender=st.sampled_from(["same", "none", "other"]))
+def test_canonical_heartbeats_decode_as_the_general_path_decodes(
+    boot: int, uptime: int, rssi: int | None, heap: int | None, fw: str | None, rest: list[int | None], sender: str,
+) -> None:
+    """Payloads in the firmware's field order, values on and over every limit: both paths agree."""
+    device_id = "esp32-aaaaaaaaaaaa"
+    sent_id = {"same": device_id, "none": None, "other": "esp32-bbbbbbbbbbbb"}[sender]
+    fields = {"v": 1, "id": sent_id, "boot": boot, "uptime_s": uptime, "rssi": rssi, "heap": heap, "fw": fw,
+              "config_version": rest[0], "stations": rest[1], "queued": rest[2]}
+    payload = encode({k: v for k, v in fields.items() if v is not None})
+    fast, general = _verdicts(payload, device_id)
+    assert fast == general
+
+
+@given(data=st.data())
+def test_any_heartbeat_payload_decodes_as_the_general_path_decodes(data: st.DataObject) -> None:
+    case = data.draw(st.one_of(hostile.valid_cases("heartbeat"), hostile.mutated_cases("heartbeat"),
+                               hostile.chaos_cases("heartbeat")))
+    fast, general = _verdicts(case.payload, case.device_id)
+    assert fast == general
 
 
 # --- topics ----------------------------------------------------------------------------------------

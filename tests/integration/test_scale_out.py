@@ -16,7 +16,7 @@ from controller.client import FleetClient
 from controller.errors import ApiError
 from controller.service import Controller
 from tests.brokers import RunningBroker, start_mosquitto
-from tests.conftest import Device, fast_settings
+from tests.conftest import Device, crash, fast_settings
 from tests.waiting import eventually
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -42,15 +42,6 @@ def pg_url() -> Iterator[str]:
 def mosquitto(tmp_path: Path) -> Iterator[RunningBroker]:
     with start_mosquitto(tmp_path) as running:
         yield running
-
-
-def crash(ctl: Controller) -> None:
-    """Die without a clean shutdown: no offline presence, the broker publishes the will."""
-    ctl._client.loop_stop()
-    sock = ctl._client.socket()
-    if sock is not None:
-        sock.close()
-    ctl._inbox.put(None)
 
 
 def test_two_controllers_split_the_work_once_and_survive_one_dying(
