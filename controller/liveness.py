@@ -41,10 +41,10 @@ class DeviceLive:
     heartbeat: Heartbeat | None = None
     reported: State | None = None
     births: tuple[float, ...] = ()  # the last FLAP_BIRTHS connects (a tuple: a deque costs 768 B a device)
-    flagged: dict[str, float] = field(default_factory=dict)  # flag → until
+    flagged: dict[str, float] | None = None  # flag → until; None until a first flag (most devices never)
 
     def flags(self, now: float) -> list[str]:
-        return sorted(flag for flag, until in self.flagged.items() if until > now)
+        return sorted(flag for flag, until in (self.flagged or {}).items() if until > now)
 
     def online(self, now: float, ttl: float) -> bool:
         return (
@@ -65,6 +65,8 @@ class Registry:
     raised: list[tuple[str, str]] = field(default_factory=list)  # (device, flag) newly raised, for the log
 
     def _flag(self, device: DeviceLive, flag: str, now: float) -> None:
+        if device.flagged is None:
+            device.flagged = {}
         if device.flagged.get(flag, 0.0) <= now:
             self.raised.append((device.device_id, flag))
         device.flagged[flag] = now + FLAG_HOLD_S

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
@@ -159,6 +161,11 @@ class DeviceInfo:
     approved: bool = True
 
 
+_DEFAULT_INFO = DeviceInfo()
+_FLUSH_CHUNK = 1000
+"""Liveness rows per executemany: bounds the parameter sets held in memory at once."""
+
+
 @dataclass(frozen=True, slots=True)
 class StartRequest:
     course: str
@@ -242,6 +249,23 @@ class Store:
         with Session(self.engine) as s:
             return list(s.exec(select(Device)))
 
+    def load_liveness(self) -> list[tuple[str, float | None, int | None, str | None]]:
+        """(id, last_seen, boot, fw) of every device that has been seen. Plain rows, not ORM
+        objects: read at every start and resync, for fleets of many thousands."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Device.id, Device.last_seen, Device.boot, Device.fw).where(
+                col(Device.first_seen).is_not(None)))
+            return [(sys.intern(i), seen, boot, fw) for i, seen, boot, fw in rows]
+
+    def load_inventory(self) -> dict[str, DeviceInfo]:
+        """What operators set about every known device; devices with nothing set share one value."""
+        with self.engine.connect() as conn:
+            c = SQLModel.metadata.tables["device"].c
+            rows = conn.execute(select_columns(c.id, c.name, c.room, c.retired, c.approved))
+            return {sys.intern(i): _DEFAULT_INFO if info == _DEFAULT_INFO else info
+                    for i, info in ((i, DeviceInfo(name, room, retired, approved))
+                                    for i, name, room, retired, approved in rows)}
+
     def flush_liveness(self, rows: Sequence[LivenessRow], now: float, *, approve_new: bool = True) -> list[str]:
         """Upsert the coalesced liveness of many devices in one statement; new devices are
         registered (pending approval when `approve_new` is False). Should the database refuse the
@@ -261,12 +285,6 @@ class Store:
         return refused
 
     def _upsert_liveness(self, rows: Sequence[LivenessRow], now: float, approve_new: bool) -> None:
-        values = [
-            {"id": r.device_id, "first_seen": now, "last_seen": r.last_seen, "boot": r.boot, "fw": _text(r.fw),
-             "ip": _text(r.ip), "applied_version": r.applied_version, "retired": False, "approved": approve_new,
-             "config_version": 0}
-            for r in rows
-        ]
         # one statement executed for many parameter sets: compiling a 10k-row VALUES list took
         # seconds, and PostgreSQL refuses more than 65535 parameters in one statement
         table = SQLModel.metadata.tables["device"]
@@ -276,8 +294,15 @@ class Store:
         seen = table.c.last_seen  # several controllers flush: never move last_seen backwards
         updates["last_seen"] = case((seen.is_(None) | (excluded.last_seen > seen), excluded.last_seen), else_=seen)
         updates["first_seen"] = func.coalesce(table.c.first_seen, excluded.first_seen)
+        upsert = stmt.on_conflict_do_update(index_elements=["id"], set_=updates)
         with self.engine.begin() as conn:
-            conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=updates), values)
+            for start in range(0, len(rows), _FLUSH_CHUNK):  # parameter sets built a chunk at a time
+                conn.execute(upsert, [
+                    {"id": r.device_id, "first_seen": now, "last_seen": r.last_seen, "boot": r.boot, "fw": _text(r.fw),
+                     "ip": _text(r.ip), "applied_version": r.applied_version, "retired": False,
+                     "approved": approve_new, "config_version": 0}
+                    for r in rows[start:start + _FLUSH_CHUNK]
+                ])
 
     # --- sessions ---------------------------------------------------------------------------------
 

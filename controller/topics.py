@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -105,4 +106,5 @@ class Topics:
             raise Rejected("bad_topic", topic[:80])
         if not valid_device_id(rest[0]):
             raise Rejected("bad_device_id", rest[0][:40])
-        return DeviceTopic(rest[0], _CHANNELS[rest[1]])
+        # interned: the registry, the inventory and every set of ids then share one string a device
+        return DeviceTopic(sys.intern(rest[0]), _CHANNELS[rest[1]])
