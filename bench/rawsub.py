@@ -84,7 +84,9 @@ def main() -> None:
     client.connect(address.host, address.port, keepalive=60)
     written, next_progress = -1, 0.0
     while not stop:  # what loop_forever() does: one select and one packet at a time
-        client.loop(_PROGRESS_EVERY_S)
+        rc = client.loop(_PROGRESS_EVERY_S)
+        if rc != paho.MQTT_ERR_SUCCESS:  # the broker is gone: its run is over (and loop() would spin)
+            raise SystemExit(f"rawsub: lost the broker ({paho.error_string(rc)})")
         now = monotonic()
         if now >= next_progress and len(times) != written:
             written, next_progress = len(times), now + _PROGRESS_EVERY_S

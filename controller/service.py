@@ -58,6 +58,7 @@ _FLAG_HINTS = {
     "flapping": "it reconnects too often (power, Wi-Fi or broker limits?)",
     "duplicate_id": "an older boot counter reappeared, so two devices seem to share this id",
 }
+_MAX_INFLIGHT = 1000
 _SETTLE_S = 1.0  # after a (re)connect, let retained states arrive before republishing
 
 
@@ -121,6 +122,10 @@ class Controller:
         client.will_set(self.topics.controller_status,
                         encode(controller_status(self.settings.controller_id, False, __version__)), qos=1, retain=True)
         client.max_queued_messages_set(0)
+        # Replies and configs go out at QoS 1. Their PUBACKs come back behind whatever the broker
+        # already queued for us, so under a heartbeat backlog paho's default of 20 unacknowledged
+        # messages held every further reply (and config) back until the backlog was read.
+        client.max_inflight_messages_set(_MAX_INFLIGHT)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
