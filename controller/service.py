@@ -11,6 +11,7 @@ holds what comes in meanwhile.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -142,6 +143,9 @@ class Controller:
         if not self._connected.wait(connect_timeout):
             self._client.loop_stop()
             raise FleetError(f"the broker at {self._address.url} did not accept the controller's connection")
+        # What exists now (modules, the fleet read from the database) lives as long as the process:
+        # moved out of the collector's sight, full collections stay short pauses in the handlers.
+        gc.freeze()
         self._ticker = threading.Thread(target=self._run_ticks, name="fleet-controller-tick", daemon=True)
         self._ticker.start()
         log.info("controller %s up: broker %s, root %r, database %s, %d devices known",
