@@ -85,9 +85,9 @@ class _BufferedClient(paho.Client):
 
     paho 2.2 reads every packet with at least three `recv()` calls (the command byte, each
     remaining-length byte, the rest), so a stream of small heartbeats costs a system call per
-    few bytes, and every call gives the GIL away: with the controller's worker thread busy, the
-    network thread then waits for it back each time (profiled: a third of the controller's time
-    sat in `_sock_recv`). Here one `recv()` fills a buffer the packet reads are served from;
+    few bytes, and every call gives the GIL away: with another thread busy, the network thread
+    then waits for it back each time (profiled: a third of the controller's time sat in
+    `_sock_recv`). Here one `recv()` fills a buffer the packet reads are served from;
     `loop_read` goes on while buffered bytes remain, since select() cannot see them, but makes
     one `recv()` at most, so a ceaseless stream cannot starve paho's writes (replies, pings).
     """

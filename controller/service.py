@@ -133,7 +133,7 @@ class Controller:
         return client
 
     def start(self, connect_timeout: float = 10.0) -> None:
-        """Load the database, connect, and start the worker; FleetError if the broker is unreachable."""
+        """Load the database, connect, and start the ticker; FleetError if the broker is unreachable."""
         self._load()
         try:
             self._client.connect(self._address.host, self._address.port, keepalive=30)
