@@ -214,7 +214,10 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # an unreachable server fails a connect in 5 s instead of TCP's minutes: the controller reads
+    # no message while a database call runs
+    connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 class Store:
