@@ -324,8 +324,7 @@ class Controller:
         self.stats.checkins["stored"] += result.stored
         self.stats.checkins["duplicate"] += result.duplicates
         for reason, n in result.rejected.items():
-            self.stats.checkins[reason] += n
-            self.stats.reject(reason, self.topics.attendance(device_id), f"{n} event(s) of session {batch.session_id}")
+            self.stats.reject_checkins(reason, n, self.topics.attendance(device_id), f"session {batch.session_id}")
         self._client.publish(self.topics.attendance_ack(device_id), encode(ack(result.upto)), qos=1)
 
     # --- periodic work ----------------------------------------------------------------------------

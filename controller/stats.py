@@ -24,5 +24,13 @@ class Stats:
         log.log(level, "rejected message on %s: %s (%s) [further %s rejections are logged at debug]",
                 topic[:120], reason, detail, reason)
 
+    def reject_checkins(self, reason: str, count: int, topic: str, detail: str) -> None:
+        """Check-in events refused inside an accepted (and acknowledged) batch: counted per event
+        under `checkins`, beside `stored` and `duplicate`; the first of each reason is a warning."""
+        self.checkins[reason] += count
+        level = logging.WARNING if self.checkins[reason] == count else logging.DEBUG
+        log.log(level, "rejected %d check-in(s) on %s: %s (%s) [further %s rejections are logged at debug]",
+                count, topic[:120], reason, detail, reason)
+
     def as_obj(self) -> JsonObject:
         return {"received": dict(self.received), "rejected": dict(self.rejected), "checkins": dict(self.checkins)}
