@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import paho.mqtt.client as paho
@@ -50,6 +49,7 @@ from controller.settings import ControllerSettings
 from controller.stats import Stats
 from controller.store import Desired, DeviceInfo, LivenessRow, StartRequest, Store
 from controller.topics import Channel, Topics
+from controller.waiters import Waiters, wait_result
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +78,6 @@ def _decode(channel: Channel, payload: bytes | bytearray, device_id: str) -> Dev
     return Attendance.from_obj(obj)
 
 
-@dataclass(slots=True)
-class _Waiter:
-    request: Request
-    session_id: int
-    deadline: float
-
-
 class Controller:
     """One controller process: `start()`, then `stop()` (or `run()` until a stop event)."""
 
@@ -104,7 +97,7 @@ class Controller:
         self._inventory: dict[str, DeviceInfo] = {}
         self._published: dict[str, reconcile.Published] = {}
         self._settled: dict[str, int] = {}
-        self._waiters: list[_Waiter] = []
+        self._waiters = Waiters()
         self._grace: dict[int, float] = {}  # active session → failover grace
         self._offline_since: dict[str, float] = {}  # busy device → first seen offline
         self._degraded: set[int] = set()
@@ -359,7 +352,7 @@ class Controller:
             for desired in list(self._desired.values()):
                 self._reconcile_one(desired, now)
             self._next["reconcile"] = now + self.settings.reconcile_s
-        self._expire_waiters(now)
+        self._answer(self._waiters.expire(now))
 
     def _failover(self, now: float) -> None:
         """Move sessions whose device stayed offline past their grace period to a free device."""
@@ -464,7 +457,7 @@ class Controller:
             log.warning("device %s rejected config version %d: %s", desired.device_id, action.version, error)
         if desired.session_id is not None:
             self.store.mark_session(desired.session_id, applied_at=None if error else now, error=error)
-            self._resolve_waiters(desired.session_id, "rejected" if error else "applied", error)
+            self._answer(self._waiters.settle(desired.session_id, "rejected" if error else "applied", error))
 
     # --- the request API --------------------------------------------------------------------------
 
@@ -611,35 +604,20 @@ class Controller:
             desired = Desired(row.device_id, config, None)
             self._desired[row.device_id] = desired
             self._reconcile_one(desired, now)
-        self._resolve_waiters(session_id, "ended", None)
+        self._answer(self._waiters.settle(session_id, "ended", None))
         return {"session_id": session_id, "device": row.device_id, "config": config.to_obj() if config else None}
 
     def _session_wait(self, request: Request, session_id: int, deadline: float) -> JsonObject | None:
         row = self.store.get_session(session_id)
         if row.applied_at is not None or row.error is not None or not row.active:
-            return self._wait_result(session_id, "applied" if row.applied_at else "rejected" if row.error else "ended",
-                                     row.error)
-        self._waiters.append(_Waiter(request, session_id, deadline))
+            return wait_result(session_id, "applied" if row.applied_at else "rejected" if row.error else "ended",
+                               row.error)
+        self._waiters.park(request, session_id, deadline)
         return None
 
-    @staticmethod
-    def _wait_result(session_id: int, status: str, error: str | None) -> JsonObject:
-        return {"session_id": session_id, "status": status, "error": error}
-
-    def _resolve_waiters(self, session_id: int, status: str, error: str | None) -> None:
-        keep = []
-        for waiter in self._waiters:
-            if waiter.session_id == session_id:
-                self._reply(waiter.request, reply_ok(waiter.request.id, self._wait_result(session_id, status, error)))
-            else:
-                keep.append(waiter)
-        self._waiters = keep
-
-    def _expire_waiters(self, now: float) -> None:
-        for waiter in [w for w in self._waiters if w.deadline <= now]:
-            self._waiters.remove(waiter)
-            self._reply(waiter.request, reply_ok(waiter.request.id, self._wait_result(waiter.session_id, "pending",
-                                                                                      None)))
+    def _answer(self, replies: list[tuple[Request, JsonObject]]) -> None:
+        for request, result in replies:
+            self._reply(request, reply_ok(request.id, result))
 
     # --- running in the foreground ----------------------------------------------------------------
 
