@@ -137,7 +137,9 @@ class Controller:
             self._client.loop_stop()
             raise FleetError(f"the broker at {self._address.url} did not accept the controller's connection")
         # What exists now (modules, the fleet read from the database) lives as long as the process:
-        # moved out of the collector's sight, full collections stay short pauses in the handlers.
+        # moved out of the collector's sight (garbage collected first, or it would stay forever),
+        # full collections stay short pauses in the handlers.
+        gc.collect()
         gc.freeze()
         self._ticker = threading.Thread(target=self._run_ticks, name="fleet-controller-tick", daemon=True)
         self._ticker.start()

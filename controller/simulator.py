@@ -925,6 +925,7 @@ class Simulator:
             # Every device is up: its paho client and state live as long as the run. Moved out of
             # the collector's sight, a full collection no longer walks them (at 10,000 devices
             # that took the loop away for a tenth of a second, delaying configs by as much).
+            gc.collect()
             gc.freeze()
             self._heap_frozen = True
 
