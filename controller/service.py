@@ -136,11 +136,6 @@ class Controller:
         if not self._connected.wait(connect_timeout):
             self._client.loop_stop()
             raise FleetError(f"the broker at {self._address.url} did not accept the controller's connection")
-        # What exists now (modules, the fleet read from the database) lives as long as the process:
-        # moved out of the collector's sight (garbage collected first, or it would stay forever),
-        # full collections stay short pauses in the handlers.
-        gc.collect()
-        gc.freeze()
         self._ticker = threading.Thread(target=self._run_ticks, name="fleet-controller-tick", daemon=True)
         self._ticker.start()
         log.info("controller %s up: broker %s, root %r, database %s, %d devices known",
@@ -624,8 +619,13 @@ class Controller:
     # --- running in the foreground ----------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Start, block until `stop` is set, then stop cleanly."""
+        """Start, block until `stop` is set, then stop cleanly: the process is this controller."""
         self.start()
+        # What exists now (modules, the fleet read from the database) lives as long as the process:
+        # moved out of the collector's sight (garbage collected first, or it would stay forever),
+        # full collections stay short pauses in the handlers.
+        gc.collect()
+        gc.freeze()
         try:
             stop.wait()
         finally:

@@ -20,7 +20,6 @@ Other threads use `kill`/`revive`/`stop` (handed to that thread through a comman
 from __future__ import annotations
 
 import contextlib
-import gc
 import heapq
 import itertools
 import logging
@@ -427,7 +426,6 @@ class Simulator:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._finished = False
-        self._heap_frozen = False
 
     # --- public API (any thread) -----------------------------------------------------------------
 
@@ -921,13 +919,6 @@ class Simulator:
         with self._cond:
             self._counters.connected += 1
             self._cond.notify_all()
-        if not self._heap_frozen and self._counters.connected == len(self._link_list):
-            # Every device is up: its paho client and state live as long as the run. Moved out of
-            # the collector's sight, a full collection no longer walks them (at 10,000 devices
-            # that took the loop away for a tenth of a second, delaying configs by as much).
-            gc.collect()
-            gc.freeze()
-            self._heap_frozen = True
 
     def _on_subscribe(
         self, client: paho.Client, link: _Link, mid: int, reason_codes: list[ReasonCode],
