@@ -51,7 +51,7 @@ test: $(STAMP) system-deps lint firmware-test
 SOAK_S ?= 600
 soak: $(STAMP) system-deps
 	$(BIN)/python -m tests.faults.soak --seconds $(SOAK_S)
-	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -q tests/faults -k fuzz
+	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -q --timeout 1800 tests/faults -k fuzz  # 3,000 examples each: past the 120 s default
 
 clean:
 	rm -rf $(VENV) firmware/build .pytest_cache .mypy_cache .ruff_cache
