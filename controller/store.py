@@ -264,10 +264,12 @@ class Store:
         """What operators set about every known device; devices with nothing set share one value."""
         with self.engine.connect() as conn:
             c = SQLModel.metadata.tables["device"].c
-            rows = conn.execute(select_columns(c.id, c.name, c.room, c.retired, c.approved))
-            return {sys.intern(i): _DEFAULT_INFO if info == _DEFAULT_INFO else info
-                    for i, info in ((i, DeviceInfo(name, room, retired, approved))
-                                    for i, name, room, retired, approved in rows)}
+            inventory: dict[str, DeviceInfo] = {}
+            for device_id, name, room, retired, approved in conn.execute(
+                    select_columns(c.id, c.name, c.room, c.retired, c.approved)):
+                info = DeviceInfo(name, room, retired, approved)
+                inventory[sys.intern(device_id)] = _DEFAULT_INFO if info == _DEFAULT_INFO else info
+            return inventory
 
     def flush_liveness(self, rows: Sequence[LivenessRow], now: float, *, approve_new: bool = True) -> list[str]:
         """Upsert the coalesced liveness of many devices in one statement; new devices are
