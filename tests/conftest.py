@@ -21,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from controller.service import Controller
 from controller.settings import ControllerSettings
 from tests.brokers import RunningBroker, start_amqtt, start_mosquitto
+from tests.databases import throwaway_postgres
 
 
 @pytest.fixture(params=["amqtt", "mosquitto"])
@@ -46,6 +47,13 @@ def root() -> str:
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'fleet.db'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database (tests/databases.py)."""
+    with throwaway_postgres() as url:
+        yield url
 
 
 def fast_settings(broker_url: str, root: str, db_url: str, **overrides: float) -> ControllerSettings:

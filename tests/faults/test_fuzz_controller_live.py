@@ -32,7 +32,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from controller.client import FleetClient
@@ -41,6 +40,7 @@ from controller.service import Controller
 from tests.brokers import AmqttBroker, start_amqtt
 from tests.conftest import Device, fast_settings
 from tests.contract import validate_publish
+from tests.databases import throwaway_postgres
 from tests.faults import hostile
 from tests.faults.conftest import scaled
 from tests.faults.hostile import ANY_REJECTION, CHANNELS, UNKNOWN, Case
@@ -381,18 +381,11 @@ def test_a_started_session_config_fits_the_device_payload_limit(fresh: Live) -> 
     assert len(payload) <= hostile.MAX_DEVICE_PAYLOAD, f"config of session {started['session_id']}: {len(payload)} B"
 
 
-PG_ADMIN: Final = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
 @pytest.fixture
 def fresh_pg() -> Iterator[Live]:
-    """A controller of its own on a throwaway PostgreSQL database (as tests/integration/test_store.py)."""
-    name = f"fleet_fuzz_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        running = Live(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    """A controller of its own on a throwaway PostgreSQL database."""
+    with throwaway_postgres() as url:
+        running = Live(url)
         try:
             assert running.online() == len(LEGIT)
             yield running
@@ -401,10 +394,6 @@ def fresh_pg() -> Iterator[Live]:
                 running.close()
             except SQLAlchemyError as exc:  # the poisoned flush also fails in stop(): reported by the test
                 warnings.warn(f"controller stop failed: {str(exc).splitlines()[0]}", stacklevel=1)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 SCHEMA_VALID_POISON: Final = [

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from controller.client import FleetClient
 from controller.errors import ApiError
@@ -19,23 +17,8 @@ from tests.brokers import RunningBroker, start_mosquitto
 from tests.conftest import Device, crash, fast_settings
 from tests.waiting import eventually
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 START = {"course": "CS101", "title": "Intro", "session": "2024/2025", "semester": "1st Semester",
          "failover_grace_s": 1}
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    name = f"fleet_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

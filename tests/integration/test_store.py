@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
 from controller.errors import DeviceBusy, NoDeviceAvailable, UnknownDevice
 from controller.messages import Attendance, CheckinEvent, SessionConfig
 from controller.naming import session_config
 from controller.store import LivenessRow, StartRequest, Store
-
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from tests.databases import throwaway_postgres
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -28,19 +25,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield s
         s.close()
         return
-    name = f"fleet_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    s = Store(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-    try:
-        yield s
-    finally:
-        s.close()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
+    with throwaway_postgres() as url:
+        s = Store(url)
+        try:
+            yield s
+        finally:
+            s.close()
 
 REQUEST = StartRequest("CS101", "Intro", "2024/2025", "1st Semester", "alice")
 
