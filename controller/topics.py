@@ -6,6 +6,8 @@ import re
 import sys
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
+from typing import NamedTuple
 
 from controller.errors import Rejected
 
@@ -28,8 +30,7 @@ def valid_device_id(device_id: str) -> bool:
     return DEVICE_ID_RE.fullmatch(device_id) is not None
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceTopic:
+class DeviceTopic(NamedTuple):  # a tuple: one is built for every message received
     device_id: str
     channel: Channel
 
@@ -65,11 +66,11 @@ class Topics:
     def attendance_ack(self, device_id: str) -> str:
         return self.device(device_id, "attendance/ack")
 
-    @property
+    @cached_property  # compared with every inbound topic
     def controller_status(self) -> str:
         return f"{self.root}/controller/status"
 
-    @property
+    @cached_property  # compared with every inbound topic
     def requests(self) -> str:
         return f"{self.root}/controller/requests"
 
@@ -96,9 +97,13 @@ class Topics:
             (self.controller_status, 1),
         ]
 
+    @cached_property
+    def _devices_prefix(self) -> str:
+        return self.root + "/devices/"
+
     def parse_device(self, topic: str) -> DeviceTopic:
         """`{root}/devices/{id}/{channel}` → its parts, or Rejected."""
-        prefix = self.root + "/devices/"
+        prefix = self._devices_prefix
         if not topic.startswith(prefix):
             raise Rejected("bad_topic", topic[:80])
         rest = topic[len(prefix):].split("/")
