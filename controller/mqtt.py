@@ -1,4 +1,4 @@
-"""The one place paho-mqtt's types meet ours: broker URLs, client construction, inbound messages."""
+"""paho-mqtt set up for the fleet: broker URLs, and clients that read in chunks and send without delay."""
 
 from __future__ import annotations
 
@@ -65,19 +65,6 @@ def _redacted(url: str) -> str:
     if parts.password is None:
         return url
     return url.replace(f":{parts.password}@", ":***@", 1)
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """A received message, free of paho's types."""
-
-    topic: str
-    payload: bytes | bytearray
-    retained: bool
-
-    @classmethod
-    def from_paho(cls, message: paho.MQTTMessage) -> Inbound:
-        return cls(message.topic, message.payload, bool(message.retain))
 
 
 class _BufferedClient(paho.Client):
