@@ -84,21 +84,28 @@ def reconcile(
     now: float,
     resend_after: float,
 ) -> Action | None:
-    """What to do for one device, or None when it is in sync."""
+    """What to do for one device, or None when it is in sync.
+
+    A config not yet published on this connection (`published` is None: the controller started
+    or reconnected) is published before anything is settled, even when the device reports it
+    applied: the broker may have come back empty, and a device that then reboots with erased flash
+    must find its config retained. The device ignores a version it has applied.
+    """
     if reported is not None:
         floor = applied_floor(reported)
         if floor > desired.version:
             return Bump(device_id, floor + 1)
+        if reported.config_version == desired.version and reported.applied and not matches(desired, reported):
+            return Bump(device_id, desired.version + 1)  # same number, other content: a forked history
+    if published is None or published.version != desired.version:
+        return Publish(device_id, desired)
+    if reported is not None:
         if reported.config_version == desired.version:
             if not reported.applied:
                 return RejectedByDevice(device_id, desired.version, reported.error or "")
-            if matches(desired, reported):
-                return Applied(device_id, desired.version)
-            return Bump(device_id, desired.version + 1)  # same number, other content: a forked history
-        if not reported.applied and floor == desired.version:
+            return Applied(device_id, desired.version)
+        if not reported.applied and applied_floor(reported) == desired.version:
             return None  # it runs our config and turned down someone else's newer one
-    if published is None or published.version != desired.version:
-        return Publish(device_id, desired)
     if online and now - published.at >= resend_after:
         return Publish(device_id, desired)
     return None

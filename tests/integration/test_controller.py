@@ -9,11 +9,16 @@ import json
 import time
 from collections.abc import Callable
 
+import uuid
+
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.client import FleetClient
 from controller.errors import ApiError, ControllerOffline
 from controller.service import Controller
+from controller.simulator import SimConfig, Simulator
 from tests.brokers import RunningBroker
 from tests.conftest import Device, Recorder
 from tests.contract import validate_publish
@@ -250,6 +255,56 @@ def test_restart_republishes_desired_configs_and_keeps_the_fleet_table(
     with FleetClient(broker.url, root) as client:
         fleet = client.call("devices.list")
         assert fleet["online"] == 1 and fleet["devices"][0]["session_id"] == started["session_id"]
+
+
+def retained_configs(broker: RunningBroker, root: str, settle_s: float = 0.5) -> dict[str, dict[str, object]]:
+    """Every config the broker holds retained under `root`, read by a fresh subscriber."""
+    found: dict[str, dict[str, object]] = {}
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"peek-{uuid.uuid4().hex[:8]}",
+                         protocol=paho.MQTTv311)
+
+    def on_message(_c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        if msg.retain and msg.payload:
+            found[msg.topic.split("/")[-2]] = json.loads(msg.payload)
+
+    client.on_message = on_message
+    client.connect(broker.host, broker.port)
+    client.subscribe(f"{root}/devices/+/config", qos=1)
+    client.loop_start()
+    time.sleep(settle_s)
+    client.disconnect()
+    client.loop_stop()
+    return found
+
+
+def test_a_broker_restarted_empty_gets_every_desired_config_back(
+    broker: RunningBroker, root: str, start_controller: Callable[..., Controller],
+) -> None:
+    # Devices that behave like the firmware: on every reconnect they re-send their retained birth
+    # and state, so the controller sees desired == reported; it must still re-retain the configs.
+    start_controller()
+    with Simulator(SimConfig(broker_url=broker.url, root=root, count=3, id_prefix="rp-", heartbeat_s=0.5,
+                             seed=11)) as sim, FleetClient(broker.url, root) as client:
+        assert sim.wait_connected(3, timeout=10)
+        wait_online(client, 3)
+        kept = client.call("session.start", START)
+        ended = client.call("session.start", START | {"course": "CS102"})
+        for started in (kept, ended):
+            assert client.call("session.wait", {"session_id": started["session_id"], "timeout_s": 10})["status"] \
+                == "applied"
+        idle = client.call("session.end", {"session_id": ended["session_id"]})["config"]
+        eventually(lambda: sim.device(ended["device"]).config_version == idle["version"])
+        desired = {kept["device"]: kept["config"], ended["device"]: idle}
+        assert retained_configs(broker, root) == desired
+
+        broker.restart()  # persistence off: it comes back with no retained message at all
+        assert retained_configs(broker, root, settle_s=0.2) == {}
+        eventually(lambda: retained_configs(broker, root) == desired, timeout=20)
+        # nothing was re-issued: the devices kept their versions, the sessions stay applied
+        assert sim.device(kept["device"]).config_version == kept["config"]["version"]
+    with FleetClient(broker.url, root) as client:  # a new CLI call, as a lecturer's next command is
+        [row] = client.call("session.list", {"active": True})["sessions"]
+        assert row["applied"] and row["session_id"] == kept["session_id"]
 
 
 def test_controller_presence_and_offline_cli_error(

@@ -60,3 +60,24 @@ def test_a_rejected_foreign_config_does_not_bump() -> None:
 
 def test_idle_config_applied() -> None:
     assert decide(State(5, "applied", False), Published(5, 1.0), desired=Config(5)) == Applied("dev-a", 5)
+
+
+def test_nothing_published_on_this_connection_republishes_even_when_applied() -> None:
+    # the broker came back empty and the device re-sent its retained state: the config must be
+    # retained again before the device is counted as in sync (it ignores the version it has)
+    applied = State(5, "applied", True, 7, "CS101_Attendance_2024_2025")
+    assert decide(applied, None) == Publish("dev-a", ACTIVE)
+    assert decide(State(5, "applied", False), None, desired=Config(5)) == Publish("dev-a", Config(5))
+    assert decide(State(5, "rejected", error="x"), None) == Publish("dev-a", ACTIVE)
+    # once published on this connection, the same report settles it
+    assert decide(applied, Published(5, 100.0)) == Applied("dev-a", 5)
+
+
+def test_an_older_publication_is_replaced_before_settling() -> None:
+    applied = State(5, "applied", True, 7, "CS101_Attendance_2024_2025")
+    assert decide(applied, Published(4, 90.0)) == Publish("dev-a", ACTIVE)
+
+
+def test_bumps_come_before_republishing() -> None:
+    assert decide(State(9, "applied", False), None) == Bump("dev-a", 10)
+    assert decide(State(5, "applied", True, 99, "OTHER"), None) == Bump("dev-a", 6)
