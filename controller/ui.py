@@ -2,17 +2,101 @@
 
 Every function is a pure function of a data snapshot (a request API result), so the live view
 and the one-shot commands draw the same thing and tests render them to a string.
+
+Tables degrade as kubectl's do: each column has a priority; identifiers, SSIDs and states (priority
+0) are always shown and never cut, the others drop (least important first) when the rows would not
+fit the width the table is drawn at, and no row wraps. `pick_columns` decides, from the widths of
+the data; the table is built at render time, so a live view follows the terminal's size. `wide`
+keeps every column whatever the width (the rows may then run past it).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
-from rich.console import Group, RenderableType
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, JustifyMethod, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
+
+GAP: Final = 3
+"""Characters between two columns: one of padding, the (blank) rule, one of padding."""
+
+Cell = str | Text
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    priority: int = 0
+    """0: always shown (identifiers, SSIDs, states); otherwise the greater, the sooner it drops."""
+    justify: JustifyMethod = "left"
+
+
+def row_width(widths: Sequence[int]) -> int:
+    """The width of a row whose columns are this wide."""
+    return sum(widths) + GAP * max(0, len(widths) - 1)
+
+
+def pick_columns(priorities: Sequence[int], widths: Sequence[int], available: int | None) -> tuple[int, ...]:
+    """Indices (in display order) of the columns to show at `available` characters (None: all).
+
+    Every priority-0 column, then the others in priority order (ties: leftmost first) for as long
+    as the row still fits; a column is shown only if every more important one is. Priority-0
+    columns are kept even if they alone do not fit: they are never cut.
+    """
+    if available is None:
+        return tuple(range(len(priorities)))
+    keep = {i for i, p in enumerate(priorities) if p == 0}
+    for i in sorted((i for i, p in enumerate(priorities) if p > 0), key=lambda i: (priorities[i], i)):
+        if row_width([widths[j] for j in keep | {i}]) > available:
+            break
+        keep.add(i)
+    return tuple(sorted(keep))
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A table that picks its columns when drawn, from the width it is drawn at."""
+
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[Text, ...], ...]
+    title: str | None = None
+    wide: bool = False
+    title_style: str = "table.title"
+
+    def widths(self) -> list[int]:
+        return [max([cell_len(c.header), *(row[i].cell_len for row in self.rows)]) for i, c in enumerate(self.columns)]
+
+    def table(self, available: int | None) -> Table:
+        widths = self.widths()
+        shown = pick_columns([c.priority for c in self.columns], widths, available)
+        width = row_width([widths[i] for i in shown])
+        if self.title and available is not None:  # room for the title on one line, if there is room at all
+            width = max(width, min(cell_len(self.title), available))
+        hidden = len(self.columns) - len(shown)
+        table = Table(title=self.title, title_style=self.title_style, box=box.SIMPLE_HEAD, show_edge=False,
+                      pad_edge=False, header_style="bold", width=width,
+                      caption=f"{hidden} more column{'s' * (hidden > 1)} with --wide" if hidden else None)
+        for i in shown:
+            column = self.columns[i]
+            table.add_column(column.header, justify=column.justify, no_wrap=True)
+        for row in self.rows:
+            table.add_row(*(row[i] for i in shown))
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.table(None if self.wide else options.max_width)
+
+
+def grid(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], *, title: str | None = None,
+         wide: bool = False, title_style: str = "table.title") -> Grid:
+    texts = tuple(tuple(c if isinstance(c, Text) else Text(c) for c in row) for row in rows)
+    return Grid(tuple(columns), texts, title, wide, title_style)
 
 
 def ago(ts: float | None, now: float) -> str:
@@ -48,85 +132,97 @@ def totals(snapshot: Mapping[str, Any]) -> Text:
     return text
 
 
-def health(row: Mapping[str, Any]) -> tuple[Text, str, str, str, str]:
+HEALTH: Final = (Column("RSSI", 5, "right"), Column("heap", 5, "right"), Column("up", 6, "right"),
+                 Column("fw", 7), Column("sta", 6, "right"))
+
+
+def health(row: Mapping[str, Any]) -> tuple[Text, Text, str, str, str]:
     """RSSI, free heap, uptime, firmware and connected stations, with weak signal or low heap in red."""
     rssi, heap = row.get("rssi"), row.get("heap")
     rssi_text = Text("-" if rssi is None else str(rssi), style="red" if rssi is not None and rssi < -80 else "")
-    heap_text = "-" if heap is None else f"{heap // 1024}k"
-    if heap is not None and heap < 30_000:
-        heap_text = f"[red]{heap_text}[/]"
+    heap_text = Text("-" if heap is None else f"{heap // 1024}k", style="red" if heap is not None and heap < 30_000
+                     else "")
     uptime = row.get("uptime_s")
     up = "-" if uptime is None else ago(0, uptime).removesuffix(" ago")
     return rssi_text, heap_text, up, _dash(row.get("fw")), _dash(row.get("stations"))
 
 
-def fleet_table(snapshot: Mapping[str, Any], now: float, *, title: str = "Fleet") -> RenderableType:
-    """Totals, then one row per device in the snapshot (already sorted/filtered by the controller)."""
-    table = Table(title=title, expand=False, header_style="bold")
-    for name, justify in (("device", "left"), ("state", "left"), ("last seen", "right"), ("room", "left"),
-                          ("name", "left"), ("SSID", "left"), ("session", "right"), ("config", "right"),
-                          ("RSSI", "right"), ("heap", "right"), ("up", "right"), ("fw", "left"), ("sta", "right")):
-        table.add_column(name, justify=justify, no_wrap=name in ("device", "SSID"))  # type: ignore[arg-type]
+def _version(row: Mapping[str, Any]) -> Cell:
+    desired, applied = row.get("config_version"), row.get("applied_version")
+    if desired is None:
+        return "-" if applied is None else f"v{applied}"
+    if applied == desired:
+        return Text(f"v{desired} ✓", style="green")
+    return Text(f"v{_dash(applied)}→v{desired}", style="yellow")
+
+
+FLEET_COLUMNS: Final = (
+    Column("device"), Column("state"), Column("last seen", 2, "right"), Column("room", 3), Column("name", 4),
+    Column("SSID"), Column("session", 0, "right"), Column("check-ins", 1, "right"), Column("config", 1, "right"),
+    *HEALTH,
+)
+
+
+def fleet_table(snapshot: Mapping[str, Any], now: float, *, title: str = "Fleet",
+                checkins: Mapping[int, int] | None = None, wide: bool = False) -> RenderableType:
+    """Totals, then one row per device in the snapshot (already sorted/filtered by the controller).
+    `checkins`: stored check-ins per session id (from session.list), shown beside each device's session."""
+    counts = checkins or {}
+    rows = []
     for row in snapshot.get("devices", []):
-        desired, applied = row.get("config_version"), row.get("applied_version")
-        version: str | Text
-        if desired is None:
-            version = "-" if applied is None else f"v{applied}"
-        elif applied == desired:
-            version = Text(f"v{desired} ✓", style="green")
-        else:
-            version = Text(f"v{_dash(applied)}→v{desired}", style="yellow")
         state = Text("online", style="green") if row.get("online") else Text("offline", style="red")
         for flag in row.get("flags") or ():
             state.append(f" {flag.replace('_', ' ')}", style="bold yellow")
-        table.add_row(row["id"], state, ago(row.get("last_seen"), now), _dash(row.get("room")),
-                      _dash(row.get("name")), _dash(row.get("ssid")), _dash(row.get("session_id")), version,
-                      *health(row))
-    shown, matched = len(snapshot.get("devices", [])), snapshot.get("matched", len(snapshot.get("devices", [])))
-    parts: list[RenderableType] = [totals(snapshot), table]
+        session_id = row.get("session_id")
+        rows.append((row["id"], state, ago(row.get("last_seen"), now), _dash(row.get("room")), _dash(row.get("name")),
+                     _dash(row.get("ssid")), _dash(session_id), _dash(counts.get(session_id)), _version(row),
+                     *health(row)))
+    shown, matched = len(rows), snapshot.get("matched", len(rows))
+    parts: list[RenderableType] = [totals(snapshot), grid(FLEET_COLUMNS, rows, title=title, wide=wide)]
     if matched > shown:
         parts.append(Text(f"showing {shown} of {matched} devices", style="dim"))
     return Group(*parts)
 
 
-def sessions_table(sessions: Sequence[Mapping[str, Any]]) -> Table:
-    table = Table(title="Sessions", header_style="bold")
-    for name in ("id", "course", "session", "semester", "lecturer", "device", "SSID", "status", "check-ins",
-                 "started"):
-        table.add_column(name, no_wrap=name in ("SSID", "device"))
-    for s in sessions:
-        if not s["active"]:
-            status = Text("ended", style="dim")
-        elif s.get("degraded"):
-            status = Text("degraded", style="bold red")
-        elif s.get("error"):
-            status = Text("rejected", style="red")
-        elif s.get("applied"):
-            status = Text("applied", style="green")
-        else:
-            status = Text("pending", style="yellow")
-        device = _dash(s.get("device"))
-        if s.get("moves"):
-            device += f" (moved from {s['moved_from']})"
-        table.add_row(str(s["session_id"]), s["course"], s["session"], s["semester"], s["lecturer"] or "-",
-                      device, s["ssid"], status, str(s.get("checkins", 0)), stamp(s["started_at"]))
-    return table
+def _status(s: Mapping[str, Any]) -> Text:
+    if not s["active"]:
+        return Text("ended", style="dim")
+    if s.get("degraded"):
+        return Text("degraded", style="bold red")
+    if s.get("error"):
+        return Text("rejected", style="red")
+    if s.get("applied"):
+        return Text("applied", style="green")
+    return Text("pending", style="yellow")
 
 
-def attendance_table(result: Mapping[str, Any]) -> RenderableType:
-    table = Table(title=f"Attendance of session {result['session_id']}", header_style="bold")
-    for name in ("#", "student", "device", "received"):
-        table.add_column(name)
-    for i, r in enumerate(result.get("records", []), 1):
-        table.add_row(str(i), r["student_id"], r["device"], stamp(r["received_at"]))
+SESSION_COLUMNS: Final = (
+    Column("id", 0, "right"), Column("course", 2), Column("session", 3), Column("semester", 3), Column("lecturer", 4),
+    Column("device"), Column("moved from", 2), Column("SSID"), Column("status"), Column("check-ins", 1, "right"),
+    Column("started", 2),
+)
+
+
+def sessions_table(sessions: Sequence[Mapping[str, Any]], *, wide: bool = False) -> Grid:
+    rows = [(str(s["session_id"]), s["course"], s["session"], s["semester"], s["lecturer"] or "-",
+             _dash(s.get("device")), _dash(s.get("moved_from") if s.get("moves") else None), s["ssid"], _status(s),
+             str(s.get("checkins", 0)), stamp(s["started_at"])) for s in sessions]
+    return grid(SESSION_COLUMNS, rows, title="Sessions", wide=wide)
+
+
+ATTENDANCE_COLUMNS: Final = (Column("#", 1, "right"), Column("student"), Column("device"), Column("received", 2))
+REJECTED_COLUMNS: Final = (Column("student"), Column("device"), Column("reason"), Column("received", 1))
+
+
+def attendance_table(result: Mapping[str, Any], *, wide: bool = False) -> RenderableType:
+    rows = [(str(i), r["student_id"], r["device"], stamp(r["received_at"]))
+            for i, r in enumerate(result.get("records", []), 1)]
+    table = grid(ATTENDANCE_COLUMNS, rows, title=f"Attendance of session {result['session_id']}", wide=wide)
     rejected = result.get("rejected", [])
     if not rejected:
         return table
-    bad = Table(title="Rejected check-ins", header_style="bold red")
-    for name in ("student", "device", "reason", "received"):
-        bad.add_column(name)
-    for r in rejected:
-        bad.add_row(r["student_id"], r["device"], r["reason"], stamp(r["received_at"]))
+    bad = grid(REJECTED_COLUMNS, [(r["student_id"], r["device"], r["reason"], stamp(r["received_at"]))
+                                  for r in rejected], title="Rejected check-ins", wide=wide, title_style="bold red")
     return Group(table, bad)
 
 
@@ -134,8 +230,8 @@ def config_panel(result: Mapping[str, Any]) -> Table:
     """The config a session start published, as a two-column table."""
     config = result["config"]
     table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(no_wrap=True)
     table.add_row("session", str(result["session_id"]))
     table.add_row("device", str(result["device"]))
     for key in ("ssid", "password", "device_id", "device_name", "location", "version"):
@@ -146,22 +242,26 @@ def config_panel(result: Mapping[str, Any]) -> Table:
     return table
 
 
-def inventory_table(devices: Sequence[Mapping[str, Any]], now: float) -> Table:
-    table = Table(title="Device inventory", header_style="bold")
-    for name in ("device", "name", "room", "status", "first seen", "last seen", "RSSI", "heap", "up", "fw", "sta"):
-        table.add_column(name, no_wrap=name == "device")
-    for d in devices:
-        if d["retired"]:
-            status = Text("retired", style="dim")
-        elif not d["approved"]:
-            status = Text("pending approval", style="yellow")
-        elif d.get("first_seen") is None:
-            status = Text("never seen", style="dim")
-        else:
-            status = Text("online", style="green") if d["online"] else Text("offline", style="red")
-        table.add_row(d["id"], _dash(d.get("operator_name")), _dash(d.get("room")), status, stamp(d.get("first_seen")),
-                      ago(d.get("last_seen"), now), *health(d))
-    return table
+INVENTORY_COLUMNS: Final = (
+    Column("device"), Column("name", 2), Column("room", 1), Column("status"), Column("first seen", 8),
+    Column("last seen", 1, "right"), *HEALTH,
+)
+
+
+def _inventory_status(d: Mapping[str, Any]) -> Text:
+    if d["retired"]:
+        return Text("retired", style="dim")
+    if not d["approved"]:
+        return Text("pending approval", style="yellow")
+    if d.get("first_seen") is None:
+        return Text("never seen", style="dim")
+    return Text("online", style="green") if d["online"] else Text("offline", style="red")
+
+
+def inventory_table(devices: Sequence[Mapping[str, Any]], now: float, *, wide: bool = False) -> Grid:
+    rows = [(d["id"], _dash(d.get("operator_name")), _dash(d.get("room")), _inventory_status(d),
+             stamp(d.get("first_seen")), ago(d.get("last_seen"), now), *health(d)) for d in devices]
+    return grid(INVENTORY_COLUMNS, rows, title="Device inventory", wide=wide)
 
 
 def _bar(percent: float, width: int = 20) -> Text:
@@ -170,21 +270,19 @@ def _bar(percent: float, width: int = 20) -> Text:
     return Text("█" * filled + "░" * (width - filled), style=style)
 
 
-def report_view(report: Mapping[str, Any]) -> RenderableType:
+STUDENT_COLUMNS: Final = (Column("student"), Column("attended", 0, "right"), Column("%", 1, "right"), Column("", 2),
+                          Column("flags", 1))
+HEAD_COUNT_COLUMNS: Final = (Column("session", 0, "right"), Column("date", 2), Column("device"),
+                             Column("present", 0, "right"), Column("flagged", 1, "right"))
+
+
+def report_view(report: Mapping[str, Any], *, wide: bool = False) -> RenderableType:
     """Per student: attended / held, percentage with a bar, suspicious check-ins marked; then per session."""
     title = f"{report['course']} {report['session']} {report['semester']}: {report['held']} sessions held"
-    students = Table(title=title, header_style="bold")
-    for name, justify in (("student", "left"), ("attended", "right"), ("%", "right"), ("", "left"),
-                          ("flags", "left")):
-        students.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for s in report["students"]:
-        flag = Text(f"⚠ {s['flagged']} shared-phone check-in(s)", style="yellow") if s["flagged"] else Text("")
-        students.add_row(s["student_id"], f"{s['attended']}/{s['held']}", f"{s['percent']:.1f}",
-                         _bar(s["percent"]), flag)
-    sessions = Table(title="Head count per session", header_style="bold")
-    for name in ("session", "date", "device", "present", "flagged"):
-        sessions.add_column(name)
-    for h in report["sessions"]:
-        sessions.add_row(str(h["session_id"]), stamp(h["started_at"]), _dash(h.get("device")), str(h["present"]),
-                         str(h["flagged"]) if h["flagged"] else "-")
-    return Group(students, sessions)
+    students = [(s["student_id"], f"{s['attended']}/{s['held']}", f"{s['percent']:.1f}", _bar(s["percent"]),
+                 Text(f"⚠ {s['flagged']} shared-phone check-in(s)", style="yellow") if s["flagged"] else "")
+                for s in report["students"]]
+    sessions = [(str(h["session_id"]), stamp(h["started_at"]), _dash(h.get("device")), str(h["present"]),
+                 str(h["flagged"]) if h["flagged"] else "-") for h in report["sessions"]]
+    return Group(grid(STUDENT_COLUMNS, students, title=title, wide=wide),
+                 grid(HEAD_COUNT_COLUMNS, sessions, title="Head count per session", wide=wide))

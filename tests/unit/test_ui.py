@@ -13,7 +13,7 @@ NOW = 1_000_000.0
 
 def text(renderable: RenderableType, width: int = 200) -> str:
     console = Console(file=StringIO(), width=width, color_system=None)
-    console.print(renderable)
+    console.print(renderable, crop=False)  # as cli.py prints: a --wide row may run past the width
     output = console.file.getvalue()  # type: ignore[attr-defined]
     assert isinstance(output, str)
     return output
@@ -53,7 +53,9 @@ def test_sessions_table_shows_moves_and_degraded() -> None:
             "started_at": NOW, "checkins": 5}
     out = text(ui.sessions_table([base | {"device": "dev-b", "moves": 1, "moved_from": "dev-a"},
                                   base | {"session_id": 4, "device": "dev-c", "degraded": True}]))
-    assert "dev-b (moved from dev-a)" in out and "degraded" in out
+    assert "moved from" in out and "degraded" in out
+    [moved] = [line.split() for line in out.splitlines() if "dev-b" in line]
+    assert moved[moved.index("dev-b") + 1] == "dev-a"
 
 
 def test_inventory_states() -> None:
@@ -62,3 +64,113 @@ def test_inventory_states() -> None:
                ROW | {"id": "dev-y", "retired": False, "approved": False, "first_seen": NOW, "operator_name": None}]
     out = text(ui.inventory_table(devices, NOW))
     assert "never seen" in out and "retired" in out and "pending approval" in out and "spare" in out
+
+
+# --- fitting the width (kubectl's way) -------------------------------------------------------------
+
+
+def test_pick_columns_keeps_priority_zero_and_drops_the_least_important_first() -> None:
+    priorities, widths = [0, 2, 1, 0, 3], [10, 5, 5, 10, 1]
+    assert ui.pick_columns(priorities, widths, None) == (0, 1, 2, 3, 4)
+    assert ui.pick_columns(priorities, widths, 200) == (0, 1, 2, 3, 4)
+    assert ui.row_width([10, 5, 5, 10, 1]) == 31 + 4 * ui.GAP
+    assert ui.pick_columns(priorities, widths, 31 + 4 * ui.GAP - 1) == (0, 1, 2, 3)
+    assert ui.pick_columns(priorities, widths, 25 + 2 * ui.GAP) == (0, 2, 3)
+    assert ui.pick_columns(priorities, widths, 5) == (0, 3)  # never cut, even when they alone do not fit
+    # a column is shown only if every more important one is, even if it alone would fit
+    assert ui.pick_columns([0, 1, 2], [10, 50, 1], 20) == (0,)
+    # equal priority: the leftmost stays longest
+    assert ui.pick_columns([0, 1, 1], [10, 4, 4], 10 + 4 + ui.GAP) == (0, 1)
+
+
+SIM = ROW | {"id": "sim-00002", "online": False, "flags": ["flapping"], "session_id": None, "ssid": None,
+             "config_version": 3, "applied_version": 2, "name": "CS101 - Introduction to Computer Science"}
+LONG_SSID = "EE201_Attendance_2024_2025_Lab"
+SNAPSHOT = {"total": 3, "online": 2, "offline": 1, "available": 1, "matched": 3,
+            "devices": [ROW, SIM, ROW | {"id": "sim-00003", "session_id": 9, "ssid": LONG_SSID}]}
+
+
+def rows_are_whole(out: str, width: int | None, rows: list[list[str]]) -> None:
+    """No line past `width`; each row on exactly one line, with every one of its given values whole."""
+    lines = out.splitlines()
+    if width is not None:
+        assert max(len(line) for line in lines) <= width, out
+    assert "…" not in out, out
+    for values in rows:
+        holding = [line for line in lines if values[0] in line.split()]
+        assert len(holding) == 1, (values[0], out)
+        assert all(v in holding[0].split() or v in holding[0] for v in values), (values, out)
+
+
+def test_fleet_table_at_80_columns_keeps_ids_ssids_and_states_whole() -> None:
+    out = text(ui.fleet_table(SNAPSHOT, NOW, checkins={4: 37, 9: 5}), width=80)
+    rows_are_whole(out, 80, [["esp32-a1b2c3d4e5f6", "online", "CS101_Attendance_2024_2025", "4"],
+                             ["sim-00002", "offline flapping"], ["sim-00003", LONG_SSID, "9"]])
+    assert "RSSI" not in out and "139k" not in out and "more columns with --wide" in out
+    assert "total 3" in out
+
+
+def test_fleet_table_at_200_columns_shows_everything_and_check_ins() -> None:
+    out = text(ui.fleet_table(SNAPSHOT, NOW, checkins={4: 37, 9: 5}), width=200)
+    rows_are_whole(out, 200, [["esp32-a1b2c3d4e5f6", "online", "CS101_Attendance_2024_2025", "37", "v7 ✓", "139k"],
+                              ["sim-00003", LONG_SSID, "5"]])
+    assert "--wide" not in out and "CS101 - Introduction to Computer Science" in out
+
+
+def test_wide_brings_back_every_column_at_any_width() -> None:
+    out = text(ui.fleet_table(SNAPSHOT, NOW, checkins={4: 37}, wide=True), width=80)
+    rows_are_whole(out, None, [["esp32-a1b2c3d4e5f6", "online", "CS101_Attendance_2024_2025", "37", "139k", "1.0.0"]])
+    assert "RSSI" in out and "first seen" not in out and "--wide" not in out
+    assert max(len(line) for line in out.splitlines()) > 80
+
+
+def test_fleet_table_with_a_simulated_fleet_shows_check_ins_and_config_at_80() -> None:
+    sim = [ROW | {"id": f"sim-{i:05d}", "session_id": None, "ssid": None} for i in range(1, 5)]
+    sim[0] |= {"session_id": 1, "ssid": "CS101_Attendance_2024_2025"}
+    out = text(ui.fleet_table({"devices": sim}, NOW, checkins={1: 12}), width=80)
+    rows_are_whole(out, 80, [["sim-00001", "online", "CS101_Attendance_2024_2025", "1", "12", "v7 ✓"], ["sim-00004"]])
+
+
+SESSION = {"session_id": 12, "course": "CS101", "session": "2024/2025", "semester": "1st Semester",
+           "lecturer": "alice", "device": "esp32-a1b2c3d4e5f6", "ssid": "CS101_Attendance_2024_2025", "active": True,
+           "applied": True, "error": None, "started_at": NOW, "checkins": 118}
+
+
+def test_sessions_table_fits_80_columns_and_wide_shows_the_rest() -> None:
+    sessions = [SESSION, SESSION | {"session_id": 13, "device": "sim-00002", "moves": 1, "moved_from": "sim-00001",
+                                    "ssid": LONG_SSID, "applied": False}]
+    out = text(ui.sessions_table(sessions), width=80)
+    rows_are_whole(out, 80, [["12", "esp32-a1b2c3d4e5f6", "CS101_Attendance_2024_2025", "applied", "118"],
+                             ["13", "sim-00002", LONG_SSID, "pending"]])
+    assert "lecturer" not in out and "moved from" not in out
+    wide = text(ui.sessions_table(sessions, wide=True), width=80)
+    assert "lecturer" in wide and "alice" in wide and "1st Semester" in wide and "…" not in wide
+    assert "sim-00001" in wide
+
+
+def test_inventory_attendance_and_report_fit_80_columns() -> None:
+    devices = [ROW | {"retired": False, "approved": False, "first_seen": NOW, "operator_name": "LT2 front"},
+               ROW | {"id": "sim-00002", "retired": True, "approved": True, "first_seen": NOW, "operator_name": None}]
+    rows_are_whole(text(ui.inventory_table(devices, NOW), width=80), 80,
+                   [["esp32-a1b2c3d4e5f6", "pending approval"], ["sim-00002", "retired"]])
+    assert "first seen" in text(ui.inventory_table(devices, NOW, wide=True), width=80)
+
+    attendance = {"session_id": 12,
+                  "records": [{"student_id": "U2024/0001", "device": "esp32-a1b2c3d4e5f6", "received_at": NOW}],
+                  "rejected": [{"student_id": "not a student!", "device": "sim-00002", "reason": "bad_student_id",
+                                "received_at": NOW}]}
+    rows_are_whole(text(ui.attendance_table(attendance), width=80), 80,
+                   [["U2024/0001", "esp32-a1b2c3d4e5f6"], ["bad_student_id", "not a student!", "sim-00002"]])
+
+    report = {"course": "CS101", "session": "2024/2025", "semester": "1st Semester", "held": 4,
+              "students": [{"student_id": "U2024/0001", "attended": 3, "held": 4, "percent": 75.0, "flagged": 1}],
+              "sessions": [{"session_id": 1, "started_at": NOW, "device": "esp32-a1b2c3d4e5f6", "present": 1,
+                            "flagged": 1}]}
+    out = text(ui.report_view(report), width=80)
+    rows_are_whole(out, 80, [["U2024/0001", "3/4", "⚠ 1 shared-phone check-in(s)"], ["esp32-a1b2c3d4e5f6"]])
+    assert "4 sessions held" in out
+
+
+def test_a_narrow_terminal_still_never_cuts_an_identifier() -> None:
+    out = text(ui.fleet_table(SNAPSHOT, NOW), width=40)
+    assert "…" not in out and "esp32-a1b2c3d4e5f6" in out and "CS101_Attendance_2024_2025" in out
