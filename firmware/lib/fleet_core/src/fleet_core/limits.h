@@ -37,12 +37,29 @@ constexpr int kMinRssi = -128;
 constexpr int kMaxRssi = 0;
 
 // --- device -------------------------------------------------------------------------------------
+// Topic root ("fleet"), in bytes. The contract caps it at 64 characters and the controller's roots
+// are ASCII, so characters and bytes agree; the MQTT buffer below is sized for it.
 constexpr std::size_t kMaxRootLen = 64;
 // Longest topic: {root}/devices/{id}/attendance/ack.
 constexpr std::size_t kMaxTopicLen = kMaxRootLen + 9 + kMaxDeviceIdLen + 15;
-// PubSubClient keeps a whole MQTT packet in its buffer: fixed header (<= 5 bytes), topic length
-// (2 bytes), the topic and the payload. A 1024-byte payload needs this much buffer.
-constexpr std::size_t kMqttPacketOverhead = 5 + 2 + kMaxTopicLen;
+// The will topic: {root}/devices/{id}/status.
+constexpr std::size_t kMaxStatusTopicLen = kMaxRootLen + 9 + kMaxDeviceIdLen + 7;
+constexpr std::size_t kMaxMqttUserLen = 64;   // `set mqtt_user`
+constexpr std::size_t kMaxMqttPassLen = 128;  // `set mqtt_pass`
+
+// PubSubClient keeps a whole MQTT packet in one buffer, and drops an inbound packet that does not
+// fit without a word. The largest packet the device receives is a QoS 1 PUBLISH (config,
+// attendance/ack) on the longest topic with a full payload: the fixed header (1 byte plus a
+// remaining length of 1..4 bytes, so at most 5), the topic length (2), the topic, the packet id
+// (2, QoS 1 only) and the payload. For these lengths the remaining length takes 2 bytes, so the
+// header is 3 bytes today; counting 5 keeps the sum an upper bound for any lengths. The buffer is
+// set at run time with setBufferSize() (mqtt_link.cpp); PubSubClient's MQTT_MAX_PACKET_SIZE only
+// sizes its first buffer, so the build does not define it.
+constexpr std::size_t kMqttMaxFixedHeaderBytes = 5;
+constexpr std::size_t kMqttLengthPrefixBytes = 2;  // before the topic and each CONNECT string
+constexpr std::size_t kMqttPacketIdBytes = 2;
+constexpr std::size_t kMqttPacketOverhead =
+    kMqttMaxFixedHeaderBytes + kMqttLengthPrefixBytes + kMaxTopicLen + kMqttPacketIdBytes;
 constexpr std::size_t kMqttBufferBytes = kMaxPayloadBytes + kMqttPacketOverhead;
 constexpr std::size_t kQueueCapacity = 256;     // check-ins kept in flash until acked
 constexpr std::size_t kMaxSeenStudents = 1024;  // duplicate check per session (8 bytes each)
@@ -88,7 +105,32 @@ static_assert(kStateWorstCase <= kMaxPayloadBytes, "state must fit one payload")
 static_assert(kAttendanceEnvelopeWorstCase + kEventWorstCase <= kMaxPayloadBytes,
               "one check-in of any size must fit an attendance message");
 static_assert(kMaxStateErrorLen >= 64, "rejection reasons need room");
-static_assert(kMqttBufferBytes > kMaxPayloadBytes, "the MQTT buffer holds topic and header too");
+
+// --- MQTT packets in PubSubClient's buffer (MQTT 3.1.1) ---
+// Bytes of the "remaining length" field for a value n: 7 bits a byte, 1..4 bytes (section 2.2.3).
+constexpr std::size_t mqttRemainingLengthBytes(std::size_t n) {
+  return n < 128u ? 1 : n < 16384u ? 2 : n < 2097152u ? 3 : 4;
+}
+// A whole PUBLISH packet as it sits in the buffer.
+constexpr std::size_t mqttPublishBytes(std::size_t topic_len, std::size_t payload_len, bool qos1) {
+  const std::size_t rest =
+      kMqttLengthPrefixBytes + topic_len + (qos1 ? kMqttPacketIdBytes : 0) + payload_len;
+  return 1 + mqttRemainingLengthBytes(rest) + rest;
+}
+// The CONNECT PubSubClient builds: its 5 reserved header bytes, protocol name and level (7),
+// flags (1), keepalive (2), then client id, will topic, will payload, user and password, each
+// with a 2-byte length. PubSubClient refuses to connect when it does not fit the buffer.
+constexpr std::size_t kMqttConnectWorstCase =
+    kMqttMaxFixedHeaderBytes + 7 + 1 + 2 + 5 * kMqttLengthPrefixBytes + kMaxDeviceIdLen +
+    kMaxStatusTopicLen + kStatusWorstCase + kMaxMqttUserLen + kMaxMqttPassLen;
+
+static_assert(mqttPublishBytes(kMaxTopicLen, kMaxPayloadBytes, /*qos1=*/true) <= kMqttBufferBytes,
+              "the largest inbound QoS 1 PUBLISH must fit PubSubClient's buffer");
+static_assert(kMqttMaxFixedHeaderBytes + kMqttLengthPrefixBytes + kMaxTopicLen + kMaxPayloadBytes <=
+                  kMqttBufferBytes,
+              "PubSubClient::publish needs its 5 reserved header bytes, topic and payload");
+static_assert(kMqttConnectWorstCase <= kMqttBufferBytes, "the CONNECT with its will must fit");
+static_assert(kMqttBufferBytes <= 0xFFFFu, "setBufferSize() takes a uint16_t");
 static_assert(kQueueCapacity <= 1000, "queue slots are named q000..q999");
 static_assert(kHeartbeatIntervalMs > 0 && kAckTimeoutMs > 0, "timers need a period");
 

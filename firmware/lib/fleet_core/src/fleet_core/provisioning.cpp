@@ -52,9 +52,11 @@ std::optional<std::string> checkSetting(const std::string& key, const std::strin
     if (!parseBrokerUrl(value))
       return std::string("broker must look like mqtt://host:1883 or mqtts://host:8883");
   } else if (key == keys::kMqttUser) {
-    if (value.size() > 64) return std::string("mqtt_user must be at most 64 characters");
+    if (value.size() > kMaxMqttUserLen)
+      return "mqtt_user must be at most " + std::to_string(kMaxMqttUserLen) + " characters";
   } else if (key == keys::kMqttPass) {
-    if (value.size() > 128) return std::string("mqtt_pass must be at most 128 characters");
+    if (value.size() > kMaxMqttPassLen)
+      return "mqtt_pass must be at most " + std::to_string(kMaxMqttPassLen) + " characters";
   } else if (key == keys::kCaCert) {
     if (!value.empty() && !isCaCertBase64(value)) {
       return "ca_cert must be the base64 between the PEM's BEGIN and END lines, on one line (" +
