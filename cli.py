@@ -8,6 +8,7 @@ import gc
 import io
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,14 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.logging import RichHandler
 
-from controller import ui
+from controller import runstate, ui
 from controller.errors import ApiError, FleetError
 from controller.mqtt import DEFAULT_BROKER_URL
 from controller.settings import DEFAULT_ROOT, ENV_BROKER, ENV_DB, ENV_ROOT, ControllerSettings, default_db_url
+from controller.topics import Topics
 
 if TYPE_CHECKING:
     from controller.simulator import Simulator
@@ -46,8 +48,13 @@ app.add_typer(user_app, name="user")
 
 out = Console()
 err = Console(stderr=True)
+log = logging.getLogger("fleet")
 P = ParamSpec("P")
 R = TypeVar("R")
+UP_CHECKIN_RATE = 180.0
+"""`fleet up`'s simulated check-ins per device-minute in a session: 3 a second, students drawn from a
+class of 120 (each stored once), so a started session's count climbs visibly and levels off near 120
+within a few minutes. `fleet simulate` keeps 0 unless asked."""
 
 
 @dataclass
@@ -91,22 +98,50 @@ def _setup_logging(verbose: int, console: Console | None = None) -> None:
 
 BrokerOpt = Annotated[str | None, typer.Option("--broker", envvar=ENV_BROKER, show_default=DEFAULT_BROKER_URL,
                                                help="Broker URL, mqtt://[user:pass@]host:port or mqtts://...")]
-RootOpt = Annotated[str, typer.Option("--root", envvar=ENV_ROOT, help="Topic root of the fleet.")]
+RootOpt = Annotated[str | None, typer.Option("--root", envvar=ENV_ROOT, show_default=DEFAULT_ROOT,
+                                             help="Topic root of the fleet.")]
 DbOpt = Annotated[str | None, typer.Option("--db", envvar=ENV_DB, show_default="sqlite:///~/.local/share/fleet/fleet.db",
                                            help="Database URL (sqlite:///file.db or postgresql+psycopg://...).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+WideOpt = Annotated[bool, typer.Option("--wide", help="Every column, whatever the terminal's width (rows may run "
+                                                  "past it). Without it, less important columns drop to fit.")]
 
 
 @app.callback()
 def main_callback(
     ctx: typer.Context,
     broker: BrokerOpt = None,
-    root: RootOpt = DEFAULT_ROOT,
+    root: RootOpt = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (-vv: debug).")] = 0,
 ) -> None:
-    ctx.obj = Globals(broker or DEFAULT_BROKER_URL, broker is not None, root, verbose)
+    """Without --broker (or FLEET_BROKER_URL), commands find a running `fleet up` by its state file."""
     if ctx.invoked_subcommand not in ("up", "watch"):
         _setup_logging(verbose)
+    found = _running_stack() if broker is None and ctx.invoked_subcommand != "up" else None
+    chosen_root = root or (found.root if found else DEFAULT_ROOT)
+    try:
+        Topics(chosen_root)
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    ctx.obj = Globals(broker or (found.broker_url if found else DEFAULT_BROKER_URL), broker is not None,
+                      chosen_root, verbose)
+
+
+def _state_file() -> Path | None:
+    try:
+        return runstate.state_path(os.environ, Path.home())
+    except RuntimeError:  # no home directory to be found
+        return None
+
+
+def _running_stack() -> runstate.RunState | None:
+    path = _state_file()
+    found = None if path is None else runstate.read(path)
+    if found is not None:
+        log.info("using the stack of fleet up (pid %d) on %s, topic root %r (from %s)", found.pid, found.broker_url,
+                 found.root, path)
+    return found
 
 
 # --- daemons ------------------------------------------------------------------------------------
@@ -176,10 +211,15 @@ def up(
     config: ConfigOpt = Path("broker.conf"),
     db: DbOpt = None,
     heartbeat_s: Annotated[float, typer.Option(min=1, help="Simulated devices' heartbeat period.")] = 30.0,
-    checkin_rate: Annotated[float, typer.Option(min=0, help="Simulated check-ins per device-minute in a session.")]
-    = 2.0,
+    checkin_rate: Annotated[float, typer.Option(
+        min=0, help="Simulated check-ins per device-minute in a session (students from a class of 120).")]
+    = UP_CHECKIN_RATE,
+    wide: WideOpt = False,
 ) -> None:
-    """Broker + controller (+ simulated devices) with the live fleet table, in one command. Ctrl-C stops all."""
+    """Broker + controller (+ simulated devices) with the live fleet table, in one command. Ctrl-C stops all.
+
+    Other `fleet` commands of this user find the stack without --broker: `fleet up` records its broker
+    and topic root in $XDG_RUNTIME_DIR/fleet/up.json (else ~/.local/state/fleet/up.json) while it runs."""
     from controller.broker import EmbeddedBroker, port_is_free
     from controller.brokerconf import BrokerConf, Listener, load, with_port
     from controller.service import Controller
@@ -188,6 +228,7 @@ def up(
 
     g = _globals(ctx)
     _setup_logging(g.verbose)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as Ctrl-C does: stack down, state file removed
     stack: list[Callable[[], None]] = []
     try:
         if not g.broker_given:
@@ -195,7 +236,8 @@ def up(
             first = conf.listeners[0]
             if first.port and not port_is_free(first.host, first.port):
                 err.print(f"[yellow]port {first.port} is taken (another broker, e.g. Mosquitto, is running); the "
-                          f"embedded broker takes a free port instead. Use --broker to join that broker.[/]")
+                          f"embedded broker takes a free port instead, where other fleet commands find it without "
+                          f"--broker. Use --broker to join that broker.[/]")
                 conf = with_port(conf, 0)
             embedded = EmbeddedBroker(conf)
             embedded.start()
@@ -213,9 +255,11 @@ def up(
                                       checkin_rate=checkin_rate))
             sim.start()
             stack.append(sim.stop)
-        err.print(f"in another terminal: [bold]fleet --broker {g.broker} session start CS101 --title 'Intro' "
-                  f"--session 2024/2025 --semester '1st Semester'[/]")
-        _watch_loop(g, session=None, offline_first=False, limit=None, interval=1.0)
+        flags = "" if _record_stack(g, stack) else f"--broker {g.broker} " + (
+            f"--root {g.root} " if g.root != DEFAULT_ROOT else "")
+        err.print(f"in another terminal: [bold]fleet {flags}session start CS101 --title 'Intro' "
+                  f"--session 2024/2025 --semester '1st Semester'[/]", soft_wrap=True)
+        _watch_loop(g, session=None, offline_first=False, limit=None, interval=1.0, wide=wide)
     except KeyboardInterrupt:
         pass
     finally:
@@ -224,6 +268,25 @@ def up(
                 stop()
             except Exception as exc:  # a failing stop must not keep the rest running
                 err.print(f"[yellow]while stopping: {exc}[/]")
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _record_stack(g: Globals, stack: list[Callable[[], None]]) -> bool:
+    """Write the state file other commands find this stack by; removed first when the stack stops."""
+    path, pid = _state_file(), os.getpid()
+    if path is None:
+        return False
+    try:
+        runstate.write(path, runstate.RunState(g.broker, g.root, pid))
+    except OSError as exc:
+        err.print(f"[yellow]cannot write {path} ({exc.strerror or exc}): other terminals need --broker[/]",
+                  soft_wrap=True)
+        return False
+    stack.append(lambda: runstate.remove(path, pid))
+    return True
 
 
 # --- the fleet table ----------------------------------------------------------------------------
@@ -250,6 +313,7 @@ def devices(
     session: Annotated[int | None, typer.Option(help="Only the device of this session.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows (totals still count all).")]
     = None,
+    wide: WideOpt = False,
 ) -> None:
     """The fleet: totals (total, online, offline, available) and one row per device."""
     with _client(_globals(ctx)) as client:
@@ -259,17 +323,36 @@ def devices(
         if limit is not None:
             params["limit"] = limit
         snapshot = client.call("devices.list", params)
+        checkins = {} if as_json else _checkins(client, snapshot)
     if as_json:
         keys = ("id", "online", "last_seen", "name", "ssid", "location", "session_id", "config_version",
                 "applied_version")
         _print_json({k: snapshot[k] for k in ("total", "online", "offline", "available")}
                     | {"devices": [{k: d.get(k) for k in keys} for d in snapshot["devices"]]})
     else:
-        out.print(ui.fleet_table(snapshot, time.time()))
+        _show(ui.fleet_table(snapshot, time.time(), checkins=checkins, wide=_wide(wide)))
+
+
+def _wide(wide: bool) -> bool:
+    """Whether tables keep every column: asked for, or the width is unknown (output piped, no COLUMNS).
+    Piped output then gets whole rows, as kubectl prints them, rather than columns dropped for 80."""
+    return wide or not (out.is_terminal or os.environ.get("COLUMNS", "").isdigit())
+
+
+def _show(renderable: RenderableType) -> None:
+    out.print(renderable, crop=False)  # a --wide row runs past the width rather than being cut
+
+
+def _checkins(client: Any, snapshot: dict[str, Any]) -> dict[int, int]:
+    """Stored check-ins per active session, when a device in the snapshot serves one."""
+    if not any(d.get("session_id") is not None for d in snapshot.get("devices", [])):
+        return {}
+    sessions = client.call("session.list", {"active": True}, timeout=5)["sessions"]
+    return {int(s["session_id"]): int(s.get("checkins", 0)) for s in sessions}
 
 
 def _watch_loop(g: Globals, *, session: int | None, offline_first: bool, limit: int | None,
-                interval: float) -> None:
+                interval: float, wide: bool = False) -> None:
     from controller.client import FleetClient
 
     with FleetClient(g.broker, g.root) as client, Live(console=out, auto_refresh=False, screen=False,
@@ -281,8 +364,8 @@ def _watch_loop(g: Globals, *, session: int | None, offline_first: bool, limit: 
                 params["session_id"] = session
             try:
                 snapshot = client.call("devices.list", params, timeout=5)
-                live.update(ui.fleet_table(snapshot, time.time(), title=f"Fleet {g.root!r} on {g.broker}"),
-                            refresh=True)
+                live.update(ui.fleet_table(snapshot, time.time(), title=f"Fleet {g.root!r} on {g.broker}",
+                                           checkins=_checkins(client, snapshot), wide=wide), refresh=True)
             except FleetError as exc:
                 live.update(f"[red]{exc}[/]", refresh=True)
             time.sleep(interval)
@@ -298,12 +381,13 @@ def watch(
     limit: Annotated[int | None, typer.Option(min=1, help="Rows to show (default: what fits the terminal).")]
     = None,
     interval: Annotated[float, typer.Option(min=0.2, help="Refresh period in seconds.")] = 1.0,
+    wide: WideOpt = False,
 ) -> None:
     """The fleet table, live. Ctrl-C to leave."""
     g = _globals(ctx)
     _setup_logging(g.verbose)
     try:
-        _watch_loop(g, session=session, offline_first=offline_first, limit=limit, interval=interval)
+        _watch_loop(g, session=session, offline_first=offline_first, limit=limit, interval=interval, wide=wide)
     except KeyboardInterrupt:
         pass
 
@@ -406,14 +490,14 @@ def session_end(ctx: typer.Context, session_id: Annotated[int, typer.Argument(he
 @friendly
 def session_list(ctx: typer.Context,
                  active: Annotated[bool, typer.Option("--active", help="Only active sessions.")] = False,
-                 as_json: JsonOpt = False) -> None:
+                 as_json: JsonOpt = False, wide: WideOpt = False) -> None:
     """Sessions, newest last."""
     with _client(_globals(ctx)) as client:
         result = client.call("session.list", {"active": active})
     if as_json:
         _print_json(result)
     else:
-        out.print(ui.sessions_table(result["sessions"]))
+        _show(ui.sessions_table(result["sessions"], wide=_wide(wide)))
 
 
 # --- attendance ---------------------------------------------------------------------------------
@@ -422,14 +506,14 @@ def session_list(ctx: typer.Context,
 @attendance_app.command("list")
 @friendly
 def attendance_list(ctx: typer.Context, session_id: Annotated[int, typer.Argument(help="Session id.")],
-                    as_json: JsonOpt = False) -> None:
+                    as_json: JsonOpt = False, wide: WideOpt = False) -> None:
     """Who checked in to a session (and which check-ins were rejected, with why)."""
     with _client(_globals(ctx)) as client:
         result = client.call("attendance.list", {"session_id": session_id})
     if as_json:
         _print_json(result)
     else:
-        out.print(ui.attendance_table(result))
+        _show(ui.attendance_table(result, wide=_wide(wide)))
 
 
 @attendance_app.command("export")
@@ -468,6 +552,7 @@ def attendance_report(
     as_json: JsonOpt = False,
     out_file: Annotated[Path | None, typer.Option("--out", help="Also write the per-student table as CSV.")]
     = None,
+    wide: WideOpt = False,
 ) -> None:
     """A course's attendance over a semester: per student (attended / held / %) and per session."""
     with _client(_globals(ctx)) as client:
@@ -486,7 +571,7 @@ def attendance_report(
     if as_json:
         _print_json(result)
     else:
-        out.print(ui.report_view(result))
+        _show(ui.report_view(result, wide=_wide(wide)))
 
 
 # --- the device inventory -----------------------------------------------------------------------
@@ -509,14 +594,14 @@ def _device_call(ctx: typer.Context, method: str, params: dict[str, Any], as_jso
 
 @device_app.command("list")
 @friendly
-def device_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def device_list(ctx: typer.Context, as_json: JsonOpt = False, wide: WideOpt = False) -> None:
     """Every known device, including never-seen, retired and unapproved ones, with health."""
     with _client(_globals(ctx)) as client:
         result = client.call("device.list")
     if as_json:
         _print_json(result)
     else:
-        out.print(ui.inventory_table(result["devices"], time.time()))
+        _show(ui.inventory_table(result["devices"], time.time(), wide=_wide(wide)))
 
 
 @device_app.command("set")

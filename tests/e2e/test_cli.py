@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,96 @@ def test_rooms_inventory_and_a_semester_report(fleet: Fleet, running: subprocess
     assert fleet.json("attendance", "report", "CS101", "--session", "2024/2025", "--semester",
                       "1st Semester")["held"] == 2
     assert fleet.json("devices")["total"] == 2  # the retired one left the totals
+
+
+def test_a_bad_topic_root_is_one_line() -> None:
+    for bad in ("a" * 65, "a/#"):
+        done = subprocess.run([sys.executable, "-m", "cli", "--broker", "mqtt://127.0.0.1:1", "--root", bad, "stats"],
+                              capture_output=True, text=True, timeout=30, cwd=REPO)
+        one_line_error(done, "root")
+
+
+# --- fleet up, found from a second terminal ---------------------------------------------------------
+
+
+def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`fleet ...` with neither --broker nor --root: what a second terminal types."""
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO, env=env)
+
+
+@dataclass
+class Up:
+    """A `fleet up --simulate 3` process whose configured port was taken, and a second terminal's env."""
+
+    proc: subprocess.Popen[bytes]
+    env: dict[str, str]
+    state_file: Path
+    log: Path
+    taken_port: int
+
+
+@pytest.fixture
+def fleet_up(tmp_path: Path, root: str) -> Iterator[Up]:
+    taken = socket.socket()  # the configured port is in use, as 1883 often is
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    conf = tmp_path / "broker.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("FLEET_BROKER_URL", "FLEET_TOPIC_ROOT", "COLUMNS")}
+    env |= {"XDG_RUNTIME_DIR": str(tmp_path / "run"), "NO_COLOR": "1"}
+    log = tmp_path / "up.log"
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "--root", root, "up", "--simulate", "3", "--config",
+                             str(conf), "--db", f"sqlite:///{tmp_path / 'fleet.db'}", "--heartbeat-s", "2"],
+                            cwd=REPO, env=env | {"COLUMNS": "100"}, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        yield Up(proc, env, tmp_path / "run" / "fleet" / "up.json", log, port)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=15)
+        taken.close()
+
+
+def test_fleet_up_is_found_without_flags_and_its_simulated_students_check_in(fleet_up: Up, root: str) -> None:
+    """`fleet up` took a random port; a second terminal reaches it without --broker or --root, and
+    simulated students check in at the default rate once a session is applied."""
+    env = fleet_up.env
+    deadline = time.monotonic() + 30
+    while True:
+        done = cli("devices", "--json", env=env)
+        if done.returncode == 0 and json.loads(done.stdout)["online"] == 3:
+            break
+        assert time.monotonic() < deadline and fleet_up.proc.poll() is None, fleet_up.log.read_text() + done.stderr
+        time.sleep(0.3)
+    recorded = json.loads(fleet_up.state_file.read_text())
+    assert recorded["root"] == root and recorded["pid"] == fleet_up.proc.pid
+    assert recorded["broker_url"].startswith("mqtt://127.0.0.1:")
+    assert not recorded["broker_url"].endswith(f":{fleet_up.taken_port}")
+
+    started = cli(*START, "--json", env=env)
+    assert started.returncode == 0, started.stderr
+    deadline = time.monotonic() + 20  # the default rate is 3 a second, from a class of 120
+    while True:
+        [session] = json.loads(cli("session", "list", "--json", env=env).stdout)["sessions"]
+        if session["checkins"] >= 10:
+            break
+        assert time.monotonic() < deadline, session
+        time.sleep(0.5)
+    assert session["session_id"] == json.loads(started.stdout)["session_id"]
+
+    narrow = cli("session", "list", env=env | {"COLUMNS": "80"})
+    assert narrow.returncode == 0, narrow.stderr
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80, narrow.stdout
+    assert "CS101_Attendance_2024_2025" in narrow.stdout and "applied" in narrow.stdout
+    assert "lecturer" not in narrow.stdout and "--wide" in narrow.stdout
+    assert "lecturer" in cli("session", "list", "--wide", env=env | {"COLUMNS": "80"}).stdout
+    piped = cli("session", "list", env=env)  # no terminal, no COLUMNS: whole rows, as kubectl prints them
+    assert "lecturer" in piped.stdout and "alice" in piped.stdout and "…" not in piped.stdout
+
+    fleet_up.proc.send_signal(signal.SIGTERM)  # stops as Ctrl-C does
+    assert fleet_up.proc.wait(timeout=30) == 0, fleet_up.log.read_text()
+    assert not fleet_up.state_file.exists()
+    table = fleet_up.log.read_text()  # the live table's last frame (printed once when not on a terminal)
+    assert "check-ins" in table and "CS101_Attendance_2024_2025" in table and "Traceback" not in table
