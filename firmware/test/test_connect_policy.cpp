@@ -117,3 +117,14 @@ TEST(ConnectPolicy, DueSurvivesTheMillisWrap) {
   EXPECT_FALSE(schedule.due(before_wrap + delay - 1));
   EXPECT_TRUE(schedule.due(before_wrap + delay));
 }
+
+TEST(ConnectPolicy, TheFirstAttemptIsDueWheneverItComes) {
+  // A due time of 0 compared with a signed difference would say "not yet" for 24.8 days of
+  // every 49.7-day millis() cycle.
+  fakes::ScriptedRandom random({kShortestJitter});
+  fleet::ReconnectSchedule schedule(random);
+  EXPECT_TRUE(schedule.due(0x80000000u));
+  schedule.failed(0x80000000u, 0);
+  schedule.succeeded();
+  EXPECT_TRUE(schedule.due(0x10u));
+}

@@ -72,17 +72,22 @@ class ReconnectSchedule {
   explicit ReconnectSchedule(RandomSource& random, std::uint32_t base_ms = kReconnectBaseMs,
                              std::uint32_t max_ms = kReconnectMaxMs);
 
-  // Whether an attempt may start at now_ms (wraps with millis()).
+  // Whether an attempt may start at now_ms: always before the first failure and after a
+  // success, else once the delay has passed (wraps with millis()).
   bool due(std::uint32_t now_ms) const;
   // An attempt, or a connection that was up, ended at now_ms after blocking loop() for
   // blocked_ms (0 for a lost connection or a failed DNS lookup). Returns the delay chosen.
   std::uint32_t failed(std::uint32_t now_ms, std::uint32_t blocked_ms);
   // Connected: the next failure starts again from the base delay.
-  void succeeded() { backoff_.reset(); }
+  void succeeded() {
+    backoff_.reset();
+    waiting_ = false;
+  }
 
  private:
   Backoff backoff_;
   std::uint32_t next_ms_ = 0;
+  bool waiting_ = false;  // a failure set next_ms_
 };
 
 }  // namespace fleet
