@@ -1,6 +1,9 @@
 // ESP32 entry point: glue only. Builds the platform pieces, hands them to fleet::Device (the
-// logic, in lib/fleet_core), and runs a loop() that never blocks except for the bounded MQTT
-// connect described in mqtt_link.h.
+// logic, in lib/fleet_core), and runs a loop() without delay(). Waits that remain, all bounded:
+// an MQTT connect attempt (at most 10 s, then at least as long before the next) and a write to a
+// broker that stopped reading (at most 10 s, once: the link then drops) - see mqtt_link.h; NVS
+// writes (the flash write, a sector erase when NVS reclaims a page); log lines, which wait for
+// the UART (115200 baud: about 9 ms per 100 characters).
 //
 // Boot order matters: the access point is opened from flash (Device::begin) before the campus
 // network or the broker is tried, so students can check in even when the broker is down.
@@ -34,7 +37,7 @@ struct App {
   glue::EspSystemInfo system;
   glue::SerialLogger logger;
   glue::NvsStorage storage;
-  glue::MqttLink mqtt{random, logger};
+  glue::MqttLink mqtt{clock, random, logger};
   glue::WifiStation station{logger};
   std::unique_ptr<fleet::Device> device;
   std::unique_ptr<glue::CaptivePortal> portal;

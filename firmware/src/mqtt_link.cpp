@@ -5,19 +5,20 @@
 namespace glue {
 namespace {
 
-constexpr std::uint32_t kBackoffBaseMs = 1000;
-constexpr std::uint32_t kBackoffMaxMs = 60000;
-constexpr std::uint16_t kConnackTimeoutS = 5;
-constexpr unsigned long kTlsHandshakeTimeoutS = 5;
+constexpr fleet::ConnectTimeouts kTimeouts = fleet::kConnectTimeouts;
 
 // PubSubClient takes a plain function pointer on some platforms and std::function on others;
 // a captureless trampoline to the one link fits both.
 MqttLink* g_link = nullptr;
 
+std::string scheme(bool tls) {
+  return tls ? "mqtts://" : "mqtt://";
+}
+
 }  // namespace
 
-MqttLink::MqttLink(fleet::RandomSource& random, fleet::Logger& logger)
-    : client_(plain_), backoff_(kBackoffBaseMs, kBackoffMaxMs, random), logger_(logger) {}
+MqttLink::MqttLink(fleet::Clock& clock, fleet::RandomSource& random, fleet::Logger& logger)
+    : client_(plain_), schedule_(random), clock_(clock), logger_(logger) {}
 
 bool MqttLink::configure(const fleet::NetSettings& settings, const std::string& client_id,
                          const std::string& will_topic, const std::string& will_payload,
@@ -40,9 +41,13 @@ bool MqttLink::configure(const fleet::NetSettings& settings, const std::string& 
     }
     ca_pem_ = fleet::pemCertificate(settings.ca_cert);
     secure_.setCACert(ca_pem_.c_str());
-    secure_.setHandshakeTimeout(kTlsHandshakeTimeoutS);
+    // Both in seconds (2.0.17: setTimeout(uint32_t seconds) sets the 30 s `_timeout` of the TCP
+    // connect to seconds * 1000; setHandshakeTimeout stores seconds * 1000).
+    secure_.setTimeout(kTimeouts.tcp_connect_s);
+    secure_.setHandshakeTimeout(kTimeouts.tls_handshake_s);
     client_.setClient(secure_);
   } else {
+    plain_.setTimeout(kTimeouts.tcp_connect_s);  // seconds; openSocket() passes it again in ms
     client_.setClient(plain_);
   }
   host_ = broker->host;
@@ -54,14 +59,13 @@ bool MqttLink::configure(const fleet::NetSettings& settings, const std::string& 
   will_payload_ = will_payload;
   handlers_ = std::move(handlers);
   // The default 256-byte buffer drops larger messages silently; a packet holds a whole
-  // 1024-byte payload plus its topic and header.
+  // 1024-byte payload plus its topic and header (limits.h).
   if (!client_.setBufferSize(static_cast<std::uint16_t>(fleet::kMqttBufferBytes))) {
     logger_.log(fleet::LogLevel::kError, "no memory for the MQTT buffer");
     return false;
   }
-  client_.setServer(host_.c_str(), port_);
   client_.setKeepAlive(fleet::kMqttKeepAliveS);
-  client_.setSocketTimeout(kConnackTimeoutS);
+  client_.setSocketTimeout(static_cast<std::uint16_t>(kTimeouts.socket_s));
   g_link = this;
   client_.setCallback([](char* topic, std::uint8_t* payload, unsigned int length) {
     if (g_link != nullptr && g_link->handlers_.message) {
@@ -75,44 +79,84 @@ bool MqttLink::configure(const fleet::NetSettings& settings, const std::string& 
 void MqttLink::loop(std::uint32_t now_ms, bool network_up) {
   if (!configured_) return;
   if (client_.connected()) {
-    client_.loop();  // reads what arrived; never waits
+    client_.loop();  // handles what has arrived (see the header for the wait inside a packet)
     return;
   }
   if (was_connected_) {
     was_connected_ = false;
-    const std::uint32_t delay = backoff_.next();
-    next_attempt_ms_ = now_ms + delay;
-    logger_.log(fleet::LogLevel::kWarn, "broker connection lost (state " +
-                                            std::to_string(client_.state()) + "); retry in " +
-                                            std::to_string(delay) + " ms");
+    retryLater(now_ms, 0, "broker connection lost (state " + std::to_string(client_.state()) + ")");
     if (handlers_.disconnected) handlers_.disconnected();
     return;
   }
-  if (!network_up) return;
-  if (static_cast<std::int32_t>(now_ms - next_attempt_ms_) < 0) return;
-  tryConnect(now_ms);
-}
-
-void MqttLink::tryConnect(std::uint32_t now_ms) {
-  // Blocks for at most the TCP connect timeout plus kConnackTimeoutS (see the header).
-  const bool ok = client_.connect(client_id_.c_str(), user_.empty() ? nullptr : user_.c_str(),
-                                  pass_.empty() ? nullptr : pass_.c_str(), will_topic_.c_str(),
-                                  /*willQos=*/1, /*willRetain=*/true, will_payload_.c_str());
-  if (!ok) {
-    const std::uint32_t delay = backoff_.next();
-    next_attempt_ms_ = now_ms + delay;
-    logger_.log(fleet::LogLevel::kWarn,
-                std::string(tls_ ? "mqtts://" : "mqtt://") + host_ + ":" + std::to_string(port_) +
-                    " refused or unreachable (state " + std::to_string(client_.state()) +
-                    "); retry in " + std::to_string(delay) + " ms");
+  if (!network_up || !schedule_.due(now_ms)) return;
+  if (!resolving_) {
+    lookup_.start(host_, now_ms);
+    resolving_ = true;
+  }
+  const DnsLookup::State state = lookup_.poll(now_ms);
+  if (state == DnsLookup::State::kPending) return;
+  resolving_ = false;
+  if (state != DnsLookup::State::kResolved) {
+    retryLater(now_ms, 0, "no DNS answer for " + host_);
     return;
   }
-  backoff_.reset();
+  tryConnect(lookup_.address());
+}
+
+void MqttLink::tryConnect(const IPAddress& address) {
+  // Blocks for at most fleet::connectStallBoundMs(kTimeouts, tls_) (see the header).
+  const std::uint32_t started = clock_.millis();
+  // By address: should PubSubClient ever open the socket itself, it must not resolve the name
+  // with the blocking hostByName().
+  client_.setServer(address, port_);
+  const bool socket = openSocket(address);
+  const bool ok =
+      socket && client_.connect(client_id_.c_str(), user_.empty() ? nullptr : user_.c_str(),
+                                pass_.empty() ? nullptr : pass_.c_str(), will_topic_.c_str(),
+                                /*willQos=*/1, /*willRetain=*/true, will_payload_.c_str());
+  const std::uint32_t now_ms = clock_.millis();
+  const std::uint32_t blocked_ms = now_ms - started;
+  const std::string where = scheme(tls_) + host_ + ":" + std::to_string(port_);
+  if (!ok) {
+    retryLater(now_ms, blocked_ms,
+               where + (socket ? " refused the MQTT connect (state " +
+                                     std::to_string(client_.state()) + ")"
+                               : (tls_ ? " unreachable or TLS failed" : " unreachable")) +
+                   " after " + std::to_string(blocked_ms) + " ms");
+    return;
+  }
+  schedule_.succeeded();
   was_connected_ = true;
-  logger_.log(fleet::LogLevel::kInfo, std::string("connected to broker ") +
-                                          (tls_ ? "mqtts://" : "mqtt://") + host_ + ":" +
-                                          std::to_string(port_));
+  logger_.log(fleet::LogLevel::kInfo, "connected to broker " + where);
   if (handlers_.connected) handlers_.connected();
+}
+
+bool MqttLink::openSocket(const IPAddress& address) {
+  if (tls_) {
+    // The host name (not the address) is what the certificate is checked against.
+    return secure_.connect(address, port_, host_.c_str(), ca_pem_.c_str(), nullptr, nullptr) == 1;
+  }
+  return plain_.connect(address, port_,
+                        static_cast<std::int32_t>(fleet::secondsToMs(kTimeouts.tcp_connect_s))) ==
+         1;
+}
+
+void MqttLink::retryLater(std::uint32_t now_ms, std::uint32_t blocked_ms, const std::string& why) {
+  const std::uint32_t delay = schedule_.failed(now_ms, blocked_ms);
+  logger_.log(fleet::LogLevel::kWarn, why + "; retry in " + std::to_string(delay) + " ms");
+}
+
+bool MqttLink::keptUp(bool written) {
+  if (!written && client_.connected()) {
+    // PubSubClient::disconnect() would write DISCONNECT into the same full send buffer.
+    if (tls_) {
+      secure_.stop();
+    } else {
+      plain_.stop();
+    }
+    logger_.log(fleet::LogLevel::kWarn, "write to the broker failed; dropping the connection");
+  }
+  return written;
 }
 
 void MqttLink::disconnect() {
@@ -122,13 +166,15 @@ void MqttLink::disconnect() {
 
 bool MqttLink::publish(const std::string& topic, const std::string& payload, bool retained) {
   if (!client_.connected()) return false;
-  return client_.publish(topic.c_str(), reinterpret_cast<const std::uint8_t*>(payload.data()),
-                         static_cast<unsigned int>(payload.size()), retained);
+  // Every payload fits the buffer (limits.h), so a false here is a failed write.
+  return keptUp(client_.publish(topic.c_str(),
+                                reinterpret_cast<const std::uint8_t*>(payload.data()),
+                                static_cast<unsigned int>(payload.size()), retained));
 }
 
 bool MqttLink::subscribe(const std::string& topic, int qos) {
   if (!client_.connected()) return false;
-  return client_.subscribe(topic.c_str(), static_cast<std::uint8_t>(qos));
+  return keptUp(client_.subscribe(topic.c_str(), static_cast<std::uint8_t>(qos)));
 }
 
 bool MqttLink::connected() const {

@@ -1,12 +1,23 @@
 // fleet::Transport over PubSubClient, plus the connect/reconnect schedule.
 //
-// PubSubClient::connect() blocks: the TCP connect (bounded by WiFiClient's connect timeout,
-// 3 s by default), a DNS lookup when the broker is a name, for mqtts:// the TLS handshake
-// (bounded by kTlsHandshakeTimeoutS), and the wait for CONNACK (bounded by setSocketTimeout,
-// kConnackTimeoutS). loop() therefore tries at most one connect per backoff delay (exponential
-// with jitter, 1 s doubling to 60 s), and only while the station is joined, so a missing broker
-// costs at most one bounded stall per delay and the captive portal keeps answering in between.
-// Everything else here returns at once.
+// Every call here runs in loop(), which also serves the captive portal, so each blocking call is
+// bounded (limits in lib/fleet_core/src/fleet_core/connect_policy.h; units checked against the
+// arduino-esp32 2.0.17 and PubSubClient 2.8 headers, where all of these take whole seconds):
+// - The broker's name is resolved without blocking (dns_lookup.h); an answer overdue after
+//   kDnsLookupTimeoutMs fails the attempt. An IP address needs no lookup.
+// - One connect attempt blocks: the TCP connect (setTimeout: kConnectTimeouts.tcp_connect_s = 2 s;
+//   WiFiClientSecure's default was 30 s), for mqtts:// the TLS handshake (setHandshakeTimeout:
+//   5 s, checked between mbedTLS steps, so budgeted 6 s; default 120 s), then the CONNACK wait
+//   (setSocketTimeout: 2 s; default 15 s). At most 10 s in all (kMaxConnectStallMs, a
+//   static_assert), 4 s for mqtt://.
+// - Attempts follow the backoff (1 s doubling to 60 s, with jitter), only while the station is
+//   joined, and never sooner after a failure than that attempt blocked (fleet::ReconnectSchedule),
+//   so the portal runs at least half of the time while the broker is unreachable.
+// - Connected, loop() reads only what has arrived, but once a packet has begun it waits for each
+//   further byte up to the socket timeout (2 s). publish() and subscribe() wait for room in the
+//   TCP send buffer: WiFiClient retries select() 10 times for 1 s without progress, WiFiClientSecure
+//   gives up after its 2 s timeout. A failed write drops the connection, so a broker that stopped
+//   reading costs one such wait, not one per message; the link then reconnects as above.
 //
 // Credentials (mqtt_user = the device id, mqtt_pass) come from NVS, provisioned on the serial
 // console. mqtts:// uses WiFiClientSecure with the CA from NVS (`set ca_cert`) pinned: the broker
@@ -23,9 +34,11 @@
 #include <functional>
 #include <string>
 
-#include <fleet_core/backoff.h>
+#include <fleet_core/connect_policy.h>
 #include <fleet_core/ports.h>
 #include <fleet_core/provisioning.h>
+
+#include "dns_lookup.h"
 
 namespace glue {
 
@@ -38,7 +51,7 @@ struct MqttHandlers {
 
 class MqttLink : public fleet::Transport {
  public:
-  MqttLink(fleet::RandomSource& random, fleet::Logger& logger);
+  MqttLink(fleet::Clock& clock, fleet::RandomSource& random, fleet::Logger& logger);
 
   // False when the broker URL is missing or malformed, or mqtts:// has no CA (the link then
   // stays down).
@@ -53,12 +66,18 @@ class MqttLink : public fleet::Transport {
   bool connected() const override;
 
  private:
-  void tryConnect(std::uint32_t now_ms);
+  void tryConnect(const IPAddress& address);
+  bool openSocket(const IPAddress& address);
+  void retryLater(std::uint32_t now_ms, std::uint32_t blocked_ms, const std::string& why);
+  // After a write that failed while connected: close the socket without another write.
+  bool keptUp(bool written);
 
   WiFiClient plain_;
   WiFiClientSecure secure_;
   mutable PubSubClient client_;
-  fleet::Backoff backoff_;
+  DnsLookup lookup_;
+  fleet::ReconnectSchedule schedule_;
+  fleet::Clock& clock_;
   fleet::Logger& logger_;
   MqttHandlers handlers_;
   std::string host_;
@@ -72,7 +91,7 @@ class MqttLink : public fleet::Transport {
   std::string will_payload_;
   bool configured_ = false;
   bool was_connected_ = false;
-  std::uint32_t next_attempt_ms_ = 0;
+  bool resolving_ = false;
 };
 
 }  // namespace glue
