@@ -254,7 +254,8 @@ def up(
             sim = Simulator(SimConfig(broker_url=g.broker, root=g.root, count=simulate, heartbeat_s=heartbeat_s,
                                       checkin_rate=checkin_rate))
             sim.start()
-            stack.append(sim.stop)
+            # stopped after the controller, which would otherwise warn that each serving device went offline
+            stack.insert(stack.index(ctl.stop), sim.stop)
         flags = "" if _record_stack(g, stack) else f"--broker {g.broker} " + (
             f"--root {g.root} " if g.root != DEFAULT_ROOT else "")
         err.print(f"in another terminal: [bold]fleet {flags}session start CS101 --title 'Intro' "

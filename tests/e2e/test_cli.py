@@ -260,3 +260,4 @@ def test_fleet_up_is_found_without_flags_and_its_simulated_students_check_in(fle
     assert not fleet_up.state_file.exists()
     table = fleet_up.log.read_text()  # the live table's last frame (printed once when not on a terminal)
     assert "check-ins" in table and "CS101_Attendance_2024_2025" in table and "Traceback" not in table
+    assert "went offline" not in table  # the controller stops before the devices it would warn about
