@@ -97,7 +97,8 @@ def _setup_logging(verbose: int, console: Console | None = None) -> None:
 
 
 BrokerOpt = Annotated[str | None, typer.Option("--broker", envvar=ENV_BROKER, show_default=DEFAULT_BROKER_URL,
-                                               help="Broker URL, mqtt://[user:pass@]host:port or mqtts://...")]
+                                               help="Broker URL, mqtt://[user:pass@]host:port or mqtts://...; unset: "
+                                                    "that of a running `fleet up` (its state file), else the default.")]
 RootOpt = Annotated[str | None, typer.Option("--root", envvar=ENV_ROOT, show_default=DEFAULT_ROOT,
                                              help="Topic root of the fleet.")]
 DbOpt = Annotated[str | None, typer.Option("--db", envvar=ENV_DB, show_default="sqlite:///~/.local/share/fleet/fleet.db",
