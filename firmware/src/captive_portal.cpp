@@ -2,8 +2,8 @@
 
 #include <esp_wifi.h>
 
-// Pairing a client's IP with its MAC: esp_netif_get_sta_list() up to ESP-IDF 5.2 (arduino-esp32
-// 2.x and 3.0), esp_wifi_ap_get_sta_list_with_ip() after it.
+// Pairing a client's IP with its MAC: esp_netif_get_sta_list() up to ESP-IDF 5.0 (arduino-esp32
+// 2.x); it is gone from IDF 5.1 (arduino-esp32 3.x), which has esp_wifi_ap_get_sta_list_with_ip().
 #if __has_include(<esp_wifi_ap_get_sta_list.h>)
 #include <esp_wifi_ap_get_sta_list.h>
 #define FLEET_STA_LIST_WITH_IP 1
