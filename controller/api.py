@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controller.errors import BadRequest
+from controller.errors import BadRequest, UnknownSession
 from controller.liveness import DeviceLive
-from controller.messages import COURSE_RE, JsonObject
+from controller.messages import COURSE_RE, U32, JsonObject
 from controller.naming import check_password
 from controller.store import (
     AttendanceRecord,
@@ -26,8 +26,18 @@ from controller.store import (
 from controller.topics import valid_device_id
 
 MAX_WAIT_S = 60.0
+MAX_STORED_ID = 2**31 - 1  # the largest id a database row holds (PostgreSQL integer)
 ROOM_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}")
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # NBSP, joiners and direction marks are fine in names
+# Refused in any text a request carries (titles, names, lecturers), as it lands in configs, SSID
+# labels, logs and terminals: control characters, line/paragraph separators, the bidi embeddings,
+# overrides and isolates that can make text read as something else (U+202E), and non-characters.
+# NBSP, joiners and the plain direction marks (U+200E/F) are fine in names.
+FORBIDDEN_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufdd0-\ufdef]")
+
+
+def clean_text(value: str) -> bool:
+    """No character of FORBIDDEN_RE and no non-character (U+FFFE, U+FFFF in any plane)."""
+    return FORBIDDEN_RE.search(value) is None and not any(ord(c) & 0xFFFE == 0xFFFE for c in value)
 
 
 def _get_str(params: Mapping[str, Any], key: str, *, required: bool, hi: int, lo: int = 1) -> str | None:
@@ -38,19 +48,19 @@ def _get_str(params: Mapping[str, Any], key: str, *, required: bool, hi: int, lo
         return None
     if not isinstance(value, str) or not lo <= len(value) <= hi:
         raise BadRequest(f"{key!r} must be a string of {lo}-{hi} characters")
-    if CONTROL_RE.search(value):
-        raise BadRequest(f"{key!r} must not contain control characters")
+    if not clean_text(value):
+        raise BadRequest(f"{key!r} must not contain control, bidi-override or non-characters")
     return value
 
 
-def _get_int(params: Mapping[str, Any], key: str, *, required: bool, lo: int = 1) -> int | None:
+def _get_int(params: Mapping[str, Any], key: str, *, required: bool, lo: int = 1, hi: int = U32) -> int | None:
     value = params.get(key)
     if value is None:
         if required:
             raise BadRequest(f"missing parameter {key!r}")
         return None
-    if type(value) is not int or value < lo:
-        raise BadRequest(f"{key!r} must be an integer >= {lo}")
+    if type(value) is not int or not lo <= value <= hi:
+        raise BadRequest(f"{key!r} must be an integer in {lo}..{hi}")
     return value
 
 
@@ -123,7 +133,10 @@ def parse_report(params: Mapping[str, Any]) -> ReportQuery:
 
 
 def parse_session_id(params: Mapping[str, Any]) -> int:
-    return _get_int(params, "session_id", required=True) or 0
+    session_id = _get_int(params, "session_id", required=True) or 0
+    if session_id > MAX_STORED_ID:  # a counter by the contract, but no row has such an id
+        raise UnknownSession(f"no session {session_id}")
+    return session_id
 
 
 def parse_wait(params: Mapping[str, Any]) -> tuple[int, float]:

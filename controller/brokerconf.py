@@ -10,12 +10,18 @@ silently means something else on the embedded broker than it does on Mosquitto:
 - `allow_anonymous`, `password_file` (mosquitto_passwd format), `acl_file`: global, as Mosquitto's
   default `per_listener_settings false` makes them;
 - `persistence`, `persistence_location`, `autosave_interval`, `autosave_on_changes`;
-- `set_tcp_nodelay` (accepted: asyncio already sends without Nagle's delay).
+- `set_tcp_nodelay` (accepted: asyncio already sends without Nagle's delay);
+- `max_packet_size` (at least 20; a client sending a packet whose remaining length + 1 is larger
+  is disconnected, as Mosquitto 2.0.11 measures it), `max_queued_messages` and `max_queued_bytes`
+  (what the broker holds for one client beyond the 20 QoS 1 messages in flight; more is dropped
+  and logged; 0 means no limit), as `Limits`.
 
 Defaults follow Mosquitto 2.0: with no `listener` line the broker listens on port 1883 on loopback
 only and lets anonymous clients in ("local only mode"); once a listener is configured,
 `allow_anonymous` defaults to false. Relative paths are relative to the working directory of the
-broker process, as Mosquitto treats them; generated profiles use absolute paths.
+broker process, as Mosquitto treats them; generated profiles use absolute paths. One difference:
+without `max_queued_messages` the embedded broker holds any backlog (Mosquitto holds 1000
+messages), so write the limit down when it matters, as the generated profiles do.
 
 No I/O library is imported here; `load` only reads the file.
 """
@@ -53,8 +59,8 @@ _MOSQUITTO_ONLY_NAMES = """
     tls_engine tls_engine_kpass_sha1 tls_keyform tls_version
     bind_address bind_interface http_dir max_connections mount_point port protocol socket_domain
     websockets_headers_size websockets_log_level
-    allow_duplicate_messages max_inflight_bytes max_inflight_messages max_keepalive max_packet_size
-    max_queued_bytes max_queued_messages max_topic_alias maximum_qos memory_limit message_size_limit
+    allow_duplicate_messages max_inflight_bytes max_inflight_messages max_keepalive
+    max_topic_alias maximum_qos memory_limit message_size_limit
     queue_qos0_messages retain_available sys_interval upgrade_outgoing_qos
     connection_messages include_dir log_dest log_facility log_timestamp log_timestamp_format
     log_type pid_file user
@@ -70,6 +76,9 @@ _MOSQUITTO_ONLY = frozenset(_MOSQUITTO_ONLY_NAMES.split())
 _MOSQUITTO_ONLY_PREFIXES = ("auth_opt_", "plugin_opt_")
 
 _BOOLS = {"true": True, "false": False}
+
+MIN_MAX_PACKET_SIZE = 20
+"""Mosquitto refuses to start with a smaller `max_packet_size` (or 0)."""
 
 
 class BrokerConfError(FleetError):
@@ -107,6 +116,15 @@ class Persistence:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """What one client may make the broker accept or hold; None means no limit."""
+
+    max_packet_size: int | None = None
+    max_queued_messages: int | None = None
+    max_queued_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerConf:
     """What a broker configuration file asks for."""
 
@@ -116,6 +134,7 @@ class BrokerConf:
     password_file: Path | None = None
     acl_file: Path | None = None
     persistence: Persistence | None = None
+    limits: Limits = Limits()
 
     @property
     def secured(self) -> bool:
@@ -178,6 +197,7 @@ def parse(text: str, source: str = "<string>") -> BrokerConf:
         password_file=_setting_path(settings, "password_file"),
         acl_file=_setting_path(settings, "acl_file"),
         persistence=_persistence(settings),
+        limits=_limits(settings, source),
     )
 
 
@@ -228,6 +248,9 @@ _GLOBAL_SETTINGS = {
     "autosave_interval": "count",
     "autosave_on_changes": "bool",
     "set_tcp_nodelay": "bool",  # accepted as is: asyncio sends without Nagle's delay on every TCP socket
+    "max_packet_size": "count",
+    "max_queued_messages": "count",
+    "max_queued_bytes": "count",
 }
 
 
@@ -260,6 +283,19 @@ def _persistence(settings: dict[str, tuple[str, int]]) -> Persistence | None:
         autosave_interval=int(interval[0]) if interval else DEFAULT_AUTOSAVE_INTERVAL,
         autosave_on_changes=bool(_setting_bool(settings, "autosave_on_changes")),
     )
+
+
+def _limits(settings: dict[str, tuple[str, int]], source: str) -> Limits:
+    packet = settings.get("max_packet_size")
+    if packet is not None and int(packet[0]) < MIN_MAX_PACKET_SIZE:
+        raise BrokerConfError(f"{source}:{packet[1]}: max_packet_size must be at least {MIN_MAX_PACKET_SIZE}, "
+                              f"got {packet[0]}")
+
+    def limit(directive: str) -> int | None:
+        value = settings.get(directive)
+        return int(value[0]) or None if value is not None else None  # 0: no limit, as in Mosquitto
+
+    return Limits(limit("max_packet_size"), limit("max_queued_messages"), limit("max_queued_bytes"))
 
 
 def with_port(conf: BrokerConf, port: int) -> BrokerConf:

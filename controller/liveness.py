@@ -18,6 +18,11 @@ FLAP_WINDOW_S: Final = 300.0  # ... within this window is flapping
 FLAG_HOLD_S: Final = 600.0  # how long a raised flag stays up after its last cause
 FLAPPING: Final = "flapping"
 DUPLICATE_ID: Final = "duplicate_id"
+FLOODING: Final = "flooding"
+FLOOD_WINDOW_S: Final = 10.0
+MAX_DEVICE_RATE: Final = 10.0
+"""Messages a second a device may send, averaged over FLOOD_WINDOW_S: its contract sends a heartbeat
+every few seconds at most and a check-in batch per student, so more is a fault or an attack."""
 
 
 class Seen(Enum):
@@ -42,6 +47,8 @@ class DeviceLive:
     reported: State | None = None
     births: tuple[float, ...] = ()  # the last FLAP_BIRTHS connects (a tuple: a deque costs 768 B a device)
     flagged: dict[str, float] | None = None  # flag → until; None until a first flag (most devices never)
+    window_at: float = float("-inf")  # the start of the current rate window ...
+    window_n: int = 0  # ... and the messages received in it
 
     def flags(self, now: float) -> list[str]:
         return sorted(flag for flag, until in (self.flagged or {}).items() if until > now)
@@ -60,6 +67,7 @@ class Registry:
     """Every device seen, keyed by id; `dirty` holds ids whose record changed since the last flush."""
 
     ttl: float = 90.0
+    max_rate: float = MAX_DEVICE_RATE
     devices: dict[str, DeviceLive] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
     raised: list[tuple[str, str]] = field(default_factory=list)  # (device, flag) newly raised, for the log
@@ -83,6 +91,23 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self.devices)
+
+    def admit(self, device_id: str, now: float) -> bool:
+        """Count one message from `device_id`; False when it is over its rate (flagged `flooding`,
+        the message to be dropped unread). Fixed windows: a few operations on the hot path."""
+        device = self.devices.get(device_id)
+        if device is None:
+            return True
+        if now - device.window_at >= FLOOD_WINDOW_S:
+            device.window_at, device.window_n = now, 1
+            return True
+        device.window_n += 1
+        limit = self.max_rate * FLOOD_WINDOW_S
+        if device.window_n <= limit:
+            return True
+        if device.window_n - 1 <= limit:  # the first message over: raise the flag once a window
+            self._flag(device, FLOODING, now)
+        return False
 
     def on_status(self, device_id: str, status: Status, now: float, *, retained: bool) -> Seen:
         """Birth or will. A status from an older boot than one already seen online is stale."""

@@ -18,6 +18,9 @@ from controller.errors import Rejected
 
 MAX_DEVICE_PAYLOAD: Final = 1024
 MAX_REQUEST_PAYLOAD: Final = 8192
+MAX_REQUEST_READ: Final = 65536
+"""A request larger than MAX_REQUEST_PAYLOAD but within this is still read, to answer it `bad_request`."""
+REQUEST_ID_RE: Final = re.compile(r"[!-~]{1,64}")
 U32: Final = 4_294_967_295
 SSID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
 COURSE_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,16}")
@@ -345,16 +348,26 @@ class Request:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Request:
+        request_id, reply_to = reply_address(obj)
         params = obj.get("params", {})
         if type(params) is not dict:
             raise Rejected("schema", "params must be an object")
-        reply_to = _str(obj, "reply_to", hi=256)
-        if "+" in reply_to or "#" in reply_to:
-            raise Rejected("schema", "reply_to must be a plain topic")
-        return cls(_str(obj, "id"), reply_to, _str(obj, "method", hi=32), params)
+        return cls(request_id, reply_to, _str(obj, "method", hi=32), params)
 
     def to_obj(self) -> JsonObject:
         return {"v": 1, "id": self.id, "reply_to": self.reply_to, "method": self.method, "params": dict(self.params)}
+
+
+def reply_address(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """A request's `(id, reply_to)`, checked first: with them any later fault can be answered.
+    Rejected when either is unusable (the request then cannot be answered at all)."""
+    request_id = obj.get("id")
+    if type(request_id) is not str or REQUEST_ID_RE.fullmatch(request_id) is None:
+        raise Rejected("bad_request_id", "id must be 1..64 printable ASCII characters")
+    reply_to = obj.get("reply_to")
+    if type(reply_to) is not str or not 1 <= len(reply_to) <= 256:
+        raise Rejected("bad_reply_to", "reply_to must be a topic of 1..256 characters")
+    return request_id, reply_to
 
 
 def reply_ok(request_id: str, result: Mapping[str, object]) -> JsonObject:

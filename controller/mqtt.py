@@ -119,6 +119,17 @@ class _BufferedClient(paho.Client):
         return rc
 
 
+def drop_unsent(client: paho.Client) -> int:
+    """Forget the messages a clean-session client still holds from its previous connection, before
+    paho sends them again after the CONNACK (it does, even for a clean session); their number.
+    Call it from `on_connect`, before publishing anything on the new connection."""
+    with client._out_message_mutex:
+        dropped = len(client._out_messages)
+        client._out_messages.clear()
+        client._inflight_messages = 0
+    return dropped
+
+
 def new_client(address: BrokerAddress, client_id: str | None = None) -> paho.Client:
     """A paho client (MQTT 3.1.1, clean session, callbacks API v2) set up for `address`."""
     client = _BufferedClient(

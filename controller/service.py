@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ from controller.errors import ApiError, FleetError, NoDeviceAvailable, Rejected,
 from controller.liveness import Registry, Seen
 from controller.messages import (
     MAX_REQUEST_PAYLOAD,
+    MAX_REQUEST_READ,
     Attendance,
     Config,
     Heartbeat,
@@ -40,15 +42,17 @@ from controller.messages import (
     decode_heartbeat,
     encode,
     load_object,
+    reply_address,
     reply_error,
     reply_ok,
 )
-from controller.mqtt import new_client, parse_broker_url
+from controller.mqtt import drop_unsent, new_client, parse_broker_url
+from controller.ratelimit import Buckets
 from controller.reconcile import Applied, Bump, Publish, Published, RejectedByDevice
 from controller.settings import ControllerSettings
 from controller.stats import Stats
 from controller.store import Desired, DeviceInfo, LivenessRow, StartRequest, Store
-from controller.topics import Channel, Topics
+from controller.topics import Channel, Topics, publishable
 from controller.waiters import Waiters, wait_result
 
 log = logging.getLogger(__name__)
@@ -58,8 +62,12 @@ _MASS_CHANGE = 20
 _FLAG_HINTS = {
     "flapping": "it reconnects too often (power, Wi-Fi or broker limits?)",
     "duplicate_id": "an older boot counter reappeared, so two devices seem to share this id",
+    "flooding": "it sends faster than its contract allows; its excess is dropped (a fault, or revoke it: "
+                "`fleet device revoke`)",
 }
 _MAX_INFLIGHT = 1000
+_MAX_QUEUED = 20_000  # outgoing messages paho holds beyond those in flight; past it a publish is refused
+_BROKER_DROPPED = "$SYS/broker/publish/messages/dropped"  # Mosquitto: messages dropped for full queues
 _SETTLE_S = 1.0  # after a (re)connect, let retained states arrive before republishing
 
 
@@ -87,8 +95,12 @@ class Controller:
         self.topics = Topics(settings.root)
         self.clock = clock
         self.store = store or Store(settings.db_url)
-        self.registry = Registry(ttl=settings.heartbeat_ttl_s)
+        self.registry = Registry(ttl=settings.heartbeat_ttl_s, max_rate=settings.max_device_rate)
         self.stats = Stats()
+        self._requests = Buckets(settings.request_rate, settings.request_burst)
+        # The MQTT client id is secret: anyone who knows it can take the connection over, and the
+        # presence topic every account reads names the controller by `controller_id` only.
+        self._client_id = f"ctl-{secrets.token_hex(12)}"
         self._address = parse_broker_url(settings.broker_url)
         self._lock = threading.Lock()  # held by whichever thread handles a message or a tick
         self._stopping = False
@@ -112,10 +124,10 @@ class Controller:
     # --- lifecycle --------------------------------------------------------------------------------
 
     def _make_client(self) -> paho.Client:
-        client = new_client(self._address, client_id=self.settings.controller_id)
+        client = new_client(self._address, client_id=self._client_id)
         client.will_set(self.topics.controller_status,
                         encode(controller_status(self.settings.controller_id, False, __version__)), qos=1, retain=True)
-        client.max_queued_messages_set(0)
+        client.max_queued_messages_set(_MAX_QUEUED)
         # Replies and configs go out at QoS 1. Their PUBACKs come back behind whatever the broker
         # already queued for us, so under a heartbeat backlog paho's default of 20 unacknowledged
         # messages held every further reply (and config) back until the backlog was read.
@@ -154,7 +166,7 @@ class Controller:
         info = self._client.publish(
             self.topics.controller_status,
             encode(controller_status(self.settings.controller_id, False, __version__, "shutdown")), qos=1, retain=True)
-        if self._client.is_connected():  # waited for outside the lock: paho's thread must read the PUBACK
+        if self._client.is_connected() and info.rc == 0:  # waited outside the lock: paho's thread reads the PUBACK
             try:
                 info.wait_for_publish(timeout=3)
             except (RuntimeError, ValueError):
@@ -198,7 +210,16 @@ class Controller:
         if reason.is_failure:
             log.error("broker refused the controller: %s", reason)
             return
-        client.subscribe(self.topics.controller_filters(self.settings.shared_group))
+        # A clean session: the broker keeps nothing of the last connection, and everything the
+        # controller sends is sent again from state when it is still due (configs by reconcile,
+        # acks when the device resends, presence below). Sending the old connection's messages
+        # again would only let one bad message cut every new connection off in turn.
+        self.stats.connections += 1
+        dropped = drop_unsent(client)
+        if dropped:
+            self.stats.unsent["reconnect"] += dropped
+            log.info("dropped %d messages unacknowledged on the previous connection", dropped)
+        client.subscribe([*self.topics.controller_filters(self.settings.shared_group), (_BROKER_DROPPED, 0)])
         self._announce()
         with self._lock:  # what the broker held for us may be gone: republish once retained states are in
             self._published.clear()
@@ -206,9 +227,27 @@ class Controller:
         self._connected.set()
 
     def _announce(self) -> None:
-        self._client.publish(self.topics.controller_status,
-                             encode(controller_status(self.settings.controller_id, True, __version__)), qos=1,
-                             retain=True)
+        self._send(self.topics.controller_status,
+                   encode(controller_status(self.settings.controller_id, True, __version__)), retain=True)
+
+    def _send(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
+        """Publish at QoS 1 if the topic and size are sound; False (counted) when not sent."""
+        reason = None
+        if not publishable(topic):
+            reason = "bad_topic"
+            log.error("not publishing on a malformed topic %r (a bug)", topic[:120])
+        elif len(payload) > self.settings.max_packet_bytes:
+            reason = "too_large"
+        else:
+            rc = self._client.publish(topic, payload, qos=1, retain=retain).rc
+            if rc == paho.MQTT_ERR_SUCCESS:
+                return True
+            reason = "queue_full" if rc == paho.MQTT_ERR_QUEUE_SIZE else "not_connected"
+        self.stats.unsent[reason] += 1
+        if self.stats.unsent[reason] == 1:
+            log.warning("a message on %s was not sent: %s [further ones are counted in `fleet stats`]", topic[:120],
+                        reason)
+        return False
 
     def _on_disconnect(self, _client: paho.Client, _userdata: object, _flags: object, reason: ReasonCode,
                        _props: object) -> None:
@@ -226,17 +265,25 @@ class Controller:
                 log.error("database error (will retry): %s", str(exc).splitlines()[0])
             except Exception:  # nothing may stop paho's loop
                 self.stats.rejected["internal"] += 1
-                log.exception("internal error while handling %s", topic)
+                log.exception("internal error while handling %s", topic[:120])
 
     # --- inbound messages -------------------------------------------------------------------------
 
     def _dispatch(self, topic: str, payload: bytes | bytearray, retained: bool) -> None:
         if topic == self.topics.requests:
             self.stats.received["request"] += 1
+            if not payload:
+                return  # someone cleared a retained request: nothing to do
+            if retained:  # a retained request would run again on every (re)connect
+                self.stats.reject("retained_request", topic, "requests must not be retained")
+                return
             self._handle_request(topic, payload)
             return
         if topic == self.topics.controller_status:
             self._on_peer_status(payload)
+            return
+        if topic == _BROKER_DROPPED:
+            self._on_broker_dropped(payload)
             return
         try:
             where = self.topics.parse_device(topic)
@@ -245,8 +292,11 @@ class Controller:
             self.stats.reject(exc.reason, topic, exc.detail)
             return
         self.stats.received[where.channel.value] += 1
-        if not payload and retained:
-            return  # a cleared retained message
+        if not self.registry.admit(where.device_id, self.clock()):
+            self.stats.reject("rate_limited", topic, f"over {self.settings.max_device_rate:g} messages/s")
+            return
+        if not payload and where.channel in (Channel.STATUS, Channel.STATE):
+            return  # a cleared retained message (`device forget` clears them), delivered live or retained
         try:
             message = _decode(where.channel, payload, where.device_id)
             if self.settings.require_approval and not self._approved(where.device_id):
@@ -273,6 +323,19 @@ class Controller:
             log.info("controller %s went offline; this one (%s) carries on", status.get("controller_id"),
                      self.settings.controller_id)
             self._announce()
+
+    def _on_broker_dropped(self, payload: bytes | bytearray) -> None:
+        """The broker's count of messages it dropped because a subscriber's queue was full: any
+        rise means messages to someone (maybe this controller) were lost."""
+        try:
+            dropped = int(payload)
+        except ValueError:
+            return
+        before = self.stats.broker.get("dropped")
+        self.stats.broker["dropped"] = dropped
+        if before is not None and dropped > before:
+            log.warning("the broker dropped %d messages for full subscriber queues (%d in all); some may have "
+                        "been for this controller", dropped - before, dropped)
 
     def _approved(self, device_id: str) -> bool:
         info = self._inventory.get(device_id)
@@ -315,7 +378,7 @@ class Controller:
         self.stats.checkins["duplicate"] += result.duplicates
         for reason, n in result.rejected.items():
             self.stats.reject_checkins(reason, n, self.topics.attendance(device_id), f"session {batch.session_id}")
-        self._client.publish(self.topics.attendance_ack(device_id), encode(ack(result.upto)), qos=1)
+        self._send(self.topics.attendance_ack(device_id), encode(ack(result.upto)))
 
     # --- periodic work ----------------------------------------------------------------------------
 
@@ -440,8 +503,8 @@ class Controller:
     def _publish_config(self, device_id: str, config: Config, now: float) -> None:
         if not self._client.is_connected():
             return
-        self._client.publish(self.topics.config(device_id), encode(config.to_obj()), qos=1, retain=True)
-        self._published[device_id] = Published(config.version, now)
+        if self._send(self.topics.config(device_id), encode(config.to_obj()), retain=True):
+            self._published[device_id] = Published(config.version, now)
 
     def _settle(self, desired: Desired, action: Applied | RejectedByDevice, now: float) -> None:
         if self._settled.get(desired.device_id) == action.version:
@@ -459,24 +522,51 @@ class Controller:
     # --- the request API --------------------------------------------------------------------------
 
     def _handle_request(self, topic: str, payload: bytes | bytearray) -> None:
+        """Answer a request, or count why it cannot be. Once its id and reply topic are known, every
+        fault is answered (`bad_request`, `rate_limited`, ...), so no client waits for nothing."""
         try:
-            request = Request.from_obj(load_object(payload, max_bytes=MAX_REQUEST_PAYLOAD))
-            if not self.topics.is_replies(request.reply_to):  # never answer onto a device's topics
-                raise Rejected("bad_reply_to", request.reply_to[:80])
+            obj = load_object(payload, max_bytes=MAX_REQUEST_READ)
+            request_id, reply_to = reply_address(obj)
+            if not self.topics.is_replies(reply_to):  # never answer onto a device's or a malformed topic
+                raise Rejected("bad_reply_to", ascii(reply_to[:80]))
         except Rejected as exc:
             self.stats.reject(exc.reason, topic, exc.detail)
             return
+        verdict = self._requests.take(reply_to, self.clock())
+        if not verdict.allowed:
+            self.stats.reject("rate_limited", reply_to, "a client over its request rate")
+            if verdict.answer:
+                self._send(reply_to, encode(reply_error(
+                    request_id, "rate_limited", f"more than {self.settings.request_rate:g} requests/s; slow down")))
+            return
         try:
+            if len(payload) > MAX_REQUEST_PAYLOAD:
+                raise ApiError(f"a request is at most {MAX_REQUEST_PAYLOAD} bytes, not {len(payload)}", "bad_request")
+            try:
+                request = Request.from_obj(obj)
+            except Rejected as exc:
+                raise ApiError(exc.detail or exc.reason, "bad_request") from exc
             result = self._call(request)
         except ApiError as exc:
             self.stats.rejected[f"request_{exc.code}"] += 1
-            self._reply(request, reply_error(request.id, exc.code, exc.message))
+            self._send(reply_to, encode(reply_error(request_id, exc.code, exc.message)))
             return
+        except SQLAlchemyError:
+            self._send(reply_to, encode(reply_error(request_id, "internal", "the database failed; try again")))
+            raise
+        except Exception:
+            self._send(reply_to, encode(reply_error(request_id, "internal", "the controller failed; see its log")))
+            raise
         if result is not None:
             self._reply(request, reply_ok(request.id, result))
 
     def _reply(self, request: Request, payload: JsonObject) -> None:
-        self._client.publish(request.reply_to, encode(payload), qos=1)
+        data = encode(payload)
+        if len(data) > self.settings.max_packet_bytes:
+            self.stats.rejected["request_too_large"] += 1
+            data = encode(reply_error(request.id, "too_large", f"the answer is {len(data)} bytes, over the "
+                                      f"{self.settings.max_packet_bytes} a packet may have; ask for less (--limit)"))
+        self._send(request.reply_to, data)
 
     def _call(self, request: Request) -> JsonObject | None:
         """Answer one request; None when the answer comes later (session.wait)."""
@@ -526,6 +616,9 @@ class Controller:
             row = self.store.approve(api.parse_device(params))
         elif method == "device.forget":
             device_id = api.parse_device(params)
+            if device_id in self._online:  # it would reappear at once, and with no birth look offline
+                raise ApiError(f"device {device_id} is online; revoke it (`fleet device revoke`) or power it off "
+                               "first", "device_online")
             self.store.forget(device_id)
             self._forget(device_id)
             return {"device": device_id, "forgotten": True}
@@ -540,7 +633,7 @@ class Controller:
     def _forget(self, device_id: str) -> None:
         """Drop every trace of a device, its retained topics on the broker included."""
         for topic in (self.topics.status(device_id), self.topics.state(device_id), self.topics.config(device_id)):
-            self._client.publish(topic, b"", qos=1, retain=True)
+            self._send(topic, b"", retain=True)
         for table in (self.registry.devices, self._desired, self._inventory, self._published, self._settled):
             table.pop(device_id, None)
         self.registry.dirty.discard(device_id)

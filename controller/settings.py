@@ -38,6 +38,13 @@ class ControllerSettings:
     resync_s: float = 30.0
     require_approval: bool = False
     shared_group: str | None = None  # MQTT 5 / Mosquitto shared subscriptions for several controllers
+    max_device_rate: float = 10.0
+    """Messages a second one device may send (over 10 s); the excess is dropped and the device flagged."""
+    request_rate: float = 20.0
+    """Requests a second one client (reply topic) may make, after a burst of `request_burst`."""
+    request_burst: float = 100.0
+    max_packet_bytes: int = 16 * 1024 * 1024
+    """The largest message the controller sends; keep it within the broker's `max_packet_size`."""
     controller_id: str = field(default_factory=default_controller_id)
 
 

@@ -16,6 +16,12 @@ class Stats:
     received: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     checkins: Counter[str] = field(default_factory=Counter)
+    unsent: Counter[str] = field(default_factory=Counter)
+    """Messages the controller did not send, per reason (a bad topic, too large, the queue full)."""
+    connections: int = 0
+    """Connections made to the broker (the first and every reconnect)."""
+    broker: dict[str, int] = field(default_factory=dict)
+    """What the broker says of itself ($SYS), e.g. `dropped`: messages it dropped for full queues."""
 
     def reject(self, reason: str, topic: str, detail: str) -> None:
         """Count a dropped message; the first of each reason is logged as a warning, the rest at debug."""
@@ -33,4 +39,5 @@ class Stats:
                 count, topic[:120], reason, detail, reason)
 
     def as_obj(self) -> JsonObject:
-        return {"received": dict(self.received), "rejected": dict(self.rejected), "checkins": dict(self.checkins)}
+        return {"received": dict(self.received), "rejected": dict(self.rejected), "checkins": dict(self.checkins),
+                "unsent": dict(self.unsent), "connections": self.connections, "broker": dict(self.broker)}

@@ -12,6 +12,13 @@ from typing import NamedTuple
 from controller.errors import Rejected
 
 DEVICE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{2,31}")
+MAX_ROOT_LEN = 64
+"""The firmware's buffers are sized for it (`kMaxRootLen`): a longer root would not fit them."""
+ROOT_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)*")
+CLIENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""The `{cid}` level of a replies topic: a broker username or the CLI's `cli-<hex>` client id."""
+MAX_TOPIC_BYTES = 256
+"""No topic the controller builds is longer; anything longer was not built from checked parts."""
 
 
 class Channel(StrEnum):
@@ -30,6 +37,26 @@ def valid_device_id(device_id: str) -> bool:
     return DEVICE_ID_RE.fullmatch(device_id) is not None
 
 
+def check_root(root: str) -> str:
+    """`root` if it is a valid topic root, else ValueError saying why."""
+    if len(root) > MAX_ROOT_LEN:
+        raise ValueError(f"topic root is {len(root)} characters; at most {MAX_ROOT_LEN} fit the devices' buffers")
+    if ROOT_RE.fullmatch(root) is None:
+        raise ValueError(f"bad topic root {root[:MAX_ROOT_LEN]!r}: levels of letters, digits, '.', '_' or '-', "
+                         "separated by single '/'")
+    return root
+
+
+def publishable(topic: str) -> bool:
+    """Whether the controller may publish on `topic`: the last check before a packet is written.
+
+    Every topic it publishes is built from checked parts, so this only fails on a bug; but one
+    malformed topic (a NUL, a wildcard, an unpaired surrogate) makes a broker close the connection,
+    so nothing is sent unchecked."""
+    return (0 < len(topic) <= MAX_TOPIC_BYTES and topic.isascii() and topic.isprintable()
+            and "+" not in topic and "#" not in topic and " " not in topic)
+
+
 class DeviceTopic(NamedTuple):  # a tuple: one is built for every message received
     device_id: str
     channel: Channel
@@ -42,8 +69,7 @@ class Topics:
     root: str = "fleet"
 
     def __post_init__(self) -> None:
-        if not self.root or any(c in self.root for c in "+#") or self.root.startswith("/") or self.root.endswith("/"):
-            raise ValueError(f"bad topic root {self.root!r}")
+        check_root(self.root)
 
     def device(self, device_id: str, leaf: str) -> str:
         return f"{self.root}/devices/{device_id}/{leaf}"
@@ -78,10 +104,13 @@ class Topics:
         return f"{self.root}/clients/{client_id}/replies"
 
     def is_replies(self, topic: str) -> bool:
-        """`{root}/clients/{one level}/replies`, the only topics the controller answers on."""
+        """`{root}/clients/{cid}/replies` with a `cid` of CLIENT_RE: the only topics the controller
+        answers on. Strict, because a reply topic comes from the network and a malformed one (a
+        NUL, a non-character) makes a broker drop the controller's connection."""
         prefix, suffix = f"{self.root}/clients/", "/replies"
-        middle = topic[len(prefix):-len(suffix)] if topic.startswith(prefix) and topic.endswith(suffix) else ""
-        return bool(middle) and "/" not in middle and "+" not in middle and "#" not in middle
+        if not (topic.startswith(prefix) and topic.endswith(suffix)):
+            return False
+        return CLIENT_RE.fullmatch(topic[len(prefix):-len(suffix)]) is not None
 
     def controller_filters(self, shared_group: str | None = None) -> list[tuple[str, int]]:
         """What a controller subscribes to, with QoS. With `shared_group`, the traffic that must be

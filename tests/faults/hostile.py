@@ -30,7 +30,7 @@ CHANNELS: Final = (*DEVICE_CHANNELS, "request")
 MAX_DEVICE_PAYLOAD: Final = 1024
 MAX_REQUEST_PAYLOAD: Final = 8192
 DECODER_REASONS: Final = frozenset({"too_large", "bad_json", "not_object", "bad_version", "schema", "bad_topic",
-                                    "bad_device_id", "id_mismatch"})
+                                    "bad_device_id", "id_mismatch", "bad_request_id", "bad_reply_to"})
 """What the controller's decoders may answer (docs/contract.md, "Rejection reasons")."""
 ANY_REJECTION: Final = "*"
 """`Case.reason` of a message that must be rejected, for a reason the generator does not know."""
@@ -177,9 +177,10 @@ class Case:
 
 
 def with_sender(channel: str, obj: JsonObj, device_id: str, keep_id: bool) -> JsonObj:
-    """A device message carries its own id, or none (both allowed); requests are left alone."""
+    """A device message carries its own id, or none (both allowed); a request asks for its reply
+    under the root "fleet", the one the tests' controller answers under."""
     if channel == "request":
-        return dict(obj)
+        return {**obj, "reply_to": "fleet/clients/" + str(obj["reply_to"]).split("/clients/")[-1]}
     out = {k: v for k, v in obj.items() if k != "id"}
     if keep_id:
         out["id"] = device_id
@@ -193,6 +194,8 @@ def judged(channel: str, device_id: str, payload: bytes, reason: str | None, wha
         reason = "bad_device_id"
     elif len(payload) > limit(channel):
         reason = "too_large"
+    elif not payload and channel in ("status", "state", "request"):
+        reason = UNKNOWN  # clears a retained message: the controller ignores it, a decoder calls it bad_json
     return Case(channel, device_id, payload, reason, what)
 
 
@@ -259,7 +262,17 @@ def _envelope_validator() -> Any:
 def schema_reason(channel: str, obj: object) -> str | None:
     """None if the contract accepts `obj` on `channel`, else "schema" (decoders' word for it)."""
     if channel == "request":
-        return None if next(iter(_envelope_validator().iter_errors(obj)), None) is None else "schema"
+        errors = list(_envelope_validator().iter_errors(obj))
+        if not errors:
+            return None
+        fields = {next(iter(e.absolute_path), None) for e in errors}
+        # the controller checks the reply address first, so that it can answer any further fault
+        if isinstance(obj, dict) and "v" in obj and obj["v"] == 1 and type(obj["v"]) is int:
+            if "id" in fields or "id" not in obj:
+                return "bad_request_id"
+            if "reply_to" in fields or "reply_to" not in obj:
+                return "bad_reply_to"
+        return "schema"
     return None if is_valid(channel, obj) else "schema"
 
 

@@ -33,6 +33,7 @@ from controller.messages import (
     decode_heartbeat,
     encode,
     load_object,
+    reply_address,
 )
 from controller.topics import Channel, DeviceTopic, Topics
 from tests import contract
@@ -47,8 +48,11 @@ _NO_VALUE = object()
 
 def decode(case: Case) -> object:
     """What the controller makes of one inbound message (the decoding half of `_dispatch`)."""
-    if case.channel == "request":
-        return Request.from_obj(load_object(case.payload, max_bytes=MAX_REQUEST_PAYLOAD))
+    if case.channel == "request":  # the controller's order: the reply address, its topic, the rest
+        obj = load_object(case.payload, max_bytes=MAX_REQUEST_PAYLOAD)
+        if not TOPICS.is_replies(reply_address(obj)[1]):
+            raise Rejected("bad_reply_to")
+        return Request.from_obj(obj)
     where = TOPICS.parse_device(case.topic(TOPICS.root))
     if where.channel is Channel.HEARTBEAT:
         return decode_heartbeat(case.payload, where.device_id)

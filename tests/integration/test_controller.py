@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-
 import uuid
+from collections.abc import Callable
 
 import paho.mqtt.client as paho
 import pytest

@@ -99,6 +99,11 @@ def test_forget_clears_retained_topics(
         eventually(lambda: client.call("devices.list")["online"] == 1)
         ended = client.call("session.start", START)
         client.call("session.end", {"session_id": ended["session_id"]})
+        # a device still connected would reappear at once, with no birth, as offline: refused
+        assert code_of(lambda: client.call("device.forget", {"device": device.id})) == "device_online"
+        assert client.call("devices.list")["online"] == 1
+        device.kill()
+        eventually(lambda: client.call("devices.list")["online"] == 0)
         assert client.call("device.forget", {"device": device.id}) == {"device": device.id, "forgotten": True}
         eventually(lambda: [p for t, p, _ in recorder.messages if t == device.topic("config")][-1:] == [b""])
         assert all(d["id"] != device.id for d in client.call("device.list")["devices"])

@@ -12,6 +12,7 @@ import pytest
 from controller import api
 from controller.errors import ApiError, Rejected
 from controller.messages import Attendance, Config, Heartbeat, Request, State, Status, load_object
+from controller.topics import Topics
 from tests.contract import SCHEMA_DIR, validate
 
 PARAMS: dict[str, Callable[[Any], object]] = {
@@ -26,6 +27,8 @@ PARAMS: dict[str, Callable[[Any], object]] = {
 def decode_request(obj: dict[str, Any]) -> Request:
     """The envelope, then the method's params, as the controller checks them."""
     request = Request.from_obj(obj)
+    if not Topics("fleet").is_replies(request.reply_to):  # the examples' root
+        raise Rejected("bad_reply_to")
     if request.method not in PARAMS:
         raise ApiError("unknown method", "unknown_method")
     PARAMS[request.method](request.params)
