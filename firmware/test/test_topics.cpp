@@ -58,4 +58,11 @@ TEST(Topics, ValidRoots) {
   EXPECT_FALSE(fleet::isValidRoot("fleet/+"));
   EXPECT_FALSE(fleet::isValidRoot("fleet/#"));
   EXPECT_FALSE(fleet::isValidRoot(std::string(65, 'r')));
+  EXPECT_TRUE(fleet::isValidRoot(std::string(64, 'r')));
+  EXPECT_TRUE(fleet::isValidRoot("campus-1/fleet_v2.0"));
+  EXPECT_FALSE(fleet::isValidRoot("fl eet"));
+  EXPECT_FALSE(fleet::isValidRoot(std::string("fl\0et", 6)));
+  EXPECT_FALSE(fleet::isValidRoot("fl\x01et"));
+  EXPECT_FALSE(fleet::isValidRoot("caf\xc3\xa9"));
+  EXPECT_FALSE(fleet::isValidRoot(".hidden"));
 }

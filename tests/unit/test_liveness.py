@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.liveness import Registry, Seen
+from controller.liveness import FLOOD_WINDOW_S, FLOODING, Registry, Seen
 from controller.messages import Heartbeat, Status
 from controller.selection import candidates
 
@@ -114,3 +114,15 @@ def test_a_stale_retained_status_is_not_a_twin() -> None:
     alive(reg, "dev-a", 5, T0)
     reg.on_status("dev-a", Status(False, 4), T0 + 1, retained=True)
     assert reg.devices["dev-a"].flags(T0 + 1) == []
+
+
+def test_a_device_over_its_rate_is_cut_down_and_flagged_once_per_window() -> None:
+    registry = Registry(max_rate=2.0)  # 20 messages per 10 s window
+    registry.get("dev-a")
+    admitted = [registry.admit("dev-a", 100.0 + i * 0.01) for i in range(30)]
+    assert admitted == [True] * 20 + [False] * 10
+    assert registry.raised == [("dev-a", FLOODING)]
+    assert registry.devices["dev-a"].flags(101.0) == [FLOODING]
+    assert registry.admit("dev-a", 100.0 + FLOOD_WINDOW_S)  # a new window
+    assert registry.admit("dev-b", 100.0)  # unknown devices are not limited (yet)
+    assert sum(registry.admit("dev-c", 100.0) for _ in range(100)) == 100

@@ -34,10 +34,13 @@ bool isValidRoot(const std::string& root) {
   if (root.empty() || root.size() > kMaxRootLen) return false;
   if (root.front() == '/' || root.back() == '/') return false;
   if (root.find("//") != std::string::npos) return false;
+  // The contract's character set (the controller refuses any other root): letters, digits,
+  // '.', '_' and '-' in levels separated by single '/'.
   for (char c : root) {
-    if (c == '+' || c == '#' || c == '\0') return false;
+    const bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!word && c != '.' && c != '_' && c != '-' && c != '/') return false;
   }
-  return true;
+  return root.front() != '.';
 }
 
 std::optional<DeviceTopic> parseDeviceTopic(const std::string& root, const std::string& topic) {

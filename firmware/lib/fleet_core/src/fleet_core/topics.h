@@ -12,7 +12,8 @@ enum class Channel { kStatus, kHeartbeat, kConfig, kState, kAttendance, kAttenda
 // "status", "heartbeat", "config", "state", "attendance", "attendance/ack"
 const char* channelLeaf(Channel channel);
 
-// A topic root: 1..kMaxRootLen bytes, no wildcard, no empty level, no leading/trailing '/'.
+// A topic root: 1..kMaxRootLen bytes of levels of [A-Za-z0-9._-] separated by single '/', not
+// starting with '.' (the controller's rule, docs/contract.md).
 bool isValidRoot(const std::string& root);
 
 struct DeviceTopic {

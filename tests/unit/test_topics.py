@@ -1,0 +1,51 @@
+"""Topic roots, reply topics and the last check before publishing: the controller's rules for
+topic levels that come from users and the network."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.topics import MAX_ROOT_LEN, Topics, check_root, publishable
+
+
+@pytest.mark.parametrize("root", ["fleet", "a/b/c", "campus-1/fleet_v2.0", "r" * MAX_ROOT_LEN])
+def test_good_roots(root: str) -> None:
+    assert Topics(root).root == root
+
+
+@pytest.mark.parametrize("root", ["", "/fleet", "fleet/", "a//b", "fleet/+", "fleet/#", "r" * (MAX_ROOT_LEN + 1),
+                                  "fl eet", "fl\x00et", "café", ".hidden", "a\u202eb"])
+def test_bad_roots(root: str) -> None:
+    with pytest.raises(ValueError):
+        check_root(root)
+
+
+def test_a_long_root_says_why() -> None:
+    with pytest.raises(ValueError, match="at most 64"):
+        Topics("r" * 65)
+
+
+TOPICS = Topics("fleet")
+
+
+@pytest.mark.parametrize("cid", ["alice", "cli-0123456789ab", "a.b_c-d", "A" * 64])
+def test_reply_topics_the_controller_answers_on(cid: str) -> None:
+    assert TOPICS.is_replies(TOPICS.replies(cid))
+
+
+@pytest.mark.parametrize("topic", [
+    "fleet/clients/a\x00b/replies", "fleet/clients/a\x01b/replies", "fleet/clients/a\uffffb/replies",
+    "fleet/clients/a\ufdd0b/replies", "fleet/clients/a b/replies", "fleet/clients//replies",
+    "fleet/clients/a/b/replies", "fleet/clients/+/replies", "fleet/clients/#/replies", "fleet/clients/-a/replies",
+    "fleet/clients/" + "a" * 65 + "/replies", "other/clients/alice/replies", "fleet/devices/esp32-a/config",
+    "fleet/clients/alice/replies/x",
+])
+def test_reply_topics_the_controller_refuses(topic: str) -> None:
+    assert not TOPICS.is_replies(topic)
+
+
+def test_the_last_check_before_publishing() -> None:
+    assert publishable(TOPICS.config("esp32-a1b2c3d4e5f6"))
+    assert publishable(TOPICS.replies("alice"))
+    for topic in ("", "a\x00b", "a+b", "a#b", "a b", "caf\u00e9", "a\ud800b", "x" * 257):
+        assert not publishable(topic), topic
