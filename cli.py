@@ -173,6 +173,18 @@ def controller(
     require_approval: Annotated[bool, typer.Option(
         "--require-approval", envvar="FLEET_REQUIRE_APPROVAL",
         help="New devices wait for `fleet device approve` before they are used.")] = False,
+    max_device_rate: Annotated[float, typer.Option(
+        min=0.1, envvar="FLEET_MAX_DEVICE_RATE", help="Messages a second one device may send (averaged over 10 s); "
+        "the excess is dropped and the device flagged flooding.")] = 10.0,
+    request_rate: Annotated[float, typer.Option(
+        min=0.1, envvar="FLEET_REQUEST_RATE", help="Requests a second one client may make; more are refused "
+        "rate_limited.")] = 20.0,
+    request_burst: Annotated[float, typer.Option(
+        min=1, envvar="FLEET_REQUEST_BURST", help="Requests one client may make at once before --request-rate "
+        "applies.")] = 100.0,
+    max_packet: Annotated[int, typer.Option(
+        min=4096, envvar="FLEET_MAX_PACKET", help="The largest message the controller sends, in bytes; keep it "
+        "within the broker's max_packet_size.")] = 16 * 1024 * 1024,
 ) -> None:
     """Run the controller daemon in the foreground (SIGTERM or Ctrl-C stops it cleanly)."""
     from dataclasses import replace
@@ -181,7 +193,8 @@ def controller(
     from controller.settings import ensure_sqlite_dir
 
     settings = _controller_settings(_globals(ctx), db, heartbeat_ttl)
-    settings = replace(settings, require_approval=require_approval)
+    settings = replace(settings, require_approval=require_approval, max_device_rate=max_device_rate,
+                       request_rate=request_rate, request_burst=request_burst, max_packet_bytes=max_packet)
     if shared_group:
         settings = replace(settings, shared_group=shared_group, flush_s=2.0, resync_s=5.0)
     ensure_sqlite_dir(settings.db_url)
@@ -403,10 +416,11 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json(result)
         return
-    for section in ("received", "rejected", "checkins"):
+    for section in ("received", "rejected", "checkins", "unsent", "broker"):
         counts = result.get(section, {})
         line = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
-        out.print(f"[bold]{section}[/]: {line}")
+        out.print(f"[bold]{section}[/]: {line}", markup=True, highlight=False)
+    out.print(f"[bold]connections[/]: {result.get('connections', 0)}", highlight=False)
 
 
 # --- sessions -----------------------------------------------------------------------------------
