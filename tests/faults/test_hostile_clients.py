@@ -202,6 +202,7 @@ def test_a_request_flood_is_limited_per_client_and_others_are_still_answered(
     # The embedded broker (pure Python, here in the test's own process with the controller and
     # both flooders) carries about 3,300 messages/s in all, so it gets a tenth of that.
     per_s = 5000 if broker.kind == "mosquitto" else 500
+    sent = [0]
 
     def flood() -> None:
         payload = json.dumps({"v": 1, "id": "f", "reply_to": flood_topic, "method": "session.list"}).encode()
@@ -212,14 +213,20 @@ def test_a_request_flood_is_limited_per_client_and_others_are_still_answered(
                 return
             flooder.client.publish(f"{root}/controller/requests", payload, qos=1)
             noisy.client.publish(noisy.topic("heartbeat"), beat, qos=0)
+            sent[0] += 1
             ahead = began + n / per_s - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
 
     thread = threading.Thread(target=flood, daemon=True)
     thread.start()
+    others = [make_device(f"esp32-0000000000b{i}") for i in range(3, 6)]
     try:
         eventually(lambda: ctl.stats.rejected["rate_limited"] > 2 * per_s, timeout=20)
+        for device in others:
+            device.birth()
+            for _ in range(10):
+                device.heartbeat()
         with FleetClient(broker.url, root) as client:
             began = time.monotonic()
             started = client.call("session.start", START, timeout=10)
@@ -227,6 +234,11 @@ def test_a_request_flood_is_limited_per_client_and_others_are_still_answered(
     finally:
         stop.set()
         thread.join(10)
+    # nothing was lost on the way (the flood's and the others' heartbeats all arrived), and the
+    # others' were not cut down with the flooder's
+    eventually(lambda: ctl.stats.received["heartbeat"] == sent[0] + 1 + 30, timeout=20,
+               what=f"{sent[0] + 31} heartbeats received")
+    assert not any(ctl.registry.devices[d.id].flags(time.time()) for d in others)
     assert started["device"] == device.id
     print(f"session.start took {took:.3f} s during the flood ({broker.kind})")
     assert took < 1.0, f"session.start took {took:.2f} s during the flood"
@@ -320,3 +332,27 @@ def test_any_request_payload_gets_a_reply_or_a_counted_rejection_and_never_a_dis
 
     each()
     assert ctl.stats.connections == 1  # never knocked off the broker
+
+
+def test_messages_the_broker_drops_for_full_queues_show_in_stats(tmp_path: Path, root: str, db_url: str) -> None:
+    # Mosquitto drops what it cannot queue for a slow subscriber; its $SYS counter says so, and the
+    # controller passes it on, so an operator sees loss that no controller counter could show.
+    with start_mosquitto(tmp_path, "sys_interval 1\nmax_queued_messages 10\n") as small:
+        ctl = Controller(fast_settings(small.url, root, db_url))
+        ctl.start()
+        try:
+            eventually(lambda: ctl.stats.broker.get("dropped") == 0, timeout=5)
+            deaf = paho.Client(CallbackAPIVersion.VERSION2, client_id="deaf", protocol=paho.MQTTv311)
+            deaf.connect(small.host, small.port)
+            deaf.subscribe("noise/#", qos=1)
+            deaf.loop(1.0)  # the SUBACK; then it never reads again
+            loud = Raw(small)
+            for _ in range(200):
+                loud.client.publish("noise/x", b"x" * 1000, qos=1)
+            eventually(lambda: ctl.stats.broker.get("dropped", 0) > 0, timeout=10)
+            with FleetClient(small.url, root) as client:
+                assert client.call("stats")["broker"]["dropped"] > 0
+            loud.close()
+            deaf.socket().close()
+        finally:
+            ctl.stop()
