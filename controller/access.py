@@ -21,6 +21,7 @@ from controller import auth
 from controller.auth import Access, Acl, PasswordFile
 from controller.brokerconf import BrokerConf
 from controller.errors import FleetError
+from controller.logtext import shown
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,14 @@ class AccessControl:
     def refusal(self, username: str | None, password: str | None, client_id: str | None) -> str | None:
         """Why this client may not connect, or None if it may."""
         if auth.unsafe_identity(client_id):
-            return f"client id {client_id!r} holds +, # or /"
+            return f"client id {shown(client_id)} holds +, # or /"
         if auth.unsafe_identity(username):
-            return f"username {username!r} holds +, # or /"
+            return f"username {shown(username)} holds +, # or /"
         if username is None or self._passwords is None:
             return None if self.allow_anonymous else "anonymous clients are not allowed"
         if self._passwords.verify(username, password):
             return None
-        return f"bad username or password for {username!r}"
+        return f"bad username or password for {shown(username)}"
 
     def allows(self, username: str | None, client_id: str | None, topic: str, access: Access) -> bool:
         """Whether the client may READ (receive) or WRITE (publish) `topic`."""

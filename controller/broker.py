@@ -11,6 +11,13 @@ second of changing on disk (and at once on SIGHUP under `fleet broker`); a clien
 credentials no longer hold is disconnected, as Mosquitto does on reload. With `persistence true`
 the retained messages live on in `controller.retained`'s file.
 
+Hostile clients (issue 18): every packet is read whole and checked by `controller.wire` before
+amqtt parses it (MQTT UTF-8 strings, framing, `max_packet_size` as Mosquitto measures it, a CONNECT
+of at most 100,000 bytes within CONNECT_TIMEOUT_S of accepting the socket, then a packet at least
+every 1.5 keepalives); a refused packet closes the connection at once. Client-supplied text
+reaches the log bounded and escaped (`controller.logtext.shown`), never through rich's
+highlighter, and each kind of denial is logged once per client and minute, then counted.
+
 Actual ports: amqtt binds with `asyncio.start_server`, and the bound sockets are readable from its
 per-listener server objects (`Broker._servers[name].instance.sockets`). We read the ports from
 there after start, so port 0 reports the port the OS picked, with no pre-bind race.
@@ -27,11 +34,14 @@ import signal
 import socket
 import ssl
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from amqtt.adapters import ReaderAdapter, StreamWriterAdapter
 from amqtt.broker import Broker, RetainedApplicationMessage
 from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
@@ -40,11 +50,12 @@ from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.utils import gen_client_id
 
-from controller import brokerconf
+from controller import brokerconf, logtext, wire
 from controller.access import AccessControl, AccessError
 from controller.auth import Access
-from controller.brokerconf import BrokerConf, Listener, Persistence, Tls
+from controller.brokerconf import BrokerConf, Limits, Listener, Persistence, Tls
 from controller.errors import FleetError
+from controller.logtext import DenialLog, shown
 from controller.retained import Retained, RetainedStore, RetainedStoreError, encode
 
 log = logging.getLogger(__name__)
@@ -53,24 +64,48 @@ START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
 RELOAD_CHECK_S = 1.0
 """How often the password file and ACL are checked for changes."""
+CONNECT_TIMEOUT_S = 10.0
+"""How long a new socket has to deliver its whole CONNECT (a TLS handshake has as long again).
+Mosquitto 2.0.11 drops a silent socket after about 90 s; amqtt never did."""
+KEEPALIVE_GRACE = 1.5
+"""MQTT 3.1.1 §3.1.2.10: a client silent for 1.5 keepalives is disconnected (amqtt never did)."""
+DENIAL_WINDOW_S = logtext.DENIAL_WINDOW_S
+"""Each kind of denial is logged once per client in this window, then counted."""
 
 _AUTH_PLUGIN = "controller.broker.FleetAuthPlugin"
 _ACL_PLUGIN = "controller.broker.FleetAclPlugin"
 _GENERATED_ID = re.compile(r"amqtt/[A-Za-z0-9]{16}")  # amqtt's gen_client_id() for an empty client id
 _AUTHENTICATED = "fleet.authenticated"  # amqtt session attribute set once our plugins admitted it
+_REFUSAL = "fleet.refusal"  # amqtt session attribute: why our auth plugin refused it
 _AMQTT_DEFAULT_BIND = "0.0.0.0:1883"  # amqtt's ListenerConfig default, see _amqtt_config
 _NOISY_LOGGERS = ("amqtt", "transitions")
+_AMQTT_LOGGERS = ("amqtt.broker", "amqtt.broker.plugins", "amqtt.mqtt.protocol.handler", "amqtt.adapters",
+                  "amqtt.session")
+_AMQTT_LINE_LIMIT = 300
+_REPEATED_BY_US = ("Broker startup failed", "Failed to initialize client session")
+_UNTRUSTED = {"highlighter": None}
+"""`extra` of a log line holding client-supplied text: rich's RichHandler must not highlight it
+(its highlighter took 45 s over a 65,535-character topic); other handlers ignore the attribute."""
+_READ_CHUNK = 256 * 1024
 
 
 class BrokerError(FleetError):
     """The embedded broker could not start or stop; the message is one line."""
 
 
-class _DropStartupTraceback(logging.Filter):
-    """Drop amqtt's "Broker startup failed" traceback: `start()` raises it as one line instead."""
+class _AmqttRecords(logging.Filter):
+    """amqtt's own log lines embed client ids and topics unbounded (f-strings): cut them, keep rich's
+    highlighter off them, and drop the two that we report ourselves as one line ("Broker startup
+    failed", which `start()` raises; a refused CONNECT, logged once per client with its reason)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "Broker startup failed"
+        message = record.getMessage()
+        if message.startswith(_REPEATED_BY_US):
+            return False
+        if len(message) > _AMQTT_LINE_LIMIT:
+            record.msg, record.args = f"{message[:_AMQTT_LINE_LIMIT]}... ({len(message):,} characters)", None
+        record.highlighter = None
+        return True
 
 
 def _quiet_amqtt_logging() -> None:
@@ -79,9 +114,10 @@ def _quiet_amqtt_logging() -> None:
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.WARNING)
-    amqtt_broker = logging.getLogger("amqtt.broker")
-    if not any(isinstance(f, _DropStartupTraceback) for f in amqtt_broker.filters):
-        amqtt_broker.addFilter(_DropStartupTraceback())
+    for name in _AMQTT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _AmqttRecords) for f in logger.filters):
+            logger.addFilter(_AmqttRecords())
 
 
 _quiet_amqtt_logging()
@@ -215,7 +251,7 @@ class EmbeddedBroker:
         try:
             prepared = _prepare(self._conf)
             names, config = _amqtt_config(self._conf, prepared.access)
-            broker = _Broker(config, prepared)
+            broker = _Broker(config, prepared, self._conf.limits)
         except (FleetError, OSError, ValueError) as exc:
             self._error = str(exc) if isinstance(exc, FleetError) else f"the embedded broker cannot start: {exc}"
             self._ready.set()
@@ -231,7 +267,8 @@ class EmbeddedBroker:
         with self._lock:
             self._broker = broker
         self._ready.set()
-        chores = [asyncio.create_task(broker.watch_access()), asyncio.create_task(broker.autosave())]
+        chores = [asyncio.create_task(broker.watch_access()), asyncio.create_task(broker.autosave()),
+                  asyncio.create_task(broker.summarize_denials())]
         await stop_requested.wait()
         for chore in chores:
             chore.cancel()
@@ -302,7 +339,7 @@ class FleetAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         access: AccessControl = self.config.access
         reason = access.refusal(session.username, session.password, session.client_id)
         if reason is not None:
-            log.warning("refused client %r from %s: %s", session.client_id, session.remote_address, reason)
+            session.attributes[_REFUSAL] = reason  # logged by the broker, once per client and minute
             return False
         return True
 
@@ -322,10 +359,155 @@ class FleetAclPlugin(BaseTopicPlugin):  # type: ignore[misc]
             return False
         access: AccessControl = self.config.access
         wanted = Access.READ if action == Action.RECEIVE else Access.WRITE
-        allowed = access.allows(session.username, session.client_id, topic, wanted)
-        if not allowed and wanted is Access.WRITE:
-            log.info("denied PUBLISH from %r (user %r) to %s", session.client_id, session.username, topic)
-        return allowed
+        return access.allows(session.username, session.client_id, topic, wanted)
+
+
+class _Wire(ReaderAdapter):  # type: ignore[misc]
+    """One client connection as amqtt reads it: whole packets that `controller.wire` accepted, each
+    in time (the CONNECT within CONNECT_TIMEOUT_S of the accept, then data at least every 1.5
+    keepalives). Anything else aborts the connection at once: amqtt then reads the end of the
+    stream and ends the session, publishing its will.
+
+    The socket is read in chunks into `_inbox`, which never holds more than the packet being
+    received and one chunk; a packet's fixed header is checked as soon as it is there, before its
+    body is waited for. State lives in the object between reads, so amqtt cancelling a read (its
+    own keepalive wait) loses nothing.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_packet_size: int | None,
+                 refused: Callable[[_Wire, wire.Refused], None]) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._max_packet_size = max_packet_size
+        self._refused = refused
+        peer = writer.get_extra_info("peername")
+        self.host = str(peer[0]) if peer else "?"
+        self.peer = f"{self.host}:{peer[1]}" if peer else "?"
+        self.client_id: str | None = None
+        self.closed = False
+        self._ready = b""  # the checked packet amqtt is reading
+        self._at = 0
+        self._inbox = bytearray()  # bytes received, not yet handed to amqtt
+        self._start = 0  # where the next packet starts in _inbox
+        self._body_at = 0  # where its body starts, once its fixed header is complete
+        self._remaining: int | None = None  # its remaining length, once known (and checked)
+        self._connected = False
+        self._patience: float | None = CONNECT_TIMEOUT_S
+        self._deadline = asyncio.get_running_loop().time() + CONNECT_TIMEOUT_S
+
+    @property
+    def who(self) -> str:
+        """The client as denials are counted: its client id, or its address before CONNECT."""
+        return shown(self.client_id) if self.client_id is not None else self.host
+
+    def describe(self) -> str:
+        return f"{shown(self.client_id)} from {self.peer}" if self.client_id is not None else self.peer
+
+    async def read(self, n: int = -1) -> bytes:
+        if self._at >= len(self._ready):
+            packet = await self._next_packet()
+            if packet is None:
+                return b""
+            self._ready, self._at = packet, 0
+        end = len(self._ready) if n < 0 else self._at + n
+        chunk = self._ready[self._at:end]
+        self._at += len(chunk)
+        return chunk
+
+    def feed_eof(self) -> None:
+        self._reader.feed_eof()
+
+    def close(self) -> None:
+        """Drop the connection now, without flushing what waits to be sent on it."""
+        self.closed = True
+        self._writer.transport.abort()
+
+    async def _next_packet(self) -> bytes | None:
+        if self.closed:
+            return None
+        try:
+            while (packet := self._take_packet()) is None:
+                if self._start:  # drop what amqtt has had (all of it, usually: a fresh buffer)
+                    if self._start == len(self._inbox):
+                        self._inbox = bytearray()
+                    else:
+                        del self._inbox[:self._start]
+                    self._body_at -= self._start
+                    self._start = 0
+                chunk = await self._in_time(self._reader.read(_READ_CHUNK))
+                if not chunk:
+                    self.closed = True
+                    return None
+                self._inbox += chunk
+                self._heard()
+        except wire.Refused as exc:
+            self._refuse(exc)
+            return None
+        except TimeoutError:
+            self._refuse(wire.Refused("timeout", f"sent nothing for {self._patience:g} s (1.5 keepalives)"
+                                      if self._connected else f"sent no whole CONNECT within {CONNECT_TIMEOUT_S:g} s"))
+            return None
+        except ConnectionError:
+            self.closed = True
+            return None
+        if not self._connected:
+            self._connected = True
+            keepalive = wire.connect_keepalive(packet[self._header_length(packet):])
+            self._patience = keepalive * KEEPALIVE_GRACE if keepalive else None
+            self._heard()
+        return packet
+
+    def _take_packet(self) -> bytes | None:
+        """The next whole packet in the inbox, checked; None while part of it has still to arrive."""
+        inbox, start = self._inbox, self._start
+        if self._remaining is None:
+            end = start + 2
+            while (length := wire.remaining_length(inbox[start:end])) is None:
+                if end > len(inbox):
+                    return None
+                end += 1
+            if end > len(inbox):
+                return None
+            wire.check_size(inbox[start], length, connected=self._connected, max_packet_size=self._max_packet_size)
+            self._body_at, self._remaining = end, length
+        stop = self._body_at + self._remaining
+        if len(inbox) < stop:
+            return None
+        wire.check_packet(inbox[start], bytes(inbox[self._body_at:stop]))
+        packet = bytes(inbox[start:stop])
+        self._start, self._remaining = stop, None
+        return packet
+
+    @staticmethod
+    def _header_length(packet: bytes) -> int:
+        end = 2
+        while packet[end - 1] & 0x80:
+            end += 1
+        return end
+
+    async def _in_time(self, read: Awaitable[bytes]) -> bytes:
+        if self._patience is None:
+            return await read
+        async with asyncio.timeout_at(self._deadline):
+            return await read
+
+    def _heard(self) -> None:
+        """The client is alive: after CONNECT, data restarts its clock. The CONNECT's own deadline
+        never moves, so a client trickling its CONNECT cannot hold a socket open."""
+        if self._connected and self._patience is not None:
+            self._deadline = asyncio.get_running_loop().time() + self._patience
+
+    def _refuse(self, exc: wire.Refused) -> None:
+        self._refused(self, exc)
+        self.close()
+
+
+class _Handler(BrokerProtocolHandler):  # type: ignore[misc]
+    """amqtt's protocol handler of one connection, plus the wire it reads."""
+
+    def __init__(self, plugins_manager: Any, session: Any = None, loop: Any = None) -> None:
+        super().__init__(plugins_manager, session, loop)
+        self.wire: _Wire | None = None
 
 
 class _Broker(Broker):  # type: ignore[misc]
@@ -334,6 +516,7 @@ class _Broker(Broker):  # type: ignore[misc]
     - It handled a CONNECT (deleting the client id's existing session, taking over its connection)
       before authenticating it, so a client without credentials could cut a device off by using
       its client id: authenticate first, as Mosquitto does.
+    - It parsed whatever came (see `_Wire`) and never dropped a silent client.
     - On every connect it sends the client the retained messages of *every* client's subscription
       filters, so a device received other devices' configs: send only those of its own filters.
       It also sent retained messages and wills without any ACL check: check READ and WRITE.
@@ -341,25 +524,73 @@ class _Broker(Broker):  # type: ignore[misc]
       for delivery, so `mosquitto_pub -m ...` was often lost: deliver the queue first.
     """
 
-    def __init__(self, config: dict[str, Any], prepared: _Prepared) -> None:
+    def __init__(self, config: dict[str, Any], prepared: _Prepared, limits: Limits) -> None:
         super().__init__(config)
         self._access = prepared.access
         self._persistence = prepared.persistence
         self._store = prepared.store
         self._initial_retained = prepared.retained
+        self._limits = limits
+        self._denials = DenialLog(DENIAL_WINDOW_S)
         self._retained_changes = 0
         self._enough_changes = asyncio.Event()
         self._save_lock = asyncio.Lock()
         self._acl_plugin: FleetAclPlugin | None = self.plugins_manager.get_plugin(FleetAclPlugin.__name__)
+
+    # --- connections: checked packets, deadlines ----------------------------------------------
+
+    async def _create_server_instance(self, listener_name: str, listener_type: Any, address: str | None, port: int,
+                                      ssl_context: ssl.SSLContext | None) -> Any:
+        if ssl_context is None:
+            return await super()._create_server_instance(listener_name, listener_type, address, port, None)
+        # amqtt's, with a TLS handshake deadline (asyncio's default is 60 s); listeners are TCP only.
+        return await asyncio.start_server(partial(self.stream_connected, listener_name=listener_name), address, port,
+                                          reuse_address=True, ssl=ssl_context,
+                                          ssl_handshake_timeout=CONNECT_TIMEOUT_S)
+
+    async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                               listener_name: str) -> None:
+        guarded = _Wire(reader, writer, self._limits.max_packet_size, self._wire_refused)
+        try:
+            await self._client_connected(listener_name, guarded, StreamWriterAdapter(writer))
+        finally:
+            guarded.close()  # however the session ended (amqtt leaves some sockets open)
+
+    def _wire_refused(self, connection: _Wire, exc: wire.Refused) -> None:
+        level = logging.INFO if exc.reason == "timeout" else logging.WARNING
+        self._deny(connection.who, f"closed connections ({exc.reason})", "closed the connection of %s: %s",
+                   connection.describe(), exc, level=level)
+
+    # --- denials: logged once per client and window, then counted -----------------------------
+
+    def _deny(self, who: str, kind: str, message: str, *args: object, level: int = logging.WARNING) -> None:
+        if self._denials.admit(who, kind, asyncio.get_running_loop().time()):
+            log.log(level, message, *args, extra=_UNTRUSTED)
+
+    async def summarize_denials(self) -> None:
+        """Every window, one line per (client, kind of denial) for the denials not logged one by one."""
+        while True:
+            await asyncio.sleep(min(1.0, self._denials.window_s))
+            if not self._denials.due(asyncio.get_running_loop().time()):
+                continue
+            suppressed, unlisted = self._denials.flush()
+            for item in suppressed:
+                log.warning("client %s: %d more %s in the last %g s", item.who, item.count, item.reason,
+                            self._denials.window_s, extra=_UNTRUSTED)
+            if unlisted:
+                log.warning("%d more denials of other clients in the last %g s", unlisted, self._denials.window_s)
 
     # --- authentication first -----------------------------------------------------------------
 
     async def _initialize_client_session(self, reader: Any, writer: Any, remote_address: str,
                                          remote_port: int) -> tuple[Any, Any]:
         try:
-            handler, session = await BrokerProtocolHandler.init_from_connect(reader, writer, self.plugins_manager)
-        except MQTTError as exc:
+            handler, session = await _Handler.init_from_connect(reader, writer, self.plugins_manager)
+        except MQTTError as exc:  # amqtt refused it (with a CONNACK when MQTT has a code for it)
             await writer.close()
+            if isinstance(reader, _Wire):
+                self._deny(reader.who, "refused CONNECTs", "refused a CONNECT from %s: %s", reader.describe(),
+                           shown(str(exc), 200))
             raise MQTTError(exc) from exc
         except (AMQTTError, NoDataError) as exc:
             raise AMQTTError(exc) from exc
@@ -367,11 +598,17 @@ class _Broker(Broker):  # type: ignore[misc]
             # An empty client id, which amqtt replaced by `amqtt/<16 random>`: name it as Mosquitto
             # does (`auto-...`), since a `/` in a client id is refused below.
             session.client_id = "auto-" + session.client_id.removeprefix("amqtt/")
+        if isinstance(reader, _Wire):
+            reader.client_id = session.client_id
+            handler.wire = reader
         if not await super()._authenticate(session, None):
             connack = ConnackPacket.build(0, NOT_AUTHORIZED)
             await connack.to_stream(writer)
             await writer.close()
-            raise MQTTError(f"client {session.client_id!r} from {remote_address}:{remote_port} is not authorised")
+            who = shown(session.client_id)
+            self._deny(who, "refused CONNECTs", "refused client %s from %s: %s", who, remote_address,
+                       session.attributes.get(_REFUSAL, "not authorised"))
+            raise MQTTError(f"client {who} from {remote_address}:{remote_port} is not authorised")
         # From here on, amqtt 0.12.1's own session set-up.
         if session.clean_session:
             if session.client_id:
@@ -402,7 +639,12 @@ class _Broker(Broker):  # type: ignore[misc]
         # delivery; ours is the only one, so ask it directly (it halved the message rate otherwise).
         if self._acl_plugin is None:
             return True
-        return bool(await self._acl_plugin.topic_filtering(session=session, topic=topic, action=action))
+        allowed = bool(await self._acl_plugin.topic_filtering(session=session, topic=topic, action=action))
+        if not allowed and action == Action.PUBLISH:
+            who = shown(session.client_id)
+            self._deny(who, "denied PUBLISHes", "denied PUBLISH from %s (user %s) to %s", who,
+                       shown(session.username), shown(topic))
+        return allowed
 
     # --- retained messages and wills ----------------------------------------------------------
 
@@ -426,8 +668,9 @@ class _Broker(Broker):  # type: ignore[misc]
         await self._deliver_pending(client_session, handler)
         if client_session.will_flag and client_session.will_topic and not self._access.allows(
                 client_session.username, client_session.client_id, client_session.will_topic, Access.WRITE):
-            log.info("dropped the will of %r: it may not publish to %s", client_session.client_id,
-                     client_session.will_topic)
+            who = shown(client_session.client_id)
+            self._deny(who, "dropped wills", "dropped the will of %s: it may not publish to %s", who,
+                       shown(client_session.will_topic), level=logging.INFO)
             client_session.will_flag = False
         await super()._handle_disconnect(client_session, handler, disconnect_waiter)
 
@@ -471,9 +714,9 @@ class _Broker(Broker):  # type: ignore[misc]
             if not session.transitions.is_connected():
                 continue
             reason = self._access.refusal(session.username, session.password, session.client_id)
-            if reason is not None and handler.writer is not None:
-                log.warning("disconnecting %r: %s", session.client_id, reason)
-                await handler.writer.close()
+            if reason is not None and isinstance(handler, _Handler) and handler.wire is not None:
+                log.warning("disconnecting %s: %s", shown(session.client_id), reason, extra=_UNTRUSTED)
+                handler.wire.close()
 
     # --- persistence --------------------------------------------------------------------------
 
