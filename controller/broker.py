@@ -14,9 +14,11 @@ the retained messages live on in `controller.retained`'s file.
 Hostile clients (issue 18): every packet is read whole and checked by `controller.wire` before
 amqtt parses it (MQTT UTF-8 strings, framing, `max_packet_size` as Mosquitto measures it, a CONNECT
 of at most 100,000 bytes within CONNECT_TIMEOUT_S of accepting the socket, then a packet at least
-every 1.5 keepalives); a refused packet closes the connection at once. Client-supplied text
-reaches the log bounded and escaped (`controller.logtext.shown`), never through rich's
-highlighter, and each kind of denial is logged once per client and minute, then counted.
+every 1.5 keepalives); a refused packet closes the connection at once. A CONNECT with a client id
+already connected closes the old connection first (MQTT 3.1.1 §3.1.4, as Mosquitto does).
+Client-supplied text reaches the log bounded and escaped (`controller.logtext.shown`), never
+through rich's highlighter, and each kind of denial is logged once per client and minute, then
+counted.
 
 Actual ports: amqtt binds with `asyncio.start_server`, and the bound sockets are readable from its
 per-listener server objects (`Broker._servers[name].instance.sockets`). We read the ports from
@@ -69,6 +71,8 @@ CONNECT_TIMEOUT_S = 10.0
 Mosquitto 2.0.11 drops a silent socket after about 90 s; amqtt never did."""
 KEEPALIVE_GRACE = 1.5
 """MQTT 3.1.1 §3.1.2.10: a client silent for 1.5 keepalives is disconnected (amqtt never did)."""
+TAKEOVER_TIMEOUT_S = 5.0
+"""How long a takeover waits for the old connection's session to end."""
 DENIAL_WINDOW_S = logtext.DENIAL_WINDOW_S
 """Each kind of denial is logged once per client in this window, then counted."""
 
@@ -503,10 +507,12 @@ class _Wire(ReaderAdapter):  # type: ignore[misc]
 
 
 class _Handler(BrokerProtocolHandler):  # type: ignore[misc]
-    """amqtt's protocol handler of one connection, plus the wire it reads."""
+    """amqtt's protocol handler of one connection, plus what our broker needs of it: its wire, and
+    an event set when its session loop has ended (a takeover waits for it)."""
 
     def __init__(self, plugins_manager: Any, session: Any = None, loop: Any = None) -> None:
         super().__init__(plugins_manager, session, loop)
+        self.finished = asyncio.Event()
         self.wire: _Wire | None = None
 
 
@@ -516,6 +522,9 @@ class _Broker(Broker):  # type: ignore[misc]
     - It handled a CONNECT (deleting the client id's existing session, taking over its connection)
       before authenticating it, so a client without credentials could cut a device off by using
       its client id: authenticate first, as Mosquitto does.
+    - A CONNECT with a client id already connected deleted the old session but left its connection
+      open and deaf (no subscriptions, no keepalive check) for as long as the client kept it, and
+      published its will whenever it finally dropped: close it first, as MQTT 3.1.1 §3.1.4 says.
     - It parsed whatever came (see `_Wire`) and never dropped a silent client.
     - On every connect it sends the client the retained messages of *every* client's subscription
       filters, so a device received other devices' configs: send only those of its own filters.
@@ -556,6 +565,14 @@ class _Broker(Broker):  # type: ignore[misc]
         finally:
             guarded.close()  # however the session ended (amqtt leaves some sockets open)
 
+    async def _handle_client_session(self, reader: Any, writer: Any, client_session: Any, handler: Any, server: Any,
+                                     listener_name: str) -> None:
+        try:
+            await super()._handle_client_session(reader, writer, client_session, handler, server, listener_name)
+        finally:
+            if isinstance(handler, _Handler):
+                handler.finished.set()
+
     def _wire_refused(self, connection: _Wire, exc: wire.Refused) -> None:
         level = logging.INFO if exc.reason == "timeout" else logging.WARNING
         self._deny(connection.who, f"closed connections ({exc.reason})", "closed the connection of %s: %s",
@@ -580,7 +597,7 @@ class _Broker(Broker):  # type: ignore[misc]
             if unlisted:
                 log.warning("%d more denials of other clients in the last %g s", unlisted, self._denials.window_s)
 
-    # --- authentication first -----------------------------------------------------------------
+    # --- authentication first, then a takeover ------------------------------------------------
 
     async def _initialize_client_session(self, reader: Any, writer: Any, remote_address: str,
                                          remote_port: int) -> tuple[Any, Any]:
@@ -609,6 +626,7 @@ class _Broker(Broker):  # type: ignore[misc]
             self._deny(who, "refused CONNECTs", "refused client %s from %s: %s", who, remote_address,
                        session.attributes.get(_REFUSAL, "not authorised"))
             raise MQTTError(f"client {who} from {remote_address}:{remote_port} is not authorised")
+        await self._take_over(session)
         # From here on, amqtt 0.12.1's own session set-up.
         if session.clean_session:
             if session.client_id:
@@ -630,6 +648,29 @@ class _Broker(Broker):  # type: ignore[misc]
         if session.keep_alive > 0 and isinstance(delay, int):
             session.keep_alive += delay
         return handler, session
+
+    async def _take_over(self, incoming: Any) -> None:
+        """MQTT 3.1.1 §3.1.4, as Mosquitto 2.0.11 does it: close the connection that holds this client
+        id (its will is published unless both sessions are persistent) and wait until its session
+        loop has ended, so the new connection gets the session, or a clean one, and never shares it."""
+        previous = self._sessions.get(incoming.client_id)
+        if previous is None:
+            return
+        session, handler = previous
+        if not session.transitions.is_connected() or not isinstance(handler, _Handler) or handler.wire is None:
+            return
+        who = shown(incoming.client_id)
+        self._deny(who, "takeovers", "client %s connected again from %s: closing its connection from %s", who,
+                   incoming.remote_address, handler.wire.peer)
+        if not (session.clean_session or incoming.clean_session):
+            session.will_flag = False
+        handler.wire.close()
+        try:
+            async with asyncio.timeout(TAKEOVER_TIMEOUT_S):
+                await handler.finished.wait()
+        except TimeoutError:
+            log.warning("the previous connection of %s did not end within %g s", who, TAKEOVER_TIMEOUT_S,
+                        extra=_UNTRUSTED)
 
     async def _authenticate(self, session: Any, _listener: Any) -> bool:
         return bool(session.attributes.get(_AUTHENTICATED))

@@ -1,5 +1,5 @@
-"""Hostile clients against the brokers themselves (issue 18, the broker's part): bytes no client
-library sends, sockets that never finish, a topic built to be expensive to log. Each test
+"""Hostile clients against the brokers themselves (issue 18, the broker's part): a takeover, bytes no
+client library sends, sockets that never finish, a topic built to be expensive to log. Each test
 reproduces a finding on the embedded broker (and on Mosquitto where both are concerned: there it
 pins down the meaning the embedded broker must match).
 """
@@ -42,6 +42,69 @@ BOTH = [("amqtt", ""), ("mosquitto", "")]
 
 def _raw(broker: RunningBroker, **kwargs: int) -> RawClient:
     return RawClient(broker.host, broker.port, **kwargs)
+
+
+# --- a takeover closes the old connection -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("open_broker", BOTH, indirect=True, ids=["amqtt", "mosquitto"])
+def test_a_takeover_closes_the_old_connection_and_the_new_one_is_served(open_broker: RunningBroker) -> None:
+    """MQTT 3.1.1 §3.1.4: the broker disconnects the client already connected with that id; its will
+    is published. Before: the embedded broker left the old connection open and deaf (its
+    subscriptions deleted), and published its will whenever it finally dropped."""
+    root = f"t{uuid.uuid4().hex[:8]}"
+    watcher = Client(open_broker, client_id=f"watch-{uuid.uuid4().hex[:6]}")
+    assert watcher.connect() is not None
+    watcher.subscribe(f"{root}/#")
+    old = Client(open_broker, client_id="dev-taken")
+    assert old.connect(will=(f"{root}/will", b"old gone")) is not None
+    old.subscribe(f"{root}/old")
+    new = Client(open_broker, client_id="dev-taken")
+    rc = new.connect()
+    assert rc is not None and not rc.is_failure
+    try:
+        assert old.disconnected.wait(3.0), "the old connection is still open"
+        assert watcher.wait_for(f"{root}/will") == b"old gone"
+        new.subscribe(f"{root}/new")
+        for _ in range(3):  # not deaf, and not only for a moment
+            watcher.publish(f"{root}/new", b"for the new one")
+            assert new.wait_for(f"{root}/new") == b"for the new one"
+            time.sleep(0.3)
+        assert not new.disconnected.is_set()
+    finally:
+        for client in (watcher, old, new):
+            client.close()
+
+
+@pytest.mark.parametrize("open_broker", BOTH, indirect=True, ids=["amqtt", "mosquitto"])
+def test_a_persistent_takeover_hands_over_the_session(open_broker: RunningBroker) -> None:
+    """Both clean_session=0: the new connection resumes the old one's session (its subscription),
+    and no will is published (Mosquitto 2.0.11 publishes it unless both sessions are persistent)."""
+    root = f"t{uuid.uuid4().hex[:8]}"
+    client_id = f"keep-{uuid.uuid4().hex[:6]}"
+    watcher = Client(open_broker, client_id=f"watch-{uuid.uuid4().hex[:6]}")
+    assert watcher.connect() is not None
+    watcher.subscribe(f"{root}/will")
+    old = RawClient(open_broker.host, open_broker.port)
+    assert old.connect(client_id, clean=False, will=(f"{root}/will", b"old gone")) == 0
+    old.send(rawmqtt.subscribe(f"{root}/kept", qos=1))
+    assert old.read_packet(3.0) is not None  # SUBACK
+    new = RawClient(open_broker.host, open_broker.port)
+    try:
+        new.send(rawmqtt.connect(client_id, clean=False))
+        connack = new.read_packet(3.0)
+        assert connack is not None and connack[1] == b"\x01\x00", connack  # session present, accepted
+        assert old.closed_within(3.0)
+        watcher.publish(f"{root}/kept", b"resumed")
+        delivered = new.read_packet(3.0)
+        assert delivered is not None and delivered[0] & 0xF0 == rawmqtt.PUBLISH and delivered[1].endswith(b"resumed")
+        time.sleep(0.3)
+        assert watcher.drain() == []  # no will
+    finally:
+        new.send(rawmqtt.packet(0xE0, b""))  # DISCONNECT
+        for raw in (old, new):
+            raw.close()
+        watcher.close()
 
 
 # --- strings must be MQTT UTF-8 ---------------------------------------------------------------------
