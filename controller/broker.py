@@ -16,9 +16,9 @@ amqtt parses it (MQTT UTF-8 strings, framing, `max_packet_size` as Mosquitto mea
 of at most 100,000 bytes within CONNECT_TIMEOUT_S of accepting the socket, then a packet at least
 every 1.5 keepalives); a refused packet closes the connection at once. A CONNECT with a client id
 already connected closes the old connection first (MQTT 3.1.1 §3.1.4, as Mosquitto does).
-Client-supplied text reaches the log bounded and escaped (`controller.logtext.shown`), never
-through rich's highlighter, and each kind of denial is logged once per client and minute, then
-counted.
+`max_queued_messages`/`max_queued_bytes` bound what waits to be sent to one client. Client-supplied
+text reaches the log bounded and escaped (`controller.logtext.shown`), never through rich's
+highlighter, and each kind of denial is logged once per client and minute, then counted.
 
 Actual ports: amqtt binds with `asyncio.start_server`, and the bound sockets are readable from its
 per-listener server objects (`Broker._servers[name].instance.sockets`). We read the ports from
@@ -50,6 +50,7 @@ from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import OutgoingApplicationMessage
 from amqtt.utils import gen_client_id
 
 from controller import brokerconf, logtext, wire
@@ -73,6 +74,9 @@ KEEPALIVE_GRACE = 1.5
 """MQTT 3.1.1 §3.1.2.10: a client silent for 1.5 keepalives is disconnected (amqtt never did)."""
 TAKEOVER_TIMEOUT_S = 5.0
 """How long a takeover waits for the old connection's session to end."""
+IN_FLIGHT = 20
+"""Mosquitto's max_inflight_messages default: messages sent and unacknowledged, on top of
+max_queued_messages waiting behind them."""
 DENIAL_WINDOW_S = logtext.DENIAL_WINDOW_S
 """Each kind of denial is logged once per client in this window, then counted."""
 
@@ -506,14 +510,44 @@ class _Wire(ReaderAdapter):  # type: ignore[misc]
         self.close()
 
 
+def _no_room(_handler: _Handler) -> None:
+    return None
+
+
 class _Handler(BrokerProtocolHandler):  # type: ignore[misc]
-    """amqtt's protocol handler of one connection, plus what our broker needs of it: its wire, and
-    an event set when its session loop has ended (a takeover waits for it)."""
+    """amqtt's protocol handler of one connection, plus what our broker needs of it: its wire, an
+    event set when its session loop has ended (a takeover waits for it), and Mosquitto's bound on
+    what waits to be sent to the client (`max_queued_messages` beyond IN_FLIGHT, and
+    `max_queued_bytes` of QoS 1 and 2): a publish past it is dropped and reported through `no_room`.
+    Retained messages sent on SUBSCRIBE are never dropped, as on Mosquitto."""
 
     def __init__(self, plugins_manager: Any, session: Any = None, loop: Any = None) -> None:
         super().__init__(plugins_manager, session, loop)
         self.finished = asyncio.Event()
         self.wire: _Wire | None = None
+        self.limits = Limits()
+        self.no_room: Callable[[_Handler], None] = _no_room
+        self.waiting = 0
+        self.waiting_bytes = 0
+
+    async def mqtt_publish(self, topic: str, data: bytes | bytearray, qos: int | None, retain: bool,
+                           ack_timeout: int | None = None) -> Any:
+        counted = len(data) if qos else 0
+        if not retain and self._full(counted):
+            self.no_room(self)
+            return OutgoingApplicationMessage(None, topic, qos, data, retain)
+        self.waiting += 1
+        self.waiting_bytes += counted
+        try:
+            return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
+        finally:
+            self.waiting -= 1
+            self.waiting_bytes -= counted
+
+    def _full(self, counted: int) -> bool:
+        messages, size = self.limits.max_queued_messages, self.limits.max_queued_bytes
+        return ((messages is not None and self.waiting >= IN_FLIGHT + messages)
+                or (size is not None and counted > 0 and self.waiting_bytes >= size))
 
 
 class _Broker(Broker):  # type: ignore[misc]
@@ -525,7 +559,8 @@ class _Broker(Broker):  # type: ignore[misc]
     - A CONNECT with a client id already connected deleted the old session but left its connection
       open and deaf (no subscriptions, no keepalive check) for as long as the client kept it, and
       published its will whenever it finally dropped: close it first, as MQTT 3.1.1 §3.1.4 says.
-    - It parsed whatever came (see `_Wire`) and never dropped a silent client.
+    - It parsed whatever came (see `_Wire`), never dropped a silent client, and held any backlog
+      for a client that stopped reading.
     - On every connect it sends the client the retained messages of *every* client's subscription
       filters, so a device received other devices' configs: send only those of its own filters.
       It also sent retained messages and wills without any ACL check: check READ and WRITE.
@@ -618,6 +653,8 @@ class _Broker(Broker):  # type: ignore[misc]
         if isinstance(reader, _Wire):
             reader.client_id = session.client_id
             handler.wire = reader
+        handler.limits = self._limits
+        handler.no_room = self._no_room
         if not await super()._authenticate(session, None):
             connack = ConnackPacket.build(0, NOT_AUTHORIZED)
             await connack.to_stream(writer)
@@ -686,6 +723,25 @@ class _Broker(Broker):  # type: ignore[misc]
             self._deny(who, "denied PUBLISHes", "denied PUBLISH from %s (user %s) to %s", who,
                        shown(session.username), shown(topic))
         return allowed
+
+    # --- what waits for one client ------------------------------------------------------------
+
+    def _no_room(self, handler: _Handler) -> None:
+        who = shown(handler.session.client_id if handler.session is not None else None)
+        self._deny(who, "dropped outgoing messages",
+                   "outgoing messages are being dropped for client %s: %d wait already (max_queued_messages %s, "
+                   "max_queued_bytes %s)", who, handler.waiting, handler.limits.max_queued_messages,
+                   handler.limits.max_queued_bytes)
+
+    async def _retain_broadcast_message(self, broadcast: dict[str, Any], qos: int, target_session: Any) -> None:
+        # What a persistent session collects while it is offline: bounded the same way.
+        limit = self._limits.max_queued_messages
+        if limit is not None and target_session.retained_messages.qsize() >= limit:
+            who = shown(target_session.client_id)
+            self._deny(who, "dropped queued messages", "messages are being dropped for offline client %s: "
+                       "%d queued already (max_queued_messages)", who, target_session.retained_messages.qsize())
+            return
+        await super()._retain_broadcast_message(broadcast, qos, target_session)
 
     # --- retained messages and wills ----------------------------------------------------------
 

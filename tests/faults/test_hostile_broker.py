@@ -1,19 +1,23 @@
 """Hostile clients against the brokers themselves (issue 18, the broker's part): a takeover, bytes no
-client library sends, sockets that never finish, a topic built to be expensive to log. Each test
-reproduces a finding on the embedded broker (and on Mosquitto where both are concerned: there it
-pins down the meaning the embedded broker must match).
+client library sends, sockets that never finish, a topic built to be expensive to log, a subscriber
+that stops reading. Each test reproduces a finding on the embedded broker (and on Mosquitto where
+both are concerned: there it pins down the meaning the embedded broker must match).
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 from rich.logging import RichHandler
 
@@ -342,3 +346,48 @@ def test_repeated_denials_log_one_line_then_a_count(
     denials = [m for m in caplog.messages if "dev-noisy" in m]
     assert len(denials) == 2, denials  # the first in full, then the count
     assert "199 more" in denials[1]
+
+
+# --- one stalled subscriber cannot make the broker hold everything ----------------------------------
+
+
+def test_a_stalled_subscriber_loses_messages_beyond_max_queued_messages_and_no_one_else_does(
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="controller")
+    count = 2000  # of 8 KB: more than the socket buffers on the way can hold
+    with start_amqtt("listener 0 127.0.0.1\nallow_anonymous true\nmax_queued_messages 50\n") as running:
+        got: queue.Queue[bytes] = queue.Queue()
+        healthy = paho.Client(CallbackAPIVersion.VERSION2, client_id="healthy", protocol=paho.MQTTv311)
+        healthy.on_message = lambda _c, _u, message: got.put(message.payload)
+        subscribed = threading.Event()
+        healthy.on_subscribe = lambda *_: subscribed.set()
+        healthy.connect(running.host, running.port)
+        healthy.loop_start()
+        healthy.subscribe("flood/#", qos=0)
+        stalled = RawClient(running.host, running.port, receive_buffer=4096)
+        publisher = _raw(running)
+        try:
+            assert subscribed.wait(3.0)
+            assert stalled.connect("stalled") == 0
+            stalled.send(rawmqtt.subscribe("flood/#"))
+            time.sleep(0.3)  # its SUBACK waits unread in its socket: it never reads again
+            assert publisher.connect("flooder") == 0
+            payload = b"x" * 8000
+            publisher.send(b"".join(rawmqtt.publish(f"flood/{i}", payload) for i in range(count)))
+            received = 0
+            deadline = time.monotonic() + 30.0
+            while received < count and time.monotonic() < deadline:
+                try:
+                    got.get(timeout=1.0)
+                    received += 1
+                except queue.Empty:
+                    continue
+            assert received == count
+        finally:
+            healthy.disconnect()
+            healthy.loop_stop()
+            for raw in (stalled, publisher):
+                raw.close()
+    drops = [m for m in caplog.messages if "stalled" in m and "dropp" in m]
+    assert len(drops) == 1, drops
