@@ -37,6 +37,19 @@ DEFAULT_PORT = 1883
 DEFAULT_TLS_PORT = 8883
 AUTOSAVE_INTERVAL_S = 10
 
+MAX_PACKET_SIZE = 16 * 1024 * 1024
+"""Remaining length + 1 of the largest packet a client may send (Mosquitto 2.0.11 measures it so).
+The controller's largest replies are the biggest packets: devices.list of 10,000 devices is
+3.5 MB, 6.7 MB with every text field at its longest. Device messages are ≤ 1 KB, requests ≤ 8 KB;
+Mosquitto has one value for every client, so it must fit the controller."""
+
+MAX_QUEUED_MESSAGES = 100_000
+"""What a broker holds for one client beyond the 20 messages in flight: a controller a few seconds
+behind a 10,000-device fleet reconnecting at once (3 messages a device) keeps everything."""
+
+MAX_QUEUED_BYTES = 64 * 1024 * 1024
+"""Of that, QoS 1 payloads at most (a lecturer who stops reading 16 MiB replies)."""
+
 
 class ProfileError(FleetError):
     """A profile or account that cannot be generated; the message is one line."""
@@ -253,6 +266,8 @@ def broker_conf_text(spec: ProfileSpec) -> str:
         "# Send configs, acknowledgements and replies at once (no Nagle delay of up to 40 ms).",
         "set_tcp_nodelay true",
         "",
+        *limit_lines(),
+        "",
         "# Controllers and the CLI on this machine: loopback only.",
         f"listener {spec.port} 127.0.0.1",
         "",
@@ -276,6 +291,24 @@ def broker_conf_text(spec: ProfileSpec) -> str:
             "# keyfile /path/to/server.key",
         ]
     return "\n".join(lines) + "\n"
+
+
+def limit_lines() -> list[str]:
+    """What one client may send the broker and make it hold, with why: the same on both brokers."""
+    return [
+        "# Limits. A client sending a packet over max_packet_size (its remaining length + 1, as Mosquitto",
+        "# 2.0.11 counts) is disconnected at once, before the broker reads it, logged in or not. "
+        f"{MAX_PACKET_SIZE // 2**20} MiB fits",
+        "# the largest packets, the controller's replies (devices.list of 10,000 devices: 3.5-6.7 MB);",
+        "# devices send at most 1 KB, lecturers 8 KB. Mosquitto has one value for every client.",
+        f"max_packet_size {MAX_PACKET_SIZE}",
+        "# What the broker holds for one client that has fallen behind, beyond 20 messages in flight.",
+        "# Mosquitto's default, 1000, counts QoS 0 packets waiting for the socket too: one device flooding",
+        "# heartbeats made it drop the controller's requests. Past these limits messages to that client are",
+        "# dropped and logged (\"Outgoing messages are being dropped\"); the bytes count QoS 1 payloads.",
+        f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+        f"max_queued_bytes {MAX_QUEUED_BYTES}",
+    ]
 
 
 def _check_spec(spec: ProfileSpec) -> None:

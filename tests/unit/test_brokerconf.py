@@ -9,6 +9,7 @@ import pytest
 from controller.brokerconf import (
     BrokerConf,
     BrokerConfError,
+    Limits,
     Listener,
     Persistence,
     Tls,
@@ -16,6 +17,7 @@ from controller.brokerconf import (
     parse,
     with_port,
 )
+from controller.profile import MAX_PACKET_SIZE, MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,6 +106,8 @@ def test_errors_name_file_and_line(text: str, line: int, fragment: str) -> None:
         "tls_version tlsv1.2",
         "persistence_file fleet.db",
         "use_username_as_clientid true",
+        "max_inflight_messages 20",
+        "message_size_limit 1024",
         "per_listener_settings true",
         "connection cloud-bridge",
         "address remote.example:1883",
@@ -160,7 +164,8 @@ def test_shipped_quick_start_profile() -> None:
     # Reads the repository's own broker.conf: the file the quick start and `mosquitto -c` use.
     path = REPO_ROOT / "broker.conf"
     conf = load(path)
-    assert conf == BrokerConf((Listener(1883, "127.0.0.1"),), allow_anonymous=True, source=path)
+    limits = Limits(MAX_PACKET_SIZE, MAX_QUEUED_MESSAGES, MAX_QUEUED_BYTES)  # the secure profile's
+    assert conf == BrokerConf((Listener(1883, "127.0.0.1"),), allow_anonymous=True, source=path, limits=limits)
 
 
 def test_security_and_persistence_settings() -> None:
@@ -220,6 +225,11 @@ def test_tls_options_belong_to_the_listener_before_them() -> None:
         ("autosave_interval ten\n", 1, "autosave_interval must be a whole number, got 'ten'"),
         ("autosave_interval -1\n", 1, "must be a whole number"),
         ("autosave_on_changes\n", 1, "got 'nothing'"),
+        ("max_packet_size 19\n", 1, "max_packet_size must be at least 20, got 19"),
+        ("\nmax_packet_size 0\n", 2, "at least 20, got 0"),  # Mosquitto refuses 0 as well
+        ("max_packet_size 16M\n", 1, "must be a whole number, got '16M'"),
+        ("max_queued_messages -1\n", 1, "must be a whole number"),
+        ("max_queued_bytes 1\nmax_queued_bytes 2\n", 2, "already set on line 1"),
     ],
 )
 def test_security_errors_name_file_and_line(text: str, line: int, fragment: str) -> None:
@@ -234,3 +244,10 @@ def test_security_errors_name_file_and_line(text: str, line: int, fragment: str)
 def test_with_port_keeps_the_listeners_tls() -> None:
     conf = parse("listener 8883\ncertfile a.crt\nkeyfile a.key\n")
     assert with_port(conf, 0).listeners[0] == Listener(0, None, Tls(Path("a.crt"), Path("a.key")))
+
+
+def test_limits_have_mosquittos_meaning() -> None:
+    assert parse("").limits == Limits()  # no limits unless written down
+    conf = parse("max_packet_size 20\nmax_queued_messages 100000\nmax_queued_bytes 65536\n")
+    assert conf.limits == Limits(20, 100_000, 65_536)
+    assert parse("max_queued_messages 0\nmax_queued_bytes 0\n").limits == Limits()  # 0: no maximum

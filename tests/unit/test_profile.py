@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from controller.auth import Access, parse_acl
-from controller.brokerconf import Listener, Persistence, Tls, parse
+from controller.brokerconf import Limits, Listener, Persistence, Tls, parse
 from controller.profile import (
+    MAX_PACKET_SIZE,
+    MAX_QUEUED_BYTES,
+    MAX_QUEUED_MESSAGES,
     ProfileError,
     ProfileSpec,
     Role,
@@ -142,6 +145,7 @@ def test_broker_conf_parses_to_what_it_promises() -> None:
     assert conf.password_file == Path("/etc/fleet/passwd")
     assert conf.acl_file == Path("/etc/fleet/acl")
     assert conf.persistence == Persistence(Path("/var/lib/fleet"), 10, False)
+    assert conf.limits == Limits(MAX_PACKET_SIZE, MAX_QUEUED_MESSAGES, MAX_QUEUED_BYTES)
     assert conf.listeners == (
         Listener(1883, "127.0.0.1"),
         Listener(8883, "10.0.0.5", Tls(Path("/etc/fleet/tls/server.crt"), Path("/etc/fleet/tls/server.key"),
@@ -176,3 +180,13 @@ def test_the_shipped_deploy_profile_is_the_generators() -> None:
                  keyfile=Path("/etc/fleet/tls/server.key"), cafile=Path("/etc/fleet/tls/ca.crt"))
     assert (REPO_ROOT / "deploy" / "broker.conf").read_text() == broker_conf_text(spec)
     assert (REPO_ROOT / "deploy" / "acl").read_text() == acl_text("fleet")
+
+
+def test_the_limits_fit_the_contract() -> None:
+    """A device message (1 KB) and a request (8 KB) fit with room; a reply listing 10,000 devices at
+    their longest (6.7 MB, measured with controller.api) fits twice; a controller can fall 30,000
+    messages behind (10,000 devices reconnecting at once) without a drop."""
+    assert MAX_PACKET_SIZE >= 2 * 6_729_077
+    assert MAX_PACKET_SIZE <= 64 * 2**20  # still bounds what an unauthenticated socket can make Mosquitto buffer
+    assert MAX_QUEUED_MESSAGES >= 3 * 10_000
+    assert MAX_QUEUED_BYTES >= 2 * MAX_PACKET_SIZE
