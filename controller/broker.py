@@ -597,6 +597,11 @@ class _Broker(Broker):  # type: ignore[misc]
         guarded = _Wire(reader, writer, self._limits.max_packet_size, self._wire_refused)
         try:
             await self._client_connected(listener_name, guarded, StreamWriterAdapter(writer))
+        except asyncio.CancelledError:
+            # Only the broker stopping cancels this task (a socket still waiting for its CONNECT).
+            # Python 3.11's start_server then calls task.exception() on it and logs a traceback per
+            # socket (3.12 checks task.cancelled() first): end quietly instead.
+            return
         finally:
             guarded.close()  # however the session ended (amqtt leaves some sockets open)
 
