@@ -99,7 +99,7 @@ def firmware_reasons(case: Case) -> set[str | None]:
     purpose — nesting beyond 16 levels is bad_json on a device —, words a malformed sender id as a
     schema error rather than id_mismatch, or skips a UTF-8 byte order mark (cJSON does; RFC 8259
     lets a parser ignore one; the controller's parser does not)."""
-    if case.reason == ANY_REJECTION:
+    if case.reason in (ANY_REJECTION, UNKNOWN):  # UNKNOWN: an empty payload, which clears a retained one
         return set(FIRMWARE_REASONS)
     allowed: set[str | None] = {case.reason}
     if case.what == "utf-8-sig":
