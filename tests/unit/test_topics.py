@@ -4,8 +4,10 @@ topic levels that come from users and the network."""
 from __future__ import annotations
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from controller.topics import MAX_ROOT_LEN, Topics, check_root, publishable
+from tests import contract
 
 
 @pytest.mark.parametrize("root", ["fleet", "a/b/c", "campus-1/fleet_v2.0", "r" * MAX_ROOT_LEN])
@@ -49,3 +51,14 @@ def test_the_last_check_before_publishing() -> None:
     assert publishable(TOPICS.replies("alice"))
     for topic in ("", "a\x00b", "a+b", "a#b", "a b", "caf\u00e9", "a\ud800b", "x" * 257):
         assert not publishable(topic), topic
+
+
+@pytest.mark.parametrize("root", ["fleet", "a/b/c", "r" * 64, "r" * 65, "a//b", "fl eet", ".x", "café", ""])
+def test_the_schemas_topic_root_is_the_controllers(root: str) -> None:
+    schema = contract.load_schema(contract.COMMON)["$defs"]["topic_root"]
+    try:
+        check_root(root)
+        ours = True
+    except ValueError:
+        ours = False
+    assert Draft202012Validator(schema).is_valid(root) == ours
