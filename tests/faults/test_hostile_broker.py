@@ -355,8 +355,9 @@ def test_a_stalled_subscriber_loses_messages_beyond_max_queued_messages_and_no_o
     caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="controller")
-    count = 2000  # of 8 KB: more than the socket buffers on the way can hold
-    with start_amqtt("listener 0 127.0.0.1\nallow_anonymous true\nmax_queued_messages 50\n") as running:
+    count = 3000  # of 8 KB: far more than the socket buffers on the way can hold
+    # 500 messages (4 MB): a subscriber that reads, even on a loaded machine, never falls that far behind.
+    with start_amqtt("listener 0 127.0.0.1\nallow_anonymous true\nmax_queued_messages 500\n") as running:
         got: queue.Queue[bytes] = queue.Queue()
         healthy = paho.Client(CallbackAPIVersion.VERSION2, client_id="healthy", protocol=paho.MQTTv311)
         healthy.on_message = lambda _c, _u, message: got.put(message.payload)
