@@ -1019,4 +1019,11 @@ def describe_security(conf: BrokerConf) -> str:
     parts.append(f"ACL {conf.acl_file}" if conf.acl_file else "no ACL (every client may use every topic)")
     if conf.persistence is not None:
         parts.append(f"retained messages kept in {conf.persistence.location}")
+    limits = conf.limits
+    if limits.max_packet_size is not None:
+        parts.append(f"packets up to {limits.max_packet_size:,} bytes")
+    if limits.max_queued_messages is not None or limits.max_queued_bytes is not None:
+        held = [f"{limits.max_queued_messages:,} messages" if limits.max_queued_messages is not None else "",
+                f"{limits.max_queued_bytes:,} bytes" if limits.max_queued_bytes is not None else ""]
+        parts.append(f"at most {' / '.join(h for h in held if h)} held for a client that falls behind")
     return "; ".join(parts) + (f" (config {conf.source})" if conf.source else "")

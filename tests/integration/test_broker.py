@@ -23,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from controller.broker import BrokerError, EmbeddedBroker, free_port, port_is_free
+from controller.broker import BrokerError, EmbeddedBroker, describe_security, free_port, port_is_free
 from controller.brokerconf import parse
 from tests.brokers import RunningBroker, start_amqtt, start_mosquitto
 
@@ -354,3 +354,11 @@ def test_run_broker_serves_until_a_signal(tmp_path: Path, stop_signal: signal.Si
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_the_startup_line_names_the_limits() -> None:
+    line = describe_security(parse("listener 0 127.0.0.1\nallow_anonymous true\nmax_packet_size 1024\n"
+                                   "max_queued_messages 500\n"))
+    assert "packets up to 1,024 bytes" in line
+    assert "at most 500 messages held for a client that falls behind" in line
+    assert "packets up to" not in describe_security(parse(OPEN_ON_ANY_PORT))
