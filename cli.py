@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console, RenderableType
+from rich.highlighter import NullHighlighter
 from rich.live import Live
 from rich.logging import RichHandler
 
@@ -92,7 +93,10 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
 
 def _setup_logging(verbose: int, console: Console | None = None) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
-    handler = RichHandler(console=console or err, show_path=False, rich_tracebacks=False)
+    # No highlighter: log lines carry client-supplied text, and rich's regex highlighter takes
+    # tens of seconds on a 64 KiB topic (a stall an attacker could order).
+    handler = RichHandler(console=console or err, show_path=False, rich_tracebacks=False,
+                          highlighter=NullHighlighter())
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[handler], force=True)
 
 

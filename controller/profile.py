@@ -38,6 +38,7 @@ DEFAULT_TLS_PORT = 8883
 AUTOSAVE_INTERVAL_S = 10
 
 MAX_PACKET_SIZE = 16 * 1024 * 1024
+BROKER_DROPPED = "$SYS/broker/publish/messages/dropped"
 """Remaining length + 1 of the largest packet a client may send (Mosquitto 2.0.11 measures it so).
 The controller's largest replies are the biggest packets: devices.list of 10,000 devices is
 3.5 MB, 6.7 MB with every text field at its longest. Device messages are ≤ 1 KB, requests ≤ 8 KB;
@@ -110,6 +111,7 @@ def user_block(root: str, name: str, role: Role) -> list[str]:
             f"topic readwrite {root}/controller/status",
             f"topic read {root}/controller/requests",
             f"topic write {root}/clients/+/replies",
+            f"topic read {BROKER_DROPPED}",  # Mosquitto's count of messages dropped for full queues
         ]
     elif role is Role.LECTURER:
         lines += [

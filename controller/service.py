@@ -47,6 +47,7 @@ from controller.messages import (
     reply_ok,
 )
 from controller.mqtt import drop_unsent, new_client, parse_broker_url
+from controller.profile import BROKER_DROPPED
 from controller.ratelimit import Buckets
 from controller.reconcile import Applied, Bump, Publish, Published, RejectedByDevice
 from controller.settings import ControllerSettings
@@ -67,11 +68,16 @@ _FLAG_HINTS = {
 }
 _MAX_INFLIGHT = 1000
 _MAX_QUEUED = 20_000  # outgoing messages paho holds beyond those in flight; past it a publish is refused
-_BROKER_DROPPED = "$SYS/broker/publish/messages/dropped"  # Mosquitto: messages dropped for full queues
 _SETTLE_S = 1.0  # after a (re)connect, let retained states arrive before republishing
 
 
 DeviceMessage: TypeAlias = Heartbeat | Status | State | Attendance
+
+
+def packet_size(topic: str, payload: bytes) -> int:
+    """A QoS 1 PUBLISH's size as a broker's `max_packet_size` counts it (remaining length + 1:
+    measured on Mosquitto 2.0.11): topic length (2) + topic + packet id (2) + payload, plus 1."""
+    return 5 + len(topic.encode()) + len(payload)
 
 
 def _decode(channel: Channel, payload: bytes | bytearray, device_id: str) -> DeviceMessage:
@@ -219,7 +225,7 @@ class Controller:
         if dropped:
             self.stats.unsent["reconnect"] += dropped
             log.info("dropped %d messages unacknowledged on the previous connection", dropped)
-        client.subscribe([*self.topics.controller_filters(self.settings.shared_group), (_BROKER_DROPPED, 0)])
+        client.subscribe([*self.topics.controller_filters(self.settings.shared_group), (BROKER_DROPPED, 0)])
         self._announce()
         with self._lock:  # what the broker held for us may be gone: republish once retained states are in
             self._published.clear()
@@ -236,7 +242,7 @@ class Controller:
         if not publishable(topic):
             reason = "bad_topic"
             log.error("not publishing on a malformed topic %r (a bug)", topic[:120])
-        elif len(payload) > self.settings.max_packet_bytes:
+        elif packet_size(topic, payload) > self.settings.max_packet_bytes:
             reason = "too_large"
         else:
             rc = self._client.publish(topic, payload, qos=1, retain=retain).rc
@@ -282,7 +288,7 @@ class Controller:
         if topic == self.topics.controller_status:
             self._on_peer_status(payload)
             return
-        if topic == _BROKER_DROPPED:
+        if topic == BROKER_DROPPED:
             self._on_broker_dropped(payload)
             return
         try:
@@ -562,7 +568,7 @@ class Controller:
 
     def _reply(self, request: Request, payload: JsonObject) -> None:
         data = encode(payload)
-        if len(data) > self.settings.max_packet_bytes:
+        if packet_size(request.reply_to, data) > self.settings.max_packet_bytes:
             self.stats.rejected["request_too_large"] += 1
             data = encode(reply_error(request.id, "too_large", f"the answer is {len(data)} bytes, over the "
                                       f"{self.settings.max_packet_bytes} a packet may have; ask for less (--limit)"))

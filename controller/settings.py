@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.mqtt import DEFAULT_BROKER_URL
+from controller.profile import MAX_PACKET_SIZE
 
 ENV_BROKER = "FLEET_BROKER_URL"
 ENV_ROOT = "FLEET_TOPIC_ROOT"
@@ -43,8 +44,9 @@ class ControllerSettings:
     request_rate: float = 20.0
     """Requests a second one client (reply topic) may make, after a burst of `request_burst`."""
     request_burst: float = 100.0
-    max_packet_bytes: int = 16 * 1024 * 1024
-    """The largest message the controller sends; keep it within the broker's `max_packet_size`."""
+    max_packet_bytes: int = MAX_PACKET_SIZE
+    """The largest packet the controller sends (as `max_packet_size` counts it); keep it within the
+    broker's: the generated profiles set the same 16 MiB."""
     controller_id: str = field(default_factory=default_controller_id)
 
 

@@ -65,6 +65,8 @@ def acl() -> object:
         ("ctl", "fleet/devices/esp32-aa/heartbeat", W, False),
         ("ctl", "fleet/controller/requests", W, False),
         ("ctl", "fleet/devices/ctl/heartbeat", W, False),  # no fake device named after itself
+        ("ctl", "$SYS/broker/publish/messages/dropped", R, True),  # loss shows in `fleet stats`
+        ("alice", "$SYS/broker/publish/messages/dropped", R, False),
         # a lecturer: requests out, its own replies in
         ("alice", "fleet/controller/requests", W, True),
         ("alice", "fleet/clients/alice/replies", R, True),
