@@ -98,7 +98,7 @@ class Registry:
         device = self.devices.get(device_id)
         if device is None:
             return True
-        if now - device.window_at >= FLOOD_WINDOW_S:
+        if not 0 <= now - device.window_at < FLOOD_WINDOW_S:  # a new window (or the clock stepped back)
             device.window_at, device.window_n = now, 1
             return True
         device.window_n += 1

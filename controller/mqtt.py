@@ -120,14 +120,16 @@ class _BufferedClient(paho.Client):
 
 
 def drop_unsent(client: paho.Client) -> int:
-    """Forget the messages a clean-session client still holds from its previous connection, before
-    paho sends them again after the CONNACK (it does, even for a clean session); their number.
-    Call it from `on_connect`, before publishing anything on the new connection."""
+    """Forget the messages a clean-session client had already written on its previous connection
+    without an acknowledgement, before paho sends them again after the CONNACK (it does, even for
+    a clean session, marking them `dup` when it resets them for the reconnect); their number. The
+    one message that cut the connection is among them. Messages published while disconnected were
+    never on the wire: they stay and go out now. Call it from `on_connect`, before publishing."""
     with client._out_message_mutex:
-        dropped = len(client._out_messages)
-        client._out_messages.clear()
-        client._inflight_messages = 0
-    return dropped
+        stale = [mid for mid, message in client._out_messages.items() if message.dup]
+        for mid in stale:
+            del client._out_messages[mid]
+    return len(stale)
 
 
 def new_client(address: BrokerAddress, client_id: str | None = None) -> paho.Client:

@@ -25,7 +25,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from controller import __version__, api, failover, failpoints, naming, reconcile, report, selection
 from controller.errors import ApiError, FleetError, NoDeviceAvailable, Rejected, UnknownSession
-from controller.liveness import Registry, Seen
+from controller.liveness import FLOODING, Registry, Seen
+from controller.logtext import shown
 from controller.messages import (
     MAX_REQUEST_PAYLOAD,
     MAX_REQUEST_READ,
@@ -67,7 +68,8 @@ _FLAG_HINTS = {
                 "`fleet device revoke`)",
 }
 _MAX_INFLIGHT = 1000
-_MAX_QUEUED = 20_000  # outgoing messages paho holds beyond those in flight; past it a publish is refused
+_MAX_QUEUED = 100_000  # outgoing messages paho holds beyond those in flight (a full republish of a large
+# fleet's configs after a reconnect fits, with room for replies); past it a publish is refused
 _SETTLE_S = 1.0  # after a (re)connect, let retained states arrive before republishing
 
 
@@ -216,19 +218,21 @@ class Controller:
         if reason.is_failure:
             log.error("broker refused the controller: %s", reason)
             return
-        # A clean session: the broker keeps nothing of the last connection, and everything the
-        # controller sends is sent again from state when it is still due (configs by reconcile,
-        # acks when the device resends, presence below). Sending the old connection's messages
-        # again would only let one bad message cut every new connection off in turn.
-        self.stats.connections += 1
-        dropped = drop_unsent(client)
-        if dropped:
-            self.stats.unsent["reconnect"] += dropped
-            log.info("dropped %d messages unacknowledged on the previous connection", dropped)
-        client.subscribe([*self.topics.controller_filters(self.settings.shared_group), (BROKER_DROPPED, 0)])
-        self._announce()
-        with self._lock:  # what the broker held for us may be gone: republish once retained states are in
-            self._published.clear()
+        with self._lock:  # paho's thread; the ticker may be mid-tick, or stop() under way
+            self.stats.connections += 1
+            # A clean session: the broker keeps nothing of the last connection, and what the
+            # controller sent on it is sent again from state when it is still due (configs by
+            # reconcile, acks when the device resends, presence below). Sending it again as it
+            # was would let the one message that cut the connection cut every new one in turn.
+            dropped = drop_unsent(client)
+            if dropped:
+                self.stats.unsent["reconnect"] += dropped
+                log.info("dropped %d messages left unacknowledged by the previous connection", dropped)
+            if self._stopping:  # stop() has queued the offline presence: no new birth after it
+                return
+            client.subscribe([*self.topics.controller_filters(self.settings.shared_group), (BROKER_DROPPED, 0)])
+            self._announce()
+            self._published.clear()  # what the broker held may be gone: republish once retained states are in
             self._republish_at = self.clock() + _SETTLE_S
         self._connected.set()
 
@@ -248,7 +252,9 @@ class Controller:
             rc = self._client.publish(topic, payload, qos=1, retain=retain).rc
             if rc == paho.MQTT_ERR_SUCCESS:
                 return True
-            reason = "queue_full" if rc == paho.MQTT_ERR_QUEUE_SIZE else "not_connected"
+            if rc == paho.MQTT_ERR_NO_CONN:
+                return True  # paho keeps it (QoS 1) and sends it once connected again
+            reason = "queue_full" if rc == paho.MQTT_ERR_QUEUE_SIZE else "not_sent"
         self.stats.unsent[reason] += 1
         if self.stats.unsent[reason] == 1:
             log.warning("a message on %s was not sent: %s [further ones are counted in `fleet stats`]", topic[:120],
@@ -326,7 +332,7 @@ class Controller:
         except Rejected:
             return
         if status.get("online") is False and status.get("controller_id") != self.settings.controller_id:
-            log.info("controller %s went offline; this one (%s) carries on", status.get("controller_id"),
+            log.info("controller %s went offline; this one (%s) carries on", shown(str(status.get("controller_id"))),
                      self.settings.controller_id)
             self._announce()
 
@@ -365,12 +371,12 @@ class Controller:
 
     def _on_status(self, device_id: str, status: Status, retained: bool) -> None:
         if device_id not in self.registry.devices:
-            log.info("new device %s (fw %s)", device_id, status.fw)
+            log.info("new device %s (fw %s)", device_id, shown(status.fw))
         if self.registry.on_status(device_id, status, self.clock(), retained=retained) is Seen.STALE:
             raise Rejected("stale_status", f"boot {status.boot} < {self.registry.devices[device_id].boot}")
         if not status.online and device_id in self._busy:
             log.warning("device %s serving session %d went offline (%s)", device_id, self._busy[device_id],
-                        status.reason or "lost")
+                        shown(status.reason) if status.reason else "lost")
 
     def _on_state(self, device_id: str, state: State) -> None:
         self.registry.on_state(device_id, state)
@@ -412,8 +418,8 @@ class Controller:
         self._failover(now)
         if now >= self._next["resync"]:
             self._resync(now)
-        due = self._republish_at is not None and now >= self._republish_at
-        if due or now >= self._next["reconcile"]:
+        settling = self._republish_at is not None and now < self._republish_at
+        if not settling and (self._republish_at is not None or now >= self._next["reconcile"]):
             self._republish_at = None
             for desired in list(self._desired.values()):
                 self._reconcile_one(desired, now)
@@ -452,13 +458,14 @@ class Controller:
                     self._settled.pop(new.device_id, None)
                     self._reconcile_one(new, now)
 
-    def _excluded(self) -> set[str]:
-        """Devices never to choose: retired or not approved."""
-        return {i for i, info in self._inventory.items() if info.retired or not info.approved}
+    def _excluded(self, now: float) -> set[str]:
+        """Devices never to choose: retired, not approved, or flooding (a fault, or worse)."""
+        return {i for i, info in self._inventory.items() if info.retired or not info.approved} | {
+            d.device_id for d in self.registry if d.flagged and FLOODING in d.flags(now)}
 
     def _pick(self, now: float, room: str | None = None) -> list[str]:
         """Free devices to try, freshest first (in `room`, when given)."""
-        return selection.candidates(self.registry, busy=self._busy, excluded=self._excluded(), now=now,
+        return selection.candidates(self.registry, busy=self._busy, excluded=self._excluded(now), now=now,
                                     ttl=self.settings.heartbeat_ttl_s, room=room,
                                     rooms={i: info.room for i, info in self._inventory.items()})
 
@@ -520,7 +527,7 @@ class Controller:
         if error is None:
             log.info("device %s applied config version %d", desired.device_id, action.version)
         else:
-            log.warning("device %s rejected config version %d: %s", desired.device_id, action.version, error)
+            log.warning("device %s rejected config version %d: %s", desired.device_id, action.version, shown(error))
         if desired.session_id is not None:
             self.store.mark_session(desired.session_id, applied_at=None if error else now, error=error)
             self._answer(self._waiters.settle(desired.session_id, "rejected" if error else "applied", error))
@@ -689,7 +696,7 @@ class Controller:
             return in_room or self._pick(now)
         raise NoDeviceAvailable(selection.describe_room(
             request.room, [i for i, info in self._inventory.items() if info.room == request.room],
-            online=self._online, busy=self._busy, excluded=self._excluded()))
+            online=self._online, busy=self._busy, excluded=self._excluded(now)))
 
     def _session_end(self, session_id: int, now: float) -> JsonObject:
         row, config = self.store.end_session(session_id, self._reported_version, now)
