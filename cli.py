@@ -32,7 +32,7 @@ from controller.settings import DEFAULT_ROOT, ENV_BROKER, ENV_DB, ENV_ROOT, Cont
 from controller.topics import Topics
 
 if TYPE_CHECKING:
-    from controller.simulator import Simulator
+    from controller.sim.simulator import Simulator
 
 app = typer.Typer(help="Run and drive a fleet of ESP32 classroom attendance devices over MQTT.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -215,7 +215,7 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Broker configur
 def broker(config: ConfigOpt = Path("broker.conf"),
            port: Annotated[int | None, typer.Option(help="Override the first listener's port.")] = None) -> None:
     """Run the embedded amqtt broker, configured by a Mosquitto-syntax broker.conf."""
-    from controller.broker import run_broker
+    from controller.broker.server import run_broker
 
     logging.getLogger("controller").setLevel(logging.INFO)
     run_broker(config, port)
@@ -238,11 +238,11 @@ def up(
 
     Other `fleet` commands of this user find the stack without --broker: `fleet up` records its broker
     and topic root in $XDG_RUNTIME_DIR/fleet/up.json (else ~/.local/state/fleet/up.json) while it runs."""
-    from controller.broker import EmbeddedBroker, port_is_free
-    from controller.brokerconf import BrokerConf, Listener, load, with_port
+    from controller.broker.conf import BrokerConf, Listener, load, with_port
+    from controller.broker.server import EmbeddedBroker, port_is_free
     from controller.service import Controller
     from controller.settings import ensure_sqlite_dir
-    from controller.simulator import SimConfig, Simulator
+    from controller.sim.simulator import SimConfig, Simulator
 
     g = _globals(ctx)
     _setup_logging(g.verbose)
@@ -680,7 +680,7 @@ _RELOAD_HINT = ("the embedded broker (fleet broker) applies it within a second; 
 
 def _broker_url_hint(config: Path, username: str, password: str, *, local: bool) -> str:
     """A --broker URL for this account: the TLS listener for people and devices, loopback for controllers."""
-    from controller.brokerconf import load
+    from controller.broker.conf import load
 
     listeners = load(config).listeners
     secure = next((item for item in listeners if item.tls is not None), None)
@@ -696,7 +696,7 @@ def _broker_url_hint(config: Path, username: str, password: str, *, local: bool)
 def device_provision(device_id: DeviceArg, config: AccountConfigOpt = Path("broker.conf"),
                      as_json: JsonOpt = False) -> None:
     """Create or rotate a device's broker password (shown once, stored as a hash in the password file)."""
-    from controller.credentials import provision_device
+    from controller.broker.credentials import provision_device
 
     issued = provision_device(config, device_id)
     for warning in issued.warnings:
@@ -715,8 +715,8 @@ def device_provision(device_id: DeviceArg, config: AccountConfigOpt = Path("brok
 
 def _serial_script(config: Path, username: str, password: str) -> list[str]:
     """The firmware's serial console lines for this device; with the broker's TLS listener and CA."""
-    from controller.brokerconf import load
-    from controller.credentials import ca_cert_setting
+    from controller.broker.conf import load
+    from controller.broker.credentials import ca_cert_setting
 
     lines = [f"set mqtt_user {username}", f"set mqtt_pass {password}"]
     secure = next((item for item in load(config).listeners if item.tls is not None), None)
@@ -733,7 +733,7 @@ def _serial_script(config: Path, username: str, password: str) -> list[str]:
 def device_revoke(device_id: DeviceArg, config: AccountConfigOpt = Path("broker.conf"),
                   as_json: JsonOpt = False) -> None:
     """Remove a device's broker password: it can no longer connect (and is disconnected on reload)."""
-    from controller.credentials import revoke_device
+    from controller.broker.credentials import revoke_device
 
     password_file = revoke_device(config, device_id)
     if as_json:
@@ -752,8 +752,8 @@ RoleOpt = Annotated[str, typer.Option("--role", help="lecturer (sends requests),
 def user_add(ctx: typer.Context, name: Annotated[str, typer.Argument(help="User name, e.g. alice.")],
              role: RoleOpt, config: AccountConfigOpt = Path("broker.conf"), as_json: JsonOpt = False) -> None:
     """Create a user (or rotate its password and set its role): password file and ACL; the password is shown once."""
-    from controller.credentials import add_user
-    from controller.profile import Role
+    from controller.broker.credentials import add_user
+    from controller.broker.profile import Role
 
     try:
         chosen = Role(role)
@@ -776,7 +776,7 @@ def user_add(ctx: typer.Context, name: Annotated[str, typer.Argument(help="User 
 def user_remove(name: Annotated[str, typer.Argument(help="User name.")],
                 config: AccountConfigOpt = Path("broker.conf")) -> None:
     """Remove a user from the password file and the ACL."""
-    from controller.credentials import remove_user
+    from controller.broker.credentials import remove_user
 
     remove_user(config, name)
     out.print(f"user {name} removed")
@@ -808,8 +808,8 @@ def secure_profile(
     = False,
 ) -> None:
     """Write a secure broker profile: broker.conf (both brokers), a least-privilege ACL, an empty password file."""
-    from controller.credentials import default_owner, write_profile
-    from controller.profile import ProfileSpec
+    from controller.broker.credentials import default_owner, write_profile
+    from controller.broker.profile import ProfileSpec
 
     spec = ProfileSpec(directory=directory, data_dir=data_dir or directory / "data", port=port, tls_port=tls_port,
                        tls_host=tls_host, certfile=certfile, keyfile=keyfile, cafile=cafile)
@@ -844,7 +844,7 @@ def simulate(
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
 ) -> None:
     """Run N simulated devices that speak the contract exactly. Ctrl-C stops them cleanly."""
-    from controller.simulator import SimConfig, Simulator
+    from controller.sim.simulator import SimConfig, Simulator
 
     g = _globals(ctx)
     logging.getLogger("controller").setLevel(logging.INFO)

@@ -18,6 +18,12 @@ from controller.errors import Rejected
 
 MAX_DEVICE_PAYLOAD: Final = 1024
 MAX_REQUEST_PAYLOAD: Final = 8192
+MAX_PACKET_SIZE: Final = 16 * 1024 * 1024
+"""Remaining length + 1 of the largest packet a client may send (Mosquitto 2.0.11 measures it so):
+the generated broker profiles' `max_packet_size`, and the controller's own limit. The controller's
+largest replies are the biggest packets: devices.list of 10,000 devices is 3.5 MB, 6.7 MB with
+every text field at its longest. Device messages are ≤ 1 KB, requests ≤ 8 KB; Mosquitto has one
+value for every client, so it must fit the controller."""
 MAX_REQUEST_READ: Final = 65536
 """A request larger than MAX_REQUEST_PAYLOAD but within this is still read, to answer it `bad_request`."""
 REQUEST_ID_RE: Final = re.compile(r"[!-~]{1,64}")

@@ -48,13 +48,12 @@ from controller.messages import (
     reply_ok,
 )
 from controller.mqtt import drop_unsent, new_client, parse_broker_url
-from controller.profile import BROKER_DROPPED
 from controller.ratelimit import Buckets
 from controller.reconcile import Applied, Bump, Publish, Published, RejectedByDevice
 from controller.settings import ControllerSettings
 from controller.stats import Stats
 from controller.store import Desired, DeviceInfo, LivenessRow, StartRequest, Store
-from controller.topics import Channel, Topics, publishable
+from controller.topics import BROKER_DROPPED, Channel, Topics, publishable
 from controller.waiters import Waiters, wait_result
 
 log = logging.getLogger(__name__)

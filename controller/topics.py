@@ -17,6 +17,8 @@ MAX_ROOT_LEN = 64
 ROOT_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)*")
 CLIENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """The `{cid}` level of a replies topic: a broker username or the CLI's `cli-<hex>` client id."""
+BROKER_DROPPED = "$SYS/broker/publish/messages/dropped"
+"""Mosquitto's count of messages it dropped for full queues; the controller reads it (`fleet stats`)."""
 MAX_TOPIC_BYTES = 256
 """No topic the controller builds is longer; anything longer was not built from checked parts."""
 

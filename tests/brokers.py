@@ -18,8 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from controller import brokerconf
-from controller.broker import EmbeddedBroker, free_port
+from controller.broker import conf as brokerconf
+from controller.broker.server import EmbeddedBroker, free_port
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from controller.broker import free_port
+from controller.broker.server import free_port
 from controller.client import FleetClient
 from tests.conftest import Recorder
 from tests.waiting import eventually

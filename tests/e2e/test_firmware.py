@@ -10,7 +10,7 @@ from collections.abc import Callable
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.broker import free_port
+from controller.broker.server import free_port
 from controller.client import FleetClient
 from controller.service import Controller
 from tests.brokers import RunningBroker

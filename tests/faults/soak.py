@@ -27,7 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from controller.client import FleetClient
 from controller.errors import FleetError
 from controller.service import Controller
-from controller.simulator import SimConfig, Simulator
+from controller.sim.simulator import SimConfig, Simulator
 from controller.store import Store
 from tests import conftest
 from tests.brokers import start_mosquitto

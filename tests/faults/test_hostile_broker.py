@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 from rich.logging import RichHandler
 
-from controller import broker as broker_module
+from controller.broker import server as broker_module
 from tests import rawmqtt
 from tests.brokers import RunningBroker, start_amqtt, start_mosquitto
 from tests.rawmqtt import PUBACK, SUBACK, RawClient

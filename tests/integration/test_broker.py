@@ -23,14 +23,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from controller.broker import BrokerError, EmbeddedBroker, describe_security, free_port, port_is_free
-from controller.brokerconf import parse
+from controller.broker.conf import parse
+from controller.broker.server import BrokerError, EmbeddedBroker, describe_security, free_port, port_is_free
 from tests.brokers import RunningBroker, start_amqtt, start_mosquitto
 
 TIMEOUT_S = 3.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_BROKER = (
-    "import logging, sys; from pathlib import Path; from controller.broker import run_broker; "
+    "import logging, sys; from pathlib import Path; from controller.broker.server import run_broker; "
     "logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(message)s'); "
     "run_broker(Path(sys.argv[1]), 0)"
 )

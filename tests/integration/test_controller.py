@@ -17,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from controller.client import FleetClient
 from controller.errors import ApiError, ControllerOffline
 from controller.service import Controller
-from controller.simulator import SimConfig, Simulator
+from controller.sim.simulator import SimConfig, Simulator
 from tests.brokers import RunningBroker
 from tests.conftest import Device, Recorder
 from tests.contract import validate_publish

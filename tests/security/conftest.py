@@ -23,9 +23,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from controller import credentials
-from controller.broker import free_port
-from controller.profile import ProfileSpec, Role
+from controller.broker import credentials
+from controller.broker.profile import ProfileSpec, Role
+from controller.broker.server import free_port
 from tests.brokers import HOST, RunningBroker, start_from_file
 
 TIMEOUT_S = 3.0

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from controller import auth, credentials
-from controller.profile import Role
+from controller.broker import auth, credentials
+from controller.broker.profile import Role
 from tests.brokers import RunningBroker
 from tests.security.conftest import Client, Profile, TlsFiles, settle
 

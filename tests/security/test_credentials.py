@@ -16,9 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from controller import auth, credentials
-from controller.credentials import CredentialsError, write_private
-from controller.profile import Role, read_acl_users
+from controller.broker import auth, credentials
+from controller.broker.credentials import CredentialsError, write_private
+from controller.broker.profile import Role, read_acl_users
 from tests.security.conftest import Profile
 
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"

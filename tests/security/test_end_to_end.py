@@ -13,8 +13,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from controller.broker.profile import Role
 from controller.client import FleetClient
-from controller.profile import Role
 from controller.service import Controller
 from tests.brokers import HOST, RunningBroker
 from tests.conftest import fast_settings

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.broker import free_port
-from controller.profile import Role
+from controller.broker.profile import Role
+from controller.broker.server import free_port
 from tests.brokers import HOST, RunningBroker
 from tests.security.conftest import Client, Profile
 

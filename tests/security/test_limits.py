@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.profile import MAX_PACKET_SIZE, MAX_QUEUED_MESSAGES, Role
+from controller.broker.profile import MAX_PACKET_SIZE, MAX_QUEUED_MESSAGES, Role
 from tests import rawmqtt
 from tests.brokers import MosquittoBroker, RunningBroker, start_from_file
 from tests.rawmqtt import PUBACK, RawClient

@@ -1,4 +1,4 @@
-"""Unit tests for controller.auth: Mosquitto's password hashes, ACL files and their evaluation.
+"""Unit tests for controller.broker.auth: Mosquitto's password hashes, ACL files and their evaluation.
 
 The expectations of the ACL tests were checked against a running Mosquitto 2.0.11.
 """
@@ -10,7 +10,7 @@ import hashlib
 
 import pytest
 
-from controller.auth import (
+from controller.broker.auth import (
     Access,
     AuthFileError,
     format_password_file,

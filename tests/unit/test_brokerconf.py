@@ -1,4 +1,4 @@
-"""Unit tests for controller.brokerconf: the Mosquitto-syntax parser (no network, no disk)."""
+"""Unit tests for controller.broker.conf: the Mosquitto-syntax parser (no network, no disk)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.brokerconf import (
+from controller.broker.conf import (
     BrokerConf,
     BrokerConfError,
     Limits,
@@ -17,7 +17,7 @@ from controller.brokerconf import (
     parse,
     with_port,
 )
-from controller.profile import MAX_PACKET_SIZE, MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES
+from controller.broker.profile import MAX_PACKET_SIZE, MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""Unit tests for controller.profile: the secure profile's ACL and broker.conf, as text."""
+"""Unit tests for controller.broker.profile: the secure profile's ACL and broker.conf, as text."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.auth import Access, parse_acl
-from controller.brokerconf import Limits, Listener, Persistence, Tls, parse
-from controller.profile import (
+from controller.broker.auth import Access, parse_acl
+from controller.broker.conf import Limits, Listener, Persistence, Tls, parse
+from controller.broker.profile import (
     MAX_PACKET_SIZE,
     MAX_QUEUED_BYTES,
     MAX_QUEUED_MESSAGES,

@@ -1,4 +1,4 @@
-"""Unit tests for controller.wire: what a client may put on the wire, as bytes (no network).
+"""Unit tests for controller.broker.wire: what a client may put on the wire, as bytes (no network).
 
 The rules were measured on Mosquitto 2.0.11; tests/faults/test_hostile_broker.py checks both brokers.
 """
@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from controller import wire
-from controller.wire import Refused
+from controller.broker import wire
+from controller.broker.wire import Refused
 from tests import rawmqtt
 
 

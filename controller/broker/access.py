@@ -8,7 +8,7 @@ username holding `+`, `#` or `/` (Mosquitto 2.0.11 accepts the connection but th
 client every pattern-based access for `+`/`#`; `/` it lets through).
 
 A file that breaks at reload is reported and the previous version kept; at start it stops the
-broker. No amqtt here: `controller.broker` calls this from its plugins.
+broker. No amqtt here: `controller.broker.server` calls this from its plugins.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import logging
 import os
 from pathlib import Path
 
-from controller import auth
-from controller.auth import Access, Acl, PasswordFile
-from controller.brokerconf import BrokerConf
+from controller.broker import auth
+from controller.broker.auth import Access, Acl, PasswordFile
+from controller.broker.conf import BrokerConf
 from controller.errors import FleetError
 from controller.logtext import shown
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.credentials import CredentialsError, write_private
+from controller.broker.credentials import CredentialsError, write_private
 from controller.errors import FleetError
 
 log = logging.getLogger(__name__)

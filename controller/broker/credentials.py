@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller import auth, profile
-from controller.brokerconf import BrokerConf, load
+from controller.broker import auth, profile
+from controller.broker.conf import BrokerConf, load
+from controller.broker.profile import ProfileSpec, Role
 from controller.errors import FleetError
-from controller.profile import ProfileSpec, Role
 from controller.topics import valid_device_id
 
 log = logging.getLogger(__name__)

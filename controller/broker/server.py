@@ -4,14 +4,14 @@ This is the one module that imports amqtt. `EmbeddedBroker` owns a thread with i
 event loop, so synchronous code (the CLI, paho-based tests) can start and stop a broker without
 an event loop of its own. `run_broker` is what `fleet broker` runs in the foreground.
 
-Security comes from our own plugins over `controller.access` (never amqtt's AnonymousAuthPlugin,
+Security comes from our own plugins over `controller.broker.access` (never amqtt's AnonymousAuthPlugin,
 which admits any client that merely sends a username): `FleetAuthPlugin` checks the password file,
 `FleetAclPlugin` the ACL, with Mosquitto's meaning. The password file and ACL are reread within a
 second of changing on disk (and at once on SIGHUP under `fleet broker`); a client whose
 credentials no longer hold is disconnected, as Mosquitto does on reload. With `persistence true`
-the retained messages live on in `controller.retained`'s file.
+the retained messages live on in `controller.broker.retained`'s file.
 
-Hostile clients (issue 18): every packet is read whole and checked by `controller.wire` before
+Hostile clients (issue 18): every packet is read whole and checked by `controller.broker.wire` before
 amqtt parses it (MQTT UTF-8 strings, framing, `max_packet_size` as Mosquitto measures it, a CONNECT
 of at most 100,000 bytes within CONNECT_TIMEOUT_S of accepting the socket, then a packet at least
 every 1.5 keepalives); a refused packet closes the connection at once. A CONNECT with a client id
@@ -53,13 +53,15 @@ from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import OutgoingApplicationMessage
 from amqtt.utils import gen_client_id
 
-from controller import brokerconf, logtext, wire
-from controller.access import AccessControl, AccessError
-from controller.auth import Access
-from controller.brokerconf import BrokerConf, Limits, Listener, Persistence, Tls
+from controller import logtext
+from controller.broker import conf as brokerconf
+from controller.broker import wire
+from controller.broker.access import AccessControl, AccessError
+from controller.broker.auth import Access
+from controller.broker.conf import BrokerConf, Limits, Listener, Persistence, Tls
+from controller.broker.retained import Retained, RetainedStore, RetainedStoreError, encode
 from controller.errors import FleetError
 from controller.logtext import DenialLog, shown
-from controller.retained import Retained, RetainedStore, RetainedStoreError, encode
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,8 @@ max_queued_messages waiting behind them."""
 DENIAL_WINDOW_S = logtext.DENIAL_WINDOW_S
 """Each kind of denial is logged once per client in this window, then counted."""
 
-_AUTH_PLUGIN = "controller.broker.FleetAuthPlugin"
-_ACL_PLUGIN = "controller.broker.FleetAclPlugin"
+_AUTH_PLUGIN = "controller.broker.server.FleetAuthPlugin"
+_ACL_PLUGIN = "controller.broker.server.FleetAclPlugin"
 _GENERATED_ID = re.compile(r"amqtt/[A-Za-z0-9]{16}")  # amqtt's gen_client_id() for an empty client id
 _AUTHENTICATED = "fleet.authenticated"  # amqtt session attribute set once our plugins admitted it
 _REFUSAL = "fleet.refusal"  # amqtt session attribute: why our auth plugin refused it
@@ -371,7 +373,7 @@ class FleetAclPlugin(BaseTopicPlugin):  # type: ignore[misc]
 
 
 class _Wire(ReaderAdapter):  # type: ignore[misc]
-    """One client connection as amqtt reads it: whole packets that `controller.wire` accepted, each
+    """One client connection as amqtt reads it: whole packets that `controller.broker.wire` accepted, each
     in time (the CONNECT within CONNECT_TIMEOUT_S of the accept, then data at least every 1.5
     keepalives). Anything else aborts the connection at once: amqtt then reads the end of the
     stream and ends the session, publishing its will.

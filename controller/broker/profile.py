@@ -18,7 +18,7 @@ without it a lecturer could publish as a fake device named after itself. `%c` is
 client id is chosen by the client, the username is authenticated.
 
 The topic root is written into the ACL; another root needs another ACL (`--root` when generating).
-Pure text: `controller.credentials` reads and writes the files.
+Pure text: `controller.broker.credentials` reads and writes the files.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from controller.errors import FleetError
+from controller.messages import MAX_PACKET_SIZE
+from controller.topics import BROKER_DROPPED
 
 USER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 ROLE_MARK = "# role: "
@@ -37,12 +39,6 @@ DEFAULT_PORT = 1883
 DEFAULT_TLS_PORT = 8883
 AUTOSAVE_INTERVAL_S = 10
 
-MAX_PACKET_SIZE = 16 * 1024 * 1024
-BROKER_DROPPED = "$SYS/broker/publish/messages/dropped"
-"""Remaining length + 1 of the largest packet a client may send (Mosquitto 2.0.11 measures it so).
-The controller's largest replies are the biggest packets: devices.list of 10,000 devices is
-3.5 MB, 6.7 MB with every text field at its longest. Device messages are ≤ 1 KB, requests ≤ 8 KB;
-Mosquitto has one value for every client, so it must fit the controller."""
 
 MAX_QUEUED_MESSAGES = 100_000
 """What a broker holds for one client beyond the 20 messages in flight: a controller a few seconds

@@ -1,0 +1,1 @@
+"""The device simulator: N devices speaking the contract from one process (`simulator`)."""
