@@ -16,24 +16,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from controller.broker import wire
+
 CONNACK_LEN: Final = 4
 PINGREQ: Final = b"\xc0\x00"
 DISCONNECT: Final = b"\xe0\x00"
 
 
-def _length(n: int) -> bytes:
-    """MQTT's variable-length "remaining length"."""
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _string(s: str | bytes) -> bytes:
-    raw = s.encode() if isinstance(s, str) else s
-    return struct.pack("!H", len(raw)) + raw
+_length = wire.encode_remaining_length
+_string = wire.encode_string
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,22 +8,13 @@ import socket
 import struct
 import time
 
+from controller.broker import wire
+
 CONNACK, PUBLISH, PUBACK, SUBACK = 0x20, 0x30, 0x40, 0x90
 
 
-def remaining(length: int) -> bytes:
-    """MQTT's variable-length encoding of a remaining length."""
-    out = bytearray()
-    while True:
-        byte, length = length % 128, length // 128
-        out.append(byte | (0x80 if length else 0))
-        if not length:
-            return bytes(out)
-
-
-def field(raw: bytes | str) -> bytes:
-    data = raw.encode() if isinstance(raw, str) else raw
-    return struct.pack("!H", len(data)) + data
+remaining = wire.encode_remaining_length
+field = wire.encode_string
 
 
 def packet(first_byte: int, body: bytes) -> bytes:

@@ -80,6 +80,22 @@ def remaining_length(header: bytes | bytearray) -> int | None:
     return value
 
 
+def encode_remaining_length(length: int) -> bytes:
+    """MQTT's variable-length encoding of a remaining length (the inverse of `remaining_length`)."""
+    out = bytearray()
+    while True:
+        byte, length = length % 128, length // 128
+        out.append(byte | (0x80 if length else 0))
+        if not length:
+            return bytes(out)
+
+
+def encode_string(raw: bytes | str) -> bytes:
+    """An MQTT string or binary field: a 2-byte length, then the bytes (UTF-8 for text)."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    return struct.pack("!H", len(data)) + data
+
+
 def check_size(first_byte: int, remaining: int, *, connected: bool, max_packet_size: int | None) -> None:
     """Refuse a packet by its fixed header alone, before a byte of its body is read."""
     kind, name = first_byte >> 4, packet_name(first_byte)

@@ -173,3 +173,10 @@ def test_connects(packet: bytes, fragment: str | None) -> None:
         return
     with pytest.raises(Refused, match=re.escape(fragment)):
         _check(packet, connected=False)
+
+
+def test_remaining_length_encoding_round_trips() -> None:
+    for length in (0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, 268_435_455):
+        encoded = wire.encode_remaining_length(length)
+        assert wire.remaining_length(bytes([0x30]) + encoded) == length
+        assert len(encoded) == 1 + (length > 127) + (length > 16_383) + (length > 2_097_151)
