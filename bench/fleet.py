@@ -39,7 +39,7 @@ from bench.wire import PINGREQ, RawConnection, Will, publish_packet
 from controller.liveness import Registry
 from controller.messages import Heartbeat, JsonObject, Status, encode, load_object
 from controller.settings import ControllerSettings
-from controller.sim.simulator import SimDevice
+from controller.sim.device import SimDevice
 from controller.topics import Topics
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Final
 
 from bench.wire import RawConnection, publish_packet
 from controller.messages import encode
-from controller.sim.simulator import SimDevice
+from controller.sim.device import SimDevice
 from controller.topics import Topics
 
 TICK_S: Final = 0.01

@@ -1,1 +1,2 @@
-"""The device simulator: N devices speaking the contract from one process (`simulator`)."""
+"""The device simulator: the pure device model (`device`) and N of them speaking the contract
+from one process and one thread (`simulator`)."""

@@ -1,0 +1,200 @@
+"""One simulated device's decisions, with no I/O and no clock: the status, heartbeat, state and
+attendance messages it sends, the config version rule, its check-in queue. `now` (monotonic
+seconds) and a `random.Random` are passed in, so it is tested with plain data; the simulator
+(`controller.sim.simulator`) drives many of them over MQTT.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import deque
+from dataclasses import dataclass
+from typing import Final
+
+from controller.errors import Rejected
+from controller.messages import (
+    MAX_DEVICE_PAYLOAD,
+    MAX_EVENTS,
+    U32,
+    Attendance,
+    CheckinEvent,
+    Config,
+    Heartbeat,
+    State,
+    Status,
+    encode,
+    load_object,
+)
+
+FW_VERSION: Final = "sim-1.0.0"
+MAX_QUEUED: Final = 2048
+"""Check-ins a device keeps until acked (its flash ring); the oldest is dropped beyond it."""
+STUDENTS_PER_CLASS: Final = 120
+MAX_STATIONS: Final = 10
+"""Wi-Fi clients an ESP32 soft AP serves at once."""
+RSSI_RANGE: Final = (-85, -40)
+HEAP_RANGE: Final = (120_000, 180_000)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    """One device as the simulator sees it now."""
+
+    device_id: str
+    boot: int
+    online: bool
+    config_version: int
+    active_session: bool
+    session_id: int | None
+    ssid: str | None
+    queued: int
+    next_seq: int
+
+
+class SimDevice:
+    """One device's decisions: what it sends, the config version rule, its check-in queue.
+
+    No I/O and no clock. What a real device keeps in flash (last applied config, unacked
+    check-ins, next seq, boot counter) survives `reboot()`; uptime does not.
+    """
+
+    def __init__(self, device_id: str, index: int, rng: random.Random, now: float, fw: str = FW_VERSION) -> None:
+        self.device_id = device_id
+        self.ip = f"127.0.{(index // 254) % 256}.{index % 254 + 1}"
+        self.fw = fw
+        self.boot = 1
+        self.booted_at = now
+        self.config: Config | None = None
+        self.state: State | None = None
+        self.queue: deque[tuple[int, CheckinEvent]] = deque()  # (session_id, event), seq rising
+        self.next_seq = 1
+        self.dropped = 0
+        self._rng = rng
+        self._rssi = rng.randint(RSSI_RANGE[0] + 5, RSSI_RANGE[1] - 5)
+        self._sent = 0  # how many queued events went out on the current connection
+
+    @property
+    def applied_version(self) -> int:
+        return 0 if self.config is None else self.config.version
+
+    @property
+    def session_id(self) -> int | None:
+        session = None if self.config is None else self.config.session
+        return None if session is None else session.session_id
+
+    def reboot(self, now: float) -> None:
+        self.boot += 1
+        self.booted_at = now
+        self._sent = 0
+
+    def link_up(self) -> None:
+        """A new connection: every unacked check-in is to be sent again."""
+        self._sent = 0
+
+    def birth(self) -> Status:
+        return Status(True, self.boot, self.fw, self.ip)
+
+    def will(self) -> Status:
+        return Status(False, self.boot)
+
+    def shutdown(self) -> Status:
+        return Status(False, self.boot, reason="shutdown")
+
+    def heartbeat(self, now: float) -> Heartbeat:
+        rng = self._rng
+        rssi = min(RSSI_RANGE[1], max(RSSI_RANGE[0], self._rssi + rng.randint(-3, 3)))
+        stations = rng.randint(0, MAX_STATIONS) if self.session_id is not None else 0
+        return Heartbeat(
+            self.boot, self._uptime_s(now), rssi, rng.randint(*HEAP_RANGE), self.fw, self.applied_version, stations,
+            len(self.queue),
+        )
+
+    def on_config(self, payload: bytes) -> State | None:
+        """The config rule: apply a greater version, reject a bad one, ignore the rest (None)."""
+        try:
+            obj = load_object(payload)
+        except Rejected as exc:
+            return self._reject(0, exc)
+        version = obj.get("version")
+        if type(version) is int and version <= self.applied_version:
+            return None
+        try:
+            config = Config.from_obj(obj)
+        except Rejected as exc:
+            return self._reject(version if type(version) is int and 0 <= version <= U32 else 0, exc)
+        self.config = config
+        session = config.session
+        if session is None:
+            self.state = State(config.version, "applied", False)
+        else:
+            self.state = State(config.version, "applied", True, session.session_id, session.ssid)
+        return self.state
+
+    def _reject(self, version: int, exc: Rejected) -> State:
+        self.state = State(version, "rejected", error=str(exc)[:128], applied_version=self.applied_version)
+        return self.state
+
+    def on_ack(self, payload: bytes) -> int:
+        """Drop every queued check-in the ack covers; returns how many. Rejected on a bad ack."""
+        upto = load_object(payload, device_id=self.device_id).get("upto")
+        if type(upto) is not int or not 0 <= upto <= U32:
+            raise Rejected("schema", "upto must be an integer in 0..4294967295")
+        dropped = 0
+        while self.queue and self.queue[0][1].seq <= upto:
+            self.queue.popleft()
+            dropped += 1
+        self._sent = max(0, self._sent - dropped)
+        return dropped
+
+    def checkin(self, now: float) -> CheckinEvent | None:
+        """A student checks in, if a session is active: the event is queued until acked."""
+        session_id = self.session_id
+        if session_id is None:
+            return None
+        rng = self._rng
+        event = CheckinEvent(
+            self.next_seq, f"U2024/{rng.randint(1, STUDENTS_PER_CLASS):04d}",
+            ":".join(f"{rng.randrange(256):02x}" for _ in range(6)), min(U32, int((now - self.booted_at) * 1000)),
+        )
+        self.next_seq += 1
+        self.queue.append((session_id, event))
+        if len(self.queue) > MAX_QUEUED:
+            self.queue.popleft()
+            self.dropped += 1
+            self._sent = max(0, self._sent - 1)
+        return event
+
+    def unsent_batches(self) -> list[Attendance]:
+        """Queued events not yet sent on this connection, as batches of one session each, at most
+        `MAX_EVENTS` events and `MAX_DEVICE_PAYLOAD` bytes; they count as sent from now on."""
+        pending = list(itertools.islice(self.queue, self._sent, None))
+        self._sent = len(self.queue)
+        batches: list[Attendance] = []
+        i = 0
+        while i < len(pending):
+            session_id = pending[i][0]
+            size = len(encode(Attendance(session_id, ()).to_obj(self.device_id)))
+            events: list[CheckinEvent] = []
+            while i < len(pending) and pending[i][0] == session_id and len(events) < MAX_EVENTS:
+                event = pending[i][1]
+                extra = len(encode(event.to_obj())) + (1 if events else 0)
+                if events and size + extra > MAX_DEVICE_PAYLOAD:
+                    break
+                events.append(event)
+                size += extra
+                i += 1
+            batches.append(Attendance(session_id, tuple(events)))
+        return batches
+
+    def view(self, online: bool) -> DeviceView:
+        config, queued = self.config, len(self.queue)
+        session = None if config is None else config.session
+        return DeviceView(
+            self.device_id, self.boot, online, 0 if config is None else config.version, session is not None,
+            None if session is None else session.session_id, None if session is None else session.ssid, queued,
+            self.next_seq,
+        )
+
+    def _uptime_s(self, now: float) -> int:
+        return min(U32, max(0, int(now - self.booted_at)))
