@@ -596,8 +596,8 @@ class Controller:
                 rows = self.store.sessions(active_only=api.parse_active(params))
                 return {"sessions": [api.session_row(r, counts.get(r.id or 0, 0)) for r in rows]}
             case "devices.list":
-                self._note_transitions(now)
-                return api.devices_result(list(self.registry), self._desired, self._online, self._busy,
+                # a read: the online set as of now, without recording transitions (the ticker does)
+                return api.devices_result(list(self.registry), self._desired, self.registry.online_ids(now), self._busy,
                                           api.parse_devices(params), self._inventory, now)
             case "stats":
                 return self.stats.as_obj()
@@ -616,9 +616,8 @@ class Controller:
         """The operator's inventory: device.list, device.set, device.retire/restore/approve/forget."""
         self._flush()  # devices seen since the last flush must exist as rows
         if method == "device.list":
-            self._note_transitions(now)
-            return api.inventory_result(self.registry.devices, self.store.load_devices(), self._desired, self._online,
-                                        now)
+            return api.inventory_result(self.registry.devices, self.store.load_devices(), self._desired,
+                                        self.registry.online_ids(now), now)
         if method == "device.set":
             device_id, name, room = api.parse_device_set(params)
             row = self.store.set_device(device_id, name=name, room=room)
@@ -628,7 +627,9 @@ class Controller:
             row = self.store.approve(api.parse_device(params))
         elif method == "device.forget":
             device_id = api.parse_device(params)
-            if device_id in self._online:  # it would reappear at once, and with no birth look offline
+            live = self.registry.devices.get(device_id)
+            if live is not None and live.online(now, self.settings.heartbeat_ttl_s):
+                # it would reappear at once, with no birth, looking offline while it heartbeats
                 raise ApiError(f"device {device_id} is online; revoke it (`fleet device revoke`) or power it off "
                                "first", "device_online")
             self.store.forget(device_id)

@@ -6,6 +6,7 @@ Devices are hand-driven paho clients (conftest.Device) so each test says exactly
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -319,3 +320,20 @@ def test_controller_presence_and_offline_cli_error(
     assert bye["reason"] == "shutdown"
     with FleetClient(broker.url, root, presence_timeout=2) as client, pytest.raises(ControllerOffline):
         client.call("stats")
+
+
+def test_read_requests_answer_from_the_present_and_change_nothing(
+    broker: RunningBroker, root: str, start_controller: Callable[..., Controller], make_device: Callable[..., Device],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="controller")
+    ctl = start_controller()
+    ctl.halt_ticks()  # nothing but the requests themselves may touch the controller's state now
+    online_before = set(ctl._online)
+    device = online_device(make_device, "esp32-000000000601")
+    with FleetClient(broker.url, root) as client:
+        eventually(lambda: client.call("devices.list")["online"] == 1)  # the present, not the last tick
+        listed = {d["id"]: d for d in client.call("device.list")["devices"]}
+        assert listed[device.id]["online"] is True
+    assert ctl._online == online_before  # no transition recorded by a read ...
+    assert not [r for r in caplog.records if f"device {device.id} online" in r.getMessage()]  # ... nor logged
