@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
-from controller.liveness import DeviceLive
+from controller.liveness import FLOODING, DeviceLive
 
 
 def candidates(
@@ -13,14 +13,16 @@ def candidates(
 ) -> list[str]:
     """Device ids in the order a claim should try them: freshest heartbeat first, ties by id.
 
-    `excluded` holds retired and unapproved devices; with `room`, only devices whose home room
-    (from `rooms`) is that room qualify.
+    `excluded` holds retired and unapproved devices; a device flagged flooding (a fault, or worse)
+    does not qualify either; with `room`, only devices whose home room (from `rooms`) is that room
+    qualify.
     """
     homes = rooms or {}
     free = [
         d for d in devices
         if d.device_id not in busy and d.device_id not in excluded and d.online(now, ttl)
         and (room is None or homes.get(d.device_id) == room)
+        and not (d.flagged and FLOODING in d.flags(now))
     ]
     free.sort(key=lambda d: (-(d.last_seen or 0.0), d.device_id))
     return [d.device_id for d in free]

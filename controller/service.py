@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from controller import __version__, api, failover, failpoints, naming, reconcile, report, selection
 from controller.errors import ApiError, FleetError, NoDeviceAvailable, Rejected, UnknownSession
-from controller.liveness import FLOODING, Registry, Seen
+from controller.liveness import Registry, Seen
 from controller.logtext import shown
 from controller.messages import (
     MAX_REQUEST_PAYLOAD,
@@ -303,7 +303,8 @@ class Controller:
             self.stats.reject(exc.reason, topic, exc.detail)
             return
         self.stats.received[where.channel.value] += 1
-        if not self.registry.admit(where.device_id, self.clock()):
+        now = self.clock()  # once a message: every handler below takes it
+        if not self.registry.admit(where.device_id, now):
             self.stats.reject("rate_limited", topic, f"over {self.settings.max_device_rate:g} messages/s")
             return
         if not payload and where.channel in (Channel.STATUS, Channel.STATE):
@@ -311,15 +312,15 @@ class Controller:
         try:
             message = _decode(where.channel, payload, where.device_id)
             if self.settings.require_approval and not self._approved(where.device_id):
-                self._on_unapproved(where.device_id, message, retained)
+                self._on_unapproved(where.device_id, message, retained, now)
             elif isinstance(message, Heartbeat):
-                self._on_heartbeat(where.device_id, message)
+                self._on_heartbeat(where.device_id, message, now)
             elif isinstance(message, Status):
-                self._on_status(where.device_id, message, retained)
+                self._on_status(where.device_id, message, retained, now)
             elif isinstance(message, State):
-                self._on_state(where.device_id, message)
+                self._on_state(where.device_id, message, now)
             else:
-                self._on_attendance(where.device_id, message)
+                self._on_attendance(where.device_id, message, now)
         except Rejected as exc:
             self.stats.reject(exc.reason, topic, exc.detail)
 
@@ -352,38 +353,38 @@ class Controller:
         info = self._inventory.get(device_id)
         return info is not None and info.approved
 
-    def _on_unapproved(self, device_id: str, message: DeviceMessage, retained: bool) -> None:
+    def _on_unapproved(self, device_id: str, message: DeviceMessage, retained: bool, now: float) -> None:
         """Approval is on: an unknown device is registered as pending (so an operator sees it) and
         whatever it sends is rejected until `fleet device approve`."""
         if device_id not in self._inventory:
             log.warning("device %s is not approved; `fleet device approve %s` admits it", device_id, device_id)
             self._inventory[device_id] = DeviceInfo(approved=False)
         if isinstance(message, Heartbeat):
-            self.registry.on_heartbeat(device_id, message, self.clock())
+            self.registry.on_heartbeat(device_id, message, now)
         elif isinstance(message, Status):
-            self.registry.on_status(device_id, message, self.clock(), retained=retained)
+            self.registry.on_status(device_id, message, now, retained=retained)
         raise Rejected("unapproved", device_id)
 
-    def _on_heartbeat(self, device_id: str, heartbeat: Heartbeat) -> None:
-        if self.registry.on_heartbeat(device_id, heartbeat, self.clock()) is Seen.STALE:
+    def _on_heartbeat(self, device_id: str, heartbeat: Heartbeat, now: float) -> None:
+        if self.registry.on_heartbeat(device_id, heartbeat, now) is Seen.STALE:
             raise Rejected("stale_heartbeat", f"boot {heartbeat.boot}")
 
-    def _on_status(self, device_id: str, status: Status, retained: bool) -> None:
+    def _on_status(self, device_id: str, status: Status, retained: bool, now: float) -> None:
         if device_id not in self.registry.devices:
             log.info("new device %s (fw %s)", device_id, shown(status.fw))
-        if self.registry.on_status(device_id, status, self.clock(), retained=retained) is Seen.STALE:
+        if self.registry.on_status(device_id, status, now, retained=retained) is Seen.STALE:
             raise Rejected("stale_status", f"boot {status.boot} < {self.registry.devices[device_id].boot}")
         if not status.online and device_id in self._busy:
             log.warning("device %s serving session %d went offline (%s)", device_id, self._busy[device_id],
                         shown(status.reason) if status.reason else "lost")
 
-    def _on_state(self, device_id: str, state: State) -> None:
+    def _on_state(self, device_id: str, state: State, now: float) -> None:
         self.registry.on_state(device_id, state)
         if device_id in self._desired:
-            self._reconcile_one(self._desired[device_id], self.clock())
+            self._reconcile_one(self._desired[device_id], now)
 
-    def _on_attendance(self, device_id: str, batch: Attendance) -> None:
-        result = self.store.ingest(device_id, batch, self.clock())
+    def _on_attendance(self, device_id: str, batch: Attendance, now: float) -> None:
+        result = self.store.ingest(device_id, batch, now)
         failpoints.hit("after_ingest_commit")
         self.stats.checkins["stored"] += result.stored
         self.stats.checkins["duplicate"] += result.duplicates
@@ -457,14 +458,13 @@ class Controller:
                     self._settled.pop(new.device_id, None)
                     self._reconcile_one(new, now)
 
-    def _excluded(self, now: float) -> set[str]:
-        """Devices never to choose: retired, not approved, or flooding (a fault, or worse)."""
-        return {i for i, info in self._inventory.items() if info.retired or not info.approved} | {
-            d.device_id for d in self.registry if d.flagged and FLOODING in d.flags(now)}
+    def _excluded(self) -> set[str]:
+        """Devices never to choose: retired or not approved."""
+        return {i for i, info in self._inventory.items() if info.retired or not info.approved}
 
     def _pick(self, now: float, room: str | None = None) -> list[str]:
         """Free devices to try, freshest first (in `room`, when given)."""
-        return selection.candidates(self.registry, busy=self._busy, excluded=self._excluded(now), now=now,
+        return selection.candidates(self.registry, busy=self._busy, excluded=self._excluded(), now=now,
                                     ttl=self.settings.heartbeat_ttl_s, room=room,
                                     rooms={i: info.room for i, info in self._inventory.items()})
 
@@ -696,7 +696,7 @@ class Controller:
             return in_room or self._pick(now)
         raise NoDeviceAvailable(selection.describe_room(
             request.room, [i for i, info in self._inventory.items() if info.room == request.room],
-            online=self._online, busy=self._busy, excluded=self._excluded(now)))
+            online=self._online, busy=self._busy, excluded=self._excluded()))
 
     def _session_end(self, session_id: int, now: float) -> JsonObject:
         row, config = self.store.end_session(session_id, self._reported_version, now)

@@ -126,3 +126,13 @@ def test_a_device_over_its_rate_is_cut_down_and_flagged_once_per_window() -> Non
     assert registry.admit("dev-a", 100.0 + FLOOD_WINDOW_S)  # a new window
     assert registry.admit("dev-b", 100.0)  # unknown devices are not limited (yet)
     assert sum(registry.admit("dev-c", 100.0) for _ in range(100)) == 100
+
+
+def test_a_flooding_device_is_not_a_candidate_while_flagged() -> None:
+    registry = Registry(max_rate=1.0)
+    alive(registry, "dev-a", 1, T0)
+    alive(registry, "dev-b", 1, T0 + 1)  # the fresher one
+    for _ in range(20):
+        registry.admit("dev-b", T0 + 2)
+    assert candidates(registry, busy={}, excluded=set(), now=T0 + 3, ttl=90) == ["dev-a"]
+    assert candidates(registry, busy={}, excluded=set(), now=T0 + 2 + 601, ttl=900) == ["dev-b", "dev-a"]
