@@ -13,6 +13,7 @@ from pathlib import Path
 
 from controller.broker.server import free_port
 from controller.client import FleetClient
+from controller.messages import JsonObject
 from tests.conftest import Recorder
 from tests.waiting import eventually
 
@@ -84,6 +85,13 @@ class HostDevice:
 
     def log(self) -> str:
         return (self.state_dir / "device.log").read_text(errors="replace")
+
+
+def start_applied(client: FleetClient) -> JsonObject:
+    """Start the START session and wait until its device reports it applied."""
+    started = client.call("session.start", START)
+    assert client.call("session.wait", {"session_id": started["session_id"], "timeout_s": 5})["status"] == "applied"
+    return started
 
 
 def online(client: FleetClient, n: int) -> None:

@@ -15,7 +15,7 @@ from controller.client import FleetClient
 from controller.service import Controller
 from tests.brokers import RunningBroker
 from tests.conftest import Recorder
-from tests.hostdevice import START, HostDevice, attendance, last_heartbeat, online
+from tests.hostdevice import START, HostDevice, attendance, last_heartbeat, online, start_applied
 from tests.waiting import eventually
 
 
@@ -62,9 +62,7 @@ def test_kill9_restart_applies_from_flash_and_resends_unacked(
     device = host_devices("esp32-0000000000a1")
     with FleetClient(broker.url, root) as client:
         online(client, 1)
-        started = client.call("session.start", START)
-        assert client.call("session.wait", {"session_id": started["session_id"], "timeout_s": 5})["status"] == \
-            "applied"
+        started = start_applied(client)
         device.kill9()
         (device.state_dir / "ap.json").unlink()  # prove the AP is reopened from flash, not from the broker
         dead = f"mqtt://127.0.0.1:{free_port()}"  # the broker is unreachable for this boot

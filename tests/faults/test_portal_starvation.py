@@ -26,7 +26,7 @@ import pytest
 from controller.client import FleetClient
 from controller.service import Controller
 from tests.brokers import RunningBroker
-from tests.hostdevice import START, HostDevice, attendance, online
+from tests.hostdevice import HostDevice, attendance, online, start_applied
 from tests.waiting import eventually
 
 ATTACKERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")
@@ -176,9 +176,7 @@ def test_a_student_checks_in_while_slowloris_and_idle_sockets_besiege_the_portal
     start_controller()
     with FleetClient(broker.url, root) as client:
         online(client, 1)
-        started = client.call("session.start", START)
-        assert client.call("session.wait", {"session_id": started["session_id"], "timeout_s": 5})["status"] == \
-            "applied"
+        started = start_applied(client)
 
         siege.start()
         time.sleep(2.5)  # every attacker has connected and been kept or refused
