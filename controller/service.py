@@ -244,7 +244,7 @@ class Controller:
         reason = None
         if not publishable(topic):
             reason = "bad_topic"
-            log.error("not publishing on a malformed topic %r (a bug)", topic[:120])
+            log.error("not publishing on a malformed topic %s (a bug)", shown(topic))
         elif packet_size(topic, payload) > self.settings.max_packet_bytes:
             reason = "too_large"
         else:
@@ -256,7 +256,7 @@ class Controller:
             reason = "queue_full" if rc == paho.MQTT_ERR_QUEUE_SIZE else "not_sent"
         self.stats.unsent[reason] += 1
         if self.stats.unsent[reason] == 1:
-            log.warning("a message on %s was not sent: %s [further ones are counted in `fleet stats`]", topic[:120],
+            log.warning("a message on %s was not sent: %s [further ones are counted in `fleet stats`]", shown(topic),
                         reason)
         return False
 
@@ -276,7 +276,7 @@ class Controller:
                 log.error("database error (will retry): %s", str(exc).splitlines()[0])
             except Exception:  # nothing may stop paho's loop
                 self.stats.rejected["internal"] += 1
-                log.exception("internal error while handling %s", topic[:120])
+                log.exception("internal error while handling %s", shown(topic))
 
     # --- inbound messages -------------------------------------------------------------------------
 
@@ -540,7 +540,7 @@ class Controller:
             obj = load_object(payload, max_bytes=MAX_REQUEST_READ)
             request_id, reply_to = reply_address(obj)
             if not self.topics.is_replies(reply_to):  # never answer onto a device's or a malformed topic
-                raise Rejected("bad_reply_to", ascii(reply_to[:80]))
+                raise Rejected("bad_reply_to", shown(reply_to))
         except Rejected as exc:
             self.stats.reject(exc.reason, topic, exc.detail)
             return

@@ -6,6 +6,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from controller.logtext import shown
 from controller.messages import JsonObject
 
 log = logging.getLogger(__name__)
@@ -27,16 +28,18 @@ class Stats:
         """Count a dropped message; the first of each reason is logged as a warning, the rest at debug."""
         self.rejected[reason] += 1
         level = logging.WARNING if self.rejected[reason] == 1 else logging.DEBUG
-        log.log(level, "rejected message on %s: %s (%s) [further %s rejections are logged at debug]",
-                topic[:120], reason, detail, reason)
+        if log.isEnabledFor(level):  # a flood of rejections costs a count each, not a formatted line
+            log.log(level, "rejected message on %s: %s (%s) [further %s rejections are logged at debug]",
+                    shown(topic), reason, detail, reason)
 
     def reject_checkins(self, reason: str, count: int, topic: str, detail: str) -> None:
         """Check-in events refused inside an accepted (and acknowledged) batch: counted per event
         under `checkins`, beside `stored` and `duplicate`; the first of each reason is a warning."""
         self.checkins[reason] += count
         level = logging.WARNING if self.checkins[reason] == count else logging.DEBUG
-        log.log(level, "rejected %d check-in(s) on %s: %s (%s) [further %s rejections are logged at debug]",
-                count, topic[:120], reason, detail, reason)
+        if log.isEnabledFor(level):
+            log.log(level, "rejected %d check-in(s) on %s: %s (%s) [further %s rejections are logged at debug]",
+                    count, shown(topic), reason, detail, reason)
 
     def as_obj(self) -> JsonObject:
         return {"received": dict(self.received), "rejected": dict(self.rejected), "checkins": dict(self.checkins),

@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 from controller.errors import Rejected
+from controller.logtext import shown
 
 DEVICE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{2,31}")
 MAX_ROOT_LEN = 64
@@ -136,11 +137,11 @@ class Topics:
         """`{root}/devices/{id}/{channel}` → its parts, or Rejected."""
         prefix = self._devices_prefix
         if not topic.startswith(prefix):
-            raise Rejected("bad_topic", topic[:80])
+            raise Rejected("bad_topic", shown(topic))
         rest = topic[len(prefix):].split("/")
         if len(rest) != 2 or rest[1] not in _CHANNELS:
-            raise Rejected("bad_topic", topic[:80])
+            raise Rejected("bad_topic", shown(topic))
         if not valid_device_id(rest[0]):
-            raise Rejected("bad_device_id", rest[0][:40])
+            raise Rejected("bad_device_id", shown(rest[0]))
         # interned: the registry, the inventory and every set of ids then share one string a device
         return DeviceTopic(sys.intern(rest[0]), _CHANNELS[rest[1]])
