@@ -25,11 +25,11 @@ from rich.highlighter import NullHighlighter
 from rich.live import Live
 from rich.logging import RichHandler
 
-from controller import runstate, ui
+from controller.adapters.mqtt import DEFAULT_BROKER_URL
+from controller.cli import runstate, ui
+from controller.contract.topics import Topics
+from controller.daemon.settings import DEFAULT_ROOT, ENV_BROKER, ENV_DB, ENV_ROOT, ControllerSettings, default_db_url
 from controller.errors import ApiError, FleetError
-from controller.mqtt import DEFAULT_BROKER_URL
-from controller.settings import DEFAULT_ROOT, ENV_BROKER, ENV_DB, ENV_ROOT, ControllerSettings, default_db_url
-from controller.topics import Topics
 
 if TYPE_CHECKING:
     from controller.sim.simulator import Simulator
@@ -193,8 +193,8 @@ def controller(
     """Run the controller daemon in the foreground (SIGTERM or Ctrl-C stops it cleanly)."""
     from dataclasses import replace
 
-    from controller.service import Controller
-    from controller.settings import ensure_sqlite_dir
+    from controller.daemon.controller import Controller
+    from controller.daemon.settings import ensure_sqlite_dir
 
     settings = _controller_settings(_globals(ctx), db, heartbeat_ttl)
     settings = replace(settings, require_approval=require_approval, max_device_rate=max_device_rate,
@@ -240,8 +240,8 @@ def up(
     and topic root in $XDG_RUNTIME_DIR/fleet/up.json (else ~/.local/state/fleet/up.json) while it runs."""
     from controller.broker.conf import BrokerConf, Listener, load, with_port
     from controller.broker.server import EmbeddedBroker, port_is_free
-    from controller.service import Controller
-    from controller.settings import ensure_sqlite_dir
+    from controller.daemon.controller import Controller
+    from controller.daemon.settings import ensure_sqlite_dir
     from controller.sim.simulator import SimConfig, Simulator
 
     g = _globals(ctx)
@@ -313,7 +313,7 @@ def _record_stack(g: Globals, stack: list[Callable[[], None]]) -> bool:
 
 @contextmanager
 def _client(g: Globals) -> Iterator[Any]:
-    from controller.client import FleetClient
+    from controller.adapters.client import FleetClient
 
     with FleetClient(g.broker, g.root) as client:
         yield client
@@ -372,7 +372,7 @@ def _checkins(client: Any, snapshot: dict[str, Any]) -> dict[int, int]:
 
 def _watch_loop(g: Globals, *, session: int | None, offline_first: bool, limit: int | None,
                 interval: float, wide: bool = False) -> None:
-    from controller.client import FleetClient
+    from controller.adapters.client import FleetClient
 
     with FleetClient(g.broker, g.root) as client, Live(console=out, auto_refresh=False, screen=False,
                                                        redirect_stderr=True) as live:

@@ -20,9 +20,9 @@ from typing import Final
 from bench import procs, rawsub
 from bench.stream import PacedPublisher, births, device_id, heartbeats
 from bench.wire import RawConnection, Will
-from controller.messages import Status as StatusMessage
-from controller.messages import encode
-from controller.topics import Topics
+from controller.contract.messages import Status as StatusMessage
+from controller.contract.messages import encode
+from controller.contract.topics import Topics
 
 log = logging.getLogger(__name__)
 

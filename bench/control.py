@@ -1,6 +1,6 @@
 """The benchmark's own client of the controller's request API, with arrival times.
 
-`controller.client.FleetClient` is the CLI's blocking one-request client; a benchmark needs
+`controller.adapters.client.FleetClient` is the CLI's blocking one-request client; a benchmark needs
 more: several requests in flight (a stats poll must not wait behind a backlog), the monotonic
 time each reply arrived, and the arrival times of device messages it watches (states, statuses).
 It speaks the same contract through the same codecs.
@@ -19,10 +19,10 @@ from typing import Any, Final
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from controller.adapters.mqtt import BrokerAddress, parse_broker_url
+from controller.contract.messages import JsonObject, Request, encode, load_object
+from controller.contract.topics import Topics
 from controller.errors import ApiError, FleetError
-from controller.messages import JsonObject, Request, encode, load_object
-from controller.mqtt import BrokerAddress, parse_broker_url
-from controller.topics import Topics
 
 _REPLY_LIMIT: Final = 64 * 1024 * 1024
 

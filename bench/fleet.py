@@ -36,11 +36,11 @@ from typing import Final
 from bench import procs, profile
 from bench.control import ControlClient, Reply
 from bench.wire import PINGREQ, RawConnection, Will, publish_packet
-from controller.liveness import Registry
-from controller.messages import Heartbeat, JsonObject, Status, encode, load_object
-from controller.settings import ControllerSettings
+from controller.contract.messages import Heartbeat, JsonObject, Status, encode, load_object
+from controller.contract.topics import Topics
+from controller.core.liveness import Registry
+from controller.daemon.settings import ControllerSettings
 from controller.sim.device import SimDevice
-from controller.topics import Topics
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from bench import procs, profile, rawsub
 from bench.control import ControlClient, Pending
 from bench.stream import PacedPublisher, births, heartbeats
 from bench.wire import RawConnection
-from controller.settings import ControllerSettings
-from controller.topics import Topics
+from controller.contract.topics import Topics
+from controller.daemon.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Final
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.mqtt import parse_broker_url
+from controller.adapters.mqtt import parse_broker_url
 
 COUNT_FILE: Final = "rawsub.count"
 TIMES_FILE: Final = "rawsub.times"

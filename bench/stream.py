@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from bench.wire import RawConnection, publish_packet
-from controller.messages import encode
+from controller.contract.messages import encode
+from controller.contract.topics import Topics
 from controller.sim.device import SimDevice
-from controller.topics import Topics
 
 TICK_S: Final = 0.01
 

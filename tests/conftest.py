@@ -18,8 +18,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.service import Controller
-from controller.settings import ControllerSettings
+from controller.daemon.controller import Controller
+from controller.daemon.settings import ControllerSettings
 from tests.brokers import RunningBroker, start_amqtt, start_mosquitto
 from tests.databases import throwaway_postgres
 

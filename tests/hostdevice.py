@@ -11,9 +11,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from controller.adapters.client import FleetClient
 from controller.broker.server import free_port
-from controller.client import FleetClient
-from controller.messages import JsonObject
+from controller.contract.messages import JsonObject
 from tests.conftest import Recorder
 from tests.waiting import eventually
 

@@ -24,8 +24,8 @@ from pathlib import Path
 from controller.broker import auth, profile
 from controller.broker.conf import BrokerConf, load
 from controller.broker.profile import ProfileSpec, Role
+from controller.contract.topics import valid_device_id
 from controller.errors import FleetError
-from controller.topics import valid_device_id
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from controller.contract.messages import MAX_PACKET_SIZE
+from controller.contract.topics import BROKER_DROPPED
 from controller.errors import FleetError
-from controller.messages import MAX_PACKET_SIZE
-from controller.topics import BROKER_DROPPED
 
 USER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 ROLE_MARK = "# role: "

@@ -12,8 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
-from controller.errors import Rejected
-from controller.messages import (
+from controller.contract.messages import (
     MAX_DEVICE_PAYLOAD,
     MAX_EVENTS,
     U32,
@@ -26,6 +25,7 @@ from controller.messages import (
     encode,
     load_object,
 )
+from controller.errors import Rejected
 
 FW_VERSION: Final = "sim-1.0.0"
 MAX_QUEUED: Final = 2048

@@ -37,14 +37,14 @@ from typing import TYPE_CHECKING, Final
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 
-from controller.errors import FleetError, Rejected
-from controller.messages import (
+from controller.adapters.mqtt import DEFAULT_BROKER_URL, BrokerAddress, new_client, parse_broker_url
+from controller.contract.messages import (
     JsonObject,
     encode,
 )
-from controller.mqtt import DEFAULT_BROKER_URL, BrokerAddress, new_client, parse_broker_url
+from controller.contract.topics import Topics, valid_device_id
+from controller.errors import FleetError, Rejected
 from controller.sim.device import DeviceView, SimDevice
-from controller.topics import Topics, valid_device_id
 
 if TYPE_CHECKING:
     from paho.mqtt.client import ConnectFlags, DisconnectFlags, MQTTMessage, SocketLike

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from controller.adapters.client import FleetClient
 from controller.broker.server import free_port
-from controller.client import FleetClient
-from controller.service import Controller
+from controller.daemon.controller import Controller
 from tests.brokers import RunningBroker
 from tests.conftest import Recorder
 from tests.hostdevice import START, HostDevice, attendance, last_heartbeat, online, start_applied

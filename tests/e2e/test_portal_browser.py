@@ -20,8 +20,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
-from controller.client import FleetClient
-from controller.service import Controller
+from controller.adapters.client import FleetClient
+from controller.daemon.controller import Controller
 from tests.brokers import RunningBroker
 from tests.hostdevice import START, HostDevice, attendance
 from tests.waiting import eventually

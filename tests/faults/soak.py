@@ -24,11 +24,11 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.client import FleetClient
+from controller.adapters.client import FleetClient
+from controller.adapters.store import Store
+from controller.daemon.controller import Controller
 from controller.errors import FleetError
-from controller.service import Controller
 from controller.sim.simulator import SimConfig, Simulator
-from controller.store import Store
 from tests import conftest
 from tests.brokers import start_mosquitto
 from tests.conftest import fast_settings

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.client import FleetClient
+from controller.adapters.client import FleetClient
 from controller.errors import ControllerOffline
 from tests.brokers import RunningBroker
 from tests.conftest import Device

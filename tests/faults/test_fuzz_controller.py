@@ -20,9 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller import api
-from controller.errors import BadRequest, Rejected
-from controller.messages import (
+from controller.contract.messages import (
     MAX_REQUEST_PAYLOAD,
     Attendance,
     Config,
@@ -35,7 +33,9 @@ from controller.messages import (
     load_object,
     reply_address,
 )
-from controller.topics import Channel, DeviceTopic, Topics
+from controller.contract.topics import Channel, DeviceTopic, Topics
+from controller.daemon import api
+from controller.errors import BadRequest, Rejected
 from tests import contract
 from tests.faults import hostile
 from tests.faults.hostile import ANY_REJECTION, CHANNELS, DECODER_REASONS, DEVICE_CHANNELS, UNKNOWN, Case

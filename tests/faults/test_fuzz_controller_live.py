@@ -34,11 +34,11 @@ from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.exc import SQLAlchemyError
 
-from controller.client import FleetClient
+from controller.adapters.client import FleetClient
+from controller.contract.messages import MAX_REQUEST_READ, load_object, reply_address
+from controller.contract.topics import Topics
+from controller.daemon.controller import Controller
 from controller.errors import ApiError, ControllerOffline, Rejected
-from controller.messages import MAX_REQUEST_READ, load_object, reply_address
-from controller.service import Controller
-from controller.topics import Topics
 from tests.brokers import AmqttBroker, start_amqtt
 from tests.conftest import Device, fast_settings
 from tests.contract import validate_publish

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from controller.contract.messages import Config
+from controller.contract.topics import Topics
 from controller.errors import Rejected
-from controller.messages import Config
-from controller.topics import Topics
 from tests import contract
 from tests.faults import hostile
 from tests.faults.firmware_driver import FuzzDriver, ensure_built

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.client import FleetClient
+from controller.adapters.client import FleetClient
+from controller.daemon.controller import Controller
 from controller.errors import ApiError, ControllerOffline
-from controller.service import Controller
 from tests.brokers import RunningBroker, start_mosquitto
 from tests.conftest import Device, fast_settings
 from tests.faults import hostile

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.client import FleetClient
-from controller.service import Controller
+from controller.adapters.client import FleetClient
+from controller.daemon.controller import Controller
 from tests.brokers import RunningBroker
 from tests.hostdevice import HostDevice, attendance, online, start_applied
 from tests.waiting import eventually

@@ -15,9 +15,9 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.client import FleetClient
+from controller.adapters.client import FleetClient
+from controller.daemon.controller import Controller
 from controller.errors import ApiError, ControllerOffline
-from controller.service import Controller
 from controller.sim.simulator import SimConfig, Simulator
 from tests.brokers import RunningBroker
 from tests.conftest import Device, Recorder

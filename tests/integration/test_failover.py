@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from controller.client import FleetClient
-from controller.service import Controller
+from controller.adapters.client import FleetClient
+from controller.daemon.controller import Controller
 from tests.brokers import RunningBroker
 from tests.conftest import Device
 from tests.waiting import eventually

@@ -10,8 +10,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.client import FleetClient
-from controller.service import Controller
+from controller.adapters.client import FleetClient
+from controller.daemon.controller import Controller
 from tests.brokers import RunningBroker
 from tests.conftest import Device
 from tests.waiting import eventually

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from controller.client import FleetClient
+from controller.adapters.client import FleetClient
+from controller.daemon.controller import Controller
 from controller.errors import ApiError
-from controller.service import Controller
 from tests.brokers import RunningBroker
 from tests.conftest import Device, Recorder
 from tests.waiting import eventually

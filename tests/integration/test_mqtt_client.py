@@ -1,4 +1,4 @@
-"""The controller's paho client reads the socket in chunks (controller.mqtt._BufferedClient).
+"""The controller's paho client reads the socket in chunks (controller.adapters.mqtt._BufferedClient).
 
 A scripted peer on a loopback socket plays the broker, so each test decides exactly how the
 bytes arrive: many packets in one segment and then silence, or one packet split across writes.
@@ -15,7 +15,7 @@ import paho.mqtt.client as paho
 import pytest
 
 from bench.wire import publish_packet
-from controller.mqtt import BrokerAddress, new_client
+from controller.adapters.mqtt import BrokerAddress, new_client
 from tests.waiting import eventually
 
 CONNACK = b"\x20\x02\x00\x00"

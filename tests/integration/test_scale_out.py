@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.client import FleetClient
+from controller.adapters.client import FleetClient
+from controller.daemon.controller import Controller
 from controller.errors import ApiError
-from controller.service import Controller
 from tests.brokers import RunningBroker, start_mosquitto
 from tests.conftest import Device, crash, fast_settings
 from tests.waiting import eventually

@@ -20,11 +20,11 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 
-from controller.messages import Config, SessionConfig, encode
-from controller.mqtt import new_client, parse_broker_url
+from controller.adapters.mqtt import new_client, parse_broker_url
+from controller.contract.messages import Config, SessionConfig, encode
+from controller.contract.topics import Topics
 from controller.sim.device import SimDevice
 from controller.sim.simulator import SimConfig, Simulator, SimulatorError
-from controller.topics import Topics
 from tests.brokers import AmqttBroker, start_amqtt, start_mosquitto
 from tests.contract import ContractViolation, schema_for_topic, validate_publish
 

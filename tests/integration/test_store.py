@@ -11,10 +11,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
+from controller.adapters.store import LivenessRow, StartRequest, Store
+from controller.contract.messages import Attendance, CheckinEvent, SessionConfig
+from controller.core.naming import session_config
 from controller.errors import DeviceBusy, NoDeviceAvailable, UnknownDevice
-from controller.messages import Attendance, CheckinEvent, SessionConfig
-from controller.naming import session_config
-from controller.store import LivenessRow, StartRequest, Store
 from tests.databases import throwaway_postgres
 
 

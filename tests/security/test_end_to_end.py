@@ -13,9 +13,9 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from controller.adapters.client import FleetClient
 from controller.broker.profile import Role
-from controller.client import FleetClient
-from controller.service import Controller
+from controller.daemon.controller import Controller
 from tests.brokers import HOST, RunningBroker
 from tests.conftest import fast_settings
 from tests.security.conftest import Profile, TlsFiles

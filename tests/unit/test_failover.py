@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.failover import due, track_offline
+from controller.core.failover import due, track_offline
 
 
 def test_a_busy_device_offline_past_its_grace_is_due() -> None:

@@ -1,5 +1,5 @@
-"""The package layout holds: the daemon's modules import neither the embedded broker nor the
-simulator, which are products of their own (README, Architecture)."""
+"""The package layout holds (README, Architecture): the contract and the core are pure, and the
+daemon imports neither the embedded broker nor the simulator, which are products of their own."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 CONTROLLER = Path(__file__).resolve().parents[2] / "controller"
-DAEMON = sorted(p for p in CONTROLLER.glob("*.py"))
+IO_LIBRARIES = ("paho", "amqtt", "sqlalchemy", "sqlmodel", "alembic", "rich", "typer")
+PURE = sorted((CONTROLLER / "contract").glob("*.py")) + sorted((CONTROLLER / "core").glob("*.py"))
+DAEMON = sorted(p for p in CONTROLLER.rglob("*.py")
+                if p.relative_to(CONTROLLER).parts[0] in ("contract", "core", "daemon", "adapters"))
 
 
 def imported(path: Path) -> set[str]:
@@ -23,12 +26,29 @@ def imported(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("path", DAEMON, ids=lambda p: p.name)
+def _name(path: Path) -> str:
+    return str(path.relative_to(CONTROLLER))
+
+
+@pytest.mark.parametrize("path", DAEMON, ids=_name)
 def test_the_daemon_does_not_import_the_broker_or_the_simulator(path: Path) -> None:
-    bad = {name for name in imported(path) if name.startswith(("controller.broker", "controller.sim"))}
-    assert not bad, f"{path.name} imports {sorted(bad)}"
+    bad = {name for name in imported(path) if name.startswith(("controller.broker", "controller.sim", "controller.cli"))}
+    assert not bad, f"{_name(path)} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("path", PURE, ids=_name)
+def test_the_contract_and_the_core_are_pure(path: Path) -> None:
+    names = imported(path)
+    libraries = {n for n in names if n.split(".")[0] in IO_LIBRARIES}
+    assert not libraries, f"{_name(path)} imports {sorted(libraries)}"
+    allowed = ("controller.contract", "controller.core", "controller.errors", "controller.logtext")
+    if path.parent.name == "contract":
+        allowed = ("controller.contract", "controller.errors", "controller.logtext")
+    layers = {n for n in names if n.startswith("controller.") and not n.startswith(allowed)}
+    assert not layers, f"{_name(path)} imports {sorted(layers)}"
 
 
 def test_the_layout_is_there() -> None:
-    assert len(DAEMON) > 10
-    assert (CONTROLLER / "broker" / "server.py").is_file() and (CONTROLLER / "sim" / "simulator.py").is_file()
+    for package in ("contract", "core", "daemon", "adapters", "broker", "sim", "cli"):
+        assert (CONTROLLER / package / "__init__.py").is_file(), package
+    assert len(PURE) > 8 and len(DAEMON) > len(PURE)

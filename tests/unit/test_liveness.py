@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from controller.liveness import FLOOD_WINDOW_S, FLOODING, Registry, Seen
-from controller.messages import Heartbeat, Status
-from controller.selection import candidates
+from controller.contract.messages import Heartbeat, Status
+from controller.core.liveness import FLOOD_WINDOW_S, FLOODING, Registry, Seen
+from controller.core.selection import candidates
 
 T0 = 1_000_000.0
 

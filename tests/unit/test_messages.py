@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from controller import api
+from controller.contract.messages import Attendance, Config, Heartbeat, Request, State, Status, load_object
+from controller.contract.topics import Topics
+from controller.daemon import api
 from controller.errors import ApiError, Rejected
-from controller.messages import Attendance, Config, Heartbeat, Request, State, Status, load_object
-from controller.topics import Topics
 from tests.contract import SCHEMA_DIR, validate
 
 PARAMS: dict[str, Callable[[Any], object]] = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from controller.core.naming import base_ssid, check_password, device_label, session_config, unique_ssid
 from controller.errors import BadRequest
-from controller.naming import base_ssid, check_password, device_label, session_config, unique_ssid
 
 
 def test_seed_formats() -> None:
@@ -70,7 +70,7 @@ def test_location_names_the_room_when_known() -> None:
 
 
 def test_replies_topics() -> None:
-    from controller.topics import Topics
+    from controller.contract.topics import Topics
 
     topics = Topics("fleet")
     assert topics.is_replies("fleet/clients/alice/replies")

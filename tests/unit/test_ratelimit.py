@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.ratelimit import Buckets
+from controller.core.ratelimit import Buckets
 
 
 def test_a_burst_is_admitted_then_the_rate() -> None:

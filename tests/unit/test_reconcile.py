@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from controller.messages import Config, SessionConfig, State
-from controller.reconcile import Applied, Bump, Publish, Published, RejectedByDevice, next_version, reconcile
+from controller.contract.messages import Config, SessionConfig, State
+from controller.core.reconcile import Applied, Bump, Publish, Published, RejectedByDevice, next_version, reconcile
 
 SESSION = SessionConfig(7, "CS101", "Intro", "2024/2025", "1st Semester", "", "ESP32_CS101", "CS101 - Intro",
                         "CS101_Attendance_2024_2025", "", "CS101 Classroom")

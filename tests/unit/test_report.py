@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from controller.report import Checkin, Held, build, suspicious
-from controller.selection import describe_room
+from controller.core.report import Checkin, Held, build, suspicious
+from controller.core.selection import describe_room
 
 HELD = [Held(1, 10.0, "dev-a"), Held(2, 20.0, "dev-a"), Held(3, 30.0, "dev-b"), Held(4, 40.0, "dev-b")]
 

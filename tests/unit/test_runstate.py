@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from controller import runstate
-from controller.runstate import RunState
+from controller.cli import runstate
+from controller.cli.runstate import RunState
 
 HOME = Path("/home/alice")
 STATE = RunState("mqtt://127.0.0.1:40123", "fleet", 4242)

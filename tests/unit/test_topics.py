@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from jsonschema import Draft202012Validator
 
-from controller.topics import MAX_ROOT_LEN, Topics, check_root, publishable
+from controller.contract.topics import MAX_ROOT_LEN, Topics, check_root, publishable
 from tests import contract
 
 

@@ -6,7 +6,7 @@ from io import StringIO
 
 from rich.console import Console, RenderableType
 
-from controller import ui
+from controller.cli import ui
 
 NOW = 1_000_000.0
 

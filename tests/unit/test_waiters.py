@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from controller.messages import Request
-from controller.waiters import Waiters, wait_result
+from controller.contract.messages import Request
+from controller.core.waiters import Waiters, wait_result
 
 
 def request(n: int) -> Request:

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 from sqlmodel import SQLModel
 
-import controller.store  # noqa: F401 - registers the tables on SQLModel.metadata
+import controller.adapters.store  # noqa: F401 - registers the tables on SQLModel.metadata
 
 
 def _run(connection: Connection) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
+from controller.adapters.mqtt import new_client, parse_broker_url
+from controller.contract.messages import JsonObject, Request, encode, load_object
+from controller.contract.topics import Topics
 from controller.errors import ApiError, ControllerOffline, FleetError, Rejected
-from controller.messages import JsonObject, Request, encode, load_object
-from controller.mqtt import new_client, parse_broker_url
-from controller.topics import Topics
 
 _REPLY_LIMIT = 64 * 1024 * 1024
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
-from controller.liveness import FLOODING, DeviceLive
+from controller.core.liveness import FLOODING, DeviceLive
 
 
 def candidates(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.messages import Config, State
+from controller.contract.messages import Config, State
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from controller.contract.messages import JsonObject
 from controller.logtext import shown
-from controller.messages import JsonObject
 
 log = logging.getLogger(__name__)
 

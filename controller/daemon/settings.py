@@ -7,8 +7,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controller.messages import MAX_PACKET_SIZE
-from controller.mqtt import DEFAULT_BROKER_URL
+from controller.adapters.mqtt import DEFAULT_BROKER_URL
+from controller.contract.messages import MAX_PACKET_SIZE
 
 ENV_BROKER = "FLEET_BROKER_URL"
 ENV_ROOT = "FLEET_TOPIC_ROOT"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from controller.messages import JsonObject, Request
+from controller.contract.messages import JsonObject, Request
 
 
 def wait_result(session_id: int, status: str, error: str | None = None) -> JsonObject:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
 
-from controller.messages import Heartbeat, State, Status
+from controller.contract.messages import Heartbeat, State, Status
 
 FLAP_BIRTHS: Final = 6  # this many connects ...
 FLAP_WINDOW_S: Final = 300.0  # ... within this window is flapping

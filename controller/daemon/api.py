@@ -10,11 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controller.errors import BadRequest, UnknownSession
-from controller.liveness import DeviceLive
-from controller.messages import COURSE_RE, U32, JsonObject
-from controller.naming import check_password
-from controller.store import (
+from controller.adapters.store import (
     AttendanceRecord,
     Desired,
     Device,
@@ -23,7 +19,11 @@ from controller.store import (
     RejectedCheckin,
     StartRequest,
 )
-from controller.topics import valid_device_id
+from controller.contract.messages import COURSE_RE, U32, JsonObject
+from controller.contract.topics import valid_device_id
+from controller.core.liveness import DeviceLive
+from controller.core.naming import check_password
+from controller.errors import BadRequest, UnknownSession
 
 MAX_WAIT_S = 60.0
 MAX_STORED_ID = 2**31 - 1  # the largest id a database row holds (PostgreSQL integer)

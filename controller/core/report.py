@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from controller.messages import JsonObject
+from controller.contract.messages import JsonObject
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,10 @@ import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import SQLAlchemyError
 
-from controller import __version__, api, failover, failpoints, naming, reconcile, report, selection
-from controller.errors import ApiError, FleetError, NoDeviceAvailable, Rejected, UnknownSession
-from controller.liveness import Registry, Seen
-from controller.logtext import shown
-from controller.messages import (
+from controller import __version__
+from controller.adapters.mqtt import drop_unsent, new_client, parse_broker_url
+from controller.adapters.store import Desired, DeviceInfo, LivenessRow, StartRequest, Store
+from controller.contract.messages import (
     MAX_REQUEST_PAYLOAD,
     MAX_REQUEST_READ,
     Attendance,
@@ -47,14 +46,17 @@ from controller.messages import (
     reply_error,
     reply_ok,
 )
-from controller.mqtt import drop_unsent, new_client, parse_broker_url
-from controller.ratelimit import Buckets
-from controller.reconcile import Applied, Bump, Publish, Published, RejectedByDevice
-from controller.settings import ControllerSettings
-from controller.stats import Stats
-from controller.store import Desired, DeviceInfo, LivenessRow, StartRequest, Store
-from controller.topics import BROKER_DROPPED, Channel, Topics, publishable
-from controller.waiters import Waiters, wait_result
+from controller.contract.topics import BROKER_DROPPED, Channel, Topics, publishable
+from controller.core import failover, naming, reconcile, report, selection
+from controller.core.liveness import Registry, Seen
+from controller.core.ratelimit import Buckets
+from controller.core.reconcile import Applied, Bump, Publish, Published, RejectedByDevice
+from controller.core.waiters import Waiters, wait_result
+from controller.daemon import api, failpoints
+from controller.daemon.settings import ControllerSettings
+from controller.daemon.stats import Stats
+from controller.errors import ApiError, FleetError, NoDeviceAvailable, Rejected, UnknownSession
+from controller.logtext import shown
 
 log = logging.getLogger(__name__)
 

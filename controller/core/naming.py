@@ -6,8 +6,8 @@ import re
 from collections.abc import Collection
 from typing import Final
 
+from controller.contract.messages import COURSE_RE, MAX_DEVICE_PAYLOAD, U32, Config, SessionConfig, encode
 from controller.errors import BadRequest
-from controller.messages import COURSE_RE, MAX_DEVICE_PAYLOAD, U32, Config, SessionConfig, encode
 
 MAX_SSID: Final = 32
 _NOT_SSID_CHAR = re.compile(r"[^A-Za-z0-9_-]")

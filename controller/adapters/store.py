@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
+from controller.contract.messages import Attendance, Config, SessionConfig
 from controller.errors import (
     BadRequest,
     DeviceBusy,
@@ -46,7 +47,6 @@ from controller.errors import (
     UnknownDevice,
     UnknownSession,
 )
-from controller.messages import Attendance, Config, SessionConfig
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
