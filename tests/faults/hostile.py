@@ -372,49 +372,53 @@ def _base(draw: st.DrawFn, channel: str) -> tuple[str, JsonObj]:
     return device_id, with_sender(channel, draw(valid_objects(channel)), device_id, draw(st.booleans()))
 
 
+def _spoof(draw: st.DrawFn, channel: str, device_id: str, obj: JsonObj, _path: Path) -> Case:
+    other = draw(st.one_of(device_ids(), st.sampled_from(WRONG_VALUES), odd_text(40)))
+    if other == device_id:
+        other = device_id + "x" if len(device_id) < 32 else device_id[:-1]
+    return spoofed_id(channel, device_id, obj, other)
+
+
+def _nested(draw: st.DrawFn, channel: str, device_id: str, obj: JsonObj, _path: Path) -> Case:
+    depth = draw(st.one_of(st.integers(1, 40), st.integers(100, 500), st.integers(1500, 4000)))
+    return nested(channel, device_id, obj, depth)
+
+
+def _not_object(draw: st.DrawFn, channel: str, device_id: str, _obj: JsonObj, _path: Path) -> Case:
+    value = draw(st.one_of(st.lists(st.integers(), max_size=3), st.text(max_size=20), st.integers(),
+                           st.booleans(), st.none(), st.floats(allow_nan=False, allow_infinity=False)))
+    return not_an_object(channel, device_id, value)
+
+
+_Mutation = Callable[[st.DrawFn, str, str, JsonObj, Path], Case]
+_MUTATIONS: dict[str, _Mutation] = {
+    "field": lambda draw, ch, dev, obj, path: changed_field(ch, dev, obj, path, draw(st.sampled_from(WRONG_VALUES))),
+    "odd_text": lambda draw, ch, dev, obj, path: changed_field(ch, dev, obj, path, draw(odd_text(140))),
+    "drop": lambda _draw, ch, dev, obj, path: dropped_field(ch, dev, obj, path),
+    "version": lambda draw, ch, dev, obj, _path: wrong_version(ch, dev, obj, draw(st.sampled_from(WRONG_VERSIONS))),
+    "no_version": lambda _draw, ch, dev, obj, _path: missing_version(ch, dev, obj),
+    "spoof": _spoof,
+    "oversize": lambda draw, ch, dev, obj, _path: oversize(ch, dev, obj, draw(st.integers(1, 3000))),
+    "nested": _nested,
+    "non_finite": lambda draw, ch, dev, obj, path: non_finite(
+        ch, dev, obj, path, draw(st.sampled_from(["NaN", "Infinity", "-Infinity"]))),
+    "encoding": lambda draw, ch, dev, obj, _path: other_encoding(
+        ch, dev, obj, draw(st.sampled_from(["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"]))),
+    "truncated": lambda draw, ch, dev, obj, _path: truncated(ch, dev, obj, draw(st.floats(0, 1, exclude_max=True))),
+    "utf8": lambda draw, ch, dev, obj, _path: invalid_utf8(ch, dev, obj, draw(st.sampled_from(INVALID_UTF8))),
+    "not_object": _not_object,
+}
+
+
 @st.composite
 def mutated_cases(draw: st.DrawFn, channel: str) -> Case:
     """One mutation of a valid message, with the reason the contract gives it."""
     device_id, obj = _base(draw, channel)
-    kind = draw(st.sampled_from(["field", "odd_text", "drop", "version", "no_version", "spoof", "oversize",
-                                 "nested", "non_finite", "encoding", "truncated", "utf8", "not_object"]))
+    kind = draw(st.sampled_from(list(_MUTATIONS)))
     if kind == "spoof" and channel == "request":
         kind = "version"
     path = draw(st.sampled_from(read_paths(channel, obj)))
-    match kind:
-        case "field":
-            return changed_field(channel, device_id, obj, path, draw(st.sampled_from(WRONG_VALUES)))
-        case "odd_text":
-            return changed_field(channel, device_id, obj, path, draw(odd_text(140)))
-        case "drop":
-            return dropped_field(channel, device_id, obj, path)
-        case "version":
-            return wrong_version(channel, device_id, obj, draw(st.sampled_from(WRONG_VERSIONS)))
-        case "no_version":
-            return missing_version(channel, device_id, obj)
-        case "spoof":
-            other = draw(st.one_of(device_ids(), st.sampled_from(WRONG_VALUES), odd_text(40)))
-            if other == device_id:
-                other = device_id + "x" if len(device_id) < 32 else device_id[:-1]
-            return spoofed_id(channel, device_id, obj, other)
-        case "oversize":
-            return oversize(channel, device_id, obj, draw(st.integers(1, 3000)))
-        case "nested":
-            depth = draw(st.one_of(st.integers(1, 40), st.integers(100, 500), st.integers(1500, 4000)))
-            return nested(channel, device_id, obj, depth)
-        case "non_finite":
-            return non_finite(channel, device_id, obj, path, draw(st.sampled_from(["NaN", "Infinity", "-Infinity"])))
-        case "encoding":
-            enc = draw(st.sampled_from(["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"]))
-            return other_encoding(channel, device_id, obj, enc)
-        case "truncated":
-            return truncated(channel, device_id, obj, draw(st.floats(0, 1, exclude_max=True)))
-        case "utf8":
-            return invalid_utf8(channel, device_id, obj, draw(st.sampled_from(INVALID_UTF8)))
-        case _:
-            value = draw(st.one_of(st.lists(st.integers(), max_size=3), st.text(max_size=20), st.integers(),
-                                   st.booleans(), st.none(), st.floats(allow_nan=False, allow_infinity=False)))
-            return not_an_object(channel, device_id, value)
+    return _MUTATIONS[kind](draw, channel, device_id, obj, path)
 
 
 @st.composite
