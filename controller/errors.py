@@ -46,6 +46,10 @@ class SessionEnded(ApiError):
     code = "session_ended"
 
 
+class StoreError(FleetError):
+    """The database failed (unreachable, locked, refused a write); the message is one line."""
+
+
 class ControllerOffline(FleetError):
     """The CLI found no controller answering on the broker."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controller.contract.messages import Config, State
+from controller.core.versions import next_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +55,6 @@ class RejectedByDevice:
 Action = Publish | Bump | Applied | RejectedByDevice
 
 
-def next_version(stored: int, reported: State | None) -> int:
-    """The version rule: `max(stored, last reported) + 1`."""
-    seen = 0 if reported is None else max(reported.config_version, reported.applied_version or 0)
-    return max(stored, seen) + 1
-
-
 def applied_floor(state: State) -> int:
     """The version a device compares new configs against: what it applied (a rejected one is not kept)."""
     return state.config_version if state.applied else state.applied_version or 0
@@ -94,9 +89,10 @@ def reconcile(
     if reported is not None:
         floor = applied_floor(reported)
         if floor > desired.version:
-            return Bump(device_id, floor + 1)
+            return Bump(device_id, next_version(desired.version, floor))
         if reported.config_version == desired.version and reported.applied and not matches(desired, reported):
-            return Bump(device_id, desired.version + 1)  # same number, other content: a forked history
+            # same number, other content: a forked history
+            return Bump(device_id, next_version(desired.version, reported.config_version))
     if published is None or published.version != desired.version:
         return Publish(device_id, desired)
     if reported is not None:

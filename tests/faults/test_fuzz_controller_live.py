@@ -32,13 +32,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy.exc import SQLAlchemyError
 
 from controller.adapters.client import FleetClient
 from controller.contract.messages import MAX_REQUEST_READ, load_object, reply_address
 from controller.contract.topics import Topics
 from controller.daemon.controller import Controller
-from controller.errors import ApiError, ControllerOffline, Rejected
+from controller.errors import ApiError, ControllerOffline, Rejected, StoreError
 from tests.brokers import AmqttBroker, start_amqtt
 from tests.conftest import Device, fast_settings
 from tests.contract import validate_publish
@@ -365,7 +364,7 @@ def fresh(tmp_path: Path) -> Iterator[Live]:
     finally:
         try:
             running.close()
-        except (SQLAlchemyError, UnicodeError) as exc:  # a damaged controller may fail its last flush too
+        except (StoreError, UnicodeError) as exc:  # a damaged controller may fail its last flush too
             warnings.warn(f"controller stop failed: {exc}", stacklevel=1)
 
 
@@ -409,8 +408,8 @@ def fresh_pg() -> Iterator[Live]:
         finally:
             try:
                 running.close()
-            except SQLAlchemyError as exc:  # the poisoned flush also fails in stop(): reported by the test
-                warnings.warn(f"controller stop failed: {str(exc).splitlines()[0]}", stacklevel=1)
+            except StoreError as exc:  # the poisoned flush also fails in stop(): reported by the test
+                warnings.warn(f"controller stop failed: {exc}", stacklevel=1)
 
 
 SCHEMA_VALID_POISON: Final = [

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from controller.adapters.store import LivenessRow, StartRequest, Store
-from controller.contract.messages import Attendance, CheckinEvent, SessionConfig
-from controller.core.naming import session_config
-from controller.errors import DeviceBusy, NoDeviceAvailable, UnknownDevice
+from controller.adapters.store import Store
+from controller.contract.messages import Attendance, CheckinEvent
+from controller.core.values import LivenessRow, StartRequest
+from controller.errors import DeviceBusy, NoDeviceAvailable, StoreError, UnknownDevice
 from tests.databases import throwaway_postgres
 
 
@@ -35,49 +36,59 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 REQUEST = StartRequest("CS101", "Intro", "2024/2025", "1st Semester", "alice")
 
 
-def make_config(session_id: int, title: str, taken: set[str], room: str | None) -> SessionConfig:
-    return session_config(session_id=session_id, course="CS101", title=title, session="2024/2025",
-                          semester="1st Semester", lecturer="alice", password="", taken_ssids=taken, room=room)
-
-
 def seen(store: Store, *ids: str) -> None:
     store.flush_liveness([LivenessRow(i, 100.0, 1, "fw", None, None) for i in ids], now=100.0)
 
 
 def test_claim_takes_the_first_free_candidate_and_versions_rise(store: Store) -> None:
     seen(store, "dev-a", "dev-b")
-    row, config = store.start_session(REQUEST, ["dev-a", "dev-b"], make_config, lambda _: 0, now=1.0)
-    assert (row.device_id, config.version, row.ssid) == ("dev-a", 1, "CS101_Attendance_2024_2025")
-    row2, config2 = store.start_session(REQUEST, ["dev-a", "dev-b"], make_config, lambda _: 6, now=2.0)
-    assert row2.device_id == "dev-b" and config2.version == 7  # max(stored 0, reported 6) + 1
-    assert row2.ssid == "CS101_Attendance_2024_2025_2"  # unique among active sessions
+    first = store.start_session(REQUEST, ["dev-a", "dev-b"], {}, now=1.0)
+    assert (first.desired.device_id, first.desired.config.version, first.session.ssid) == (
+        "dev-a", 1, "CS101_Attendance_2024_2025")
+    assert first.desired.session_id == first.session.id and first.session.device_id == "dev-a"
+    second = store.start_session(REQUEST, ["dev-a", "dev-b"], {"dev-a": 9, "dev-b": 6}, now=2.0)
+    assert second.desired.device_id == "dev-b" and second.desired.config.version == 7  # max(stored 0, reported 6) + 1
+    assert second.session.ssid == "CS101_Attendance_2024_2025_2"  # unique among active sessions
     with pytest.raises(NoDeviceAvailable):
-        store.start_session(REQUEST, ["dev-a", "dev-b"], make_config, lambda _: 0, now=3.0)
-    ended, idle = store.end_session(row.id or 0, lambda _: 0, now=4.0)
-    assert idle is not None and idle.version == 2 and not idle.active and not ended.active
-    assert {d.device_id: d.session_id for d in store.desired()} == {"dev-a": None, "dev-b": row2.id}
+        store.start_session(REQUEST, ["dev-a", "dev-b"], {}, now=3.0)
+    ended = store.end_session(first.session.id, {}, now=4.0)
+    assert ended.idle is not None and ended.idle.device_id == "dev-a" and ended.idle.session_id is None
+    assert ended.idle.config.version == 2 and not ended.idle.config.active and not ended.session.active
+    assert {d.device_id: d.session_id for d in store.desired()} == {"dev-a": None, "dev-b": second.session.id}
+
+
+def test_a_move_numbers_both_devices_configs_by_what_they_reported(store: Store) -> None:
+    seen(store, "dev-a", "dev-b")
+    started = store.start_session(REQUEST, ["dev-a"], {}, now=1.0)
+    moved = store.move_session(started.session.id, "dev-a", ["dev-a", "dev-b"], {"dev-a": 4, "dev-b": 2})
+    assert (moved.to.device_id, moved.to.config.version, moved.to.session_id) == ("dev-b", 3, started.session.id)
+    assert moved.to.config.session == started.desired.config.session  # the same session, another device
+    assert (moved.idle.device_id, moved.idle.config.version, moved.idle.config.active) == ("dev-a", 5, False)
+    assert (moved.session.device_id, moved.session.moved_from, moved.session.moves) == ("dev-b", "dev-a", 1)
+    with pytest.raises(NoDeviceAvailable):  # never onto the device it leaves
+        store.move_session(started.session.id, "dev-b", ["dev-b"], {})
+    assert store.end_session(started.session.id, {}, now=2.0).idle is not None
 
 
 def test_explicit_device(store: Store) -> None:
     seen(store, "dev-a")
     with pytest.raises(UnknownDevice):
-        store.start_session(StartRequest("CS101", "Intro", "2024/2025", "1st", device="dev-zz"), [], make_config,
-                            lambda _: 0, now=1.0)
+        store.start_session(StartRequest("CS101", "Intro", "2024/2025", "1st", device="dev-zz"), [], {}, now=1.0)
     explicit = StartRequest("CS101", "Intro", "2024/2025", "1st", device="dev-a")
-    store.start_session(explicit, [], make_config, lambda _: 0, now=1.0)
+    store.start_session(explicit, [], {}, now=1.0)
     with pytest.raises(DeviceBusy):
-        store.start_session(explicit, [], make_config, lambda _: 0, now=2.0)
+        store.start_session(explicit, [], {}, now=2.0)
 
 
 def test_attendance_is_idempotent_per_session_and_student(store: Store) -> None:
     seen(store, "dev-a")
-    row, _ = store.start_session(REQUEST, ["dev-a"], make_config, lambda _: 0, now=1.0)
-    batch = Attendance(row.id or 0, (CheckinEvent(1, "U1"), CheckinEvent(2, "U2"), CheckinEvent(3, "bad id")))
+    session_id = store.start_session(REQUEST, ["dev-a"], {}, now=1.0).session.id
+    batch = Attendance(session_id, (CheckinEvent(1, "U1"), CheckinEvent(2, "U2"), CheckinEvent(3, "bad id")))
     first = store.ingest("dev-a", batch, now=5.0)
     again = store.ingest("dev-a", batch, now=6.0)
     assert (first.upto, first.stored, first.duplicates, first.rejected) == (3, 2, 0, {"bad_student_id": 1})
     assert (again.stored, again.duplicates) == (0, 2)
-    records, rejected = store.attendance(row.id or 0)
+    records, rejected = store.attendance(session_id)
     assert [r.student_id for r in records] == ["U1", "U2"]
     assert [(r.student_id, r.reason) for r in rejected] == [("bad id", "bad_student_id")]
     unknown = store.ingest("dev-a", Attendance(999, (CheckinEvent(4, "U3"),)), now=7.0)
@@ -95,15 +106,15 @@ def test_liveness_flush_upserts(store: Store) -> None:
 def test_racing_claims_never_share_a_device_or_an_ssid(store: Store) -> None:
     devices = [f"dev-{i}" for i in range(5)]
     seen(store, *devices)
-    won: list[tuple[str | None, str]] = []
+    won: list[tuple[str, str]] = []
     lost: list[str] = []
     lock = threading.Lock()
 
     def claim() -> None:
         try:
-            row, _ = store.start_session(REQUEST, devices, make_config, lambda _: 0, now=1.0)
+            started = store.start_session(REQUEST, devices, {}, now=1.0)
             with lock:
-                won.append((row.device_id, row.ssid))
+                won.append((started.desired.device_id, started.session.ssid))
         except NoDeviceAvailable as exc:
             with lock:
                 lost.append(str(exc))
@@ -128,3 +139,16 @@ def test_a_large_fleet_flushes_in_one_go(store: Store) -> None:
     """8,000 dirty devices after a restart: PostgreSQL refuses statements with over 65,535 parameters."""
     store.flush_liveness([LivenessRow(f"dev-{i:05d}", 100.0 + i, 1, "fw", None, None) for i in range(8000)], now=1.0)
     assert len(store.load_devices()) == 8000
+
+
+def test_database_errors_leave_the_store_as_store_errors(store: Store) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE attendance"))
+    with pytest.raises(StoreError) as caught:
+        store.attendance_counts()
+    assert "attendance" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_database_that_cannot_be_opened_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open database"):
+        Store(f"sqlite:///{tmp_path / 'missing' / 'fleet.db'}")

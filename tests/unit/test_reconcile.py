@@ -1,9 +1,9 @@
-"""The reconcile decision and the version rule."""
+"""The reconcile decision (the version rule is tested in tests/unit/core/test_versions.py)."""
 
 from __future__ import annotations
 
 from controller.contract.messages import Config, SessionConfig, State
-from controller.core.reconcile import Applied, Bump, Publish, Published, RejectedByDevice, next_version, reconcile
+from controller.core.reconcile import Applied, Bump, Publish, Published, RejectedByDevice, reconcile
 
 SESSION = SessionConfig(7, "CS101", "Intro", "2024/2025", "1st Semester", "", "ESP32_CS101", "CS101 - Intro",
                         "CS101_Attendance_2024_2025", "", "CS101 Classroom")
@@ -13,13 +13,6 @@ ACTIVE = Config(5, SESSION)
 def decide(reported: State | None, published: Published | None = None, *, online: bool = True,
            now: float = 100.0, desired: Config = ACTIVE) -> object:
     return reconcile("dev-a", desired, reported, published, online=online, now=now, resend_after=30)
-
-
-def test_version_rule() -> None:
-    assert next_version(3, None) == 4
-    assert next_version(3, State(9, "applied", False)) == 10
-    assert next_version(12, State(9, "applied", False)) == 13
-    assert next_version(1, State(2, "rejected", error="x", applied_version=6)) == 7
 
 
 def test_unpublished_config_is_published() -> None:

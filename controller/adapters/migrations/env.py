@@ -1,4 +1,4 @@
-"""Alembic environment: migrations run on the connection the store hands in (see Store.migrate)."""
+"""Alembic environment: migrations run on the connection `tables.migrate` hands in."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 from sqlmodel import SQLModel
 
-import controller.adapters.store  # noqa: F401 - registers the tables on SQLModel.metadata
+import controller.adapters.tables  # noqa: F401 - registers the tables on SQLModel.metadata
 
 
 def _run(connection: Connection) -> None:

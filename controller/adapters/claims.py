@@ -1,0 +1,147 @@
+"""The session transactions' bodies: start (claim a device), move (fail over) and end.
+
+Each runs inside a transaction the store opens and returns the frozen outcome; a claim is a
+conditional UPDATE, so a device another writer took in the meantime is passed over. New configs are
+numbered by the version rule (`core.versions`) and named by `core.naming`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from controller.adapters.tables import (
+    Course,
+    Device,
+    FleetSession,
+    config_json,
+    session_record,
+    stored_config,
+    stored_id,
+)
+from controller.contract.messages import Config
+from controller.core.naming import session_config
+from controller.core.values import Desired, Ended, Moved, Started, StartRequest
+from controller.core.versions import next_version
+from controller.errors import BadRequest, DeviceBusy, NoDeviceAvailable, SessionEnded, UnknownDevice, UnknownSession
+
+
+def _course_title(s: Session, code: str, title: str | None) -> str:
+    """The course's title; a given one is remembered, so later sessions need not repeat it."""
+    course = s.get(Course, code)
+    if title is None:
+        if course is None:
+            raise BadRequest(f"course {code} is new: give its title once (--title)")
+        return course.title
+    if course is None:
+        s.add(Course(code=code, title=title))
+    elif course.title != title:
+        course.title = title
+    return title
+
+
+def _claim(s: Session, candidates: Iterable[str], session_id: int) -> Device | None:
+    """The first candidate that is free, now serving `session_id`; None when every one is taken."""
+    for device_id in candidates:
+        result = s.execute(
+            update(Device)
+            .where(col(Device.id) == device_id, col(Device.session_id).is_(None), col(Device.retired).is_(False),
+                   col(Device.approved).is_(True))
+            .values(session_id=session_id)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return s.get(Device, device_id)
+    return None
+
+
+def _desire(device: Device, config: Config, session_id: int | None) -> Desired:
+    """Make `config` the device's desired config (serving `session_id`, or idle)."""
+    device.session_id = session_id
+    device.config_version = config.version
+    device.config_json = config_json(config)
+    return Desired(device.id, config, session_id)
+
+
+def _idle(device: Device, reported: Mapping[str, int]) -> Desired:
+    """The device leaves its session: a newer idle config."""
+    return _desire(device, Config(next_version(device.config_version, reported.get(device.id, 0))), None)
+
+
+def _explicit(s: Session, device_id: str) -> list[str]:
+    """The one candidate a lecturer named, if it can serve."""
+    device = s.get(Device, device_id)
+    if device is None or device.retired or not device.approved:
+        raise UnknownDevice(f"no device {device_id!r} is known (or it is retired or unapproved)")
+    if device.session_id is not None:
+        raise DeviceBusy(f"device {device_id} is serving session {device.session_id}")
+    return [device_id]
+
+
+def start(s: Session, request: StartRequest, candidates: Iterable[str], reported: Mapping[str, int],
+          now: float) -> Started:
+    """Create the session and claim the first free candidate (or the device the request names)."""
+    if request.device is not None:
+        candidates = _explicit(s, request.device)
+    title = _course_title(s, request.course, request.title)
+    row = FleetSession(course_code=request.course, course_title=title, academic_session=request.session,
+                       semester=request.semester, lecturer=request.lecturer, password=request.password,
+                       started_at=now, failover_grace_s=request.failover_grace_s)
+    s.add(row)
+    s.flush()
+    session_id = stored_id(row.id)
+    claimed = _claim(s, candidates, session_id)
+    if claimed is None:
+        raise NoDeviceAvailable("no online device is free: every device is offline or serving a session")
+    taken = set(s.exec(select(FleetSession.ssid).where(col(FleetSession.active))))
+    named = session_config(session_id=session_id, course=request.course, title=title, session=request.session,
+                           semester=request.semester, lecturer=request.lecturer, password=request.password,
+                           taken_ssids=taken, room=claimed.room)
+    config = Config(next_version(claimed.config_version, reported.get(claimed.id, 0)), named)
+    desired = _desire(claimed, config, session_id)
+    row.device_id, row.room, row.config_version = claimed.id, claimed.room, config.version
+    row.ssid, row.label, row.name, row.location = named.ssid, named.device_id, named.device_name, named.location
+    s.flush()
+    return Started(session_record(row), desired)
+
+
+def move(s: Session, session_id: int, from_device: str, candidates: Iterable[str],
+         reported: Mapping[str, int]) -> Moved:
+    """Claim another device for an active session; the one it leaves gets a newer idle config."""
+    row = s.get(FleetSession, session_id)
+    if row is None or not row.active or row.device_id != from_device:
+        raise UnknownSession(f"session {session_id} is no longer active on {from_device}")
+    old = s.get(Device, from_device)
+    if old is None or old.config_json is None:
+        raise UnknownDevice(f"session {session_id} has no device to move from")
+    claimed = _claim(s, [c for c in candidates if c != old.id], session_id)
+    if claimed is None:
+        raise NoDeviceAvailable(f"no free device to take over session {session_id}")
+    config = Config(next_version(claimed.config_version, reported.get(claimed.id, 0)),
+                    stored_config(old.config_json).session)
+    to = _desire(claimed, config, session_id)
+    idle = _idle(old, reported)
+    row.moved_from, row.device_id = old.id, claimed.id
+    row.moves += 1
+    row.degraded = False
+    row.config_version = config.version
+    row.applied_at = None
+    row.error = None
+    s.flush()
+    return Moved(session_record(row), to, idle)
+
+
+def end(s: Session, session_id: int, reported: Mapping[str, int], now: float) -> Ended:
+    """Mark the session ended; its device, unless it has left already, gets a newer idle config."""
+    row = s.get(FleetSession, session_id)
+    if row is None:
+        raise UnknownSession(f"no session {session_id}")
+    if not row.active:
+        raise SessionEnded(f"session {session_id} has already ended")
+    row.active = False
+    row.ended_at = now
+    device = s.get(Device, row.device_id) if row.device_id else None
+    idle = _idle(device, reported) if device is not None and device.session_id == session_id else None
+    s.flush()
+    return Ended(session_record(row), idle)

@@ -1,0 +1,178 @@
+"""The database's schema and plumbing: the SQLModel tables, a row's frozen value, engine creation
+and migrations.
+
+Only the store (and Alembic's environment) use these; the rest of the package sees the frozen
+values of `controller.core.values`, made here from rows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import BigInteger, Column, Engine, Index, Text, UniqueConstraint, event, text
+from sqlmodel import Field, SQLModel, create_engine
+
+from controller.contract.messages import Config
+from controller.core.values import CheckinRecord, DeviceEntry, RejectedRecord, SessionRecord
+from controller.errors import StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 0x466C656574  # "Fleet"
+
+
+class Device(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=32)
+    first_seen: float | None = None  # None: registered by an operator, never seen on the wire
+    last_seen: float | None = None
+    boot: int | None = Field(default=None, sa_type=BigInteger)  # counters are 0..2^32-1
+    fw: str | None = Field(default=None, max_length=32)
+    ip: str | None = Field(default=None, max_length=45)
+    retired: bool = False
+    approved: bool = True
+    name: str | None = Field(default=None, max_length=64)
+    room: str | None = Field(default=None, max_length=32, index=True)
+    session_id: int | None = Field(default=None, index=True)
+    config_version: int = Field(default=0, sa_type=BigInteger)
+    config_json: str | None = Field(default=None, sa_column=Column(Text))
+    applied_version: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class Course(SQLModel, table=True):
+    code: str = Field(primary_key=True, max_length=16)
+    title: str = Field(max_length=100)
+
+
+class FleetSession(SQLModel, table=True):
+    __tablename__ = "session"
+    __table_args__ = (
+        Index("uq_active_device", "device_id", unique=True, sqlite_where=text("active"),
+              postgresql_where=text("active")),
+        Index("uq_active_ssid", "ssid", unique=True, sqlite_where=text("active"), postgresql_where=text("active")),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    course_code: str = Field(max_length=16, index=True)
+    course_title: str = Field(max_length=100)
+    academic_session: str = Field(max_length=16)
+    semester: str = Field(max_length=32)
+    lecturer: str = Field(default="", max_length=64)
+    device_id: str | None = Field(default=None, max_length=32)
+    ssid: str = Field(default="", max_length=32)
+    password: str = Field(default="", max_length=63)
+    label: str = Field(default="", max_length=96)
+    name: str = Field(default="", max_length=128)
+    location: str = Field(default="", max_length=128)
+    room: str | None = Field(default=None, max_length=32)
+    config_version: int = Field(default=0, sa_type=BigInteger)
+    failover_grace_s: float = 60.0
+    moves: int = 0
+    moved_from: str | None = Field(default=None, max_length=32)
+    degraded: bool = False
+    active: bool = True
+    started_at: float
+    ended_at: float | None = None
+    applied_at: float | None = None
+    error: str | None = Field(default=None, max_length=128)
+
+
+class AttendanceRecord(SQLModel, table=True):
+    __tablename__ = "attendance"
+    __table_args__ = (UniqueConstraint("session_id", "student_id", name="uq_attendance_student"),)
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(index=True)
+    student_id: str = Field(max_length=32)
+    device_id: str = Field(max_length=32)
+    seq: int = Field(sa_type=BigInteger)
+    station_mac: str | None = Field(default=None, max_length=17)
+    received_at: float
+
+
+class RejectedCheckin(SQLModel, table=True):
+    __tablename__ = "rejected_checkin"
+    __table_args__ = (UniqueConstraint("device_id", "seq", name="uq_rejected_device_seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: str = Field(max_length=32)
+    session_id: int = Field(index=True)
+    student_id: str = Field(max_length=64)
+    seq: int = Field(sa_type=BigInteger)
+    reason: str = Field(max_length=32)
+    received_at: float
+
+
+# --- rows to values: what leaves the store -------------------------------------------------------
+
+
+def config_json(config: Config) -> str:
+    """A desired config as the device row holds it."""
+    return json.dumps(config.to_obj(), separators=(",", ":"))
+
+
+def stored_config(raw: str) -> Config:
+    return Config.from_obj(json.loads(raw))
+
+
+def stored_id(row_id: int | None) -> int:
+    if row_id is None:  # only a row never flushed has no id, and the store returns none of those
+        raise StoreError("a row without an id left the database")
+    return row_id
+
+
+def session_record(row: FleetSession) -> SessionRecord:
+    return SessionRecord(
+        id=stored_id(row.id), course_code=row.course_code, course_title=row.course_title,
+        academic_session=row.academic_session, semester=row.semester, lecturer=row.lecturer,
+        device_id=row.device_id, ssid=row.ssid, room=row.room, config_version=row.config_version,
+        failover_grace_s=row.failover_grace_s, moves=row.moves, moved_from=row.moved_from, degraded=row.degraded,
+        active=row.active, started_at=row.started_at, ended_at=row.ended_at, applied_at=row.applied_at,
+        error=row.error,
+    )
+
+
+def device_entry(row: Device) -> DeviceEntry:
+    return DeviceEntry(
+        id=row.id, first_seen=row.first_seen, last_seen=row.last_seen, boot=row.boot, fw=row.fw, ip=row.ip,
+        applied_version=row.applied_version, name=row.name, room=row.room, retired=row.retired,
+        approved=row.approved,
+    )
+
+
+def checkin_record(row: AttendanceRecord) -> CheckinRecord:
+    return CheckinRecord(row.session_id, row.student_id, row.device_id, row.seq, row.station_mac, row.received_at)
+
+
+def rejected_record(row: RejectedCheckin) -> RejectedRecord:
+    return RejectedRecord(row.session_id, row.student_id, row.device_id, row.seq, row.reason, row.received_at)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign-thread use."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    # an unreachable server fails a connect in 5 s instead of TCP's minutes: the controller reads
+    # no message while a database call runs
+    connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision. Several controllers may start at once:
+    on PostgreSQL an advisory lock lets one migrate while the others wait."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")

@@ -1,0 +1,172 @@
+"""The fleet's stored facts as frozen values: what the store takes and returns.
+
+Sessions, devices' desired configs and inventory, liveness to write, check-ins and the outcome of
+a claim, a move or an end. The database adapter converts its rows into these at its boundary, so
+the rest of the package never holds a database row; an id here is one the database has given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controller.contract.messages import Config
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessRow:
+    """What a flush writes for one device."""
+
+    device_id: str
+    last_seen: float | None
+    boot: int | None
+    fw: str | None
+    ip: str | None
+    applied_version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """A device's desired config, and the session it serves (None: idle)."""
+
+    device_id: str
+    config: Config
+    session_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What an operator set about a device (the inventory), as the controller caches it."""
+
+    name: str | None = None
+    room: str | None = None
+    retired: bool = False
+    approved: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEntry:
+    """A device as the database knows it: liveness as last flushed, and what an operator set."""
+
+    id: str
+    first_seen: float | None  # None: registered by an operator, never seen on the wire
+    last_seen: float | None
+    boot: int | None
+    fw: str | None
+    ip: str | None
+    applied_version: int | None
+    name: str | None
+    room: str | None
+    retired: bool
+    approved: bool
+
+    @property
+    def info(self) -> DeviceInfo:
+        return DeviceInfo(self.name, self.room, self.retired, self.approved)
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    """What a lecturer asks for: a session of a course, on a device, in a room or anywhere."""
+
+    course: str
+    title: str | None
+    session: str
+    semester: str
+    lecturer: str = ""
+    password: str = ""
+    device: str | None = None
+    room: str | None = None
+    any_room: bool = False
+    failover_grace_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A stored session (its password stays in the device's config)."""
+
+    id: int
+    course_code: str
+    course_title: str
+    academic_session: str
+    semester: str
+    lecturer: str
+    device_id: str | None
+    ssid: str
+    room: str | None
+    config_version: int
+    failover_grace_s: float
+    moves: int
+    moved_from: str | None
+    degraded: bool
+    active: bool
+    started_at: float
+    ended_at: float | None
+    applied_at: float | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A session created and a device claimed for it: `desired` is that device's new config."""
+
+    session: SessionRecord
+    desired: Desired
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """A session failed over: the new device's config (`to`) and the old one's idle config."""
+
+    session: SessionRecord
+    to: Desired
+    idle: Desired
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """A session ended; `idle` is its device's new config (None: the device had left it already)."""
+
+    session: SessionRecord
+    idle: Desired | None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What became of a batch of check-ins: the highest seq (to ack) and counts by outcome."""
+
+    upto: int
+    stored: int
+    duplicates: int
+    rejected: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinRecord:
+    """A stored check-in: one per student and session."""
+
+    session_id: int
+    student_id: str
+    device_id: str
+    seq: int
+    station_mac: str | None
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRecord:
+    """A check-in refused, and why (`unknown_session`, `bad_student_id`)."""
+
+    session_id: int
+    student_id: str
+    device_id: str
+    seq: int
+    reason: str
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CourseRecord:
+    """A course, with the title remembered from its first session."""
+
+    code: str
+    title: str
