@@ -1,2 +1,3 @@
-"""The device simulator: the pure device model (`device`) and N of them speaking the contract
-from one process and one thread (`simulator`)."""
+"""The device simulator: the pure device model with the firmware's rules (`device`), the generic
+event-loop parts (`reactor`), and N devices speaking the contract from one process and one thread
+(`simulator`, over `loop`, `traffic` and `pump`)."""

@@ -1,7 +1,10 @@
 """One simulated device's decisions, with no I/O and no clock: the status, heartbeat, state and
-attendance messages it sends, the config version rule, its check-in queue. `now` (monotonic
-seconds) and a `random.Random` are passed in, so it is tested with plain data; the simulator
-(`controller.sim.simulator`) drives many of them over MQTT.
+attendance messages it sends, the config version rule, its check-in queue and duplicate-student
+check. `now` (monotonic seconds) and a `random.Random` are passed in, so it is tested with plain
+data; the simulator (`controller.sim.simulator`) drives many of them over MQTT.
+
+The limits and the check-in rules are the firmware's (`firmware/lib/fleet_core`): each constant
+below names the one it mirrors, and tests/unit/sim/test_device.py reads the header to keep them equal.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import itertools
 import random
 from collections import deque
 from dataclasses import dataclass
+from enum import Enum
 from typing import Final
 
 from controller.contract.messages import (
@@ -28,13 +32,57 @@ from controller.contract.messages import (
 from controller.errors import Rejected
 
 FW_VERSION: Final = "sim-1.0.0"
-MAX_QUEUED: Final = 2048
-"""Check-ins a device keeps until acked (its flash ring); the oldest is dropped beyond it."""
-STUDENTS_PER_CLASS: Final = 120
+QUEUE_CAPACITY: Final = 256
+"""Check-ins a device keeps in flash until acked; a full queue refuses new ones (`kQueueCapacity`)."""
+MAX_SEEN_STUDENTS: Final = 1024
+"""Students remembered per session for the duplicate check (`kMaxSeenStudents`)."""
 MAX_STATIONS: Final = 10
-"""Wi-Fi clients an ESP32 soft AP serves at once."""
+"""Wi-Fi clients the soft AP serves at once (`kApMaxConnections`)."""
+STUDENTS_PER_CLASS: Final = 120
+"""The students a simulated visit is drawn from, with repeats (refused as already checked in)."""
 RSSI_RANGE: Final = (-85, -40)
 HEAP_RANGE: Final = (120_000, 180_000)
+
+
+class CheckinResult(Enum):
+    """What a check-in attempt came to (the firmware's `CheckinResult`, less the outcomes of a
+    malformed student id and a failed flash write, which the simulator never produces)."""
+
+    CHECKED_IN = "checked_in"
+    ALREADY_CHECKED_IN = "already_checked_in"
+    NO_ACTIVE_SESSION = "no_active_session"
+    QUEUE_FULL = "queue_full"
+
+
+class SeenStudents:
+    """The students already checked in during one session (the firmware's `SeenStudents`): at
+    most `capacity`; past it a student is not remembered, so a repeat is queued again and the
+    controller, which keeps one row per session and student, drops it."""
+
+    __slots__ = ("_ids", "capacity", "session_id")
+
+    def __init__(self, capacity: int = MAX_SEEN_STUDENTS) -> None:
+        self.capacity = capacity
+        self.session_id: int | None = None
+        self._ids: set[str] = set()
+
+    def reset(self, session_id: int | None) -> None:
+        """Start over for `session_id` (None: no session)."""
+        self.session_id = session_id
+        self._ids.clear()
+
+    def __contains__(self, student_id: str) -> bool:
+        return student_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def insert(self, student_id: str) -> bool:
+        """Remember `student_id`; False when the set is full and it is not remembered."""
+        if student_id not in self._ids and len(self._ids) >= self.capacity:
+            return False
+        self._ids.add(student_id)
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +104,8 @@ class SimDevice:
     """One device's decisions: what it sends, the config version rule, its check-in queue.
 
     No I/O and no clock. What a real device keeps in flash (last applied config, unacked
-    check-ins, next seq, boot counter) survives `reboot()`; uptime does not.
+    check-ins, next seq, boot counter) survives `reboot()`; uptime does not, and the seen students
+    are rebuilt from the queue, as the firmware does at boot.
     """
 
     def __init__(self, device_id: str, index: int, rng: random.Random, now: float, fw: str = FW_VERSION) -> None:
@@ -69,7 +118,7 @@ class SimDevice:
         self.state: State | None = None
         self.queue: deque[tuple[int, CheckinEvent]] = deque()  # (session_id, event), seq rising
         self.next_seq = 1
-        self.dropped = 0
+        self.seen = SeenStudents()
         self._rng = rng
         self._rssi = rng.randint(RSSI_RANGE[0] + 5, RSSI_RANGE[1] - 5)
         self._sent = 0  # how many queued events went out on the current connection
@@ -87,6 +136,10 @@ class SimDevice:
         self.boot += 1
         self.booted_at = now
         self._sent = 0
+        self.seen.reset(self.session_id)
+        for session_id, event in self.queue:
+            if session_id == self.session_id:
+                self.seen.insert(event.student_id)
 
     def link_up(self) -> None:
         """A new connection: every unacked check-in is to be sent again."""
@@ -124,6 +177,8 @@ class SimDevice:
         except Rejected as exc:
             return self._reject(version if type(version) is int and 0 <= version <= U32 else 0, exc)
         self.config = config
+        if self.session_id != self.seen.session_id:
+            self.seen.reset(self.session_id)
         session = config.session
         if session is None:
             self.state = State(config.version, "applied", False)
@@ -147,23 +202,30 @@ class SimDevice:
         self._sent = max(0, self._sent - dropped)
         return dropped
 
-    def checkin(self, now: float) -> CheckinEvent | None:
-        """A student checks in, if a session is active: the event is queued until acked."""
+    def visit(self, now: float) -> CheckinResult:
+        """A student from the class, drawn at random (repeats happen), tries to check in from a
+        random station."""
+        if self.session_id is None:
+            return CheckinResult.NO_ACTIVE_SESSION
+        rng = self._rng
+        student_id = f"U2024/{rng.randint(1, STUDENTS_PER_CLASS):04d}"
+        return self.checkin(now, student_id, ":".join(f"{rng.randrange(256):02x}" for _ in range(6)))
+
+    def checkin(self, now: float, student_id: str, station_mac: str) -> CheckinResult:
+        """The firmware's check-in rule: refused without a session, for a student already checked
+        in this session, or when the queue is full (no seq is used then); else queued until acked."""
         session_id = self.session_id
         if session_id is None:
-            return None
-        rng = self._rng
-        event = CheckinEvent(
-            self.next_seq, f"U2024/{rng.randint(1, STUDENTS_PER_CLASS):04d}",
-            ":".join(f"{rng.randrange(256):02x}" for _ in range(6)), min(U32, int((now - self.booted_at) * 1000)),
-        )
+            return CheckinResult.NO_ACTIVE_SESSION
+        if student_id in self.seen:
+            return CheckinResult.ALREADY_CHECKED_IN
+        if len(self.queue) >= QUEUE_CAPACITY:
+            return CheckinResult.QUEUE_FULL
+        uptime_ms = min(U32, int((now - self.booted_at) * 1000))
+        self.queue.append((session_id, CheckinEvent(self.next_seq, student_id, station_mac, uptime_ms)))
         self.next_seq += 1
-        self.queue.append((session_id, event))
-        if len(self.queue) > MAX_QUEUED:
-            self.queue.popleft()
-            self.dropped += 1
-            self._sent = max(0, self._sent - 1)
-        return event
+        self.seen.insert(student_id)
+        return CheckinResult.CHECKED_IN
 
     def unsent_batches(self) -> list[Attendance]:
         """Queued events not yet sent on this connection, as batches of one session each, at most

@@ -142,8 +142,9 @@ def run(seconds: float, devices: int, seed: int) -> dict[str, object]:
                      "moved by failover": sum(1 for s in sessions if s["moves"]),
                      "request errors during faults": dict(tally.start_errors)},
         "checkins": {"taken by devices": taken, "acked": stats.checkins_acked, "still queued": queued,
-                     "dropped (queue full)": stats.checkins_dropped,
-                     "unaccounted": taken - stats.checkins_acked - queued - stats.checkins_dropped,
+                     "refused (queue full, no seq taken)": stats.checkins_refused,
+                     "refused (already checked in)": stats.checkins_repeated,
+                     "unaccounted": taken - stats.checkins_acked - queued,
                      "stored rows (one per session and student)": stored},
         "rejected by reason": dict(sorted(tally.rejected.items())),
     }

@@ -8,7 +8,6 @@ runs under a fresh random topic root, with seeded randomness and short heartbeat
 from __future__ import annotations
 
 import itertools
-import random
 import threading
 import time
 import uuid
@@ -23,7 +22,6 @@ import pytest
 from controller.adapters.mqtt import new_client, parse_broker_url
 from controller.contract.messages import Config, SessionConfig, encode
 from controller.contract.topics import Topics
-from controller.sim.device import SimDevice
 from controller.sim.simulator import SimConfig, Simulator, SimulatorError
 from tests.brokers import AmqttBroker, start_amqtt, start_mosquitto
 from tests.contract import ContractViolation, schema_for_topic, validate_publish
@@ -384,33 +382,7 @@ def test_the_same_life_cycle_on_mosquitto(tmp_path: Path, root: str) -> None:
         mosquitto.stop()
 
 
-# --- the pure device (no broker) -----------------------------------------------------------------
-
-
-def test_device_batches_respect_the_event_and_byte_limits() -> None:
-    device = SimDevice("sim-00001", 1, random.Random(1), now=0.0)
-    assert device.on_config(encode(active_config(1))) is not None
-    for i in range(100):
-        device.checkin(now=float(i))
-    batches = device.unsent_batches()
-    assert [e.seq for b in batches for e in b.events] == list(range(1, 101))
-    assert all(1 <= len(b.events) <= 32 and len(encode(b.to_obj(device.device_id))) <= 1024 for b in batches)
-    assert device.unsent_batches() == []
-    device.link_up()
-    assert len(device.unsent_batches()) == len(batches)
-
-
-def test_device_config_rule_and_bad_payloads() -> None:
-    device = SimDevice("sim-00001", 1, random.Random(1), now=0.0)
-    assert device.on_config(b"not json") is not None and device.state is not None
-    assert device.state.result == "rejected" and device.state.config_version == 0
-    applied = device.on_config(encode(active_config(4)))
-    assert applied is not None and applied.applied and device.applied_version == 4
-    assert device.on_config(encode(active_config(4))) is None  # equal: ignored
-    rejected = device.on_config(encode({**active_config(9), "password": "short"}))
-    assert rejected is not None and rejected.result == "rejected" and rejected.applied_version == 4
-    device.reboot(now=1.0)
-    assert (device.boot, device.applied_version) == (2, 4)  # the config is kept in flash
+# --- the config (no broker) ---------------------------------------------------------------------
 
 
 def test_config_names_devices() -> None:
