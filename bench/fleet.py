@@ -379,7 +379,8 @@ class _Restart:
 def _crash_and_restart(api: ControlClient, broker: procs.Mosquitto, workdir: Path, db: str, *, controller: procs.Proc,
                        profile_to: Path | None, timeout: float = 60.0) -> _Restart:
     """SIGKILL the controller, start another; time until its table equals the one before the kill."""
-    restart = _restart(api, broker, workdir, db, controller=controller, profiled=profile_to is not None, timeout=timeout)
+    restart = _restart(api, broker, workdir, db, controller=controller, profiled=profile_to is not None,
+                       timeout=timeout)
     pyspy = workdir / "restart.pyspy"
     if profile_to is not None and pyspy.exists():
         profile_to.parent.mkdir(parents=True, exist_ok=True)
@@ -441,7 +442,8 @@ def run(workdir: Path, settings: FleetSettings) -> FleetResult:
             _, sim_share = up.sim_cpu.end()
             sim_rss = up.sim.usage().rss_bytes
             up.counter.stop()
-            restart = _crash_and_restart(api, broker, workdir, db, controller=up.controller, profile_to=settings.profile_to)
+            restart = _crash_and_restart(api, broker, workdir, db, controller=up.controller,
+                                         profile_to=settings.profile_to)
             up.sim.stop(30)
     connected = [n for _, n in up.counter.samples]
     hold = up.counter.samples[-1][0] - up.counter.samples[0][0] if up.counter.samples else 0.0

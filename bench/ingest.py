@@ -198,8 +198,8 @@ def run(workdir: Path, settings: IngestSettings) -> IngestResult:
                 raw_base = rawsub.read_count(raw_dir)
                 log.info("ingest: %d devices known; offering %.0f msg/s for %.0f s", settings.devices,
                          settings.offered_rate, settings.duration_s)
-                window = _measure(api, publisher, stream, settings, pids=(controller.pid, raw.pid, broker.pid), base=base,
-                                  pyspy_out=workdir / "ingest.pyspy")
+                window = _measure(api, publisher, stream, settings, pids=(controller.pid, raw.pid, broker.pid),
+                                  base=base, pyspy_out=workdir / "ingest.pyspy")
             controller.kill()  # its backlog would take long to drain; nothing more is read from it
     return _analyse(settings, window, rawsub.read_times(raw_dir), raw_base, workdir / "ingest.pyspy")
 

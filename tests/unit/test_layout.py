@@ -32,7 +32,8 @@ def _name(path: Path) -> str:
 
 @pytest.mark.parametrize("path", DAEMON, ids=_name)
 def test_the_daemon_does_not_import_the_broker_or_the_simulator(path: Path) -> None:
-    bad = {name for name in imported(path) if name.startswith(("controller.broker", "controller.sim", "controller.cli"))}
+    other_products = ("controller.broker", "controller.sim", "controller.cli")
+    bad = {name for name in imported(path) if name.startswith(other_products)}
     assert not bad, f"{_name(path)} imports {sorted(bad)}"
 
 
