@@ -29,7 +29,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
-"""Directory holding ``<name>.schema.json`` and ``examples/<name>/{valid,invalid}/*.json``."""
+"""Directory holding ``<name>.schema.json``, ``examples/<name>/{valid,invalid}/*.json`` and
+``methods/<method>.schema.json`` (each request method's ``$defs/params`` and ``$defs/result``)."""
 
 EXAMPLES_DIR = SCHEMA_DIR / "examples"
 SCHEMA_SUFFIX = ".schema.json"
@@ -62,6 +63,11 @@ def schema_names() -> tuple[str, ...]:
     return tuple(sorted(n for n in names if n != COMMON))
 
 
+def method_names() -> tuple[str, ...]:
+    """Request methods with a schema of their params and result (``methods/<method>.schema.json``)."""
+    return tuple(sorted(p.name.removesuffix(SCHEMA_SUFFIX) for p in (SCHEMA_DIR / "methods").glob(f"*{SCHEMA_SUFFIX}")))
+
+
 def schema_path(name: str) -> Path:
     """Path of the schema file called ``name`` (``common`` included)."""
     return SCHEMA_DIR / f"{name}{SCHEMA_SUFFIX}"
@@ -78,8 +84,8 @@ def load_schema(name: str) -> Mapping[str, Any]:
 def registry() -> Registry[Any]:
     """A registry of every schema file under its ``$id``, so relative ``$ref``s resolve."""
     resources = []
-    for path in sorted(SCHEMA_DIR.glob(f"*{SCHEMA_SUFFIX}")):
-        schema = load_schema(path.name.removesuffix(SCHEMA_SUFFIX))
+    for path in sorted(SCHEMA_DIR.rglob(f"*{SCHEMA_SUFFIX}")):
+        schema = load_schema(path.relative_to(SCHEMA_DIR).as_posix().removesuffix(SCHEMA_SUFFIX))
         resources.append((schema["$id"], Resource.from_contents(schema, DRAFT202012)))
     return Registry().with_resources(resources).crawl()
 
@@ -153,6 +159,20 @@ def _relevance(error: ValidationError) -> tuple[object, ...]:
 def best_error(name: str, obj: object) -> ValidationError | None:
     """The most useful error of ``obj`` against the message schema ``name``, or ``None``."""
     return best_match(validator(name).iter_errors(obj), key=_relevance)
+
+
+@cache
+def method_validator(method: str, part: str) -> Validator:
+    """A validator for a request method's ``params`` or ``result`` (``methods/<method>.schema.json``)."""
+    uri = f"{load_schema(f'methods/{method}')['$id']}#/$defs/{part}"
+    return ContractValidator({"$ref": uri}, registry=registry())
+
+
+def validate_method(method: str, part: str, obj: object) -> None:
+    """Raise ``jsonschema.ValidationError`` (the best match) if ``obj`` is not ``method``'s valid ``part``."""
+    error = best_match(method_validator(method, part).iter_errors(obj), key=_relevance)
+    if error is not None:
+        raise error
 
 
 def validate(name: str, obj: object) -> None:

@@ -1,21 +1,41 @@
-"""The CLI's side of the request API: one request, one reply, over the broker."""
+"""The CLI's side of the request API: one request, one reply, over the broker.
+
+`call` sends any method with raw params; the typed methods (`start_session`, `devices`, ...) send a
+method's params type and read its result type (`controller.contract.requests.METHODS`)."""
 
 from __future__ import annotations
 
 import threading
 import uuid
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
 from controller.adapters.mqtt import new_client, parse_broker_url
+from controller.contract import requests as api
 from controller.contract.messages import JsonObject, Request, encode, load_object
+from controller.contract.results import (
+    AttendanceList,
+    AttendanceReport,
+    CoursesList,
+    DeviceForgotten,
+    DeviceInventory,
+    DevicesList,
+    DeviceUpdated,
+    SessionEnded,
+    SessionList,
+    SessionStarted,
+    SessionWaited,
+    StatsResult,
+)
 from controller.contract.topics import Topics
 from controller.errors import ApiError, ControllerOffline, FleetError, Rejected
 
 _REPLY_LIMIT = 64 * 1024 * 1024
+P = TypeVar("P", bound=api.Wire)
+R = TypeVar("R", bound=api.Wire)
 
 
 class FleetClient:
@@ -115,3 +135,58 @@ class FleetClient:
             error = {}
         raise ApiError(str(error.get("message", "the controller refused the request")), str(error.get("code",
                                                                                                          "internal")))
+
+    def request(self, method: api.Method[P, R], params: P, *, timeout: float = 10.0) -> R:
+        """Send one method's typed params; its typed result (FleetError if the result cannot be read)."""
+        result = self.call(method.name, params.to_obj(), timeout=timeout)
+        try:
+            return method.result.from_obj(result)
+        except Rejected as exc:
+            raise FleetError(f"the controller's answer to {method.name} is not understood: {exc.detail}") from exc
+
+    # --- one typed method per request method ----------------------------------------------------
+
+    def start_session(self, params: api.SessionStartParams) -> SessionStarted:
+        return self.request(api.SESSION_START, params)
+
+    def wait_session(self, params: api.SessionWaitParams, *, timeout: float) -> SessionWaited:
+        return self.request(api.SESSION_WAIT, params, timeout=timeout)
+
+    def end_session(self, session_id: int) -> SessionEnded:
+        return self.request(api.SESSION_END, api.SessionParams(session_id))
+
+    def sessions(self, *, active: bool = False, timeout: float = 10.0) -> SessionList:
+        return self.request(api.SESSION_LIST, api.SessionListParams(active), timeout=timeout)
+
+    def devices(self, params: api.DevicesListParams, *, timeout: float = 10.0) -> DevicesList:
+        return self.request(api.DEVICES_LIST, params, timeout=timeout)
+
+    def stats(self) -> StatsResult:
+        return self.request(api.STATS, api.NoParams())
+
+    def attendance(self, session_id: int) -> AttendanceList:
+        return self.request(api.ATTENDANCE_LIST, api.SessionParams(session_id))
+
+    def report(self, params: api.AttendanceReportParams) -> AttendanceReport:
+        return self.request(api.ATTENDANCE_REPORT, params)
+
+    def courses(self) -> CoursesList:
+        return self.request(api.COURSES_LIST, api.NoParams())
+
+    def inventory(self) -> DeviceInventory:
+        return self.request(api.DEVICE_LIST, api.NoParams())
+
+    def set_device(self, params: api.DeviceSetParams) -> DeviceUpdated:
+        return self.request(api.DEVICE_SET, params)
+
+    def retire(self, device: str) -> DeviceUpdated:
+        return self.request(api.DEVICE_RETIRE, api.DeviceParams(device))
+
+    def restore(self, device: str) -> DeviceUpdated:
+        return self.request(api.DEVICE_RESTORE, api.DeviceParams(device))
+
+    def approve(self, device: str) -> DeviceUpdated:
+        return self.request(api.DEVICE_APPROVE, api.DeviceParams(device))
+
+    def forget(self, device: str) -> DeviceForgotten:
+        return self.request(api.DEVICE_FORGET, api.DeviceParams(device))

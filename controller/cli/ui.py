@@ -1,7 +1,8 @@
 """Rendering for people: the fleet table, session lists and attendance, as rich renderables.
 
-Every function is a pure function of a data snapshot (a request API result), so the live view
-and the one-shot commands draw the same thing and tests render them to a string.
+Every function is a pure function of a data snapshot (a typed request API result,
+`controller.contract.results`), so the live view and the one-shot commands draw the same thing and
+tests render them to a string.
 
 Tables degrade as kubectl's do: each column has a priority; identifiers, SSIDs and states (priority
 0) are always shown and never cut, the others drop (least important first) when the rows would not
@@ -15,13 +16,23 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, JustifyMethod, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
+
+from controller.contract.results import (
+    AttendanceList,
+    AttendanceReport,
+    DeviceRow,
+    DevicesList,
+    InventoryRow,
+    SessionRow,
+    SessionStarted,
+)
 
 GAP: Final = 3
 """Characters between two columns: one of padding, the (blank) rule, one of padding."""
@@ -120,15 +131,15 @@ def _dash(value: object) -> str:
     return "-" if value is None else str(value)
 
 
-def totals(snapshot: Mapping[str, Any]) -> Text:
+def totals(snapshot: DevicesList) -> Text:
     """`total 12 · online 10 · offline 2 · available 7`, as the seed's status display had it."""
     text = Text()
-    for label, key, style in (("total", "total", "bold"), ("online", "online", "green"),
-                              ("offline", "offline", "red"), ("available", "available", "cyan")):
+    for label, count, style in (("total", snapshot.total, "bold"), ("online", snapshot.online, "green"),
+                                ("offline", snapshot.offline, "red"), ("available", snapshot.available, "cyan")):
         if len(text):
             text.append("  ·  ", style="dim")
         text.append(f"{label} ")
-        text.append(str(snapshot.get(key, 0)), style=style)
+        text.append(str(count), style=style)
     return text
 
 
@@ -136,19 +147,19 @@ HEALTH: Final = (Column("RSSI", 5, "right"), Column("heap", 5, "right"), Column(
                  Column("fw", 7), Column("sta", 6, "right"))
 
 
-def health(row: Mapping[str, Any]) -> tuple[Text, Text, str, str, str]:
+def health(row: DeviceRow) -> tuple[Text, Text, str, str, str]:
     """RSSI, free heap, uptime, firmware and connected stations, with weak signal or low heap in red."""
-    rssi, heap = row.get("rssi"), row.get("heap")
+    rssi, heap = row.rssi, row.heap
     rssi_text = Text("-" if rssi is None else str(rssi), style="red" if rssi is not None and rssi < -80 else "")
     heap_text = Text("-" if heap is None else f"{heap // 1024}k", style="red" if heap is not None and heap < 30_000
                      else "")
-    uptime = row.get("uptime_s")
+    uptime = row.uptime_s
     up = "-" if uptime is None else ago(0, uptime).removesuffix(" ago")
-    return rssi_text, heap_text, up, _dash(row.get("fw")), _dash(row.get("stations"))
+    return rssi_text, heap_text, up, _dash(row.fw), _dash(row.stations)
 
 
-def _version(row: Mapping[str, Any]) -> Cell:
-    desired, applied = row.get("config_version"), row.get("applied_version")
+def _version(row: DeviceRow) -> Cell:
+    desired, applied = row.config_version, row.applied_version
     if desired is None:
         return "-" if applied is None else f"v{applied}"
     if applied == desired:
@@ -163,35 +174,34 @@ FLEET_COLUMNS: Final = (
 )
 
 
-def fleet_table(snapshot: Mapping[str, Any], now: float, *, title: str = "Fleet",
+def fleet_table(snapshot: DevicesList, now: float, *, title: str = "Fleet",
                 checkins: Mapping[int, int] | None = None, wide: bool = False) -> RenderableType:
     """Totals, then one row per device in the snapshot (already sorted/filtered by the controller).
     `checkins`: stored check-ins per session id (from session.list), shown beside each device's session."""
     counts = checkins or {}
     rows = []
-    for row in snapshot.get("devices", []):
-        state = Text("online", style="green") if row.get("online") else Text("offline", style="red")
-        for flag in row.get("flags") or ():
+    for row in snapshot.devices:
+        state = Text("online", style="green") if row.online else Text("offline", style="red")
+        for flag in row.flags:
             state.append(f" {flag.replace('_', ' ')}", style="bold yellow")
-        session_id = row.get("session_id")
-        rows.append((row["id"], state, ago(row.get("last_seen"), now), _dash(row.get("room")), _dash(row.get("name")),
-                     _dash(row.get("ssid")), _dash(session_id), _dash(counts.get(session_id)), _version(row),
-                     *health(row)))
-    shown, matched = len(rows), snapshot.get("matched", len(rows))
+        stored = None if row.session_id is None else counts.get(row.session_id)
+        rows.append((row.id, state, ago(row.last_seen, now), _dash(row.room), _dash(row.name), _dash(row.ssid),
+                     _dash(row.session_id), _dash(stored), _version(row), *health(row)))
+    shown, matched = len(rows), snapshot.matched
     parts: list[RenderableType] = [totals(snapshot), grid(FLEET_COLUMNS, rows, title=title, wide=wide)]
     if matched > shown:
         parts.append(Text(f"showing {shown} of {matched} devices", style="dim"))
     return Group(*parts)
 
 
-def _status(s: Mapping[str, Any]) -> Text:
-    if not s["active"]:
+def _status(s: SessionRow) -> Text:
+    if not s.active:
         return Text("ended", style="dim")
-    if s.get("degraded"):
+    if s.degraded:
         return Text("degraded", style="bold red")
-    if s.get("error"):
+    if s.error:
         return Text("rejected", style="red")
-    if s.get("applied"):
+    if s.applied:
         return Text("applied", style="green")
     return Text("pending", style="yellow")
 
@@ -203,10 +213,10 @@ SESSION_COLUMNS: Final = (
 )
 
 
-def sessions_table(sessions: Sequence[Mapping[str, Any]], *, wide: bool = False) -> Grid:
-    rows = [(str(s["session_id"]), s["course"], s["session"], s["semester"], s["lecturer"] or "-",
-             _dash(s.get("device")), _dash(s.get("moved_from") if s.get("moves") else None), s["ssid"], _status(s),
-             str(s.get("checkins", 0)), stamp(s["started_at"])) for s in sessions]
+def sessions_table(sessions: Sequence[SessionRow], *, wide: bool = False) -> Grid:
+    rows = [(str(s.session_id), s.course, s.session, s.semester, s.lecturer or "-", _dash(s.device),
+             _dash(s.moved_from if s.moves else None), s.ssid, _status(s), str(s.checkins), stamp(s.started_at))
+            for s in sessions]
     return grid(SESSION_COLUMNS, rows, title="Sessions", wide=wide)
 
 
@@ -214,31 +224,30 @@ ATTENDANCE_COLUMNS: Final = (Column("#", 1, "right"), Column("student"), Column(
 REJECTED_COLUMNS: Final = (Column("student"), Column("device"), Column("reason"), Column("received", 1))
 
 
-def attendance_table(result: Mapping[str, Any], *, wide: bool = False) -> RenderableType:
-    rows = [(str(i), r["student_id"], r["device"], stamp(r["received_at"]))
-            for i, r in enumerate(result.get("records", []), 1)]
-    table = grid(ATTENDANCE_COLUMNS, rows, title=f"Attendance of session {result['session_id']}", wide=wide)
-    rejected = result.get("rejected", [])
-    if not rejected:
+def attendance_table(result: AttendanceList, *, wide: bool = False) -> RenderableType:
+    rows = [(str(i), r.student_id, r.device, stamp(r.received_at)) for i, r in enumerate(result.records, 1)]
+    table = grid(ATTENDANCE_COLUMNS, rows, title=f"Attendance of session {result.session_id}", wide=wide)
+    if not result.rejected:
         return table
-    bad = grid(REJECTED_COLUMNS, [(r["student_id"], r["device"], r["reason"], stamp(r["received_at"]))
-                                  for r in rejected], title="Rejected check-ins", wide=wide, title_style="bold red")
+    bad = grid(REJECTED_COLUMNS, [(r.student_id, r.device, r.reason, stamp(r.received_at)) for r in result.rejected],
+               title="Rejected check-ins", wide=wide, title_style="bold red")
     return Group(table, bad)
 
 
-def config_panel(result: Mapping[str, Any]) -> Table:
+def config_panel(result: SessionStarted) -> Table:
     """The config a session start published, as a two-column table."""
-    config = result["config"]
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(no_wrap=True)
-    table.add_row("session", str(result["session_id"]))
-    table.add_row("device", str(result["device"]))
-    for key in ("ssid", "password", "device_id", "device_name", "location", "version"):
-        value = config.get(key)
-        if key == "password":
-            value = value or "(open network)"
-        table.add_row(key.replace("_", " "), str(value))
+    table.add_row("session", str(result.session_id))
+    table.add_row("device", result.device)
+    config = result.config.session
+    if config is not None:
+        for label, value in (("ssid", config.ssid), ("password", config.password or "(open network)"),
+                             ("device id", config.device_id), ("device name", config.device_name),
+                             ("location", config.location)):
+            table.add_row(label, value)
+    table.add_row("version", str(result.config.version))
     return table
 
 
@@ -248,19 +257,19 @@ INVENTORY_COLUMNS: Final = (
 )
 
 
-def _inventory_status(d: Mapping[str, Any]) -> Text:
-    if d["retired"]:
+def _inventory_status(d: InventoryRow) -> Text:
+    if d.device.retired:
         return Text("retired", style="dim")
-    if not d["approved"]:
+    if not d.device.approved:
         return Text("pending approval", style="yellow")
-    if d.get("first_seen") is None:
+    if d.first_seen is None:
         return Text("never seen", style="dim")
-    return Text("online", style="green") if d["online"] else Text("offline", style="red")
+    return Text("online", style="green") if d.device.online else Text("offline", style="red")
 
 
-def inventory_table(devices: Sequence[Mapping[str, Any]], now: float, *, wide: bool = False) -> Grid:
-    rows = [(d["id"], _dash(d.get("operator_name")), _dash(d.get("room")), _inventory_status(d),
-             stamp(d.get("first_seen")), ago(d.get("last_seen"), now), *health(d)) for d in devices]
+def inventory_table(devices: Sequence[InventoryRow], now: float, *, wide: bool = False) -> Grid:
+    rows = [(d.device.id, _dash(d.operator_name), _dash(d.device.room), _inventory_status(d), stamp(d.first_seen),
+             ago(d.device.last_seen, now), *health(d.device)) for d in devices]
     return grid(INVENTORY_COLUMNS, rows, title="Device inventory", wide=wide)
 
 
@@ -276,13 +285,13 @@ HEAD_COUNT_COLUMNS: Final = (Column("session", 0, "right"), Column("date", 2), C
                              Column("present", 0, "right"), Column("flagged", 1, "right"))
 
 
-def report_view(report: Mapping[str, Any], *, wide: bool = False) -> RenderableType:
+def report_view(report: AttendanceReport, *, wide: bool = False) -> RenderableType:
     """Per student: attended / held, percentage with a bar, suspicious check-ins marked; then per session."""
-    title = f"{report['course']} {report['session']} {report['semester']}: {report['held']} sessions held"
-    students = [(s["student_id"], f"{s['attended']}/{s['held']}", f"{s['percent']:.1f}", _bar(s["percent"]),
-                 Text(f"⚠ {s['flagged']} shared-phone check-in(s)", style="yellow") if s["flagged"] else "")
-                for s in report["students"]]
-    sessions = [(str(h["session_id"]), stamp(h["started_at"]), _dash(h.get("device")), str(h["present"]),
-                 str(h["flagged"]) if h["flagged"] else "-") for h in report["sessions"]]
+    title = f"{report.course} {report.session} {report.semester}: {report.held} sessions held"
+    students = [(s.student_id, f"{s.attended}/{s.held}", f"{s.percent:.1f}", _bar(s.percent),
+                 Text(f"⚠ {s.flagged} shared-phone check-in(s)", style="yellow") if s.flagged else "")
+                for s in report.students]
+    sessions = [(str(h.session_id), stamp(h.started_at), _dash(h.device), str(h.present),
+                 str(h.flagged) if h.flagged else "-") for h in report.sessions]
     return Group(grid(STUDENT_COLUMNS, students, title=title, wide=wide),
                  grid(HEAD_COUNT_COLUMNS, sessions, title="Head count per session", wide=wide))

@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias, TypeGuard
 
 from controller.errors import Rejected
 
@@ -87,9 +87,19 @@ def load_object(
     return obj
 
 
+def is_int(value: object, lo: int, hi: int) -> TypeGuard[int]:
+    """A JSON integer (never a bool or a float) in lo..hi: the contract's rule for every integer field."""
+    return type(value) is int and lo <= value <= hi
+
+
+def is_text(value: object, lo: int, hi: int) -> TypeGuard[str]:
+    """A string of lo..hi characters: the contract's rule for every text field, before its pattern."""
+    return type(value) is str and lo <= len(value) <= hi
+
+
 def _int(obj: Mapping[str, Any], key: str, *, lo: int = 0, hi: int = U32) -> int:
     value = obj.get(key)
-    if type(value) is not int or not lo <= value <= hi:
+    if not is_int(value, lo, hi):
         raise Rejected("schema", f"{key} must be an integer in {lo}..{hi}")
     return value
 
@@ -107,7 +117,7 @@ def _bool(obj: Mapping[str, Any], key: str) -> bool:
 
 def _str(obj: Mapping[str, Any], key: str, *, lo: int = 1, hi: int = 64, pattern: re.Pattern[str] | None = None) -> str:
     value = obj.get(key)
-    if type(value) is not str or not lo <= len(value) <= hi:
+    if not is_text(value, lo, hi):
         raise Rejected("schema", f"{key} must be a string of {lo}..{hi} characters")
     if pattern is not None and pattern.fullmatch(value) is None:
         raise Rejected("schema", f"{key} has a bad format")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from io import StringIO
+from typing import Any
 
 from rich.console import Console, RenderableType
 
 from controller.cli import ui
+from controller.contract.results import AttendanceList, AttendanceReport, DevicesList, InventoryRow, SessionRow
 
 NOW = 1_000_000.0
 
@@ -19,14 +22,43 @@ def text(renderable: RenderableType, width: int = 200) -> str:
     return output
 
 
+DEVICE_DEFAULTS = {"online": False, "last_seen": None, "name": None, "ssid": None, "location": None, "room": None,
+                   "session_id": None, "config_version": None, "applied_version": None, "boot": None, "fw": None,
+                   "rssi": None, "heap": None, "uptime_s": None, "stations": None, "retired": False,
+                   "approved": True, "flags": []}
+SESSION_DEFAULTS = {"title": "", "device": None, "error": None, "config_version": 1, "ended_at": None, "room": None,
+                    "moves": 0, "moved_from": None, "degraded": False, "failover_grace_s": 60.0, "checkins": 0}
+
+
+def fleet(snapshot: Mapping[str, Any]) -> DevicesList:
+    """A devices.list result from the fields a test names (totals 0, rows with their defaults)."""
+    devices = [DEVICE_DEFAULTS | d for d in snapshot["devices"]]
+    counts = {"total": 0, "online": 0, "offline": 0, "available": 0, "matched": len(devices)}
+    return DevicesList.from_obj(counts | dict(snapshot) | {"devices": devices})
+
+
+def sessions_of(rows: Sequence[Mapping[str, Any]]) -> list[SessionRow]:
+    return [SessionRow.from_obj(SESSION_DEFAULTS | s) for s in rows]
+
+
+def inventory_of(rows: Sequence[Mapping[str, Any]]) -> list[InventoryRow]:
+    return [InventoryRow.from_obj(DEVICE_DEFAULTS | d) for d in rows]
+
+
+def attendance_of(result: Mapping[str, Any]) -> AttendanceList:
+    return AttendanceList.from_obj({"session_id": result["session_id"],
+                                    "records": [{"seq": 1, "station_mac": None} | r for r in result["records"]],
+                                    "rejected": [{"seq": 1} | r for r in result["rejected"]]})
+
+
 ROW = {"id": "esp32-a1b2c3d4e5f6", "online": True, "last_seen": NOW - 75, "name": "CS101 - Intro",
        "ssid": "CS101_Attendance_2024_2025", "room": "LT2", "session_id": 4, "config_version": 7,
        "applied_version": 7, "rssi": -85, "heap": 143000, "uptime_s": 7200, "fw": "1.0.0", "stations": 18}
 
 
 def test_fleet_table_has_the_seed_totals_and_health() -> None:
-    out = text(ui.fleet_table({"total": 12, "online": 10, "offline": 2, "available": 7, "matched": 12,
-                               "devices": [ROW]}, NOW))
+    out = text(ui.fleet_table(fleet({"total": 12, "online": 10, "offline": 2, "available": 7, "matched": 12,
+                                     "devices": [ROW]}), NOW))
     assert "total 12" in out and "online 10" in out and "offline 2" in out and "available 7" in out
     assert "esp32-a1b2c3d4e5f6" in out and "1m ago" in out and "v7 ✓" in out and "LT2" in out
     assert "-85" in out and "139k" in out and "2h" in out and "18" in out
@@ -34,7 +66,7 @@ def test_fleet_table_has_the_seed_totals_and_health() -> None:
 
 
 def test_pending_config_shows_both_versions() -> None:
-    out = text(ui.fleet_table({"devices": [ROW | {"applied_version": 6}], "matched": 1}, NOW))
+    out = text(ui.fleet_table(fleet({"devices": [ROW | {"applied_version": 6}], "matched": 1}), NOW))
     assert "v6→v7" in out
 
 
@@ -42,7 +74,7 @@ def test_report_view_marks_shared_phone_checkins() -> None:
     report = {"course": "CS101", "session": "2024/2025", "semester": "1st Semester", "held": 4,
               "students": [{"student_id": "U1", "attended": 3, "held": 4, "percent": 75.0, "flagged": 1}],
               "sessions": [{"session_id": 1, "started_at": NOW, "device": "dev-a", "present": 1, "flagged": 1}]}
-    out = text(ui.report_view(report))
+    out = text(ui.report_view(AttendanceReport.from_obj(report)))
     assert "4 sessions held" in out and "3/4" in out and "75.0" in out and "███████████████░░░░░" in out
     assert "⚠ 1 shared-phone" in out
 
@@ -51,8 +83,8 @@ def test_sessions_table_shows_moves_and_degraded() -> None:
     base = {"session_id": 3, "course": "CS101", "session": "2024/2025", "semester": "1st", "lecturer": "",
             "ssid": "CS101_Attendance_2024_2025", "active": True, "applied": True, "error": None,
             "started_at": NOW, "checkins": 5}
-    out = text(ui.sessions_table([base | {"device": "dev-b", "moves": 1, "moved_from": "dev-a"},
-                                  base | {"session_id": 4, "device": "dev-c", "degraded": True}]))
+    out = text(ui.sessions_table(sessions_of([base | {"device": "dev-b", "moves": 1, "moved_from": "dev-a"},
+                                              base | {"session_id": 4, "device": "dev-c", "degraded": True}])))
     assert "moved from" in out and "degraded" in out
     [moved] = [line.split() for line in out.splitlines() if "dev-b" in line]
     assert moved[moved.index("dev-b") + 1] == "dev-a"
@@ -62,7 +94,7 @@ def test_inventory_states() -> None:
     devices = [ROW | {"retired": False, "approved": True, "first_seen": None, "operator_name": None, "online": False},
                ROW | {"id": "dev-x", "retired": True, "approved": True, "first_seen": NOW, "operator_name": "spare"},
                ROW | {"id": "dev-y", "retired": False, "approved": False, "first_seen": NOW, "operator_name": None}]
-    out = text(ui.inventory_table(devices, NOW))
+    out = text(ui.inventory_table(inventory_of(devices), NOW))
     assert "never seen" in out and "retired" in out and "pending approval" in out and "spare" in out
 
 
@@ -86,8 +118,8 @@ def test_pick_columns_keeps_priority_zero_and_drops_the_least_important_first() 
 SIM = ROW | {"id": "sim-00002", "online": False, "flags": ["flapping"], "session_id": None, "ssid": None,
              "config_version": 3, "applied_version": 2, "name": "CS101 - Introduction to Computer Science"}
 LONG_SSID = "EE201_Attendance_2024_2025_Lab"
-SNAPSHOT = {"total": 3, "online": 2, "offline": 1, "available": 1, "matched": 3,
-            "devices": [ROW, SIM, ROW | {"id": "sim-00003", "session_id": 9, "ssid": LONG_SSID}]}
+SNAPSHOT = fleet({"total": 3, "online": 2, "offline": 1, "available": 1, "matched": 3,
+                  "devices": [ROW, SIM, ROW | {"id": "sim-00003", "session_id": 9, "ssid": LONG_SSID}]})
 
 
 def rows_are_whole(out: str, width: int | None, rows: list[list[str]]) -> None:
@@ -127,7 +159,7 @@ def test_wide_brings_back_every_column_at_any_width() -> None:
 def test_fleet_table_with_a_simulated_fleet_shows_check_ins_and_config_at_80() -> None:
     sim = [ROW | {"id": f"sim-{i:05d}", "session_id": None, "ssid": None} for i in range(1, 5)]
     sim[0] |= {"session_id": 1, "ssid": "CS101_Attendance_2024_2025"}
-    out = text(ui.fleet_table({"devices": sim}, NOW, checkins={1: 12}), width=80)
+    out = text(ui.fleet_table(fleet({"devices": sim}), NOW, checkins={1: 12}), width=80)
     rows_are_whole(out, 80, [["sim-00001", "online", "CS101_Attendance_2024_2025", "1", "12", "v7 ✓"], ["sim-00004"]])
 
 
@@ -139,11 +171,11 @@ SESSION = {"session_id": 12, "course": "CS101", "session": "2024/2025", "semeste
 def test_sessions_table_fits_80_columns_and_wide_shows_the_rest() -> None:
     sessions = [SESSION, SESSION | {"session_id": 13, "device": "sim-00002", "moves": 1, "moved_from": "sim-00001",
                                     "ssid": LONG_SSID, "applied": False}]
-    out = text(ui.sessions_table(sessions), width=80)
+    out = text(ui.sessions_table(sessions_of(sessions)), width=80)
     rows_are_whole(out, 80, [["12", "esp32-a1b2c3d4e5f6", "CS101_Attendance_2024_2025", "applied", "118"],
                              ["13", "sim-00002", LONG_SSID, "pending"]])
     assert "lecturer" not in out and "moved from" not in out
-    wide = text(ui.sessions_table(sessions, wide=True), width=80)
+    wide = text(ui.sessions_table(sessions_of(sessions), wide=True), width=80)
     assert "lecturer" in wide and "alice" in wide and "1st Semester" in wide and "…" not in wide
     assert "sim-00001" in wide
 
@@ -151,22 +183,22 @@ def test_sessions_table_fits_80_columns_and_wide_shows_the_rest() -> None:
 def test_inventory_attendance_and_report_fit_80_columns() -> None:
     devices = [ROW | {"retired": False, "approved": False, "first_seen": NOW, "operator_name": "LT2 front"},
                ROW | {"id": "sim-00002", "retired": True, "approved": True, "first_seen": NOW, "operator_name": None}]
-    rows_are_whole(text(ui.inventory_table(devices, NOW), width=80), 80,
+    rows_are_whole(text(ui.inventory_table(inventory_of(devices), NOW), width=80), 80,
                    [["esp32-a1b2c3d4e5f6", "pending approval"], ["sim-00002", "retired"]])
-    assert "first seen" in text(ui.inventory_table(devices, NOW, wide=True), width=80)
+    assert "first seen" in text(ui.inventory_table(inventory_of(devices), NOW, wide=True), width=80)
 
     attendance = {"session_id": 12,
                   "records": [{"student_id": "U2024/0001", "device": "esp32-a1b2c3d4e5f6", "received_at": NOW}],
                   "rejected": [{"student_id": "not a student!", "device": "sim-00002", "reason": "bad_student_id",
                                 "received_at": NOW}]}
-    rows_are_whole(text(ui.attendance_table(attendance), width=80), 80,
+    rows_are_whole(text(ui.attendance_table(attendance_of(attendance)), width=80), 80,
                    [["U2024/0001", "esp32-a1b2c3d4e5f6"], ["bad_student_id", "not a student!", "sim-00002"]])
 
     report = {"course": "CS101", "session": "2024/2025", "semester": "1st Semester", "held": 4,
               "students": [{"student_id": "U2024/0001", "attended": 3, "held": 4, "percent": 75.0, "flagged": 1}],
               "sessions": [{"session_id": 1, "started_at": NOW, "device": "esp32-a1b2c3d4e5f6", "present": 1,
                             "flagged": 1}]}
-    out = text(ui.report_view(report), width=80)
+    out = text(ui.report_view(AttendanceReport.from_obj(report)), width=80)
     rows_are_whole(out, 80, [["U2024/0001", "3/4", "⚠ 1 shared-phone check-in(s)"], ["esp32-a1b2c3d4e5f6"]])
     assert "4 sessions held" in out
 

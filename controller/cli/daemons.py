@@ -1,0 +1,240 @@
+"""`fleet controller`, `fleet broker`, `fleet up`, `fleet simulate`: the long-running processes, in the
+foreground, stopped cleanly by SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from controller.cli import runstate
+from controller.cli.common import (
+    ConfigOpt,
+    DbOpt,
+    Globals,
+    WideOpt,
+    err,
+    friendly,
+    globals_of,
+    setup_logging,
+    state_file,
+)
+from controller.cli.monitor import watch_loop
+from controller.daemon.settings import DEFAULT_ROOT, ControllerSettings, default_db_url
+
+if TYPE_CHECKING:
+    from controller.sim.simulator import Simulator
+
+UP_CHECKIN_RATE = 180.0
+"""`fleet up`'s simulated check-ins per device-minute in a session: 3 a second, students drawn from a
+class of 120 (each stored once), so a started session's count climbs visibly and levels off near 120
+within a few minutes. `fleet simulate` keeps 0 unless asked."""
+
+
+def _wait_for_signal() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _controller_settings(g: Globals, db: str | None, ttl: float) -> ControllerSettings:
+    return ControllerSettings(broker_url=g.broker, root=g.root, db_url=db or default_db_url(), heartbeat_ttl_s=ttl)
+
+
+TtlOpt = Annotated[float, typer.Option("--heartbeat-ttl", min=1, help="Seconds without a heartbeat before a device "
+                                                                        "counts as offline.")]
+
+
+@friendly
+def controller(
+    ctx: typer.Context, db: DbOpt = None, heartbeat_ttl: TtlOpt = 90.0,
+    shared_group: Annotated[str | None, typer.Option(
+        envvar="FLEET_SHARED_GROUP", help="Run beside other controllers: split device traffic and requests "
+        "through MQTT shared subscriptions ($share/GROUP/...; Mosquitto, EMQX, HiveMQ) over one PostgreSQL.")] = None,
+    require_approval: Annotated[bool, typer.Option(
+        "--require-approval", envvar="FLEET_REQUIRE_APPROVAL",
+        help="New devices wait for `fleet device approve` before they are used.")] = False,
+    max_device_rate: Annotated[float, typer.Option(
+        min=0.1, envvar="FLEET_MAX_DEVICE_RATE", help="Messages a second one device may send (averaged over 10 s); "
+        "the excess is dropped and the device flagged flooding.")] = 10.0,
+    request_rate: Annotated[float, typer.Option(
+        min=0.1, envvar="FLEET_REQUEST_RATE", help="Requests a second one client may make; more are refused "
+        "rate_limited.")] = 20.0,
+    request_burst: Annotated[float, typer.Option(
+        min=1, envvar="FLEET_REQUEST_BURST", help="Requests one client may make at once before --request-rate "
+        "applies.")] = 100.0,
+    max_packet: Annotated[int, typer.Option(
+        min=4096, envvar="FLEET_MAX_PACKET", help="The largest message the controller sends, in bytes; keep it "
+        "within the broker's max_packet_size.")] = 16 * 1024 * 1024,
+) -> None:
+    """Run the controller daemon in the foreground (SIGTERM or Ctrl-C stops it cleanly)."""
+    from dataclasses import replace
+
+    from controller.daemon.controller import Controller
+    from controller.daemon.settings import ensure_sqlite_dir
+
+    settings = _controller_settings(globals_of(ctx), db, heartbeat_ttl)
+    settings = replace(settings, require_approval=require_approval, max_device_rate=max_device_rate,
+                       request_rate=request_rate, request_burst=request_burst, max_packet_bytes=max_packet)
+    if shared_group:
+        settings = replace(settings, shared_group=shared_group, flush_s=2.0, resync_s=5.0)
+    ensure_sqlite_dir(settings.db_url)
+    if globals_of(ctx).verbose == 0:
+        logging.getLogger("controller").setLevel(logging.INFO)
+    Controller(settings).run(_wait_for_signal())
+
+
+@friendly
+def broker(config: ConfigOpt = Path("broker.conf"),
+           port: Annotated[int | None, typer.Option(help="Override the first listener's port.")] = None) -> None:
+    """Run the embedded amqtt broker, configured by a Mosquitto-syntax broker.conf."""
+    from controller.broker.server import run_broker
+
+    logging.getLogger("controller").setLevel(logging.INFO)
+    run_broker(config, port)
+
+
+@friendly
+def up(
+    ctx: typer.Context,
+    simulate: Annotated[int, typer.Option(min=0, help="Also run this many simulated devices.")] = 0,
+    config: ConfigOpt = Path("broker.conf"),
+    db: DbOpt = None,
+    heartbeat_s: Annotated[float, typer.Option(min=1, help="Simulated devices' heartbeat period.")] = 30.0,
+    checkin_rate: Annotated[float, typer.Option(
+        min=0, help="Simulated check-ins per device-minute in a session (students from a class of 120).")]
+    = UP_CHECKIN_RATE,
+    wide: WideOpt = False,
+) -> None:
+    """Broker + controller (+ simulated devices) with the live fleet table, in one command. Ctrl-C stops all.
+
+    Other `fleet` commands of this user find the stack without --broker: `fleet up` records its broker
+    and topic root in $XDG_RUNTIME_DIR/fleet/up.json (else ~/.local/state/fleet/up.json) while it runs."""
+    g = globals_of(ctx)
+    setup_logging(g.verbose)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as Ctrl-C does: stack down, state file removed
+    stack: list[Callable[[], None]] = []
+    try:
+        if not g.broker_given:
+            _start_broker(g, config, stack)
+        _start_controller_and_devices(g, db, stack, simulate=simulate, heartbeat_s=heartbeat_s,
+                                      checkin_rate=checkin_rate)
+        flags = "" if _record_stack(g, stack) else f"--broker {g.broker} " + (
+            f"--root {g.root} " if g.root != DEFAULT_ROOT else "")
+        err.print(f"in another terminal: [bold]fleet {flags}session start CS101 --title 'Intro' "
+                  f"--session 2024/2025 --semester '1st Semester'[/]", soft_wrap=True)
+        watch_loop(g, session=None, offline_first=False, limit=None, interval=1.0, wide=wide)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for stop in reversed(stack):
+            try:
+                stop()
+            except Exception as exc:  # a failing stop must not keep the rest running
+                err.print(f"[yellow]while stopping: {exc}[/]")
+
+
+def _start_broker(g: Globals, config: Path, stack: list[Callable[[], None]]) -> None:
+    """The embedded broker of `fleet up`, on a free port when the configured one is taken."""
+    from controller.broker.conf import BrokerConf, Listener, load, with_port
+    from controller.broker.server import EmbeddedBroker
+    from controller.broker.startup import port_is_free
+
+    conf = load(config) if config.exists() else BrokerConf((Listener(1883, "127.0.0.1"),), True, None)
+    first = conf.listeners[0]
+    if first.port and not port_is_free(first.host, first.port):
+        err.print(f"[yellow]port {first.port} is taken (another broker, e.g. Mosquitto, is running); the "
+                  f"embedded broker takes a free port instead, where other fleet commands find it without "
+                  f"--broker. Use --broker to join that broker.[/]")
+        conf = with_port(conf, 0)
+    embedded = EmbeddedBroker(conf)
+    embedded.start()
+    stack.append(embedded.stop)
+    g.broker = embedded.url
+    err.print(f"embedded broker on [bold]{embedded.url}[/]")
+
+
+def _start_controller_and_devices(g: Globals, db: str | None, stack: list[Callable[[], None]], *, simulate: int,
+                                  heartbeat_s: float, checkin_rate: float) -> None:
+    from controller.daemon.controller import Controller
+    from controller.daemon.settings import ensure_sqlite_dir
+    from controller.sim.simulator import SimConfig, Simulator
+
+    settings = _controller_settings(g, db, 90.0)
+    ensure_sqlite_dir(settings.db_url)
+    ctl = Controller(settings)
+    ctl.start()
+    stack.append(ctl.stop)
+    err.print(f"controller up, database {settings.db_url}")
+    if simulate:
+        sim = Simulator(SimConfig(broker_url=g.broker, root=g.root, count=simulate, heartbeat_s=heartbeat_s,
+                                  checkin_rate=checkin_rate))
+        sim.start()
+        # stopped after the controller, which would otherwise warn that each serving device went offline
+        stack.insert(stack.index(ctl.stop), sim.stop)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _record_stack(g: Globals, stack: list[Callable[[], None]]) -> bool:
+    """Write the state file other commands find this stack by; removed first when the stack stops."""
+    path, pid = state_file(), os.getpid()
+    if path is None:
+        return False
+    try:
+        runstate.write(path, runstate.RunState(g.broker, g.root, pid))
+    except OSError as exc:
+        err.print(f"[yellow]cannot write {path} ({exc.strerror or exc}): other terminals need --broker[/]",
+                  soft_wrap=True)
+        return False
+    stack.append(lambda: runstate.remove(path, pid))
+    return True
+
+
+@friendly
+def simulate(
+    ctx: typer.Context,
+    count: Annotated[int, typer.Argument(min=1, help="Number of simulated devices.")],
+    heartbeat_s: Annotated[float, typer.Option(min=0.1, help="Heartbeat period.")] = 30.0,
+    checkin_rate: Annotated[float, typer.Option(min=0, help="Check-ins per device-minute while in a session.")]
+    = 0.0,
+    death_rate: Annotated[float, typer.Option(min=0, help="Abrupt deaths per device-hour.")] = 0.0,
+    id_prefix: Annotated[str, typer.Option(help="Device id prefix.")] = "sim-",
+    start_index: Annotated[int, typer.Option(min=0, help="First device number.")] = 1,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+) -> None:
+    """Run N simulated devices that speak the contract exactly. Ctrl-C stops them cleanly."""
+    from controller.sim.simulator import SimConfig, Simulator
+
+    g = globals_of(ctx)
+    logging.getLogger("controller").setLevel(logging.INFO)
+    sim = Simulator(SimConfig(broker_url=g.broker, root=g.root, count=count, heartbeat_s=heartbeat_s,
+                              checkin_rate=checkin_rate, death_rate=death_rate, id_prefix=id_prefix,
+                              start_index=start_index, seed=seed))
+    stop = _wait_for_signal()
+    sim.start()
+    threading.Thread(target=_freeze_heap_when_up, args=(sim, count), daemon=True).start()
+    err.print(f"{count} simulated devices on {g.broker} (root {g.root!r}); Ctrl-C stops them")
+    try:
+        stop.wait()
+    finally:
+        sim.stop()
+
+
+def _freeze_heap_when_up(sim: Simulator, count: int) -> None:
+    """Once every device is up, its paho client and state live as long as the process: moved out of
+    the collector's sight (garbage collected first), a full collection no longer walks them. At
+    10,000 devices one took the simulator's loop away for a tenth of a second, delaying configs."""
+    if sim.wait_connected(count, timeout=3600):
+        gc.collect()
+        gc.freeze()

@@ -1,0 +1,123 @@
+"""`fleet session start|end|list`: a lecturer's attendance sessions, through the running controller."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from controller.cli import ui
+from controller.cli.common import (
+    JsonOpt,
+    WideOpt,
+    client,
+    err,
+    friendly,
+    globals_of,
+    out,
+    print_json,
+    show,
+    wide_output,
+)
+from controller.contract.requests import SessionStartParams, SessionWaitParams
+from controller.contract.results import SessionStarted, SessionWaited
+
+if TYPE_CHECKING:
+    from controller.adapters.client import FleetClient
+
+app = typer.Typer(help="Start, end and list attendance sessions.", no_args_is_help=True)
+
+
+@app.command("start")
+@friendly
+def session_start(
+    ctx: typer.Context,
+    course: Annotated[str, typer.Argument(help="Course code, e.g. CS101.")],
+    session: Annotated[str, typer.Option(help="Academic session, e.g. 2024/2025.")],
+    semester: Annotated[str, typer.Option(help='Semester, e.g. "1st Semester".')],
+    title: Annotated[str | None, typer.Option(help="Course title (remembered: needed the first time only).")]
+    = None,
+    lecturer: Annotated[str, typer.Option(help="Lecturer's name.")] = "",
+    room: Annotated[str | None, typer.Option(help="Pick a device whose home room is this room, e.g. LT2.")] = None,
+    any_room: Annotated[bool, typer.Option("--any-room", help="With --room: fall back to any room.")] = False,
+    failover_grace: Annotated[float, typer.Option(
+        min=0, help="Seconds the device may stay offline before the session moves to another device.")] = 60.0,
+    device: Annotated[str | None, typer.Option(help="Use this device instead of the freshest free one.")] = None,
+    password: Annotated[str, typer.Option(help="Wi-Fi password (8-63 characters); empty = open network.")] = "",
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the device applied the config.")]
+    = True,
+    timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the device.")] = 30.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start an attendance session: pick a device, publish its course config, wait until it is applied."""
+    params = SessionStartParams(course=course, title=title or None, session=session, semester=semester,
+                                lecturer=lecturer, password=password, device=device or None, room=room or None,
+                                any_room=any_room, failover_grace_s=failover_grace)
+    with client(globals_of(ctx)) as fleet:
+        result = fleet.start_session(params)
+        if not as_json:
+            ssid = result.config.session.ssid if result.config.session else "-"
+            out.print(f"[green]session {result.session_id} started[/] on [bold]{result.device}[/] — "
+                      f"students join Wi-Fi [bold]{ssid}[/]")
+            out.print(ui.config_panel(result))
+        waited = SessionWaited(result.session_id, "pending")
+        if wait:
+            with err.status(f"waiting for {result.device} to apply config v{result.config.version}…"):
+                waited = _wait_applied(fleet, result.session_id, timeout)
+    _report_start(result, waited, wait=wait, timeout=timeout, as_json=as_json)
+
+
+def _report_start(result: SessionStarted, waited: SessionWaited, *, wait: bool, timeout: float,
+                  as_json: bool) -> None:
+    """The outcome of a start: JSON, or a line; exit 1 when waiting ended without the config applied."""
+    applied = waited.status == "applied"
+    if as_json:
+        print_json(result.to_obj() | {"applied": applied})
+    elif applied:
+        out.print(f"[green]✓ {result.device} applied the config[/]")
+    if not wait or applied:
+        return
+    if waited.status == "rejected":
+        err.print(f"[red]error:[/] device {result.device} rejected the config: {waited.error}", soft_wrap=True)
+    else:
+        err.print(f"[red]error:[/] device {result.device} has not applied the config within {timeout:g} s; the "
+                  f"session stays active and the controller keeps reconciling it", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _wait_applied(fleet: FleetClient, session_id: int, timeout: float) -> SessionWaited:
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        chunk = max(0.0, min(left, 20.0))
+        waited = fleet.wait_session(SessionWaitParams(session_id, chunk), timeout=chunk + 10)
+        if waited.status != "pending" or left <= chunk:
+            return waited
+
+
+@app.command("end")
+@friendly
+def session_end(ctx: typer.Context, session_id: Annotated[int, typer.Argument(help="Session id.")],
+                as_json: JsonOpt = False) -> None:
+    """End a session; its device gets a newer idle config."""
+    with client(globals_of(ctx)) as fleet:
+        result = fleet.end_session(session_id)
+    if as_json:
+        print_json(result.to_obj())
+    else:
+        out.print(f"session {session_id} ended; device {result.device or '-'} returns to idle")
+
+
+@app.command("list")
+@friendly
+def session_list(ctx: typer.Context,
+                 active: Annotated[bool, typer.Option("--active", help="Only active sessions.")] = False,
+                 as_json: JsonOpt = False, wide: WideOpt = False) -> None:
+    """Sessions, newest last."""
+    with client(globals_of(ctx)) as fleet:
+        result = fleet.sessions(active=active)
+    if as_json:
+        print_json(result.to_obj())
+    else:
+        show(ui.sessions_table(result.sessions, wide=wide_output(wide)))

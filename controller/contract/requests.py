@@ -1,0 +1,336 @@
+"""The request API's params: one frozen type per method, read from a request and written by a client.
+
+`from_obj` is the controller's check of a request's params (`schemas/methods/` says the same in
+JSON Schema): it raises BadRequest with the message the client sees, or UnknownSession for a session
+id past what the database can hold. `to_obj` is the client's side. `METHODS` names every method with
+its params and result types (`controller.contract.results`). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Generic, Protocol, Self, TypeVar
+
+from controller.contract.messages import COURSE_RE, U32, JsonObject, is_int, is_text
+from controller.contract.results import (
+    AttendanceList,
+    AttendanceReport,
+    CoursesList,
+    DeviceForgotten,
+    DeviceInventory,
+    DevicesList,
+    DeviceUpdated,
+    SessionEnded,
+    SessionList,
+    SessionStarted,
+    SessionWaited,
+    StatsResult,
+)
+from controller.contract.topics import valid_device_id
+from controller.errors import BadRequest, UnknownSession
+
+MAX_WAIT_S: Final = 60.0
+MAX_GRACE_S: Final = 86400.0
+MAX_STORED_ID: Final = 2**31 - 1  # the largest id a database row holds (PostgreSQL integer)
+ROOM_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}")
+# Refused in any text a request carries (titles, names, lecturers), as it lands in configs, SSID
+# labels, logs and terminals: control characters, line/paragraph separators, the bidi embeddings,
+# overrides and isolates that can make text read as something else (U+202E), and non-characters.
+# NBSP, joiners and the plain direction marks (U+200E/F) are fine in names.
+FORBIDDEN_RE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufdd0-\ufdef]")
+
+
+def clean_text(value: str) -> bool:
+    """No character of FORBIDDEN_RE and no non-character (U+FFFE, U+FFFF in any plane)."""
+    return FORBIDDEN_RE.search(value) is None and not any(ord(c) & 0xFFFE == 0xFFFE for c in value)
+
+
+def check_password(password: str) -> str:
+    """A Wi-Fi password: empty (an open network) or a WPA2 passphrase of 8-63 printable ASCII characters."""
+    if password and not 8 <= len(password) <= 63:
+        raise BadRequest("password must be empty (open network) or 8-63 characters")
+    if not password.isascii() or not password.isprintable():
+        raise BadRequest("password must be printable ASCII")
+    return password
+
+
+def check_course(course: str) -> str:
+    if COURSE_RE.fullmatch(course) is None:
+        raise BadRequest(f"course code {course[:40]!r} must be 1-16 letters, digits, '_' or '-'")
+    return course
+
+
+# --- field readers: a missing key and a JSON null are the same (the parameter is absent) ----------
+
+
+def _missing(key: str) -> BadRequest:
+    return BadRequest(f"missing parameter {key!r}")
+
+
+def _opt_str(params: Mapping[str, Any], key: str, *, hi: int, lo: int = 1) -> str | None:
+    value = params.get(key)
+    if value is None:
+        return None
+    if not is_text(value, lo, hi):
+        raise BadRequest(f"{key!r} must be a string of {lo}-{hi} characters")
+    if not clean_text(value):
+        raise BadRequest(f"{key!r} must not contain control, bidi-override or non-characters")
+    return value
+
+
+def _str(params: Mapping[str, Any], key: str, *, hi: int) -> str:
+    value = _opt_str(params, key, hi=hi)
+    if value is None:
+        raise _missing(key)
+    return value
+
+
+def _opt_int(params: Mapping[str, Any], key: str, *, lo: int = 1, hi: int = U32) -> int | None:
+    value = params.get(key)
+    if value is None:
+        return None
+    if not is_int(value, lo, hi):
+        raise BadRequest(f"{key!r} must be an integer in {lo}..{hi}")
+    return value
+
+
+def _bool(params: Mapping[str, Any], key: str) -> bool:
+    value = params.get(key, False)
+    if type(value) is not bool:
+        raise BadRequest(f"{key!r} must be true or false")
+    return value
+
+
+def _seconds(params: Mapping[str, Any], key: str, *, default: float, hi: float) -> float:
+    value = params.get(key, default)
+    if type(value) not in (int, float) or not 0 <= value <= hi:
+        raise BadRequest(f"{key!r} must be a number of seconds in 0-{hi:g}")
+    return float(value)
+
+
+def _device(params: Mapping[str, Any], *, required: bool) -> str | None:
+    device = _str(params, "device", hi=32) if required else _opt_str(params, "device", hi=32)
+    if device is not None and not valid_device_id(device):
+        raise BadRequest(f"{device!r} is not a device id")
+    return device
+
+
+def _room(params: Mapping[str, Any]) -> str | None:
+    """An optional room; "" (clear it, in device.set) passes."""
+    room = _opt_str(params, "room", hi=32, lo=0)
+    if room and ROOM_RE.fullmatch(room) is None:
+        raise BadRequest(f"room {room!r} must be letters, digits, spaces, '.', '_' or '-'")
+    return room
+
+
+def _session_id(params: Mapping[str, Any]) -> int:
+    session_id = _opt_int(params, "session_id")
+    if session_id is None:
+        raise _missing("session_id")
+    if session_id > MAX_STORED_ID:  # a counter by the contract, but no row has such an id
+        raise UnknownSession(f"no session {session_id}")
+    return session_id
+
+
+def _drop_none(obj: JsonObject) -> JsonObject:
+    return {k: v for k, v in obj.items() if v is not None}
+
+
+# --- one params type per method ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStartParams:
+    """session.start: a session of a course, on a given device, in a room, or on the freshest free device."""
+
+    course: str
+    title: str | None
+    session: str
+    semester: str
+    lecturer: str = ""
+    password: str = ""
+    device: str | None = None
+    room: str | None = None
+    any_room: bool = False
+    failover_grace_s: float = 60.0
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        course = check_course(_str(params, "course", hi=16))
+        device = _device(params, required=False)
+        return cls(
+            course=course, title=_opt_str(params, "title", hi=100), session=_str(params, "session", hi=16),
+            semester=_str(params, "semester", hi=32), lecturer=_opt_str(params, "lecturer", hi=64, lo=0) or "",
+            password=check_password(_opt_str(params, "password", hi=63, lo=0) or ""), device=device,
+            room=_room(params), any_room=_bool(params, "any_room"),
+            failover_grace_s=_seconds(params, "failover_grace_s", default=60.0, hi=MAX_GRACE_S),
+        )
+
+    def to_obj(self) -> JsonObject:
+        return {"course": self.course, "session": self.session, "semester": self.semester, "lecturer": self.lecturer,
+                "password": self.password, "failover_grace_s": self.failover_grace_s, "any_room": self.any_room,
+                **_drop_none({"title": self.title, "device": self.device, "room": self.room})}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionWaitParams:
+    """session.wait: answered when the session's device reports, or `timeout_s` from now (pending)."""
+
+    session_id: int
+    timeout_s: float = 10.0
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        return cls(_session_id(params), _seconds(params, "timeout_s", default=10.0, hi=MAX_WAIT_S))
+
+    def to_obj(self) -> JsonObject:
+        return {"session_id": self.session_id, "timeout_s": self.timeout_s}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionParams:
+    """session.end and attendance.list: one session."""
+
+    session_id: int
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        return cls(_session_id(params))
+
+    def to_obj(self) -> JsonObject:
+        return {"session_id": self.session_id}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionListParams:
+    active: bool = False
+    """Only sessions that have not ended."""
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        return cls(_bool(params, "active"))
+
+    def to_obj(self) -> JsonObject:
+        return {"active": self.active}
+
+
+@dataclass(frozen=True, slots=True)
+class DevicesListParams:
+    """devices.list: the device of one session, offline devices first, at most `limit` rows."""
+
+    session_id: int | None = None
+    offline_first: bool = False
+    limit: int | None = None
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        return cls(_opt_int(params, "session_id"), _bool(params, "offline_first"), _opt_int(params, "limit"))
+
+    def to_obj(self) -> JsonObject:
+        return {"offline_first": self.offline_first, **_drop_none({"session_id": self.session_id,
+                                                                   "limit": self.limit})}
+
+
+@dataclass(frozen=True, slots=True)
+class NoParams:
+    """stats, courses.list and device.list take no params (any given are ignored)."""
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        return cls()
+
+    def to_obj(self) -> JsonObject:
+        return {}
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceReportParams:
+    """attendance.report: a course over one academic session and semester."""
+
+    course: str
+    session: str
+    semester: str
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        return cls(_str(params, "course", hi=16), _str(params, "session", hi=16), _str(params, "semester", hi=32))
+
+    def to_obj(self) -> JsonObject:
+        return {"course": self.course, "session": self.session, "semester": self.semester}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceParams:
+    """device.retire, device.restore, device.approve and device.forget: one device."""
+
+    device: str
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        return cls(_device(params, required=True) or "")
+
+    def to_obj(self) -> JsonObject:
+        return {"device": self.device}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSetParams:
+    """device.set: None leaves a field as it is, "" clears it."""
+
+    device: str
+    name: str | None = None
+    room: str | None = None
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        return cls(_device(params, required=True) or "", _opt_str(params, "name", hi=64, lo=0), _room(params))
+
+    def to_obj(self) -> JsonObject:
+        return {"device": self.device, **_drop_none({"name": self.name, "room": self.room})}
+
+
+# --- the registry --------------------------------------------------------------------------------
+
+
+class Wire(Protocol):
+    """A params or result type: read from and written to a JSON object."""
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> Self: ...
+
+    def to_obj(self) -> JsonObject: ...
+
+
+P = TypeVar("P", bound=Wire)
+R = TypeVar("R", bound=Wire)
+
+
+@dataclass(frozen=True, slots=True)
+class Method(Generic[P, R]):
+    name: str
+    params: type[P]
+    result: type[R]
+
+
+SESSION_START: Final = Method("session.start", SessionStartParams, SessionStarted)
+SESSION_WAIT: Final = Method("session.wait", SessionWaitParams, SessionWaited)
+SESSION_END: Final = Method("session.end", SessionParams, SessionEnded)
+SESSION_LIST: Final = Method("session.list", SessionListParams, SessionList)
+DEVICES_LIST: Final = Method("devices.list", DevicesListParams, DevicesList)
+STATS: Final = Method("stats", NoParams, StatsResult)
+ATTENDANCE_LIST: Final = Method("attendance.list", SessionParams, AttendanceList)
+ATTENDANCE_REPORT: Final = Method("attendance.report", AttendanceReportParams, AttendanceReport)
+COURSES_LIST: Final = Method("courses.list", NoParams, CoursesList)
+DEVICE_LIST: Final = Method("device.list", NoParams, DeviceInventory)
+DEVICE_SET: Final = Method("device.set", DeviceSetParams, DeviceUpdated)
+DEVICE_RETIRE: Final = Method("device.retire", DeviceParams, DeviceUpdated)
+DEVICE_RESTORE: Final = Method("device.restore", DeviceParams, DeviceUpdated)
+DEVICE_APPROVE: Final = Method("device.approve", DeviceParams, DeviceUpdated)
+DEVICE_FORGET: Final = Method("device.forget", DeviceParams, DeviceForgotten)
+
+METHODS: Final[Mapping[str, Method[Any, Any]]] = {m.name: m for m in (
+    SESSION_START, SESSION_WAIT, SESSION_END, SESSION_LIST, DEVICES_LIST, STATS, ATTENDANCE_LIST, ATTENDANCE_REPORT,
+    COURSES_LIST, DEVICE_LIST, DEVICE_SET, DEVICE_RETIRE, DEVICE_RESTORE, DEVICE_APPROVE, DEVICE_FORGET)}
+"""Every method of the request API, by name, with its params and result types."""

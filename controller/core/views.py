@@ -1,0 +1,143 @@
+"""The request API's answers, built from the controller's state: the typed results of read requests.
+
+Pure: the shell hands in the registry's devices, desired configs, the online set, the inventory and
+the stored values it read; these functions choose, sort and shape, and change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+from controller.contract.requests import AttendanceReportParams, DevicesListParams
+from controller.contract.results import (
+    AttendanceList,
+    AttendanceReport,
+    CheckinRow,
+    CourseRow,
+    CoursesList,
+    DeviceInventory,
+    DeviceRow,
+    DevicesList,
+    DeviceUpdated,
+    InventoryRow,
+    RejectedRow,
+    SessionList,
+    SessionRow,
+    SessionWaited,
+)
+from controller.core import report
+from controller.core.liveness import DeviceLive
+from controller.core.values import (
+    CheckinRecord,
+    CourseRecord,
+    Desired,
+    DeviceEntry,
+    DeviceInfo,
+    RejectedRecord,
+    SessionRecord,
+)
+
+_NO_INFO = DeviceInfo()
+
+
+def device_row(device: DeviceLive, desired: Desired | None, info: DeviceInfo, *, online: bool,
+               now: float) -> DeviceRow:
+    session = desired.config.session if desired is not None else None
+    reported, heartbeat = device.reported, device.heartbeat
+    return DeviceRow(
+        id=device.device_id, online=online, last_seen=device.last_seen,
+        name=session.device_name if session else info.name, ssid=session.ssid if session else None,
+        location=session.location if session else None, room=info.room,
+        session_id=desired.session_id if desired else None,
+        config_version=desired.config.version if desired else None,
+        applied_version=(reported.config_version if reported and reported.applied else
+                         (reported.applied_version if reported else None)),
+        boot=device.boot if device.boot >= 0 else None, fw=device.fw,
+        rssi=heartbeat.rssi if heartbeat else None, heap=heartbeat.heap if heartbeat else None,
+        uptime_s=heartbeat.uptime_s if heartbeat else None, stations=heartbeat.stations if heartbeat else None,
+        retired=info.retired, approved=info.approved, flags=tuple(device.flags(now)),
+    )
+
+
+def devices_result(
+    devices: Sequence[DeviceLive], desired: Mapping[str, Desired], online: Collection[str], busy: Mapping[str, int],
+    query: DevicesListParams, inventory: Mapping[str, DeviceInfo], now: float,
+) -> DevicesList:
+    """The fleet table: totals like the seed's status display, then the (filtered) rows.
+    Retired devices are left out of both."""
+    devices = [d for d in devices if not inventory.get(d.device_id, _NO_INFO).retired]
+    n_online = sum(1 for d in devices if d.device_id in online)
+    available = sum(1 for d in devices if d.device_id in online and d.device_id not in busy
+                    and inventory.get(d.device_id, _NO_INFO).approved)
+    chosen = devices
+    if query.session_id is not None:
+        chosen = [d for d in chosen if busy.get(d.device_id) == query.session_id]
+    key = (lambda d: (d.device_id in online, d.device_id)) if query.offline_first else (lambda d: (False, d.device_id))
+    chosen = sorted(chosen, key=key)
+    matched = len(chosen)
+    if query.limit is not None:
+        chosen = chosen[: query.limit]
+    rows = tuple(device_row(d, desired.get(d.device_id), inventory.get(d.device_id, _NO_INFO),
+                            online=d.device_id in online, now=now) for d in chosen)
+    return DevicesList(len(devices), n_online, len(devices) - n_online, available, matched, rows)
+
+
+def inventory_result(devices: Mapping[str, DeviceLive], entries: Sequence[DeviceEntry],
+                     desired: Mapping[str, Desired], online: Collection[str], now: float) -> DeviceInventory:
+    """Every known device, including never-seen, retired and unapproved ones."""
+    rows = []
+    for entry in sorted(entries, key=lambda e: e.id):
+        live = devices.get(entry.id) or DeviceLive(entry.id, last_seen=entry.last_seen, fw=entry.fw)
+        row = device_row(live, desired.get(entry.id), entry.info, online=entry.id in online, now=now)
+        rows.append(InventoryRow(row, entry.first_seen, entry.name))
+    return DeviceInventory(tuple(rows))
+
+
+def device_updated(entry: DeviceEntry) -> DeviceUpdated:
+    """device.set, retire, restore and approve: the device's inventory after the change."""
+    return DeviceUpdated(entry.id, entry.name, entry.room, entry.retired, entry.approved)
+
+
+def session_row(record: SessionRecord, checkins: int) -> SessionRow:
+    r = record
+    return SessionRow(
+        session_id=r.id, course=r.course_code, title=r.course_title, session=r.academic_session,
+        semester=r.semester, lecturer=r.lecturer, device=r.device_id, ssid=r.ssid, active=r.active,
+        applied=r.applied_at is not None, error=r.error, config_version=r.config_version, started_at=r.started_at,
+        ended_at=r.ended_at, room=r.room, moves=r.moves, moved_from=r.moved_from, degraded=r.degraded,
+        failover_grace_s=r.failover_grace_s, checkins=checkins,
+    )
+
+
+def sessions_result(records: Sequence[SessionRecord], counts: Mapping[int, int]) -> SessionList:
+    """session.list: each session with its stored check-ins."""
+    return SessionList(tuple(session_row(r, counts.get(r.id, 0)) for r in records))
+
+
+def wait_result(record: SessionRecord) -> SessionWaited | None:
+    """session.wait answered at once when the session has settled; None: park the request."""
+    if record.applied_at is None and record.error is None and record.active:
+        return None
+    status = "applied" if record.applied_at else "rejected" if record.error else "ended"
+    return SessionWaited(record.id, status, record.error)
+
+
+def attendance_result(session_id: int, records: Sequence[CheckinRecord],
+                      rejected: Sequence[RejectedRecord]) -> AttendanceList:
+    return AttendanceList(
+        session_id,
+        tuple(CheckinRow(r.student_id, r.device_id, r.seq, r.station_mac, r.received_at) for r in records),
+        tuple(RejectedRow(r.student_id, r.device_id, r.seq, r.reason, r.received_at) for r in rejected),
+    )
+
+
+def report_result(query: AttendanceReportParams, held: Sequence[SessionRecord],
+                  checkins: Sequence[CheckinRecord]) -> AttendanceReport:
+    """A course's semester: `held` its sessions, `checkins` theirs (core.report counts and flags)."""
+    built = report.build([report.Held(h.id, h.started_at, h.device_id) for h in held],
+                         [report.Checkin(c.session_id, c.student_id, c.station_mac) for c in checkins])
+    return AttendanceReport.from_obj(query.to_obj() | built)
+
+
+def courses_result(courses: Sequence[CourseRecord]) -> CoursesList:
+    return CoursesList(tuple(CourseRow(c.code, c.title) for c in courses))

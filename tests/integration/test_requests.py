@@ -1,0 +1,86 @@
+"""Every request method on a real controller, through the typed client: each request's params and
+each reply's result hold to schemas/methods/, and a result read into its type writes back the very
+bytes the controller sent (so `--json` output is the controller's answer)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from controller.adapters.client import FleetClient
+from controller.contract.messages import JsonObject
+from controller.contract.requests import (
+    METHODS,
+    AttendanceReportParams,
+    DeviceSetParams,
+    DevicesListParams,
+    SessionStartParams,
+    SessionWaitParams,
+)
+from controller.daemon.controller import Controller
+from tests import contract
+from tests.brokers import RunningBroker
+from tests.conftest import Device
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.parametrize("broker", ["amqtt"], indirect=True)
+
+
+class CheckingClient(FleetClient):
+    """A FleetClient that checks every exchange against the method's schemas and types."""
+
+    def __init__(self, broker_url: str, root: str) -> None:
+        super().__init__(broker_url, root)
+        self.seen: set[str] = set()
+
+    def call(self, method: str, params: dict[str, Any] | None = None, *, timeout: float = 10.0) -> JsonObject:
+        contract.validate_method(method, "params", params or {})
+        result = super().call(method, params, timeout=timeout)
+        contract.validate_method(method, "result", result)
+        typed = METHODS[method].result.from_obj(result)
+        assert json.dumps(typed.to_obj()) == json.dumps(result)  # keys, order, null and number types
+        self.seen.add(method)
+        return result
+
+
+def test_every_method_answers_as_its_schema_says(
+    broker: RunningBroker, root: str, start_controller: Callable[..., Controller], make_device: Callable[..., Device],
+) -> None:
+    start_controller()
+    device = make_device("esp32-0000000009a1")
+    device.birth()
+    device.heartbeat(rssi=-60, heap=120000, stations=3)
+    spare = "esp32-0000000009b1"  # registered by an operator, never seen
+    with CheckingClient(broker.url, root) as client:
+        eventually(lambda: client.devices(DevicesListParams()).online == 1)
+        assert client.courses().courses == ()
+        client.set_device(DeviceSetParams(device.id, "front", "LT2"))
+        started = client.start_session(SessionStartParams("CS101", "Intro", "2024/2025", "1st Semester",
+                                                          password="s3cret-pass", room="LT2"))
+        device.apply_latest()
+        assert client.wait_session(SessionWaitParams(started.session_id, 5), timeout=15).status == "applied"
+        busy = client.devices(DevicesListParams(started.session_id, offline_first=True, limit=5))
+        assert [d.id for d in busy.devices] == [device.id] and busy.devices[0].room == "LT2"
+        events = [{"seq": 1, "student_id": "U1", "station_mac": "aa:bb:cc:dd:ee:01"},
+                  {"seq": 2, "student_id": "not a student!"}]
+        device.send("attendance", {"v": 1, "session_id": started.session_id, "events": events})
+        eventually(lambda: any(a["upto"] == 2 for a in device.acks))
+        checkins = client.attendance(started.session_id)
+        assert [r.student_id for r in checkins.records] == ["U1"] and len(checkins.rejected) == 1
+        assert [s.checkins for s in client.sessions(active=True).sessions] == [1]
+        ended = client.end_session(started.session_id)
+        assert ended.device == device.id and ended.config is not None and not ended.config.active
+        report = client.report(AttendanceReportParams("CS101", "2024/2025", "1st Semester"))
+        assert report.held == 1 and [s.student_id for s in report.students] == ["U1"]
+        assert [c.code for c in client.courses().courses] == ["CS101"]
+        assert client.stats().received["heartbeat"] >= 1
+        client.set_device(DeviceSetParams(spare, name="spare"))
+        assert client.retire(spare).retired and not client.restore(spare).retired
+        assert client.approve(spare).approved
+        inventory = {row.device.id: row for row in client.inventory().devices}
+        assert inventory[spare].first_seen is None and inventory[spare].operator_name == "spare"
+        assert client.forget(spare).device == spare
+        assert client.seen == set(METHODS)

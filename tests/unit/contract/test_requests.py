@@ -1,0 +1,210 @@
+"""The request API's types (controller/contract/requests.py, results.py) against schemas/methods/:
+every method's params round-trip and are checked as the schema says; every result writes exactly
+its schema's keys and reads back to itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator, ValidationError
+
+from controller.contract import requests as api
+from controller.contract.messages import Config, SessionConfig
+from controller.contract.results import (
+    AttendanceList,
+    AttendanceReport,
+    CheckinRow,
+    CourseRow,
+    CoursesList,
+    DeviceForgotten,
+    DeviceInventory,
+    DeviceRow,
+    DevicesList,
+    DeviceUpdated,
+    HeldRow,
+    InventoryRow,
+    RejectedRow,
+    SessionEnded,
+    SessionList,
+    SessionRow,
+    SessionStarted,
+    SessionWaited,
+    StatsResult,
+    StudentRow,
+)
+from controller.errors import ApiError, BadRequest, Rejected, UnknownSession
+from tests import contract
+
+EXAMPLES = contract.EXAMPLES_DIR / "request"
+ACTIVE = Config(7, SessionConfig(4, "CS101", "Intro", "2024/2025", "1st Semester", "alice",
+                                 "ESP32_CS101_2024_2025_1st_Semester", "CS101 - Intro", "CS101_Attendance_2024_2025",
+                                 "", "CS101 LT2 - 2024/2025 1st Semester"))
+ROW = DeviceRow("esp32-a1b2c3d4e5f6", True, 1_000_000.5, "CS101 - Intro", "CS101_Attendance_2024_2025",
+                "CS101 LT2 - 2024/2025 1st Semester", "LT2", 4, 7, 7, 3, "1.0.0", -61, 143000, 3600, 18, False, True,
+                ("flapping",))
+IDLE_ROW = DeviceRow("sim-00002", False, None, None, None, None, None, None, None, None, None, None, None, None, None,
+                     None, True, False, ())
+SESSION = SessionRow(4, "CS101", "Intro", "2024/2025", "1st Semester", "", "esp32-a1b2c3d4e5f6",
+                     "CS101_Attendance_2024_2025", True, False, None, 7, 1_000_000.0, None, "LT2", 1, "sim-00001",
+                     False, 60.0, 12)
+RESULTS: dict[str, list[Any]] = {
+    "session.start": [SessionStarted(4, "esp32-a1b2c3d4e5f6", ACTIVE)],
+    "session.wait": [SessionWaited(4, "applied"), SessionWaited(4, "rejected", "bad ssid")],
+    "session.end": [SessionEnded(4, "esp32-a1b2c3d4e5f6", Config(8)), SessionEnded(4, None, None)],
+    "session.list": [SessionList((SESSION,)), SessionList(())],
+    "devices.list": [DevicesList(2, 1, 1, 0, 2, (ROW, IDLE_ROW))],
+    "stats": [StatsResult({"heartbeat": 3}, {"schema": 1}, {"stored": 2}, {}, 1, {"dropped": 0})],
+    "attendance.list": [AttendanceList(4, (CheckinRow("U1", "sim-00001", 1, "aa:bb:cc:dd:ee:ff", 5.5),
+                                           CheckinRow("U2", "sim-00001", 2, None, 6)),
+                                       (RejectedRow("bad id!", "sim-00001", 3, "bad_student_id", 7.0),))],
+    "attendance.report": [AttendanceReport("CS101", "2024/2025", "1st Semester", 2,
+                                           (StudentRow("U1", 1, 2, 50.0, 0),),
+                                           (HeldRow(4, 1.0, "sim-00001", 1, 0), HeldRow(5, 2.0, None, 0, 0)))],
+    "courses.list": [CoursesList((CourseRow("CS101", "Intro"),))],
+    "device.list": [DeviceInventory((InventoryRow(ROW, 900_000.0, "front"), InventoryRow(IDLE_ROW, None, None)))],
+    "device.set": [DeviceUpdated("sim-00001", "front", "LT2", False, True)],
+    "device.retire": [DeviceUpdated("sim-00001", None, None, True, True)],
+    "device.restore": [DeviceUpdated("sim-00001", None, None, False, True)],
+    "device.approve": [DeviceUpdated("sim-00001", None, None, False, True)],
+    "device.forget": [DeviceForgotten("sim-00001")],
+}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    obj: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return obj
+
+
+def _requests(kind: str) -> list[Any]:
+    return [pytest.param(_load(p), id=p.stem) for p in sorted((EXAMPLES / kind).glob("*.json"))]
+
+
+# --- the registry and the schemas ----------------------------------------------------------------
+
+
+def test_every_method_has_types_and_a_schema() -> None:
+    enum = contract.load_schema("request")["properties"]["method"]["enum"]
+    assert set(api.METHODS) == set(enum) == set(contract.method_names()) == set(RESULTS)
+    assert all(name == method.name for name, method in api.METHODS.items())
+
+
+@pytest.mark.parametrize("method", contract.method_names())
+def test_method_schema_is_valid_and_its_refs_resolve(method: str) -> None:
+    schema = contract.load_schema(f"methods/{method}")
+    Draft202012Validator.check_schema(schema)
+    assert schema["$id"] == f"https://fleet.example/schemas/methods/{method}.schema.json"
+    assert {"params", "result"} <= set(schema["$defs"])
+    contract.method_validator(method, "params")
+    contract.method_validator(method, "result")
+
+
+# --- params --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("request_obj", _requests("valid"))
+def test_valid_params_are_read_and_round_trip(request_obj: dict[str, Any]) -> None:
+    method = api.METHODS[request_obj["method"]]
+    params = method.params.from_obj(request_obj.get("params", {}))
+    written = params.to_obj()
+    contract.validate_method(method.name, "params", written)
+    assert method.params.from_obj(written) == params
+
+
+def _answerable(request_obj: dict[str, Any]) -> bool:
+    """An invalid request whose fault is in its params (the envelope is sound)."""
+    envelope = {k: v for k, v in request_obj.items() if k != "params"}
+    try:
+        contract.validate("request", envelope | {"params": {}, "method": "stats"})
+    except ValidationError:
+        return False
+    return request_obj.get("method") in api.METHODS and type(request_obj.get("params", {})) is dict
+
+
+@pytest.mark.parametrize("request_obj", [p for p in _requests("invalid") if _answerable(p.values[0])])
+def test_params_the_schema_refuses_are_refused(request_obj: dict[str, Any]) -> None:
+    with pytest.raises(ApiError):
+        api.METHODS[request_obj["method"]].params.from_obj(request_obj.get("params", {}))
+
+
+@pytest.mark.parametrize(("method", "params", "error", "message"), [
+    ("session.start", {}, BadRequest, "missing parameter 'course'"),
+    ("session.start", {"course": "CS 101"}, BadRequest,
+     "course code 'CS 101' must be 1-16 letters, digits, '_' or '-'"),
+    ("session.start", {"course": "CS101", "session": "x", "semester": "y", "password": "short"}, BadRequest,
+     "password must be empty (open network) or 8-63 characters"),
+    ("session.start", {"course": "CS101", "title": "a\u202eb"}, BadRequest,
+     "'title' must not contain control, bidi-override or non-characters"),
+    ("session.start", {"course": "CS101", "session": "x", "semester": "y", "room": "L/T"}, BadRequest,
+     "room 'L/T' must be letters, digits, spaces, '.', '_' or '-'"),
+    ("session.start", {"course": "CS101", "session": "x", "semester": "y", "failover_grace_s": -1}, BadRequest,
+     "'failover_grace_s' must be a number of seconds in 0-86400"),
+    ("session.wait", {"session_id": 1, "timeout_s": 61}, BadRequest, "'timeout_s' must be a number of seconds in 0-60"),
+    ("session.end", {"session_id": 2**31}, UnknownSession, "no session 2147483648"),
+    ("session.end", {"session_id": True}, BadRequest, "'session_id' must be an integer in 1..4294967295"),
+    ("session.list", {"active": 1}, BadRequest, "'active' must be true or false"),
+    ("devices.list", {"limit": 0}, BadRequest, "'limit' must be an integer in 1..4294967295"),
+    ("device.set", {"device": "Not An Id"}, BadRequest, "'Not An Id' is not a device id"),
+    ("device.forget", {"device": ""}, BadRequest, "'device' must be a string of 1-32 characters"),
+    ("attendance.report", {"course": "CS101", "session": "x"}, BadRequest, "missing parameter 'semester'"),
+])
+def test_refusals_say_why(method: str, params: dict[str, Any], error: type[ApiError], message: str) -> None:
+    with pytest.raises(error) as info:
+        api.METHODS[method].params.from_obj(params)
+    assert type(info.value) is error and info.value.message == message
+
+
+def test_defaults_and_what_a_client_sends() -> None:
+    start = api.SessionStartParams.from_obj({"course": "CS101", "session": "2024/2025", "semester": "1st"})
+    assert start == api.SessionStartParams("CS101", None, "2024/2025", "1st")
+    assert start.to_obj() == {"course": "CS101", "session": "2024/2025", "semester": "1st", "lecturer": "",
+                              "password": "", "failover_grace_s": 60.0, "any_room": False}
+    assert api.SessionWaitParams.from_obj({"session_id": 3}).timeout_s == 10.0
+    assert api.DevicesListParams().to_obj() == {"offline_first": False}
+    cleared = api.DeviceSetParams.from_obj({"device": "sim-00001", "room": ""})
+    assert cleared == api.DeviceSetParams("sim-00001", None, "")
+    assert api.NoParams.from_obj({"anything": 1}).to_obj() == {}
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "result"), [(m, r) for m, rs in RESULTS.items() for r in rs])
+def test_results_match_their_schema_and_read_back(method: str, result: Any) -> None:
+    assert isinstance(result, api.METHODS[method].result)
+    written = result.to_obj()
+    contract.validate_method(method, "result", written)
+    assert api.METHODS[method].result.from_obj(json.loads(json.dumps(written))) == result
+    assert json.dumps(api.METHODS[method].result.from_obj(written).to_obj()) == json.dumps(written)
+
+
+@pytest.mark.parametrize("method", contract.method_names())
+def test_results_write_exactly_the_keys_their_schema_requires(method: str) -> None:
+    schema = contract.load_schema(f"methods/{method}")["$defs"]["result"]
+    if "$ref" in schema:  # shared with another method
+        schema = contract.registry().resolver(base_uri=contract.load_schema(f"methods/{method}")["$id"]).lookup(
+            schema["$ref"]).contents
+    for result in RESULTS[method]:
+        assert list(result.to_obj()) == schema["required"] == list(schema["properties"])
+
+
+def test_numbers_keep_their_json_type() -> None:
+    row = CheckinRow.from_obj({"student_id": "U1", "device": "sim-00001", "seq": 1, "station_mac": None,
+                               "received_at": 5})
+    assert json.dumps(row.to_obj()["received_at"]) == "5"
+    assert json.dumps(SessionRow.from_obj(SESSION.to_obj()).to_obj()["failover_grace_s"]) == "60.0"
+
+
+@pytest.mark.parametrize(("method", "obj"), [
+    ("session.wait", {"session_id": 1, "status": "done", "error": None}),
+    ("session.start", {"session_id": 1, "device": "sim-00001", "config": None}),
+    ("devices.list", {"total": 1, "online": 1, "offline": 0, "available": 1, "matched": 1, "devices": [{}]}),
+    ("stats", {"received": {"heartbeat": "3"}}),
+    ("device.forget", {"device": "sim-00001"}),
+    ("attendance.list", {"session_id": 1, "records": [{"student_id": "U1"}], "rejected": []}),
+])
+def test_a_result_that_cannot_be_read_is_refused(method: str, obj: dict[str, Any]) -> None:
+    with pytest.raises(Rejected):
+        api.METHODS[method].result.from_obj(obj)
