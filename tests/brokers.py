@@ -19,7 +19,8 @@ from types import TracebackType
 from typing import Literal
 
 from controller.broker import conf as brokerconf
-from controller.broker.server import EmbeddedBroker, free_port
+from controller.broker.server import EmbeddedBroker
+from controller.broker.startup import free_port
 
 log = logging.getLogger(__name__)
 

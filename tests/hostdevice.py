@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from controller.adapters.client import FleetClient
-from controller.broker.server import free_port
+from controller.broker.startup import free_port
 from controller.contract.messages import JsonObject
 from tests.conftest import Recorder
 from tests.waiting import eventually

@@ -1,4 +1,7 @@
-"""paho-mqtt set up for the fleet: broker URLs, and clients that read in chunks and send without delay."""
+"""paho-mqtt set up for the fleet: broker URLs, and clients that read in chunks and send without delay.
+
+Every override or use of paho's private internals is in one marked section below
+(`_BufferedClient`, `drop_unsent`), each named with the test that covers it."""
 
 from __future__ import annotations
 
@@ -67,16 +70,30 @@ def _redacted(url: str) -> str:
     return url.replace(f":{parts.password}@", ":***@", 1)
 
 
+# --- paho internals we override: every use of paho 2.2's private API is in this section --------
+
+
 class _BufferedClient(paho.Client):
-    """paho's client reading the socket in large chunks.
+    """paho's client reading the socket in large chunks and sending without Nagle's delay.
 
     paho 2.2 reads every packet with at least three `recv()` calls (the command byte, each
     remaining-length byte, the rest), so a stream of small heartbeats costs a system call per
     few bytes, and every call gives the GIL away: with another thread busy, the network thread
     then waits for it back each time (profiled: a third of the controller's time sat in
-    `_sock_recv`). Here one `recv()` fills a buffer the packet reads are served from;
-    `loop_read` goes on while buffered bytes remain, since select() cannot see them, but makes
-    one `recv()` at most, so a ceaseless stream cannot starve paho's writes (replies, pings).
+    `_sock_recv`). Overrides of paho's private methods, each with the test that covers it (in
+    tests/integration/test_mqtt_client.py):
+
+    - `_sock_recv`: one `recv()` fills a buffer the packet reads are served from.
+      Tests: test_every_packet_of_one_segment_is_delivered_without_more_bytes_arriving,
+      test_a_packet_split_across_writes_is_reassembled.
+    - `loop_read` (public, but it reads the private buffer): goes on while buffered bytes remain,
+      since select() cannot see them, but makes one `recv()` at most, so a ceaseless stream cannot
+      starve paho's writes (replies, pings). Tests:
+      test_every_packet_of_one_segment_is_delivered_without_more_bytes_arriving,
+      test_a_ceaseless_stream_does_not_starve_the_clients_writes.
+    - `_sock_close`: empties the buffer, so a dead connection's bytes are never parsed as the next
+      one's. Test: test_bytes_left_from_a_closed_connection_are_not_read_on_the_next.
+    - `_create_socket_connection`: sets TCP_NODELAY. Test: test_client_sockets_send_without_nagle_delay.
     """
 
     _CHUNK = 256 * 1024
@@ -124,12 +141,18 @@ def drop_unsent(client: paho.Client) -> int:
     without an acknowledgement, before paho sends them again after the CONNACK (it does, even for
     a clean session, marking them `dup` when it resets them for the reconnect); their number. The
     one message that cut the connection is among them. Messages published while disconnected were
-    never on the wire: they stay and go out now. Call it from `on_connect`, before publishing."""
+    never on the wire: they stay and go out now. Call it from `on_connect`, before publishing.
+
+    paho has no API for this: it edits the private `_out_messages` under `_out_message_mutex`.
+    Test: tests/integration/test_mqtt_client.py::test_drop_unsent_forgets_what_the_last_connection_sent."""
     with client._out_message_mutex:
         stale = [mid for mid, message in client._out_messages.items() if message.dup]
         for mid in stale:
             del client._out_messages[mid]
     return len(stale)
+
+
+# --- end of paho internals ------------------------------------------------------------------------
 
 
 def new_client(address: BrokerAddress, client_id: str | None = None) -> paho.Client:

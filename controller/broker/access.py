@@ -8,7 +8,7 @@ username holding `+`, `#` or `/` (Mosquitto 2.0.11 accepts the connection but th
 client every pattern-based access for `+`/`#`; `/` it lets through).
 
 A file that breaks at reload is reported and the previous version kept; at start it stops the
-broker. No amqtt here: `controller.broker.server` calls this from its plugins.
+broker. No amqtt here: `controller.broker.plugins` and `fixes` call this.
 """
 
 from __future__ import annotations

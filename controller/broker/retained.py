@@ -8,19 +8,21 @@ N seconds when something changed, or after N changes. Sessions and queued messag
 every client of the fleet uses clean sessions.
 
 Format: `{"v": 1, "retained": [{"topic": "...", "qos": 1, "payload": "<base64>"}, ...]}`.
-No amqtt here.
+`Autosave` decides when the broker writes it. No amqtt here: the broker hands in its messages.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.broker.conf import Persistence
 from controller.broker.credentials import CredentialsError, write_private
 from controller.errors import FleetError
 
@@ -92,3 +94,52 @@ class RetainedStore:
             write_private(self.path, data)
         except CredentialsError as exc:
             raise RetainedStoreError(str(exc)) from exc
+
+
+class Autosave:
+    """When the broker writes its retained messages (with persistence on): every `autosave_interval`
+    seconds when something changed, or after that many changes with `autosave_on_changes`, and
+    whenever `save` is called (at shutdown). Write errors are logged, as Mosquitto does."""
+
+    def __init__(self, persistence: Persistence | None, store: RetainedStore | None) -> None:
+        self._persistence = persistence
+        self._store = store
+        self._changes = 0
+        self._enough_changes = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def changed(self) -> None:
+        """One retained message was set or cleared."""
+        if self._persistence is None:
+            return
+        self._changes += 1
+        if self._persistence.autosave_on_changes and self._changes >= self._persistence.autosave_interval:
+            self._enough_changes.set()
+
+    async def run(self, snapshot: Callable[[], Iterable[Retained]]) -> None:
+        """Save `snapshot()` whenever the settings ask, until cancelled."""
+        persistence = self._persistence
+        if persistence is None or persistence.autosave_interval == 0:
+            return
+        while True:
+            if persistence.autosave_on_changes:
+                await self._enough_changes.wait()
+                self._enough_changes.clear()
+            else:
+                await asyncio.sleep(persistence.autosave_interval)
+            if self._changes:
+                await self.save(snapshot)
+
+    async def save(self, snapshot: Callable[[], Iterable[Retained]]) -> None:
+        """Write `snapshot()` now, off the event loop; nothing without persistence."""
+        if self._store is None:
+            return
+        async with self._lock:
+            self._changes = 0
+            messages = list(snapshot())
+            try:
+                await asyncio.to_thread(self._store.save, encode(messages))
+            except RetainedStoreError as exc:
+                log.error("%s", exc)
+                return
+        log.debug("saved %d retained message(s) to %s", len(messages), self._store.path)

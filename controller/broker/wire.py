@@ -2,7 +2,7 @@
 
 amqtt 0.12 trusts the wire: a CONNECT header announcing 268,435,455 bytes is read into memory, a
 topic that is not UTF-8 becomes the text `"b'...'"` and is PUBACKed, a first packet that is not a
-CONNECT is parsed as one. `controller.broker.server` reads every packet whole and asks this module first;
+CONNECT is parsed as one. `controller.broker.connection` reads every packet whole and asks this module first;
 a packet it refuses closes the connection, as MQTT 3.1.1 requires and Mosquitto 2.0.11 does
 (each rule below was checked against a running Mosquitto 2.0.11):
 

@@ -11,7 +11,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.adapters.client import FleetClient
-from controller.broker.server import free_port
+from controller.broker.startup import free_port
 from controller.daemon.controller import Controller
 from tests.brokers import RunningBroker
 from tests.conftest import Recorder

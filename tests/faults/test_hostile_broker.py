@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 from rich.logging import RichHandler
 
-from controller.broker import server as broker_module
+from controller.broker import connection, logs
 from tests import rawmqtt
 from tests.brokers import RunningBroker, start_amqtt, start_mosquitto
 from tests.rawmqtt import PUBACK, SUBACK, RawClient
@@ -235,7 +235,7 @@ def test_a_silent_client_is_closed_after_one_and_a_half_keepalives(open_broker: 
 
 @pytest.fixture
 def quick_connect_deadline(monkeypatch: pytest.MonkeyPatch) -> float:
-    monkeypatch.setattr(broker_module, "CONNECT_TIMEOUT_S", 1.0, raising=False)
+    monkeypatch.setattr(connection, "CONNECT_TIMEOUT_S", 1.0)
     return 1.0
 
 
@@ -326,7 +326,7 @@ def test_a_denied_65535_byte_topic_costs_no_time_and_logs_a_bounded_line(
 def test_repeated_denials_log_one_line_then_a_count(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(broker_module, "DENIAL_WINDOW_S", 1.0, raising=False)
+    monkeypatch.setattr(logs, "DENIAL_WINDOW_S", 1.0)
     acl = tmp_path / "acl"
     acl.write_text("topic readwrite ok/#\n")
     caplog.set_level(logging.INFO, logger="controller")

@@ -24,7 +24,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from controller.broker.conf import parse
-from controller.broker.server import BrokerError, EmbeddedBroker, describe_security, free_port, port_is_free
+from controller.broker.server import EmbeddedBroker, describe_security
+from controller.broker.startup import BrokerError, free_port, port_is_free
 from tests.brokers import RunningBroker, start_amqtt, start_mosquitto
 
 TIMEOUT_S = 3.0

@@ -25,7 +25,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from controller.broker import credentials
 from controller.broker.profile import ProfileSpec, Role
-from controller.broker.server import free_port
+from controller.broker.startup import free_port
 from tests.brokers import HOST, RunningBroker, start_from_file
 
 TIMEOUT_S = 3.0

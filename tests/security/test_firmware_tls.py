@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from controller.broker.profile import Role
-from controller.broker.server import free_port
+from controller.broker.startup import free_port
 from tests.brokers import HOST, RunningBroker
 from tests.security.conftest import Client, Profile
 

@@ -22,7 +22,7 @@ from controller.broker.profile import (
     without_user,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 R, W = Access.READ, Access.WRITE
 USERS = {"ctl": Role.CONTROLLER, "alice": Role.LECTURER, "olga": Role.OPERATOR}
 

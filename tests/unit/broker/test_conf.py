@@ -19,7 +19,7 @@ from controller.broker.conf import (
 )
 from controller.broker.profile import MAX_PACKET_SIZE, MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_listeners_and_anonymous() -> None:
