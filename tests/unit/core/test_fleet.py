@@ -1,0 +1,223 @@
+"""The fleet record and its decisions (failover, start/end, settling), with plain data."""
+
+from __future__ import annotations
+
+import logging
+
+from controller.contract.messages import Config, Heartbeat, SessionConfig, State, Status
+from controller.core.effects import (
+    BumpVersion,
+    ClearRetained,
+    Log,
+    MarkDegraded,
+    MarkSession,
+    PublishConfig,
+    Reconcile,
+    SettleWaiters,
+)
+from controller.core.fleet import Fleet, Move
+from controller.core.liveness import Registry
+from controller.core.reconcile import Published
+from controller.core.values import Desired, DeviceInfo
+
+TTL = 90.0
+SESSION = SessionConfig(7, "CS101", "Intro", "2024/2025", "1st Semester", "", "ESP32_CS101", "CS101 - Intro",
+                        "CS101_Attendance_2024_2025", "", "CS101 Classroom")
+ACTIVE = Config(5, SESSION)
+IDLE = Config(6)
+
+
+def fleet_of(*online: str, now: float = 100.0) -> Fleet:
+    """A fleet whose `online` devices were born and heartbeat at `now`."""
+    fleet = Fleet(Registry(ttl=TTL))
+    for device_id in online:
+        fleet.live.on_status(device_id, Status(True, 1), now, retained=False)
+        fleet.live.on_heartbeat(device_id, Heartbeat(1, 10), now)
+        fleet.record(device_id).info = DeviceInfo()
+    return fleet
+
+
+def effects_of(kind: type, effects: list[object]) -> list[object]:
+    return [e for e in effects if isinstance(e, kind)]
+
+
+# --- one record per device -------------------------------------------------------------------------
+
+
+def test_load_replaces_what_the_database_holds_and_keeps_what_this_controller_did() -> None:
+    fleet = fleet_of("dev-a", "dev-b")
+    fleet.published("dev-a", 5, 50.0)
+    fleet.record("dev-a").settled = 5
+    fleet.load([Desired("dev-a", ACTIVE, 7)], {"dev-a": DeviceInfo(room="R1"), "dev-c": DeviceInfo(retired=True)},
+               [(7, 30.0, True)])
+    a = fleet.record("dev-a")
+    assert (a.desired, a.serving, a.info, a.published, a.settled) == (
+        Desired("dev-a", ACTIVE, 7), 7, DeviceInfo(room="R1"), Published(5, 50.0), 5)
+    assert fleet.record("dev-b").info is None  # no longer in the database's inventory
+    assert fleet.busy() == {"dev-a": 7}
+    assert fleet.excluded() == {"dev-c"}
+    assert fleet.in_room("R1") == ["dev-a"]
+    assert fleet.sessions[7].grace_s == 30.0 and fleet.sessions[7].degraded
+
+
+def test_forgetting_a_device_is_one_call_and_clears_its_retained_topics() -> None:
+    fleet = fleet_of("dev-a")
+    fleet.load([Desired("dev-a", IDLE, None)], {"dev-a": DeviceInfo()}, [])
+    fleet.published("dev-a", 6, 1.0)
+    assert fleet.forget("dev-a") == [ClearRetained("dev-a")]
+    assert fleet.get("dev-a") is None
+    assert "dev-a" not in fleet.live.devices and "dev-a" not in fleet.live.dirty
+    assert fleet.desired() == {} and fleet.inventory() == {}
+
+
+def test_an_unknown_device_is_registered_pending_once() -> None:
+    fleet = fleet_of()
+    assert fleet.register_pending("dev-x")
+    assert not fleet.register_pending("dev-x")
+    assert fleet.inventory() == {"dev-x": DeviceInfo(approved=False)}
+    assert not fleet.approved("dev-x")
+
+
+def test_online_transitions_are_reported_once() -> None:
+    fleet = fleet_of("dev-a", "dev-b")
+    assert fleet.note_online({"dev-a", "dev-b"}) == ({"dev-a", "dev-b"}, set())
+    assert fleet.note_online({"dev-a", "dev-b"}) == (set(), set())
+    assert fleet.note_online({"dev-a"}) == (set(), {"dev-b"})
+    assert fleet.online() == {"dev-a"}
+
+
+def test_pick_skips_busy_excluded_and_offline_devices_and_prefers_the_room() -> None:
+    fleet = fleet_of("dev-a", "dev-b", "dev-c", "dev-d")
+    inventory = {"dev-a": DeviceInfo(), "dev-b": DeviceInfo(room="R1"), "dev-c": DeviceInfo(retired=True),
+                 "dev-d": DeviceInfo()}
+    fleet.load([Desired("dev-a", ACTIVE, 7)], inventory, [(7, 60.0, False)])
+    assert fleet.pick(100.0) == ["dev-b", "dev-d"]
+    assert fleet.pick(100.0, room="R1") == ["dev-b"]
+    assert fleet.pick(100.0 + TTL + 1) == []  # nobody heard from since
+    assert fleet.describe_room("R2") == "no device is placed in room R2"
+
+
+# --- failover --------------------------------------------------------------------------------------
+
+
+def test_a_busy_device_offline_past_its_grace_is_due() -> None:
+    fleet = fleet_of("dev-c")
+    fleet.load([Desired("dev-a", ACTIVE, 1), Desired("dev-b", ACTIVE, 2), Desired("dev-c", ACTIVE, 3)], {},
+               [(1, 60.0, False), (2, 20.0, False)])
+    fleet.note_online({"dev-c"})
+    assert fleet.due_moves(100.0) == []
+    assert fleet.record("dev-a").offline_since == 100.0
+    assert fleet.due_moves(130.0) == [Move(2, "dev-b", 30.0)]  # offline since first seen so, not last
+    assert fleet.due_moves(160.0) == [Move(1, "dev-a", 60.0), Move(2, "dev-b", 60.0)]
+
+
+def test_a_device_back_online_or_freed_is_no_longer_counted_offline() -> None:
+    fleet = fleet_of()
+    fleet.load([Desired("dev-a", ACTIVE, 1), Desired("dev-b", ACTIVE, 2)], {}, [])
+    fleet.due_moves(1.0)
+    fleet.note_online({"dev-a"})
+    fleet.move_gone(Move(2, "dev-b", 0.0))
+    assert fleet.due_moves(500.0) == []
+    assert fleet.record("dev-a").offline_since is None and fleet.record("dev-b").offline_since is None
+
+
+def test_a_session_without_a_loaded_grace_gets_the_default() -> None:
+    fleet = fleet_of()
+    fleet.load([Desired("dev-a", ACTIVE, 9)], {}, [])
+    fleet.due_moves(0.0)
+    assert fleet.due_moves(59.0) == [] and fleet.due_moves(60.0) == [Move(9, "dev-a", 60.0)]
+
+
+def test_a_move_hands_the_session_over_and_idles_the_old_device() -> None:
+    fleet = fleet_of("dev-b")
+    fleet.load([Desired("dev-a", ACTIVE, 7)], {"dev-a": DeviceInfo(room="R1"), "dev-b": DeviceInfo(room="R1")},
+               [(7, 1.0, True)])
+    fleet.record("dev-a").settled = 5
+    [move] = fleet.due_moves(100.0) or fleet.due_moves(101.0)
+    assert fleet.takeover_order(move, 101.0) == ["dev-b"]
+    to, idle = Desired("dev-b", Config(8, SESSION), 7), Desired("dev-a", Config(9), None)
+    effects = fleet.moved(move, to, idle)
+    assert effects_of(Reconcile, effects) == [Reconcile("dev-b"), Reconcile("dev-a")]
+    assert effects_of(Log, effects)[0].level == logging.WARNING  # type: ignore[attr-defined]
+    assert fleet.busy() == {"dev-b": 7}
+    assert fleet.record("dev-a").desired == idle and fleet.record("dev-a").settled is None
+    assert not fleet.sessions[7].degraded
+
+
+def test_no_free_device_degrades_the_session_once() -> None:
+    fleet = fleet_of()
+    fleet.load([Desired("dev-a", ACTIVE, 7)], {}, [(7, 0.0, False)])
+    [move] = fleet.due_moves(10.0)
+    first = fleet.no_takeover(move)
+    assert effects_of(MarkDegraded, first) == [MarkDegraded(7)] and effects_of(Log, first)
+    assert fleet.no_takeover(move) == []
+    assert fleet.busy() == {"dev-a": 7}  # still its device until one can take over
+
+
+# --- sessions start and end ------------------------------------------------------------------------
+
+
+def test_a_started_session_makes_its_device_busy_and_reconciles_it() -> None:
+    fleet = fleet_of("dev-a")
+    fleet.record("dev-a").settled = 4
+    assert fleet.started(Desired("dev-a", ACTIVE, 7), 45.0) == [Reconcile("dev-a")]
+    assert fleet.busy() == {"dev-a": 7} and fleet.sessions[7].grace_s == 45.0
+    assert fleet.record("dev-a").settled is None
+    assert fleet.serving_session(7) == ["dev-a"]
+
+
+def test_an_ended_session_idles_its_device_and_answers_its_waiters() -> None:
+    fleet = fleet_of("dev-a")
+    fleet.started(Desired("dev-a", ACTIVE, 7), 60.0)
+    effects = fleet.ended(7, Desired("dev-a", IDLE, None))
+    assert effects[1:] == [Reconcile("dev-a"), SettleWaiters(7, "ended", None)]
+    assert fleet.busy() == {} and fleet.desired() == {"dev-a": Desired("dev-a", IDLE, None)}
+    assert fleet.ended(8, None)[1:] == [SettleWaiters(8, "ended", None)]  # its device had left it already
+
+
+# --- reconcile and settling ------------------------------------------------------------------------
+
+
+def test_reconcile_publishes_then_settles_once() -> None:
+    fleet = fleet_of("dev-a")
+    fleet.started(Desired("dev-a", ACTIVE, 7), 60.0)
+    fleet.note_online({"dev-a"})
+    assert fleet.reconcile("dev-a", 100.0, 30.0) == [PublishConfig("dev-a", ACTIVE)]
+    fleet.published("dev-a", 5, 100.0)
+    fleet.live.on_state("dev-a", State(5, "applied", True, 7, SESSION.ssid))
+    effects = fleet.reconcile("dev-a", 101.0, 30.0)
+    assert effects[1:] == [MarkSession(7, 101.0, None), SettleWaiters(7, "applied", None)]
+    assert fleet.reconcile("dev-a", 102.0, 30.0) == []  # settled: said once
+
+
+def test_a_rejection_settles_the_session_as_rejected() -> None:
+    fleet = fleet_of("dev-a")
+    fleet.started(Desired("dev-a", ACTIVE, 7), 60.0)
+    fleet.published("dev-a", 5, 100.0)
+    fleet.live.on_state("dev-a", State(5, "rejected", error="ssid too long"))
+    effects = fleet.reconcile("dev-a", 101.0, 30.0)
+    assert effects[1:] == [MarkSession(7, None, "ssid too long"), SettleWaiters(7, "rejected", "ssid too long")]
+
+
+def test_a_device_ahead_of_the_database_is_bumped_for_its_session() -> None:
+    fleet = fleet_of("dev-a")
+    fleet.started(Desired("dev-a", ACTIVE, 7), 60.0)
+    fleet.live.on_state("dev-a", State(9, "applied", False))
+    assert fleet.reconcile("dev-a", 100.0, 30.0) == [BumpVersion("dev-a", 10, 7)]
+
+
+def test_nothing_is_reconciled_until_retained_states_are_in_after_a_reconnect() -> None:
+    fleet = fleet_of("dev-a")
+    fleet.started(Desired("dev-a", ACTIVE, 7), 60.0)
+    fleet.published("dev-a", 5, 100.0)
+    fleet.reconnected(102.0)
+    assert fleet.record("dev-a").published is None
+    assert fleet.reconcile("dev-a", 101.0, 30.0) == []
+    fleet.republish_at = None
+    assert fleet.reconcile("dev-a", 103.0, 30.0) == [PublishConfig("dev-a", ACTIVE)]
+
+
+def test_the_reported_version_is_the_highest_a_device_has_seen() -> None:
+    fleet = fleet_of("dev-a", "dev-b")
+    fleet.live.on_state("dev-a", State(4, "rejected", applied_version=3))
+    assert fleet.reported(["dev-a", "dev-b", "dev-z"]) == {"dev-a": 4, "dev-b": 0}
