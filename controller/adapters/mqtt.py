@@ -9,12 +9,15 @@ import random
 import socket
 import ssl
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
+from typing import Any, TypeAlias
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
 
 from controller.errors import FleetError
 
@@ -170,3 +173,55 @@ def new_client(address: BrokerAddress, client_id: str | None = None) -> paho.Cli
     client.reconnect_delay_set(random.randint(1, 3), 30)
     return client
 
+
+MqttClient: TypeAlias = paho.Client
+"""The client type, for modules that hold one without importing paho."""
+
+
+class PublishOutcome(Enum):
+    """What became of a publish: queued (sent, or kept by paho until connected again) or not sent."""
+
+    QUEUED = "queued"
+    QUEUE_FULL = "queue_full"
+    NOT_SENT = "not_sent"
+
+
+def publish(client: paho.Client, topic: str, payload: bytes, *, retain: bool = False) -> PublishOutcome:
+    """Publish at QoS 1; paho's return code as a PublishOutcome. While disconnected, paho keeps a
+    QoS 1 message and sends it once connected again, so that counts as queued."""
+    rc = client.publish(topic, payload, qos=1, retain=retain).rc
+    if rc in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+        return PublishOutcome.QUEUED
+    return PublishOutcome.QUEUE_FULL if rc == paho.MQTT_ERR_QUEUE_SIZE else PublishOutcome.NOT_SENT
+
+
+def publish_confirmed(client: paho.Client, topic: str, payload: bytes, *, timeout: float) -> bool:
+    """Publish retained at QoS 1 and, when connected, wait up to `timeout` for the broker's PUBACK
+    (paho's network thread must be running to read it); False only when that wait failed."""
+    info = client.publish(topic, payload, qos=1, retain=True)
+    if not client.is_connected() or info.rc != paho.MQTT_ERR_SUCCESS:
+        return True
+    try:
+        info.wait_for_publish(timeout=timeout)
+    except (RuntimeError, ValueError):
+        return False
+    return True
+
+
+def set_handlers(client: paho.Client, *, connected: Callable[[paho.Client, str | None], None],
+                 disconnected: Callable[[str], None], message: Callable[[str, bytes | bytearray, bool], None]) -> None:
+    """paho's callbacks, handed off to handlers free of paho's types: `connected(client, refusal)`
+    (refusal None when the broker accepted), `disconnected(reason)`, `message(topic, payload, retained)`."""
+
+    def on_connect(c: paho.Client, _userdata: object, _flags: object, reason: ReasonCode, _props: object) -> None:
+        connected(c, str(reason) if reason.is_failure else None)
+
+    def on_disconnect(_c: paho.Client, _userdata: object, _flags: object, reason: ReasonCode, _props: object) -> None:
+        disconnected(str(reason))
+
+    def on_message(_c: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
+        message(msg.topic, msg.payload, bool(msg.retain))
+
+    client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
+    client.on_message = on_message

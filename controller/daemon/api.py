@@ -10,19 +10,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controller.adapters.store import (
-    AttendanceRecord,
-    Desired,
-    Device,
-    DeviceInfo,
-    FleetSession,
-    RejectedCheckin,
-    StartRequest,
-)
 from controller.contract.messages import COURSE_RE, U32, JsonObject
 from controller.contract.topics import valid_device_id
 from controller.core.liveness import DeviceLive
 from controller.core.naming import check_password
+from controller.core.values import (
+    CheckinRecord,
+    Desired,
+    DeviceEntry,
+    DeviceInfo,
+    RejectedRecord,
+    SessionRecord,
+    StartRequest,
+)
 from controller.errors import BadRequest, UnknownSession
 
 MAX_WAIT_S = 60.0
@@ -217,19 +217,18 @@ def devices_result(
     }
 
 
-def inventory_result(devices: Mapping[str, DeviceLive], rows: list[Device], desired: Mapping[str, Desired],
+def inventory_result(devices: Mapping[str, DeviceLive], rows: list[DeviceEntry], desired: Mapping[str, Desired],
                      online: set[str], now: float) -> JsonObject:
     """Every known device, including never-seen, retired and unapproved ones."""
     out = []
     for row in sorted(rows, key=lambda r: r.id):
         live = devices.get(row.id) or DeviceLive(row.id, last_seen=row.last_seen, fw=row.fw)
-        info = DeviceInfo(row.name, row.room, row.retired, row.approved)
-        out.append(device_row(live, desired.get(row.id), info, online=row.id in online, now=now)
+        out.append(device_row(live, desired.get(row.id), row.info, online=row.id in online, now=now)
                    | {"first_seen": row.first_seen, "operator_name": row.name})
     return {"devices": out}
 
 
-def session_row(row: FleetSession, checkins: int) -> JsonObject:
+def session_row(row: SessionRecord, checkins: int) -> JsonObject:
     return {
         "session_id": row.id, "course": row.course_code, "title": row.course_title, "session": row.academic_session,
         "semester": row.semester, "lecturer": row.lecturer, "device": row.device_id, "ssid": row.ssid,
@@ -240,7 +239,7 @@ def session_row(row: FleetSession, checkins: int) -> JsonObject:
     }
 
 
-def attendance_result(session_id: int, records: list[AttendanceRecord], rejected: list[RejectedCheckin]) -> JsonObject:
+def attendance_result(session_id: int, records: list[CheckinRecord], rejected: list[RejectedRecord]) -> JsonObject:
     return {
         "session_id": session_id,
         "records": [{"student_id": r.student_id, "device": r.device_id, "seq": r.seq, "station_mac": r.station_mac,

@@ -7,8 +7,8 @@ Properties:
 * a mutation of a valid message is rejected with exactly the reason the contract gives it;
 * whatever the input, only `Rejected` leaves a decoder, with one of the contract's reasons.
 
-The same decoding runs in `Controller._dispatch`; test_fuzz_controller_live.py sends it all
-through a broker to a running controller.
+The decoding is the daemon's own (`controller.contract.decode`); test_fuzz_controller_live.py sends
+it all through a broker to a running controller.
 """
 
 from __future__ import annotations
@@ -20,18 +20,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from controller.contract.decode import DECODERS, decode, request_envelope
 from controller.contract.messages import (
     MAX_REQUEST_PAYLOAD,
-    Attendance,
     Config,
     Heartbeat,
     Request,
-    State,
-    Status,
     decode_heartbeat,
     encode,
     load_object,
-    reply_address,
 )
 from controller.contract.topics import Channel, DeviceTopic, Topics
 from controller.daemon import api
@@ -41,28 +38,20 @@ from tests.faults import hostile
 from tests.faults.hostile import ANY_REJECTION, CHANNELS, DECODER_REASONS, DEVICE_CHANNELS, UNKNOWN, Case
 
 TOPICS = Topics("fleet")
-DECODERS: dict[Channel, Any] = {Channel.STATUS: Status, Channel.HEARTBEAT: Heartbeat, Channel.STATE: State,
-                                Channel.ATTENDANCE: Attendance}
 _NO_VALUE = object()
 
 
-def decode(case: Case) -> object:
-    """What the controller makes of one inbound message (the decoding half of `_dispatch`)."""
+def decode_case(case: Case) -> object:
+    """What the controller makes of one inbound message, with the daemon's decoding."""
     if case.channel == "request":  # the controller's order: the reply address, its topic, the rest
-        obj = load_object(case.payload, max_bytes=MAX_REQUEST_PAYLOAD)
-        if not TOPICS.is_replies(reply_address(obj)[1]):
-            raise Rejected("bad_reply_to")
-        return Request.from_obj(obj)
-    where = TOPICS.parse_device(case.topic(TOPICS.root))
-    if where.channel is Channel.HEARTBEAT:
-        return decode_heartbeat(case.payload, where.device_id)
-    return DECODERS[where.channel].from_obj(load_object(case.payload, device_id=where.device_id))
+        return Request.from_obj(request_envelope(TOPICS, case.payload, max_bytes=MAX_REQUEST_PAYLOAD).obj)
+    return decode(TOPICS, case.topic(TOPICS.root), case.payload)[1]
 
 
 def outcome(case: Case) -> tuple[str | None, object]:
     """(None, value) when accepted, (reason, _NO_VALUE) when rejected; anything else propagates."""
     try:
-        return None, decode(case)
+        return None, decode_case(case)
     except Rejected as exc:
         assert exc.reason in DECODER_REASONS, f"unknown reason {exc.reason!r} for {case}"
         return exc.reason, _NO_VALUE

@@ -329,11 +329,11 @@ def test_read_requests_answer_from_the_present_and_change_nothing(
     caplog.set_level(logging.INFO, logger="controller")
     ctl = start_controller()
     ctl.halt_ticks()  # nothing but the requests themselves may touch the controller's state now
-    online_before = set(ctl._online)
+    online_before = ctl.fleet.online()
     device = online_device(make_device, "esp32-000000000601")
     with FleetClient(broker.url, root) as client:
         eventually(lambda: client.call("devices.list")["online"] == 1)  # the present, not the last tick
         listed = {d["id"]: d for d in client.call("device.list")["devices"]}
         assert listed[device.id]["online"] is True
-    assert ctl._online == online_before  # no transition recorded by a read ...
+    assert ctl.fleet.online() == online_before  # no transition recorded by a read ...
     assert not [r for r in caplog.records if f"device {device.id} online" in r.getMessage()]  # ... nor logged

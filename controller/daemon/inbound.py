@@ -1,0 +1,161 @@
+"""Inbound messages: routed by topic, devices' messages admitted, decoded, approved and handled
+(heartbeat, status, state, check-ins), the broker's and other controllers' news read.
+
+Bad input from the network is counted and dropped (`Stats.reject`); nothing here raises for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from controller.adapters.store import Store
+from controller.contract.decode import DeviceMessage, decode_payload
+from controller.contract.messages import (
+    MAX_REQUEST_PAYLOAD,
+    Attendance,
+    Heartbeat,
+    State,
+    Status,
+    ack,
+    encode,
+    load_object,
+)
+from controller.contract.topics import BROKER_DROPPED, Channel, Topics
+from controller.core.fleet import Fleet
+from controller.core.liveness import Seen
+from controller.daemon import failpoints
+from controller.daemon.effects import Applier
+from controller.daemon.outbox import Outbox
+from controller.daemon.requests import Requests
+from controller.daemon.settings import ControllerSettings
+from controller.daemon.stats import Stats
+from controller.errors import Rejected
+from controller.logtext import shown
+
+log = logging.getLogger(__name__)
+
+
+class Inbound:
+    """Handles each message paho reads, on paho's thread, under the controller's lock."""
+
+    def __init__(self, applier: Applier, requests: Requests, *, settings: ControllerSettings, topics: Topics,
+                 stats: Stats, clock: Callable[[], float]) -> None:
+        self._applier = applier
+        self._requests = requests
+        self._fleet: Fleet = applier.fleet
+        self._store: Store = applier.store
+        self._outbox: Outbox = applier.outbox
+        self._settings = settings
+        self._topics = topics
+        self._stats = stats
+        self._clock = clock
+
+    def dispatch(self, topic: str, payload: bytes | bytearray, retained: bool) -> None:
+        if topic == self._topics.requests:
+            self._stats.received["request"] += 1
+            if not payload:
+                return  # someone cleared a retained request: nothing to do
+            if retained:  # a retained request would run again on every (re)connect
+                self._stats.reject("retained_request", topic, "requests must not be retained")
+                return
+            self._requests.handle(topic, payload)
+        elif topic == self._topics.controller_status:
+            self._on_peer_status(payload)
+        elif topic == BROKER_DROPPED:
+            self._on_broker_dropped(payload)
+        else:
+            self._on_device(topic, payload, retained)
+
+    def _on_device(self, topic: str, payload: bytes | bytearray, retained: bool) -> None:
+        try:
+            where = self._topics.parse_device(topic)
+        except Rejected as exc:
+            self._stats.received["unknown"] += 1
+            self._stats.reject(exc.reason, topic, exc.detail)
+            return
+        self._stats.received[where.channel.value] += 1
+        now = self._clock()  # once a message: every handler below takes it
+        if not self._fleet.live.admit(where.device_id, now):
+            self._stats.reject("rate_limited", topic, f"over {self._settings.max_device_rate:g} messages/s")
+            return
+        if not payload and where.channel in (Channel.STATUS, Channel.STATE):
+            return  # a cleared retained message (`device forget` clears them), delivered live or retained
+        try:
+            message = decode_payload(where.channel, payload, where.device_id)
+            if self._settings.require_approval and not self._fleet.approved(where.device_id):
+                self._on_unapproved(where.device_id, message, retained, now)
+            elif isinstance(message, Heartbeat):
+                self._on_heartbeat(where.device_id, message, now)
+            elif isinstance(message, Status):
+                self._on_status(where.device_id, message, retained, now)
+            elif isinstance(message, State):
+                self._on_state(where.device_id, message, now)
+            else:
+                self._on_attendance(where.device_id, message, now)
+        except Rejected as exc:
+            self._stats.reject(exc.reason, topic, exc.detail)
+
+    def _on_peer_status(self, payload: bytes | bytearray) -> None:
+        """Several controllers share one presence topic: when another one's will (or clean stop)
+        says offline, say at once that the fleet still has a controller."""
+        try:
+            status = load_object(payload, max_bytes=MAX_REQUEST_PAYLOAD)
+        except Rejected:
+            return
+        if status.get("online") is False and status.get("controller_id") != self._settings.controller_id:
+            log.info("controller %s went offline; this one (%s) carries on", shown(str(status.get("controller_id"))),
+                     self._settings.controller_id)
+            self._outbox.announce()
+
+    def _on_broker_dropped(self, payload: bytes | bytearray) -> None:
+        """The broker's count of messages it dropped because a subscriber's queue was full: any
+        rise means messages to someone (maybe this controller) were lost."""
+        try:
+            dropped = int(payload)
+        except ValueError:
+            return
+        before = self._stats.broker.get("dropped")
+        self._stats.broker["dropped"] = dropped
+        if before is not None and dropped > before:
+            log.warning("the broker dropped %d messages for full subscriber queues (%d in all); some may have "
+                        "been for this controller", dropped - before, dropped)
+
+    def _on_unapproved(self, device_id: str, message: DeviceMessage, retained: bool, now: float) -> None:
+        """Approval is on: an unknown device is registered as pending (so an operator sees it) and
+        whatever it sends is rejected until `fleet device approve`."""
+        if self._fleet.register_pending(device_id):
+            log.warning("device %s is not approved; `fleet device approve %s` admits it", device_id, device_id)
+        if isinstance(message, Heartbeat):
+            self._fleet.live.on_heartbeat(device_id, message, now)
+        elif isinstance(message, Status):
+            self._fleet.live.on_status(device_id, message, now, retained=retained)
+        raise Rejected("unapproved", device_id)
+
+    def _on_heartbeat(self, device_id: str, heartbeat: Heartbeat, now: float) -> None:
+        if self._fleet.live.on_heartbeat(device_id, heartbeat, now) is Seen.STALE:
+            raise Rejected("stale_heartbeat", f"boot {heartbeat.boot}")
+
+    def _on_status(self, device_id: str, status: Status, retained: bool, now: float) -> None:
+        registry = self._fleet.live
+        if device_id not in registry.devices:
+            log.info("new device %s (fw %s)", device_id, shown(status.fw))
+        if registry.on_status(device_id, status, now, retained=retained) is Seen.STALE:
+            raise Rejected("stale_status", f"boot {status.boot} < {registry.devices[device_id].boot}")
+        session_id = self._fleet.serving(device_id)
+        if not status.online and session_id is not None:
+            log.warning("device %s serving session %d went offline (%s)", device_id, session_id,
+                        shown(status.reason) if status.reason else "lost")
+
+    def _on_state(self, device_id: str, state: State, now: float) -> None:
+        self._fleet.live.on_state(device_id, state)
+        self._applier.reconcile(device_id, now)
+
+    def _on_attendance(self, device_id: str, batch: Attendance, now: float) -> None:
+        result = self._store.ingest(device_id, batch, now)
+        failpoints.hit("after_ingest_commit")
+        self._stats.checkins["stored"] += result.stored
+        self._stats.checkins["duplicate"] += result.duplicates
+        for reason, n in result.rejected.items():
+            self._stats.reject_checkins(reason, n, self._topics.attendance(device_id), f"session {batch.session_id}")
+        self._outbox.send(self._topics.attendance_ack(device_id), encode(ack(result.upto)))
