@@ -22,8 +22,9 @@ from controller.adapters.tables import (
     stored_id,
 )
 from controller.contract.messages import Config
+from controller.contract.requests import SessionStartParams
 from controller.core.naming import session_config
-from controller.core.values import Desired, Ended, Moved, Started, StartRequest
+from controller.core.values import Desired, Ended, Moved, Started
 from controller.core.versions import next_version
 from controller.errors import BadRequest, DeviceBusy, NoDeviceAvailable, SessionEnded, UnknownDevice, UnknownSession
 
@@ -79,7 +80,7 @@ def _explicit(s: Session, device_id: str) -> list[str]:
     return [device_id]
 
 
-def start(s: Session, request: StartRequest, candidates: Iterable[str], reported: Mapping[str, int],
+def start(s: Session, request: SessionStartParams, candidates: Iterable[str], reported: Mapping[str, int],
           now: float) -> Started:
     """Create the session and claim the first free candidate (or the device the request names)."""
     if request.device is not None:

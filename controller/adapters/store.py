@@ -40,6 +40,7 @@ from controller.adapters.tables import (
     stored_config,
 )
 from controller.contract.messages import Attendance, Config
+from controller.contract.requests import SessionStartParams
 from controller.core.values import (
     CheckinRecord,
     CourseRecord,
@@ -53,7 +54,6 @@ from controller.core.values import (
     RejectedRecord,
     SessionRecord,
     Started,
-    StartRequest,
 )
 from controller.errors import DeviceBusy, NoDeviceAvailable, StoreError, UnknownDevice, UnknownSession
 
@@ -215,7 +215,7 @@ class Store:
                 col(Device.config_json).is_not(None)))
             return [Desired(i, stored_config(raw), sid) for i, raw, sid in rows if raw is not None]
 
-    def start_session(self, request: StartRequest, candidates: Iterable[str], reported: Mapping[str, int],
+    def start_session(self, request: SessionStartParams, candidates: Iterable[str], reported: Mapping[str, int],
                       now: float) -> Started:
         """Create a session and claim the first free device of `candidates` (or the one the
         request names) in one transaction; the session's config is named by `core.naming`. A

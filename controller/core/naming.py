@@ -6,7 +6,8 @@ import re
 from collections.abc import Collection
 from typing import Final
 
-from controller.contract.messages import COURSE_RE, MAX_DEVICE_PAYLOAD, U32, Config, SessionConfig, encode
+from controller.contract.messages import MAX_DEVICE_PAYLOAD, U32, Config, SessionConfig, encode
+from controller.contract.requests import check_course, check_password
 from controller.errors import BadRequest
 
 MAX_SSID: Final = 32
@@ -43,20 +44,6 @@ def unique_ssid(base: str, taken: Collection[str]) -> str:
         if candidate not in taken:
             return candidate
         n += 1
-
-
-def check_password(password: str) -> str:
-    if password and not 8 <= len(password) <= 63:
-        raise BadRequest("password must be empty (open network) or 8-63 characters")
-    if not password.isascii() or not password.isprintable():
-        raise BadRequest("password must be printable ASCII")
-    return password
-
-
-def check_course(course: str) -> str:
-    if COURSE_RE.fullmatch(course) is None:
-        raise BadRequest(f"course code {course[:40]!r} must be 1-16 letters, digits, '_' or '-'")
-    return course
 
 
 def check_size(config: SessionConfig) -> SessionConfig:

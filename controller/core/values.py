@@ -65,22 +65,6 @@ class DeviceEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class StartRequest:
-    """What a lecturer asks for: a session of a course, on a device, in a room or anywhere."""
-
-    course: str
-    title: str | None
-    session: str
-    semester: str
-    lecturer: str = ""
-    password: str = ""
-    device: str | None = None
-    room: str | None = None
-    any_room: bool = False
-    failover_grace_s: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
 class SessionRecord:
     """A stored session (its password stays in the device's config)."""
 

@@ -7,6 +7,7 @@ import logging
 from controller import __version__
 from controller.adapters.mqtt import MqttClient, PublishOutcome, publish
 from controller.contract.messages import JsonObject, Request, controller_status, encode, reply_error, reply_ok
+from controller.contract.results import SessionWaited
 from controller.contract.topics import Topics, publishable
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
@@ -65,7 +66,7 @@ class Outbox:
                                       f"{self._settings.max_packet_bytes} a packet may have; ask for less (--limit)"))
         self.send(request.reply_to, data)
 
-    def answer(self, replies: list[tuple[Request, JsonObject]]) -> None:
+    def answer(self, replies: list[tuple[Request, SessionWaited]]) -> None:
         """Answer parked `session.wait` requests."""
         for request, result in replies:
-            self.reply(request, reply_ok(request.id, result))
+            self.reply(request, reply_ok(request.id, result.to_obj()))

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from controller.adapters.store import Store
+from controller.contract import requests
 from controller.contract.decode import request_envelope
 from controller.contract.messages import (
     MAX_REQUEST_PAYLOAD,
@@ -22,13 +25,38 @@ from controller.contract.messages import (
     reply_error,
     reply_ok,
 )
+from controller.contract.requests import (
+    AttendanceReportParams,
+    DeviceParams,
+    DeviceSetParams,
+    DevicesListParams,
+    Method,
+    NoParams,
+    SessionListParams,
+    SessionParams,
+    SessionStartParams,
+    SessionWaitParams,
+)
+from controller.contract.results import (
+    AttendanceList,
+    AttendanceReport,
+    CoursesList,
+    DeviceForgotten,
+    DeviceInventory,
+    DevicesList,
+    DeviceUpdated,
+    SessionEnded,
+    SessionList,
+    SessionStarted,
+    SessionWaited,
+    StatsResult,
+)
 from controller.contract.topics import Topics
-from controller.core import report
+from controller.core import views
 from controller.core.fleet import Fleet
 from controller.core.ratelimit import Buckets
-from controller.core.values import DeviceEntry, StartRequest
-from controller.core.waiters import wait_result
-from controller.daemon import api, failpoints
+from controller.core.values import DeviceEntry
+from controller.daemon import failpoints
 from controller.daemon.effects import Applier
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
@@ -36,8 +64,8 @@ from controller.errors import ApiError, NoDeviceAvailable, Rejected, StoreError
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["Requests", Request, float], JsonObject | None]
-"""Answers one request at `now`; None when the answer comes later (`session.wait`)."""
+P = TypeVar("P", bound=requests.Wire)
+R = TypeVar("R", bound=requests.Wire)
 
 
 class Requests:
@@ -93,15 +121,15 @@ class Requests:
             outbox.reply(request, reply_ok(request.id, result))
 
     def _call(self, request: Request) -> JsonObject | None:
-        handler = TABLE.get(request.method)
-        if handler is None:
+        route = TABLE.get(request.method)
+        if route is None:
             raise ApiError(f"unknown method {request.method!r}", "unknown_method")
-        return handler(self, request, self._clock())
+        result = route.handler(self, route.method.params.from_obj(request.params), request, self._clock())
+        return None if result is None else result.to_obj()
 
     # --- sessions ---------------------------------------------------------------------------------
 
-    def session_start(self, request: Request, now: float) -> JsonObject:
-        start = api.parse_start(request.params)
+    def session_start(self, start: SessionStartParams, _request: Request, now: float) -> SessionStarted:
         self.applier.flush(now)  # newly seen devices must exist as rows before they can be claimed
         self.applier.note_transitions(now)
         order = self._candidates(start, now)
@@ -112,9 +140,9 @@ class Requests:
         log.info("session %d (%s %s %s) started on %s as %s, config version %d", row.id, row.course_code,
                  row.academic_session, row.semester, desired.device_id, row.ssid, desired.config.version)
         self.applier.apply(self.fleet.started(desired, start.failover_grace_s), now)
-        return {"session_id": row.id, "device": desired.device_id, "config": desired.config.to_obj()}
+        return SessionStarted(row.id, desired.device_id, desired.config)
 
-    def _candidates(self, start: StartRequest, now: float) -> list[str]:
+    def _candidates(self, start: SessionStartParams, now: float) -> list[str]:
         """Devices to try, in order; with a room, only that room's unless `any_room` allows a fallback."""
         if start.room is None or start.device is not None:
             return self.fleet.pick(now)
@@ -123,85 +151,70 @@ class Requests:
             return in_room or self.fleet.pick(now)
         raise NoDeviceAvailable(self.fleet.describe_room(start.room))
 
-    def session_end(self, request: Request, now: float) -> JsonObject:
-        session_id = api.parse_session_id(request.params)
+    def session_end(self, params: SessionParams, _request: Request, now: float) -> SessionEnded:
+        session_id = params.session_id
         ended = self.store.end_session(session_id, self.fleet.reported(self.fleet.serving_session(session_id)), now)
         idle = ended.idle
         self.applier.apply(self.fleet.ended(session_id, idle), now)
-        return {"session_id": session_id, "device": ended.session.device_id,
-                "config": idle.config.to_obj() if idle else None}
+        return SessionEnded(session_id, ended.session.device_id, idle.config if idle else None)
 
-    def session_wait(self, request: Request, now: float) -> JsonObject | None:
-        session_id, timeout = api.parse_wait(request.params)
-        row = self.store.get_session(session_id)
-        if row.applied_at is not None or row.error is not None or not row.active:
-            return wait_result(session_id, "applied" if row.applied_at else "rejected" if row.error else "ended",
-                               row.error)
-        self.applier.waiters.park(request, session_id, now + timeout)
-        return None
+    def session_wait(self, params: SessionWaitParams, request: Request, now: float) -> SessionWaited | None:
+        settled = views.wait_result(self.store.get_session(params.session_id))
+        if settled is None:
+            self.applier.waiters.park(request, params.session_id, now + params.timeout_s)
+        return settled
 
-    def session_list(self, request: Request, _now: float) -> JsonObject:
-        counts = self.store.attendance_counts()
-        rows = self.store.sessions(active_only=api.parse_active(request.params))
-        return {"sessions": [api.session_row(r, counts.get(r.id, 0)) for r in rows]}
+    def session_list(self, params: SessionListParams, _request: Request, _now: float) -> SessionList:
+        return views.sessions_result(self.store.sessions(active_only=params.active), self.store.attendance_counts())
 
     # --- the fleet, attendance, reports -----------------------------------------------------------
 
-    def devices_list(self, request: Request, now: float) -> JsonObject:
+    def devices_list(self, params: DevicesListParams, _request: Request, now: float) -> DevicesList:
         # the online set as of now, without recording transitions (the ticker does)
         fleet = self.fleet
-        return api.devices_result(list(fleet.live), fleet.desired(), fleet.live.online_ids(now), fleet.busy(),
-                                  api.parse_devices(request.params), fleet.inventory(), now)
+        return views.devices_result(list(fleet.live), fleet.desired(), fleet.live.online_ids(now), fleet.busy(),
+                                    params, fleet.inventory(), now)
 
-    def stats_(self, _request: Request, _now: float) -> JsonObject:
-        return self.stats.as_obj()
+    def stats_report(self, _params: NoParams, _request: Request, _now: float) -> StatsResult:
+        return self.stats.result()
 
-    def attendance_list(self, request: Request, _now: float) -> JsonObject:
-        session_id = api.parse_session_id(request.params)
-        return api.attendance_result(session_id, *self.store.attendance(session_id))
+    def attendance_list(self, params: SessionParams, _request: Request, _now: float) -> AttendanceList:
+        return views.attendance_result(params.session_id, *self.store.attendance(params.session_id))
 
-    def attendance_report(self, request: Request, _now: float) -> JsonObject:
-        query = api.parse_report(request.params)
+    def attendance_report(self, query: AttendanceReportParams, _request: Request, _now: float) -> AttendanceReport:
         held = self.store.course_sessions(query.course, query.session, query.semester)
-        checkins = [report.Checkin(r.session_id, r.student_id, r.station_mac)
-                    for r in self.store.records_of([h.id for h in held])]
-        result = report.build([report.Held(h.id, h.started_at, h.device_id) for h in held], checkins)
-        return {"course": query.course, "session": query.session, "semester": query.semester} | result
+        return views.report_result(query, held, self.store.records_of([h.id for h in held]))
 
-    def courses_list(self, _request: Request, _now: float) -> JsonObject:
-        return {"courses": [{"code": c.code, "title": c.title} for c in self.store.courses()]}
+    def courses_list(self, _params: NoParams, _request: Request, _now: float) -> CoursesList:
+        return views.courses_result(self.store.courses())
 
     # --- the inventory ----------------------------------------------------------------------------
 
-    def device_list(self, _request: Request, now: float) -> JsonObject:
+    def device_list(self, _params: NoParams, _request: Request, now: float) -> DeviceInventory:
         self.applier.flush(self._clock())  # devices seen since the last flush are listed as rows too
         fleet = self.fleet
-        return api.inventory_result(fleet.live.devices, self.store.load_devices(), fleet.desired(),
-                                    fleet.live.online_ids(now), now)
+        return views.inventory_result(fleet.live.devices, self.store.load_devices(), fleet.desired(),
+                                      fleet.live.online_ids(now), now)
 
-    def device_set(self, request: Request, _now: float) -> JsonObject:
-        device_id, name, room = api.parse_device_set(request.params)
+    def device_set(self, params: DeviceSetParams, request: Request, _now: float) -> DeviceUpdated:
         self.applier.flush(self._clock())  # the device must exist as a row
-        return self._inventory_changed("device.set", self.store.set_device(device_id, name=name, room=room))
+        return self._inventory_changed(request.method,
+                                       self.store.set_device(params.device, name=params.name, room=params.room))
 
-    def device_retire(self, request: Request, _now: float) -> JsonObject:
-        return self._set_retired(request, retired=True)
-
-    def device_restore(self, request: Request, _now: float) -> JsonObject:
-        return self._set_retired(request, retired=False)
-
-    def _set_retired(self, request: Request, *, retired: bool) -> JsonObject:
-        device_id = api.parse_device(request.params)
+    def device_retire(self, params: DeviceParams, request: Request, _now: float) -> DeviceUpdated:
         self.applier.flush(self._clock())
-        return self._inventory_changed(request.method, self.store.set_retired(device_id, retired))
+        return self._inventory_changed(request.method, self.store.set_retired(params.device, True))
 
-    def device_approve(self, request: Request, _now: float) -> JsonObject:
-        device_id = api.parse_device(request.params)
+    def device_restore(self, params: DeviceParams, request: Request, _now: float) -> DeviceUpdated:
         self.applier.flush(self._clock())
-        return self._inventory_changed("device.approve", self.store.approve(device_id))
+        return self._inventory_changed(request.method, self.store.set_retired(params.device, False))
 
-    def device_forget(self, request: Request, now: float) -> JsonObject:
-        device_id = api.parse_device(request.params)
+    def device_approve(self, params: DeviceParams, request: Request, _now: float) -> DeviceUpdated:
+        self.applier.flush(self._clock())
+        return self._inventory_changed(request.method, self.store.approve(params.device))
+
+    def device_forget(self, params: DeviceParams, _request: Request, now: float) -> DeviceForgotten:
+        device_id = params.device
         self.applier.flush(self._clock())
         live = self.fleet.live.devices.get(device_id)
         if live is not None and live.online(now, self._settings.heartbeat_ttl_s):
@@ -210,31 +223,39 @@ class Requests:
                            "first", "device_online")
         self.store.forget(device_id)
         self.applier.apply(self.fleet.forget(device_id), now)
-        return {"device": device_id, "forgotten": True}
+        return DeviceForgotten(device_id)
 
-    def _inventory_changed(self, method: str, row: DeviceEntry) -> JsonObject:
+    def _inventory_changed(self, method: str, row: DeviceEntry) -> DeviceUpdated:
         self.fleet.set_info(row.id, row.info)
         log.info("%s %s: name=%r room=%r retired=%s approved=%s", method, row.id, row.name, row.room, row.retired,
                  row.approved)
-        return {"device": row.id, "name": row.name, "room": row.room, "retired": row.retired,
-                "approved": row.approved}
+        return views.device_updated(row)
 
 
-TABLE: Mapping[str, Handler] = {
-    "session.start": Requests.session_start,
-    "session.wait": Requests.session_wait,
-    "session.end": Requests.session_end,
-    "session.list": Requests.session_list,
-    "devices.list": Requests.devices_list,
-    "stats": Requests.stats_,
-    "attendance.list": Requests.attendance_list,
-    "attendance.report": Requests.attendance_report,
-    "courses.list": Requests.courses_list,
-    "device.list": Requests.device_list,
-    "device.set": Requests.device_set,
-    "device.retire": Requests.device_retire,
-    "device.restore": Requests.device_restore,
-    "device.approve": Requests.device_approve,
-    "device.forget": Requests.device_forget,
-}
-"""Every method of the request API and its handler."""
+@dataclass(frozen=True, slots=True)
+class Route(Generic[P, R]):
+    """A method of the request API and the handler that answers it with the method's own types."""
+
+    method: Method[P, R]
+    handler: Callable[[Requests, P, Request, float], R | None]
+    """Answers `params` of `request` at `now`; None when the answer comes later (`session.wait`)."""
+
+
+TABLE: Mapping[str, Route[Any, Any]] = {route.method.name: route for route in (
+    Route(requests.SESSION_START, Requests.session_start),
+    Route(requests.SESSION_WAIT, Requests.session_wait),
+    Route(requests.SESSION_END, Requests.session_end),
+    Route(requests.SESSION_LIST, Requests.session_list),
+    Route(requests.DEVICES_LIST, Requests.devices_list),
+    Route(requests.STATS, Requests.stats_report),
+    Route(requests.ATTENDANCE_LIST, Requests.attendance_list),
+    Route(requests.ATTENDANCE_REPORT, Requests.attendance_report),
+    Route(requests.COURSES_LIST, Requests.courses_list),
+    Route(requests.DEVICE_LIST, Requests.device_list),
+    Route(requests.DEVICE_SET, Requests.device_set),
+    Route(requests.DEVICE_RETIRE, Requests.device_retire),
+    Route(requests.DEVICE_RESTORE, Requests.device_restore),
+    Route(requests.DEVICE_APPROVE, Requests.device_approve),
+    Route(requests.DEVICE_FORGET, Requests.device_forget),
+)}
+"""Every method of the request API and its handler (a test holds it equal to `requests.METHODS`)."""

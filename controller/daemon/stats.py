@@ -6,7 +6,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from controller.contract.messages import JsonObject
+from controller.contract.results import StatsResult
 from controller.logtext import shown
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class Stats:
             log.log(level, "rejected %d check-in(s) on %s: %s (%s) [further %s rejections are logged at debug]",
                     count, shown(topic), reason, detail, reason)
 
-    def as_obj(self) -> JsonObject:
-        return {"received": dict(self.received), "rejected": dict(self.rejected), "checkins": dict(self.checkins),
-                "unsent": dict(self.unsent), "connections": self.connections, "broker": dict(self.broker)}
+    def result(self) -> StatsResult:
+        """The `stats` answer: a copy of the counters as they are now."""
+        return StatsResult(dict(self.received), dict(self.rejected), dict(self.checkins), dict(self.unsent),
+                           self.connections, dict(self.broker))

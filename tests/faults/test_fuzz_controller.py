@@ -30,8 +30,8 @@ from controller.contract.messages import (
     encode,
     load_object,
 )
+from controller.contract.requests import METHODS, SessionStartParams
 from controller.contract.topics import Channel, DeviceTopic, Topics
-from controller.daemon import api
 from controller.errors import BadRequest, Rejected
 from tests import contract
 from tests.faults import hostile
@@ -93,20 +93,11 @@ def test_schema_valid_configs_are_accepted_and_round_trip(obj: dict[str, Any]) -
     assert Config.from_obj(json.loads(encode(config.to_obj()))) == config
 
 
-REQUEST_PARAMS = {
-    "session.wait": api.parse_wait,
-    "session.end": api.parse_session_id,
-    "session.list": api.parse_active,
-    "devices.list": api.parse_devices,
-    "attendance.list": api.parse_session_id,
-}
 
 
 @given(obj=hostile.valid_objects("request"))
 def test_schema_valid_request_params_are_accepted_by_the_api(obj: dict[str, Any]) -> None:
-    parse = REQUEST_PARAMS.get(obj["method"])
-    if parse is not None:
-        parse(obj.get("params", {}))
+    METHODS[obj["method"]].params.from_obj(obj.get("params", {}))
 
 
 # --- mutations are rejected for the contract's reason ----------------------------------------------
@@ -267,7 +258,7 @@ def test_schema_valid_session_start_params_are_accepted(params: dict[str, Any]) 
     request = {"v": 1, "id": "r1", "reply_to": "fleet/clients/c/replies", "method": "session.start", "params": params}
     contract.validate("request", request)
     try:
-        api.parse_start(params)
+        SessionStartParams.from_obj(params)
     except BadRequest as exc:
         pytest.fail(f"schema-valid params refused: {exc}")
 

@@ -14,7 +14,8 @@ from sqlmodel import SQLModel
 
 from controller.adapters.store import Store
 from controller.contract.messages import Attendance, CheckinEvent
-from controller.core.values import LivenessRow, StartRequest
+from controller.contract.requests import SessionStartParams
+from controller.core.values import LivenessRow
 from controller.errors import DeviceBusy, NoDeviceAvailable, StoreError, UnknownDevice
 from tests.databases import throwaway_postgres
 
@@ -33,7 +34,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         finally:
             s.close()
 
-REQUEST = StartRequest("CS101", "Intro", "2024/2025", "1st Semester", "alice")
+REQUEST = SessionStartParams("CS101", "Intro", "2024/2025", "1st Semester", "alice")
 
 
 def seen(store: Store, *ids: str) -> None:
@@ -73,8 +74,8 @@ def test_a_move_numbers_both_devices_configs_by_what_they_reported(store: Store)
 def test_explicit_device(store: Store) -> None:
     seen(store, "dev-a")
     with pytest.raises(UnknownDevice):
-        store.start_session(StartRequest("CS101", "Intro", "2024/2025", "1st", device="dev-zz"), [], {}, now=1.0)
-    explicit = StartRequest("CS101", "Intro", "2024/2025", "1st", device="dev-a")
+        store.start_session(SessionStartParams("CS101", "Intro", "2024/2025", "1st", device="dev-zz"), [], {}, now=1.0)
+    explicit = SessionStartParams("CS101", "Intro", "2024/2025", "1st", device="dev-a")
     store.start_session(explicit, [], {}, now=1.0)
     with pytest.raises(DeviceBusy):
         store.start_session(explicit, [], {}, now=2.0)

@@ -10,18 +10,10 @@ from typing import Any
 import pytest
 
 from controller.contract.messages import Attendance, Config, Heartbeat, Request, State, Status, load_object
+from controller.contract.requests import METHODS
 from controller.contract.topics import Topics
-from controller.daemon import api
 from controller.errors import ApiError, Rejected
 from tests.contract import SCHEMA_DIR, validate
-
-PARAMS: dict[str, Callable[[Any], object]] = {
-    "session.start": api.parse_start, "session.wait": api.parse_wait, "session.end": api.parse_session_id,
-    "session.list": api.parse_active, "devices.list": api.parse_devices, "stats": lambda p: p,
-    "attendance.list": api.parse_session_id, "attendance.report": api.parse_report, "courses.list": lambda p: p,
-    "device.list": lambda p: p, "device.set": api.parse_device_set, "device.retire": api.parse_device,
-    "device.restore": api.parse_device, "device.approve": api.parse_device, "device.forget": api.parse_device,
-}
 
 
 def decode_request(obj: dict[str, Any]) -> Request:
@@ -29,9 +21,9 @@ def decode_request(obj: dict[str, Any]) -> Request:
     request = Request.from_obj(obj)
     if not Topics("fleet").is_replies(request.reply_to):  # the examples' root
         raise Rejected("bad_reply_to")
-    if request.method not in PARAMS:
+    if request.method not in METHODS:
         raise ApiError("unknown method", "unknown_method")
-    PARAMS[request.method](request.params)
+    METHODS[request.method].params.from_obj(request.params)
     return request
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.core.naming import base_ssid, check_password, device_label, session_config, unique_ssid
+from controller.contract.requests import check_password
+from controller.core.naming import base_ssid, device_label, session_config, unique_ssid
 from controller.errors import BadRequest
 
 

@@ -186,7 +186,7 @@ def test_the_shipped_deploy_profile_is_the_generators() -> None:
 
 def test_the_limits_fit_the_contract() -> None:
     """A device message (1 KB) and a request (8 KB) fit with room; a reply listing 10,000 devices at
-    their longest (6.7 MB, measured with controller.daemon.api) fits twice; a controller can fall 30,000
+    their longest (6.7 MB, measured with controller.core.views) fits twice; a controller can fall 30,000
     messages behind (10,000 devices reconnecting at once) without a drop."""
     assert MAX_PACKET_SIZE >= 2 * 6_729_077
     assert MAX_PACKET_SIZE <= 64 * 2**20  # still bounds what an unauthenticated socket can make Mosquitto buffer
