@@ -96,9 +96,7 @@ def start(s: Session, request: SessionStartParams, candidates: Iterable[str], re
     if claimed is None:
         raise NoDeviceAvailable("no online device is free: every device is offline or serving a session")
     taken = set(s.exec(select(FleetSession.ssid).where(col(FleetSession.active))))
-    named = session_config(session_id=session_id, course=request.course, title=title, session=request.session,
-                           semester=request.semester, lecturer=request.lecturer, password=request.password,
-                           taken_ssids=taken, room=claimed.room)
+    named = session_config(request, session_id=session_id, title=title, taken_ssids=taken, room=claimed.room)
     config = Config(next_version(claimed.config_version, reported.get(claimed.id, 0)), named)
     desired = _desire(claimed, config, session_id)
     row.device_id, row.room, row.config_version = claimed.id, claimed.room, config.version

@@ -163,8 +163,9 @@ class AdmittingBroker(Broker):  # type: ignore[misc]
         finally:
             guarded.close()  # however the session ended (amqtt leaves some sockets open)
 
-    async def _handle_client_session(self, reader: Any, writer: Any, client_session: Any, handler: Any, server: Any,
-                                     listener_name: str) -> None:
+    async def _handle_client_session(  # noqa: PLR0917 - amqtt's own signature
+            self, reader: Any, writer: Any, client_session: Any, handler: Any, server: Any, listener_name: str,
+    ) -> None:
         """amqtt's, then a sign that the session loop has ended, which a takeover waits for. Tests:
         the takeover tests in faults/test_hostile_broker.py."""
         try:

@@ -11,80 +11,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Self
 
+from controller.contract.fields import (
+    bad,
+    boolean,
+    int_map,
+    integer,
+    number,
+    object_list,
+    opt_int,
+    opt_number,
+    opt_text,
+    read_config,
+    text,
+)
 from controller.contract.messages import Config, JsonObject
-from controller.errors import Rejected
 
 WAIT_STATUSES: Final = frozenset({"applied", "rejected", "pending", "ended"})
-
-# --- field readers ---------------------------------------------------------------------------------
-
-
-def _bad(key: str, what: str) -> Rejected:
-    return Rejected("schema", f"{key} must be {what}")
-
-
-def _int(obj: Mapping[str, Any], key: str) -> int:
-    value = obj.get(key)
-    if type(value) is not int:
-        raise _bad(key, "an integer")
-    return value
-
-
-def _opt_int(obj: Mapping[str, Any], key: str) -> int | None:
-    return None if obj.get(key) is None else _int(obj, key)
-
-
-def _num(obj: Mapping[str, Any], key: str) -> float:
-    value = obj.get(key)
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise _bad(key, "a number")
-    return value  # an int stays an int: written back as the controller sent it
-
-
-def _opt_num(obj: Mapping[str, Any], key: str) -> float | None:
-    return None if obj.get(key) is None else _num(obj, key)
-
-
-def _str(obj: Mapping[str, Any], key: str) -> str:
-    value = obj.get(key)
-    if type(value) is not str:
-        raise _bad(key, "a string")
-    return value
-
-
-def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
-    return None if obj.get(key) is None else _str(obj, key)
-
-
-def _bool(obj: Mapping[str, Any], key: str) -> bool:
-    value = obj.get(key)
-    if type(value) is not bool:
-        raise _bad(key, "true or false")
-    return value
-
-
-def _objects(obj: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    items = obj.get(key)
-    if type(items) is not list or any(type(item) is not dict for item in items):
-        raise _bad(key, "a list of objects")
-    return items
-
-
-def _counts(obj: Mapping[str, Any], key: str) -> dict[str, int]:
-    counts = obj.get(key)
-    if type(counts) is not dict or any(type(n) is not int for n in counts.values()):
-        raise _bad(key, "an object of integers")
-    return dict(counts)
-
-
-def _config(obj: Mapping[str, Any], key: str) -> Config | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if type(value) is not dict:
-        raise _bad(key, "a config object")
-    return Config.from_obj(value)
-
 
 # --- sessions ------------------------------------------------------------------------------------
 
@@ -99,10 +41,10 @@ class SessionStarted:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        config = _config(obj, "config")
+        config = read_config(obj, "config")
         if config is None:
-            raise _bad("config", "a config object")
-        return cls(_int(obj, "session_id"), _str(obj, "device"), config)
+            raise bad("config", "a config object")
+        return cls(integer(obj, "session_id"), text(obj, "device"), config)
 
     def to_obj(self) -> JsonObject:
         return {"session_id": self.session_id, "device": self.device, "config": self.config.to_obj()}
@@ -118,10 +60,10 @@ class SessionWaited:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        status = _str(obj, "status")
+        status = text(obj, "status")
         if status not in WAIT_STATUSES:
-            raise _bad("status", f"one of {sorted(WAIT_STATUSES)}")
-        return cls(_int(obj, "session_id"), status, _opt_str(obj, "error"))
+            raise bad("status", f"one of {sorted(WAIT_STATUSES)}")
+        return cls(integer(obj, "session_id"), status, opt_text(obj, "error"))
 
     def to_obj(self) -> JsonObject:
         return {"session_id": self.session_id, "status": self.status, "error": self.error}
@@ -137,7 +79,7 @@ class SessionEnded:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(_int(obj, "session_id"), _opt_str(obj, "device"), _config(obj, "config"))
+        return cls(integer(obj, "session_id"), opt_text(obj, "device"), read_config(obj, "config"))
 
     def to_obj(self) -> JsonObject:
         return {"session_id": self.session_id, "device": self.device,
@@ -170,12 +112,12 @@ class SessionRow:
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
         return cls(
-            _int(obj, "session_id"), _str(obj, "course"), _str(obj, "title"), _str(obj, "session"),
-            _str(obj, "semester"), _str(obj, "lecturer"), _opt_str(obj, "device"), _str(obj, "ssid"),
-            _bool(obj, "active"), _bool(obj, "applied"), _opt_str(obj, "error"), _int(obj, "config_version"),
-            _num(obj, "started_at"), _opt_num(obj, "ended_at"), _opt_str(obj, "room"), _int(obj, "moves"),
-            _opt_str(obj, "moved_from"), _bool(obj, "degraded"), _num(obj, "failover_grace_s"),
-            _int(obj, "checkins"),
+            integer(obj, "session_id"), text(obj, "course"), text(obj, "title"), text(obj, "session"),
+            text(obj, "semester"), text(obj, "lecturer"), opt_text(obj, "device"), text(obj, "ssid"),
+            boolean(obj, "active"), boolean(obj, "applied"), opt_text(obj, "error"), integer(obj, "config_version"),
+            number(obj, "started_at"), opt_number(obj, "ended_at"), opt_text(obj, "room"), integer(obj, "moves"),
+            opt_text(obj, "moved_from"), boolean(obj, "degraded"), number(obj, "failover_grace_s"),
+            integer(obj, "checkins"),
         )
 
     def to_obj(self) -> JsonObject:
@@ -195,7 +137,7 @@ class SessionList:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(tuple(SessionRow.from_obj(s) for s in _objects(obj, "sessions")))
+        return cls(tuple(SessionRow.from_obj(s) for s in object_list(obj, "sessions")))
 
     def to_obj(self) -> JsonObject:
         return {"sessions": [s.to_obj() for s in self.sessions]}
@@ -232,13 +174,13 @@ class DeviceRow:
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
         flags = obj.get("flags")
         if type(flags) is not list or any(type(f) is not str for f in flags):
-            raise _bad("flags", "a list of strings")
+            raise bad("flags", "a list of strings")
         return cls(
-            _str(obj, "id"), _bool(obj, "online"), _opt_num(obj, "last_seen"), _opt_str(obj, "name"),
-            _opt_str(obj, "ssid"), _opt_str(obj, "location"), _opt_str(obj, "room"), _opt_int(obj, "session_id"),
-            _opt_int(obj, "config_version"), _opt_int(obj, "applied_version"), _opt_int(obj, "boot"),
-            _opt_str(obj, "fw"), _opt_int(obj, "rssi"), _opt_int(obj, "heap"), _opt_int(obj, "uptime_s"),
-            _opt_int(obj, "stations"), _bool(obj, "retired"), _bool(obj, "approved"), tuple(flags),
+            text(obj, "id"), boolean(obj, "online"), opt_number(obj, "last_seen"), opt_text(obj, "name"),
+            opt_text(obj, "ssid"), opt_text(obj, "location"), opt_text(obj, "room"), opt_int(obj, "session_id"),
+            opt_int(obj, "config_version"), opt_int(obj, "applied_version"), opt_int(obj, "boot"),
+            opt_text(obj, "fw"), opt_int(obj, "rssi"), opt_int(obj, "heap"), opt_int(obj, "uptime_s"),
+            opt_int(obj, "stations"), boolean(obj, "retired"), boolean(obj, "approved"), tuple(flags),
         )
 
     def to_obj(self) -> JsonObject:
@@ -264,8 +206,8 @@ class DevicesList:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(_int(obj, "total"), _int(obj, "online"), _int(obj, "offline"), _int(obj, "available"),
-                   _int(obj, "matched"), tuple(DeviceRow.from_obj(d) for d in _objects(obj, "devices")))
+        return cls(integer(obj, "total"), integer(obj, "online"), integer(obj, "offline"), integer(obj, "available"),
+                   integer(obj, "matched"), tuple(DeviceRow.from_obj(d) for d in object_list(obj, "devices")))
 
     def to_obj(self) -> JsonObject:
         return {"total": self.total, "online": self.online, "offline": self.offline, "available": self.available,
@@ -282,7 +224,7 @@ class InventoryRow:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(DeviceRow.from_obj(obj), _opt_num(obj, "first_seen"), _opt_str(obj, "operator_name"))
+        return cls(DeviceRow.from_obj(obj), opt_number(obj, "first_seen"), opt_text(obj, "operator_name"))
 
     def to_obj(self) -> JsonObject:
         return self.device.to_obj() | {"first_seen": self.first_seen, "operator_name": self.operator_name}
@@ -296,7 +238,7 @@ class DeviceInventory:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(tuple(InventoryRow.from_obj(d) for d in _objects(obj, "devices")))
+        return cls(tuple(InventoryRow.from_obj(d) for d in object_list(obj, "devices")))
 
     def to_obj(self) -> JsonObject:
         return {"devices": [d.to_obj() for d in self.devices]}
@@ -314,8 +256,8 @@ class DeviceUpdated:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(_str(obj, "device"), _opt_str(obj, "name"), _opt_str(obj, "room"), _bool(obj, "retired"),
-                   _bool(obj, "approved"))
+        return cls(text(obj, "device"), opt_text(obj, "name"), opt_text(obj, "room"), boolean(obj, "retired"),
+                   boolean(obj, "approved"))
 
     def to_obj(self) -> JsonObject:
         return {"device": self.device, "name": self.name, "room": self.room, "retired": self.retired,
@@ -331,8 +273,8 @@ class DeviceForgotten:
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
         if obj.get("forgotten") is not True:
-            raise _bad("forgotten", "true")
-        return cls(_str(obj, "device"))
+            raise bad("forgotten", "true")
+        return cls(text(obj, "device"))
 
     def to_obj(self) -> JsonObject:
         return {"device": self.device, "forgotten": True}
@@ -354,8 +296,8 @@ class StatsResult:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(_counts(obj, "received"), _counts(obj, "rejected"), _counts(obj, "checkins"),
-                   _counts(obj, "unsent"), _int(obj, "connections"), _counts(obj, "broker"))
+        return cls(int_map(obj, "received"), int_map(obj, "rejected"), int_map(obj, "checkins"),
+                   int_map(obj, "unsent"), integer(obj, "connections"), int_map(obj, "broker"))
 
     def to_obj(self) -> JsonObject:
         return {"received": dict(self.received), "rejected": dict(self.rejected), "checkins": dict(self.checkins),
@@ -372,8 +314,8 @@ class CheckinRow:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(_str(obj, "student_id"), _str(obj, "device"), _int(obj, "seq"), _opt_str(obj, "station_mac"),
-                   _num(obj, "received_at"))
+        return cls(text(obj, "student_id"), text(obj, "device"), integer(obj, "seq"), opt_text(obj, "station_mac"),
+                   number(obj, "received_at"))
 
     def to_obj(self) -> JsonObject:
         return {"student_id": self.student_id, "device": self.device, "seq": self.seq,
@@ -390,8 +332,8 @@ class RejectedRow:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(_str(obj, "student_id"), _str(obj, "device"), _int(obj, "seq"), _str(obj, "reason"),
-                   _num(obj, "received_at"))
+        return cls(text(obj, "student_id"), text(obj, "device"), integer(obj, "seq"), text(obj, "reason"),
+                   number(obj, "received_at"))
 
     def to_obj(self) -> JsonObject:
         return {"student_id": self.student_id, "device": self.device, "seq": self.seq, "reason": self.reason,
@@ -408,8 +350,8 @@ class AttendanceList:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(_int(obj, "session_id"), tuple(CheckinRow.from_obj(r) for r in _objects(obj, "records")),
-                   tuple(RejectedRow.from_obj(r) for r in _objects(obj, "rejected")))
+        return cls(integer(obj, "session_id"), tuple(CheckinRow.from_obj(r) for r in object_list(obj, "records")),
+                   tuple(RejectedRow.from_obj(r) for r in object_list(obj, "rejected")))
 
     def to_obj(self) -> JsonObject:
         return {"session_id": self.session_id, "records": [r.to_obj() for r in self.records],
@@ -426,8 +368,8 @@ class StudentRow:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(_str(obj, "student_id"), _int(obj, "attended"), _int(obj, "held"), _num(obj, "percent"),
-                   _int(obj, "flagged"))
+        return cls(text(obj, "student_id"), integer(obj, "attended"), integer(obj, "held"), number(obj, "percent"),
+                   integer(obj, "flagged"))
 
     def to_obj(self) -> JsonObject:
         return {"student_id": self.student_id, "attended": self.attended, "held": self.held,
@@ -444,8 +386,8 @@ class HeldRow:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(_int(obj, "session_id"), _num(obj, "started_at"), _opt_str(obj, "device"),
-                   _int(obj, "present"), _int(obj, "flagged"))
+        return cls(integer(obj, "session_id"), number(obj, "started_at"), opt_text(obj, "device"),
+                   integer(obj, "present"), integer(obj, "flagged"))
 
     def to_obj(self) -> JsonObject:
         return {"session_id": self.session_id, "started_at": self.started_at, "device": self.device,
@@ -465,9 +407,9 @@ class AttendanceReport:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(_str(obj, "course"), _str(obj, "session"), _str(obj, "semester"), _int(obj, "held"),
-                   tuple(StudentRow.from_obj(s) for s in _objects(obj, "students")),
-                   tuple(HeldRow.from_obj(h) for h in _objects(obj, "sessions")))
+        return cls(text(obj, "course"), text(obj, "session"), text(obj, "semester"), integer(obj, "held"),
+                   tuple(StudentRow.from_obj(s) for s in object_list(obj, "students")),
+                   tuple(HeldRow.from_obj(h) for h in object_list(obj, "sessions")))
 
     def to_obj(self) -> JsonObject:
         return {"course": self.course, "session": self.session, "semester": self.semester, "held": self.held,
@@ -481,7 +423,7 @@ class CourseRow:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(_str(obj, "code"), _str(obj, "title"))
+        return cls(text(obj, "code"), text(obj, "title"))
 
     def to_obj(self) -> JsonObject:
         return {"code": self.code, "title": self.title}
@@ -495,7 +437,7 @@ class CoursesList:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(tuple(CourseRow.from_obj(c) for c in _objects(obj, "courses")))
+        return cls(tuple(CourseRow.from_obj(c) for c in object_list(obj, "courses")))
 
     def to_obj(self) -> JsonObject:
         return {"courses": [c.to_obj() for c in self.courses]}

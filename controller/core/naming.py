@@ -7,7 +7,7 @@ from collections.abc import Collection
 from typing import Final
 
 from controller.contract.messages import MAX_DEVICE_PAYLOAD, U32, Config, SessionConfig, encode
-from controller.contract.requests import check_course, check_password
+from controller.contract.requests import SessionStartParams, check_course, check_password
 from controller.errors import BadRequest
 
 MAX_SSID: Final = 32
@@ -55,23 +55,22 @@ def check_size(config: SessionConfig) -> SessionConfig:
     return config
 
 
-def session_config(
-    *, session_id: int, course: str, title: str, session: str, semester: str, lecturer: str, password: str,
-    taken_ssids: Collection[str], room: str | None = None,
-) -> SessionConfig:
-    """The course-specific config the seed generated, for one session; the location names the
-    device's room when it has one (`CS101 LT2 - 2024/2025 1st Semester`)."""
-    check_course(course)
+def session_config(request: SessionStartParams, *, session_id: int, title: str, taken_ssids: Collection[str],
+                   room: str | None = None) -> SessionConfig:
+    """The course-specific config the seed generated, for one session of `request`; `title` is the
+    course's (remembered from an earlier session when the request has none) and the location names
+    the device's room when it has one (`CS101 LT2 - 2024/2025 1st Semester`)."""
+    course, session, semester = check_course(request.course), request.session, request.semester
     return check_size(SessionConfig(
         session_id=session_id,
         course_code=course,
         course_title=title,
         session=session,
         semester=semester,
-        lecturer=lecturer,
+        lecturer=request.lecturer,
         device_id=device_label(course, session, semester),
         device_name=f"{course} - {title}",
         ssid=unique_ssid(base_ssid(course, session), taken_ssids),
-        password=check_password(password),
+        password=check_password(request.password),
         location=f"{course} {room or 'Classroom'} - {session} {semester}",
     ))

@@ -61,7 +61,7 @@ def device_row(device: DeviceLive, desired: Desired | None, info: DeviceInfo, *,
 
 def devices_result(
     devices: Sequence[DeviceLive], desired: Mapping[str, Desired], online: Collection[str], busy: Mapping[str, int],
-    query: DevicesListParams, inventory: Mapping[str, DeviceInfo], now: float,
+    *, query: DevicesListParams, inventory: Mapping[str, DeviceInfo], now: float,
 ) -> DevicesList:
     """The fleet table: totals like the seed's status display, then the (filtered) rows.
     Retired devices are left out of both."""

@@ -173,7 +173,7 @@ class Requests:
         # the online set as of now, without recording transitions (the ticker does)
         fleet = self.fleet
         return views.devices_result(list(fleet.live), fleet.desired(), fleet.live.online_ids(now), fleet.busy(),
-                                    params, fleet.inventory(), now)
+                                    query=params, inventory=fleet.inventory(), now=now)
 
     def stats_report(self, _params: NoParams, _request: Request, _now: float) -> StatsResult:
         return self.stats.result()

@@ -148,7 +148,7 @@ _EDGE_COUNTERS = st.one_of(st.integers(0, 300), st.sampled_from([2**32 - 1, 2**3
        rest=st.lists(st.one_of(st.none(), _EDGE_COUNTERS), min_size=3, max_size=3),
        sender=st.sampled_from(["same", "none", "other"]))
 def test_canonical_heartbeats_decode_as_the_general_path_decodes(
-    boot: int, uptime: int, rssi: int | None, heap: int | None, fw: str | None, rest: list[int | None], sender: str,
+    *, boot: int, uptime: int, rssi: int | None, heap: int | None, fw: str | None, rest: list[int | None], sender: str,
 ) -> None:
     """Payloads in the firmware's field order, values on and over every limit: both paths agree."""
     device_id = "esp32-aaaaaaaaaaaa"

@@ -53,3 +53,19 @@ def test_the_layout_is_there() -> None:
     for package in ("contract", "core", "daemon", "adapters", "broker", "sim", "cli"):
         assert (CONTROLLER / package / "__init__.py").is_file(), package
     assert len(PURE) > 8 and len(DAEMON) > len(PURE)
+
+
+MAX_MODULE_LINES = 500
+MAX_CLASS_LINES = 300
+MODULES = sorted(p for p in CONTROLLER.rglob("*.py") if "migrations" not in p.parts)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_modules_and_classes_stay_small(path: Path) -> None:
+    """A module past 500 lines or a class past 300 owns more than one thing: a room to split."""
+    source = path.read_text(encoding="utf-8")
+    assert source.count("\n") <= MAX_MODULE_LINES, f"{_name(path)} has {source.count(chr(10))} lines"
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            size = (node.end_lineno or node.lineno) - node.lineno + 1
+            assert size <= MAX_CLASS_LINES, f"{_name(path)}: class {node.name} has {size} lines"

@@ -27,14 +27,15 @@ def session(session_id: int, **changes: object) -> SessionRecord:
 
 def test_totals_leave_retired_devices_out_and_rows_are_filtered_sorted_and_cut() -> None:
     online, busy = {"dev-a", "dev-b", "dev-r"}, {"dev-a": 7}
-    fleet = views.devices_result(LIVE, DESIRED, online, busy, DevicesListParams(), INVENTORY, NOW)
+    fleet = views.devices_result(LIVE, DESIRED, online, busy, query=DevicesListParams(), inventory=INVENTORY, now=NOW)
     assert (fleet.total, fleet.online, fleet.offline, fleet.available, fleet.matched) == (3, 2, 1, 0, 3)
     assert [d.id for d in fleet.devices] == ["dev-a", "dev-b", "dev-c"]
     assert fleet.devices[0].session_id == 7 and fleet.devices[0].config_version == 3 and fleet.devices[1].room == "LT2"
-    first = views.devices_result(LIVE, DESIRED, online, busy, DevicesListParams(offline_first=True, limit=1),
-                                 INVENTORY, NOW)
+    first = views.devices_result(LIVE, DESIRED, online, busy, query=DevicesListParams(offline_first=True, limit=1),
+                                 inventory=INVENTORY, now=NOW)
     assert [d.id for d in first.devices] == ["dev-c"] and first.matched == 3
-    serving = views.devices_result(LIVE, DESIRED, online, busy, DevicesListParams(session_id=7), INVENTORY, NOW)
+    serving = views.devices_result(LIVE, DESIRED, online, busy, query=DevicesListParams(session_id=7),
+                                   inventory=INVENTORY, now=NOW)
     assert [d.id for d in serving.devices] == ["dev-a"]
 
 

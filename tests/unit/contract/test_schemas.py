@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator, ValidationError
 
 from tests import contract
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "contract.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "contract.md"
 SCHEMA_BASE = "https://fleet.example/schemas/"
 ALL_SCHEMAS = (*contract.schema_names(), contract.COMMON)
 DEVICE_TOPIC_SCHEMAS = set(contract.DEVICE_TOPICS.values())

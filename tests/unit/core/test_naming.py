@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from controller.contract.requests import check_password
+from controller.contract.requests import SessionStartParams, check_password
 from controller.core.naming import base_ssid, device_label, session_config, unique_ssid
 from controller.errors import BadRequest
 
 
 def test_seed_formats() -> None:
-    config = session_config(session_id=42, course="CS101", title="Introduction to Computer Science",
-                            session="2024/2025", semester="1st Semester", lecturer="alice", password="",
-                            taken_ssids=set())
+    request = SessionStartParams("CS101", None, "2024/2025", "1st Semester", lecturer="alice")
+    config = session_config(request, session_id=42, title="Introduction to Computer Science", taken_ssids=set())
     assert config.device_id == "ESP32_CS101_2024_2025_1st_Semester"
     assert config.ssid == "CS101_Attendance_2024_2025"
     assert config.device_name == "CS101 - Introduction to Computer Science"
@@ -60,13 +59,12 @@ def test_good_passwords(password: str) -> None:
 
 def test_bad_course_code() -> None:
     with pytest.raises(BadRequest):
-        session_config(session_id=1, course="CS 101", title="t", session="s", semester="x", lecturer="",
-                       password="", taken_ssids=())
+        session_config(SessionStartParams("CS 101", None, "s", "x"), session_id=1, title="t", taken_ssids=())
 
 
 def test_location_names_the_room_when_known() -> None:
-    config = session_config(session_id=1, course="CS101", title="Intro", session="2024/2025",
-                            semester="1st Semester", lecturer="", password="", taken_ssids=(), room="LT2")
+    request = SessionStartParams("CS101", None, "2024/2025", "1st Semester")
+    config = session_config(request, session_id=1, title="Intro", taken_ssids=(), room="LT2")
     assert config.location == "CS101 LT2 - 2024/2025 1st Semester"
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
+FIRMWARE = Path(__file__).resolve().parents[3] / "firmware"
 ENV = "env:esp32dev"
 
 FLASH_END = 0x400000  # esp32dev: 4 MB of flash
