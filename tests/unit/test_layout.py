@@ -69,3 +69,9 @@ def test_modules_and_classes_stay_small(path: Path) -> None:
         if isinstance(node, ast.ClassDef):
             size = (node.end_lineno or node.lineno) - node.lineno + 1
             assert size <= MAX_CLASS_LINES, f"{_name(path)}: class {node.name} has {size} lines"
+
+
+@pytest.mark.parametrize("path", sorted((CONTROLLER / "daemon").glob("*.py")), ids=_name)
+def test_the_daemon_reaches_the_broker_and_the_database_only_through_adapters(path: Path) -> None:
+    libraries = {n for n in imported(path) if n.split(".")[0] in IO_LIBRARIES}
+    assert not libraries, f"{_name(path)} imports {sorted(libraries)}"
