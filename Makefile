@@ -8,7 +8,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SIMULATE ?= 25
 APT_PACKAGES := mosquitto mosquitto-clients python3-venv cmake g++ make pkg-config \
-	libmosquitto-dev libcjson-dev libmicrohttpd-dev libgtest-dev chromium chromium-driver
+	libmosquitto-dev libcjson-dev libmicrohttpd-dev libgtest-dev chromium chromium-driver prometheus
+# Services Debian's prometheus package (there for promtool) enables and starts: Prometheus on :9090
+# and the node exporter it recommends on :9100. The tests never use the machine's own services, so
+# those this step installs are stopped and disabled at once (where systemd runs; without it the
+# package starts neither).
+APT_SERVICES := prometheus prometheus-node-exporter
 APT_STAMP := $(VENV)/.apt
 
 .PHONY: run test lint unit firmware firmware-test system-deps clean soak
@@ -23,15 +28,19 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(BIN)/fleet up --simulate $(SIMULATE)
 
-# Debian packages the tests need (Mosquitto, the firmware host build, Chromium). Installed when
+# Debian packages the tests need (Mosquitto, the firmware host build, Chromium, promtool). Installed when
 # something is missing and we are root; otherwise the tests fail loudly naming what is missing.
+# The stamp holds the list it checked, so adding a package to the list checks again.
 system-deps: | $(STAMP)
-	@if [ ! -f $(APT_STAMP) ]; then \
+	@if [ "$$(cat $(APT_STAMP) 2>/dev/null)" != "$(APT_PACKAGES)" ]; then \
 	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	  if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	    new=$$(for s in $(APT_SERVICES); do dpkg -s $$s >/dev/null 2>&1 || echo $$s; done); \
 	    echo "installing: $$missing"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	    if [ -d /run/systemd/system ]; then for s in $$new; do \
+	      dpkg -s $$s >/dev/null 2>&1 && { systemctl disable --now $$s || true; }; done; fi; \
 	  elif [ -n "$$missing" ]; then echo "missing Debian packages (run as root to install): $$missing"; fi; \
-	  [ -z "$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)" ] && touch $(APT_STAMP) || true; \
+	  [ -z "$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)" ] && echo "$(APT_PACKAGES)" >$(APT_STAMP) || true; \
 	fi
 
 lint: $(STAMP)
