@@ -7,6 +7,11 @@ silently means something else on the embedded broker than it does on Mosquitto:
 
 - `listener PORT [HOST]` (several), each optionally TLS with the lines after it: `certfile`,
   `keyfile` (both needed) and `cafile`, per listener as in Mosquitto;
+- `use_username_as_clientid`, also per listener (Mosquitto 2.0 keeps it per listener whatever
+  `per_listener_settings` says): a client of that listener gets its username as client id, so
+  an account can take over its own connections only, and a client without a username is refused
+  as not authorised. Before any `listener` line Mosquitto would open a default listener on port
+  1883 for it; here, as for `certfile`, that is an error;
 - `allow_anonymous`, `password_file` (mosquitto_passwd format), `acl_file`: global, as Mosquitto's
   default `per_listener_settings false` makes them;
 - `persistence`, `persistence_location`, `autosave_interval`, `autosave_on_changes`;
@@ -52,7 +57,7 @@ DEFAULT_AUTOSAVE_INTERVAL = 1800
 # In order: auth and ACL, persistence, TLS, listener and socket, limits, process and logging, bridges.
 _MOSQUITTO_ONLY_NAMES = """
     auth_plugin auth_plugin_deny_special_chars plugin psk_file psk_hint
-    per_listener_settings use_identity_as_username use_subject_as_username use_username_as_clientid
+    per_listener_settings use_identity_as_username use_subject_as_username
     clientid_prefixes allow_zero_length_clientid
     persistence_file persistent_client_expiration check_retain_source
     capath ciphers ciphers_tls1.3 crlfile dhparamfile require_certificate
@@ -86,6 +91,7 @@ class BrokerConfError(FleetError):
 
 
 _TLS_OPTIONS = ("cafile", "certfile", "keyfile")
+_LISTENER_FLAGS = ("use_username_as_clientid",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +110,7 @@ class Listener:
     port: int
     host: str | None = None
     tls: Tls | None = None
+    use_username_as_clientid: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +181,12 @@ def parse(text: str, source: str = "<string>") -> BrokerConf:
                 )
             listener_lines.setdefault(listener, number)
             listeners.append(_ListenerLines(listener, number))
-        elif directive in _TLS_OPTIONS:
+        elif directive in _TLS_OPTIONS or directive in _LISTENER_FLAGS:
             if not listeners:
                 raise BrokerConfError(f"{where}: {directive} must follow the `listener` line it configures")
-            listeners[-1].set(directive, _path_value(directive, line, where), number, where)
+            value = (_path_value(directive, line, where) if directive in _TLS_OPTIONS
+                     else str(_parse_bool(directive, values, where)).lower())
+            listeners[-1].set(directive, value, number, where)
         elif directive in _GLOBAL_SETTINGS:
             if directive in settings:
                 raise BrokerConfError(f"{where}: {directive} is already set on line {settings[directive][1]}")
@@ -216,8 +225,10 @@ class _ListenerLines:
         self.options[directive] = (value, number)
 
     def build(self, source: str) -> Listener:
-        if not self.options:
-            return self.listener
+        flag = self.options.get("use_username_as_clientid")
+        listener = replace(self.listener, use_username_as_clientid=flag is not None and _BOOLS[flag[0]])
+        if not any(option in self.options for option in _TLS_OPTIONS):
+            return listener
         certfile, keyfile = self.options.get("certfile"), self.options.get("keyfile")
         if certfile is None or keyfile is None:
             given = "certfile" if certfile else "keyfile" if keyfile else "cafile"
@@ -228,7 +239,7 @@ class _ListenerLines:
             )
         cafile = self.options.get("cafile")
         tls = Tls(Path(certfile[0]), Path(keyfile[0]), Path(cafile[0]) if cafile else None)
-        return replace(self.listener, tls=tls)
+        return replace(listener, tls=tls)
 
 
 def _path_value(directive: str, line: str, where: str) -> str:

@@ -49,6 +49,7 @@ class Connection(ReaderAdapter):  # type: ignore[misc]
         self.host = str(peer[0]) if peer else "?"
         self.peer = f"{self.host}:{peer[1]}" if peer else "?"
         self.client_id: str | None = None
+        self.use_username_as_clientid = False  # its listener's directive (set by the broker)
         self.closed = False
         self._ready = b""  # the checked packet amqtt is reading
         self._at = 0

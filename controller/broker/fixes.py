@@ -4,7 +4,8 @@ amqtt has no public API for any of this, so each item overrides (or reads) a pri
 attribute of `amqtt.broker.Broker` or `BrokerProtocolHandler`; amqtt is pinned to 0.12.1 in
 pyproject.toml to keep them valid. The docstring of each override says what amqtt did and names
 the test that shows the fault mended (paths under tests/). Two classes, one concern each:
-`AdmittingBroker` decides who gets in (checked packets, authentication before anything, takeovers);
+`AdmittingBroker` decides who gets in (checked packets, client ids bound to usernames, authentication
+before anything, takeovers);
 `FleetBroker` what gets delivered (ACL, bounded queues, retained messages and wills, persistence,
 credentials reload). `QueueBoundHandler` is amqtt's per-connection handler with Mosquitto's queue
 bound.
@@ -17,7 +18,7 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -99,12 +100,15 @@ class QueueBoundHandler(BrokerProtocolHandler):  # type: ignore[misc]
 
 class AdmittingBroker(Broker):  # type: ignore[misc]
     """amqtt's broker, deciding who gets in: every packet checked before amqtt parses it, a CONNECT
-    authenticated before anything else, a takeover that closes the connection it replaces."""
+    authenticated before anything else, a takeover that closes the connection it replaces.
+    `listeners` maps amqtt's listener names to the configuration's listeners."""
 
-    def __init__(self, config: dict[str, Any], prepared: Prepared, limits: Limits) -> None:
+    def __init__(self, config: dict[str, Any], prepared: Prepared, limits: Limits,
+                 listeners: Mapping[str, Listener]) -> None:
         super().__init__(config)
         self._access = prepared.access
         self._limits = limits
+        self._listeners = listeners
         self._denials = Denials()
 
     def addresses(self, names: list[str]) -> tuple[tuple[str, int], ...]:
@@ -153,6 +157,7 @@ class AdmittingBroker(Broker):  # type: ignore[misc]
         silent client. Tests: faults/test_hostile_broker.py (malformed packets, deadlines, a huge
         CONNECT); integration/test_broker_fixes.py::test_stopping_with_a_socket_before_its_connect_logs_no_error."""
         guarded = Connection(reader, writer, self._limits.max_packet_size, self._wire_refused)
+        guarded.use_username_as_clientid = self._listeners[listener_name].use_username_as_clientid
         try:
             await self._client_connected(listener_name, guarded, StreamWriterAdapter(writer))
         except asyncio.CancelledError:
@@ -193,7 +198,7 @@ class AdmittingBroker(Broker):  # type: ignore[misc]
         handler, session = await self._read_connect(reader, writer)
         handler.limits = self._limits
         handler.no_room = self._no_room
-        if not await super()._authenticate(session, None):
+        if not (self._username_as_client_id(reader, session) and await super()._authenticate(session, None)):
             connack = ConnackPacket.build(0, NOT_AUTHORIZED)
             await connack.to_stream(writer)
             await writer.close()
@@ -229,6 +234,21 @@ class AdmittingBroker(Broker):  # type: ignore[misc]
             reader.client_id = session.client_id
             handler.connection = reader
         return handler, session
+
+    @staticmethod
+    def _username_as_client_id(reader: Any, session: Any) -> bool:
+        """`use_username_as_clientid` on the client's listener, as Mosquitto 2.0.11 applies it (before
+        checking the password): the client id becomes the username, so an account can take over only
+        its own connections, never a device's; a client without a username is refused as not
+        authorised, even with `allow_anonymous true`. False if refused. Tests:
+        security/test_client_ids.py; integration/test_broker.py::test_use_username_as_clientid."""
+        if not (isinstance(reader, Connection) and reader.use_username_as_clientid):
+            return True
+        if session.username is None:
+            session.attributes[REFUSAL] = "no username, and its listener has use_username_as_clientid"
+            return False
+        session.client_id = reader.client_id = session.username
+        return True
 
     async def _attach_session(self, session: Any) -> Any:
         """amqtt 0.12.1's own session set-up, unchanged: a clean session replaces the stored one, a
@@ -294,8 +314,9 @@ class FleetBroker(AdmittingBroker):
     """amqtt 0.12.1's broker with its faults mended and persistence added: this class decides what
     gets delivered; `AdmittingBroker` who gets in."""
 
-    def __init__(self, config: dict[str, Any], prepared: Prepared, limits: Limits) -> None:
-        super().__init__(config, prepared, limits)
+    def __init__(self, config: dict[str, Any], prepared: Prepared, limits: Limits,
+                 listeners: Mapping[str, Listener]) -> None:
+        super().__init__(config, prepared, limits, listeners)
         self._initial_retained = prepared.retained
         self._autosave = Autosave(prepared.persistence, prepared.store)
         self._acl_plugin: FleetAclPlugin | None = self.plugins_manager.get_plugin(FleetAclPlugin.__name__)

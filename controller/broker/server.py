@@ -170,7 +170,8 @@ class EmbeddedBroker:
         try:
             prepared = prepare(self._conf)
             names, config = amqtt_config(self._conf, prepared.access)
-            broker = FleetBroker(config, prepared, self._conf.limits)
+            listeners = dict(zip(names, self._conf.listeners, strict=True))
+            broker = FleetBroker(config, prepared, self._conf.limits, listeners)
         except (FleetError, OSError, ValueError) as exc:
             self._error = str(exc) if isinstance(exc, FleetError) else f"the embedded broker cannot start: {exc}"
             self._ready.set()

@@ -41,10 +41,10 @@ OPEN_ON_ANY_PORT = "listener 0 127.0.0.1\nallow_anonymous true\n"
 class Client:
     """A paho client driven synchronously: connect, subscribe, publish, read messages."""
 
-    def __init__(self, host: str, port: int, *, username: str | None = None) -> None:
+    def __init__(self, host: str, port: int, *, username: str | None = None, client_id: str | None = None) -> None:
         self.host = host
         self.port = port
-        self.paho = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
+        self.paho = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"t-{uuid.uuid4().hex[:8]}")
         if username is not None:
             self.paho.username_pw_set(username, "secret")
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
@@ -363,3 +363,41 @@ def test_the_startup_line_names_the_limits() -> None:
     assert "packets up to 1,024 bytes" in line
     assert "at most 500 messages held for a client that falls behind" in line
     assert "packets up to" not in describe_security(parse(OPEN_ON_ANY_PORT))
+
+
+@pytest.mark.parametrize("kind", ["amqtt", "mosquitto"])
+def test_use_username_as_clientid(kind: str, tmp_path: Path) -> None:
+    """As Mosquitto 2.0.11 means it: the listener replaces each client id by the username, so
+    accounts with the same client id do not take each other over, the same account does; a client
+    without a username is refused as not authorised even with `allow_anonymous true`."""
+    conf = "use_username_as_clientid true\nallow_anonymous true\n"
+    running = start_amqtt(f"listener 0 127.0.0.1\n{conf}") if kind == "amqtt" else start_mosquitto(tmp_path, conf)
+    made: list[Client] = []
+    dropped: dict[str, threading.Event] = {}
+
+    def connect(username: str | None, client_id: str) -> ReasonCode:
+        client = Client(running.host, running.port, username=username, client_id=client_id)
+        made.append(client)
+        dropped[f"{username}/{client_id}"] = gone = threading.Event()
+        client.paho.on_disconnect = lambda paho_client, *_: (gone.set(), paho_client.disconnect())
+        return client.connect()
+
+    with running:
+        try:
+            assert str(connect(None, "anonymous")) == "Not authorized"
+            assert not connect("u1", "same").is_failure
+            assert not connect("u2", "same").is_failure  # u2's client id is u2: u1 keeps its connection
+            first_u1, u2 = made[1], made[2]
+            first_u1.subscribe("t/#")
+            u2.publish("t/x", b"both here")
+            assert first_u1.next_message().payload == b"both here"
+            assert not dropped["u1/same"].is_set()
+            assert not connect("u1", "other").is_failure  # u1's client id is u1 again: the first u1 goes
+            assert dropped["u1/same"].wait(TIMEOUT_S)
+            u2.subscribe("t/#")
+            made[3].publish("t/y", b"still here")
+            assert u2.next_message().payload == b"still here"
+            assert not dropped["u2/same"].is_set() and not dropped["u1/other"].is_set()
+        finally:
+            for client in made:
+                client.close()

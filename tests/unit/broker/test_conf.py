@@ -105,7 +105,6 @@ def test_errors_name_file_and_line(text: str, line: int, fragment: str) -> None:
         "require_certificate true",
         "tls_version tlsv1.2",
         "persistence_file fleet.db",
-        "use_username_as_clientid true",
         "max_inflight_messages 20",
         "message_size_limit 1024",
         "per_listener_settings true",
@@ -219,6 +218,11 @@ def test_tls_options_belong_to_the_listener_before_them() -> None:
         ("listener 1\ncafile ca.crt\n", 2, "cafile without certfile and keyfile"),
         ("listener 1\ncertfile a\nkeyfile b\ncertfile c\n", 4, "already set for this listener on line 2"),
         ("listener 1\ncertfile a\nlistener 2\nkeyfile b\n", 2, "certfile without keyfile"),
+        # Mosquitto would open a default listener on port 1883 for it
+        ("use_username_as_clientid true\nlistener 1\n", 1, "must follow the `listener` line"),
+        ("listener 1\nuse_username_as_clientid yes\n", 2, "must be true or false, got 'yes'"),
+        ("listener 1\nuse_username_as_clientid true\nuse_username_as_clientid false\n", 3,
+         "already set for this listener on line 2"),
         ("password_file\n", 1, "password_file needs a path"),
         ("acl_file a\nacl_file b\n", 2, "acl_file is already set on line 1"),
         ("persistence yes\n", 1, "persistence must be true or false"),
@@ -239,6 +243,24 @@ def test_security_errors_name_file_and_line(text: str, line: int, fragment: str)
     assert message.startswith(f"secure.conf:{line}: "), message
     assert fragment in message
     assert "\n" not in message
+
+
+def test_use_username_as_clientid_belongs_to_the_listener_before_it() -> None:
+    conf = parse(
+        "listener 1883 127.0.0.1\n"
+        "listener 8883\n"
+        "use_username_as_clientid true\n"
+        "certfile /tls/server.crt\n"
+        "keyfile /tls/server.key\n"
+        "listener 8884\n"
+        "use_username_as_clientid false\n"
+    )
+    assert conf.listeners == (
+        Listener(1883, "127.0.0.1"),
+        Listener(8883, None, Tls(Path("/tls/server.crt"), Path("/tls/server.key")), use_username_as_clientid=True),
+        Listener(8884),
+    )
+    assert with_port(parse("listener 1\nuse_username_as_clientid true\n"), 0).listeners[0].use_username_as_clientid
 
 
 def test_with_port_keeps_the_listeners_tls() -> None:
