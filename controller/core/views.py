@@ -25,7 +25,7 @@ from controller.contract.results import (
     SessionRow,
     SessionWaited,
 )
-from controller.core import report
+from controller.core import census, report
 from controller.core.liveness import DeviceLive
 from controller.core.values import (
     CheckinRecord,
@@ -65,11 +65,8 @@ def devices_result(
 ) -> DevicesList:
     """The fleet table: totals like the seed's status display, then the (filtered) rows.
     Retired devices are left out of both."""
-    devices = [d for d in devices if not inventory.get(d.device_id, _NO_INFO).retired]
-    n_online = sum(1 for d in devices if d.device_id in online)
-    available = sum(1 for d in devices if d.device_id in online and d.device_id not in busy
-                    and inventory.get(d.device_id, _NO_INFO).approved)
-    chosen = devices
+    counts = census.device_counts(devices, online, busy, inventory, now)
+    chosen = census.in_service(devices, inventory)
     if query.session_id is not None:
         chosen = [d for d in chosen if busy.get(d.device_id) == query.session_id]
     key = (lambda d: (d.device_id in online, d.device_id)) if query.offline_first else (lambda d: (False, d.device_id))
@@ -79,7 +76,7 @@ def devices_result(
         chosen = chosen[: query.limit]
     rows = tuple(device_row(d, desired.get(d.device_id), inventory.get(d.device_id, _NO_INFO),
                             online=d.device_id in online, now=now) for d in chosen)
-    return DevicesList(len(devices), n_online, len(devices) - n_online, available, matched, rows)
+    return DevicesList(counts.total, counts.online, counts.offline, counts.available, matched, rows)
 
 
 def inventory_result(devices: Mapping[str, DeviceLive], entries: Sequence[DeviceEntry],

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 CONTROLLER = Path(__file__).resolve().parents[2] / "controller"
-IO_LIBRARIES = ("paho", "amqtt", "sqlalchemy", "sqlmodel", "alembic", "rich", "typer")
+IO_LIBRARIES = ("paho", "amqtt", "sqlalchemy", "sqlmodel", "alembic", "rich", "typer", "prometheus_client")
 PURE = sorted((CONTROLLER / "contract").glob("*.py")) + sorted((CONTROLLER / "core").glob("*.py"))
 DAEMON = sorted(p for p in CONTROLLER.rglob("*.py")
                 if p.relative_to(CONTROLLER).parts[0] in ("contract", "core", "daemon", "adapters"))
