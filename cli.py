@@ -10,7 +10,7 @@ import typer
 
 from controller.adapters.mqtt import DEFAULT_BROKER_URL
 from controller.cli import accounts, attendance, daemons, inventory, monitor, sessions
-from controller.cli.common import BrokerOpt, Globals, RootOpt, err, running_stack, setup_logging
+from controller.cli.common import BrokerOpt, Globals, RootOpt, UserOpt, err, running_stack, setup_logging
 from controller.contract.topics import Topics
 from controller.daemon.settings import DEFAULT_ROOT
 
@@ -36,6 +36,7 @@ def main_callback(
     ctx: typer.Context,
     broker: BrokerOpt = None,
     root: RootOpt = None,
+    user: UserOpt = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (-vv: debug).")] = 0,
 ) -> None:
     """Without --broker (or FLEET_BROKER_URL), commands find a running `fleet up` by its state file."""
@@ -49,7 +50,7 @@ def main_callback(
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     ctx.obj = Globals(broker or (found.broker_url if found else DEFAULT_BROKER_URL), broker is not None,
-                      chosen_root, verbose)
+                      chosen_root, verbose, user)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from typing import Any, Final
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from controller.adapters.client import request_user
 from controller.adapters.mqtt import BrokerAddress, parse_broker_url
 from controller.contract.messages import JsonObject, Request, encode, load_object
 from controller.contract.topics import Topics
@@ -68,6 +69,7 @@ class ControlClient:
         self._address: BrokerAddress = parse_broker_url(broker_url)
         self._client_id = f"bench-{uuid.uuid4().hex[:10]}"
         self._replies = self.topics.replies(self._client_id)
+        self._requests = self.topics.requests(request_user(self._address.username, self._client_id))
         self._watch = watch
         self._lock = threading.Lock()
         self._pending: dict[str, Pending] = {}
@@ -141,7 +143,7 @@ class ControlClient:
         pending = Pending(request.id, time.monotonic())
         with self._lock:
             self._pending[request.id] = pending
-        self._client.publish(self.topics.requests, encode(request.to_obj()), qos=1)
+        self._client.publish(self._requests, encode(request.to_obj()), qos=1)
         return pending
 
     def call(self, method: str, params: Mapping[str, Any] | None = None, timeout: float = 30.0) -> Reply:

@@ -42,6 +42,12 @@ class UnknownSession(ApiError):
     code = "unknown_session"
 
 
+class Forbidden(ApiError):
+    """The requesting user's role does not allow the call (`controller.core.access`)."""
+
+    code = "forbidden"
+
+
 class SessionEnded(ApiError):
     code = "session_ended"
 

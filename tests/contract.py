@@ -199,7 +199,7 @@ def schema_for_topic(topic: str, root: str = DEFAULT_ROOT) -> str | None:
             return DEVICE_TOPICS.get(tuple(kind))
         case ["controller", "status"]:
             return "controller_status"
-        case ["controller", "requests"]:
+        case ["controller", "requests", _user]:
             return "request"
         case ["clients", _client_id, "replies"]:
             return "reply"

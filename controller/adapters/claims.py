@@ -81,14 +81,15 @@ def _explicit(s: Session, device_id: str) -> list[str]:
 
 
 def start(s: Session, request: SessionStartParams, candidates: Iterable[str], reported: Mapping[str, int],
-          now: float) -> Started:
-    """Create the session and claim the first free candidate (or the device the request names)."""
+          now: float, *, started_by: str) -> Started:
+    """Create the session (owned by `started_by`) and claim the first free candidate (or the device
+    the request names)."""
     if request.device is not None:
         candidates = _explicit(s, request.device)
     title = _course_title(s, request.course, request.title)
     row = FleetSession(course_code=request.course, course_title=title, academic_session=request.session,
                        semester=request.semester, lecturer=request.lecturer, password=request.password,
-                       started_at=now, failover_grace_s=request.failover_grace_s)
+                       started_by=started_by, started_at=now, failover_grace_s=request.failover_grace_s)
     s.add(row)
     s.flush()
     session_id = stored_id(row.id)

@@ -5,6 +5,7 @@ method's params type and read its result type (`controller.contract.requests.MET
 
 from __future__ import annotations
 
+import getpass
 import threading
 import uuid
 from types import TracebackType
@@ -30,21 +31,44 @@ from controller.contract.results import (
     SessionWaited,
     StatsResult,
 )
-from controller.contract.topics import Topics
+from controller.contract.topics import CLIENT_RE, Topics
 from controller.errors import ApiError, ControllerOffline, FleetError, Rejected
 
 _REPLY_LIMIT = 64 * 1024 * 1024
+ANONYMOUS = "anonymous"
 P = TypeVar("P", bound=api.Wire)
 R = TypeVar("R", bound=api.Wire)
+
+
+def request_user(username: str | None, user: str | None = None) -> str:
+    """The user level of this client's requests topic: the broker username, which the secure
+    profile's ACL holds it to; without credentials `user` (`fleet --user`), else the name of the
+    OS user, else `anonymous`. FleetError if `user` cannot be a topic level."""
+    if username:
+        return username
+    if user is not None:
+        if CLIENT_RE.fullmatch(user) is None:
+            raise FleetError(f"bad user name {user!r}: use 1-64 letters, digits, '.', '_' or '-'")
+        return user
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry
+        return ANONYMOUS
+    return name if CLIENT_RE.fullmatch(name) else ANONYMOUS
 
 
 class FleetClient:
     """A short-lived connection to the broker that talks to whichever controller is online."""
 
-    def __init__(self, broker_url: str, root: str = "fleet", *, presence_timeout: float = 3.0) -> None:
+    def __init__(self, broker_url: str, root: str = "fleet", *, presence_timeout: float = 3.0,
+                 user: str | None = None) -> None:
         self.topics = Topics(root)
         self._address = parse_broker_url(broker_url)
         self._client_id = f"cli-{uuid.uuid4().hex[:12]}"
+        # Requests go to the user's own topic ({root}/controller/requests/{user}), which a broker ACL
+        # gives to that user alone; the controller takes the user from it, never from the payload.
+        self.user = request_user(self._address.username, user)
+        self._requests = self.topics.requests(self.user)
         # With credentials the replies come to the username's topic, which a broker ACL can give to
         # that user alone ({root}/clients/{username}/replies); without, to this client's own.
         self._replies = self.topics.replies(self._address.username or self._client_id)
@@ -120,7 +144,7 @@ class FleetClient:
         with self._lock:
             self._pending[request.id] = done
         try:
-            self._client.publish(self.topics.requests, encode(request.to_obj()), qos=1)
+            self._client.publish(self._requests, encode(request.to_obj()), qos=1)
             if not done[0].wait(timeout):
                 raise ControllerOffline(f"the controller did not answer {method} within {timeout:g} s")
         finally:

@@ -59,6 +59,7 @@ class FleetSession(SQLModel, table=True):
     academic_session: str = Field(max_length=16)
     semester: str = Field(max_length=32)
     lecturer: str = Field(default="", max_length=64)
+    started_by: str = Field(default="", max_length=64)  # the broker user who asked; "" before migration 0003
     device_id: str | None = Field(default=None, max_length=32)
     ssid: str = Field(default="", max_length=32)
     password: str = Field(default="", max_length=63)
@@ -124,7 +125,8 @@ def session_record(row: FleetSession) -> SessionRecord:
     return SessionRecord(
         id=stored_id(row.id), course_code=row.course_code, course_title=row.course_title,
         academic_session=row.academic_session, semester=row.semester, lecturer=row.lecturer,
-        device_id=row.device_id, ssid=row.ssid, room=row.room, config_version=row.config_version,
+        started_by=row.started_by, device_id=row.device_id, ssid=row.ssid, room=row.room,
+        config_version=row.config_version,
         failover_grace_s=row.failover_grace_s, moves=row.moves, moved_from=row.moved_from, degraded=row.degraded,
         active=row.active, started_at=row.started_at, ended_at=row.ended_at, applied_at=row.applied_at,
         error=row.error,

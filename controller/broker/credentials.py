@@ -23,7 +23,8 @@ from pathlib import Path
 
 from controller.broker import auth, profile
 from controller.broker.conf import BrokerConf, load
-from controller.broker.profile import ProfileSpec, Role
+from controller.broker.profile import ProfileSpec
+from controller.contract.roles import Role
 from controller.contract.topics import valid_device_id
 from controller.errors import FleetError
 

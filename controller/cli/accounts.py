@@ -87,8 +87,10 @@ def device_revoke(device_id: DeviceArg, config: AccountConfigOpt = Path("broker.
     err.print(_RELOAD_HINT, soft_wrap=True)
 
 
-RoleOpt = Annotated[str, typer.Option("--role", help="lecturer (sends requests), operator (reads device presence) "
-                                      "or controller (the daemon's account).")]
+RoleOpt = Annotated[str, typer.Option("--role", help="lecturer (starts and ends its own sessions, reads their "
+                                      "check-ins), operator (reads the fleet: `fleet watch`, `fleet devices`, `fleet "
+                                      "stats`), admin (everything, the inventory too) or controller (the daemon's "
+                                      "account).")]
 
 
 @user_app.command("add")
@@ -97,12 +99,12 @@ def user_add(ctx: typer.Context, name: Annotated[str, typer.Argument(help="User 
              role: RoleOpt, config: AccountConfigOpt = Path("broker.conf"), as_json: JsonOpt = False) -> None:
     """Create a user (or rotate its password and set its role): password file and ACL; the password is shown once."""
     from controller.broker.credentials import add_user
-    from controller.broker.profile import Role
+    from controller.contract.roles import Role
 
     try:
         chosen = Role(role)
     except ValueError:
-        raise FleetError(f"unknown role {role!r}: use lecturer, operator or controller") from None
+        raise FleetError(f"unknown role {role!r}: use lecturer, operator, admin or controller") from None
     issued = add_user(config, name, chosen, globals_of(ctx).root)
     url = _broker_url_hint(config, name, issued.password, local=chosen is Role.CONTROLLER)
     if as_json:

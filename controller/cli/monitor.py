@@ -74,7 +74,7 @@ def watch_loop(g: Globals, *, session: int | None, offline_first: bool, limit: i
     """Redraw the fleet table every `interval` seconds until interrupted; errors show in its place."""
     from controller.adapters.client import FleetClient
 
-    with FleetClient(g.broker, g.root) as fleet, Live(console=out, auto_refresh=False, screen=False,
+    with FleetClient(g.broker, g.root, user=g.user) as fleet, Live(console=out, auto_refresh=False, screen=False,
                                                       redirect_stderr=True) as live:
         while True:
             rows = limit if limit is not None else max(5, out.size.height - 10)

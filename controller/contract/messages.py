@@ -164,19 +164,24 @@ class Heartbeat(NamedTuple):  # a tuple: built for every heartbeat, at a third o
     config_version: int | None = None
     stations: int | None = None
     queued: int | None = None
+    stations_peak: int | None = None
+    stations_refused: int | None = None
+    checkins_served: int | None = None
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Heartbeat:
         return cls(
             _int(obj, "boot"), _int(obj, "uptime_s"), _opt_int(obj, "rssi", lo=-128, hi=0), _opt_int(obj, "heap"),
             _opt_str(obj, "fw", hi=32), _opt_int(obj, "config_version"), _opt_int(obj, "stations"),
-            _opt_int(obj, "queued"),
+            _opt_int(obj, "queued"), _opt_int(obj, "stations_peak"), _opt_int(obj, "stations_refused"),
+            _opt_int(obj, "checkins_served"),
         )
 
     def to_obj(self, device_id: str | None = None) -> JsonObject:
         return _drop_none({"v": 1, "id": device_id, "boot": self.boot, "uptime_s": self.uptime_s, "rssi": self.rssi,
                            "heap": self.heap, "fw": self.fw, "config_version": self.config_version,
-                           "stations": self.stations, "queued": self.queued})
+                           "stations": self.stations, "queued": self.queued, "stations_peak": self.stations_peak,
+                           "stations_refused": self.stations_refused, "checkins_served": self.checkins_served})
 
 
 # The firmware (cJSON, fields in a fixed order, no spaces) and the simulator write every heartbeat in
@@ -189,7 +194,8 @@ _CANONICAL_HEARTBEAT = re.compile(
     rb'\{"v":1(?:,"id":"([a-z0-9-]{1,64})")?,"boot":' + _COUNTER + rb',"uptime_s":' + _COUNTER
     + rb'(?:,"rssi":(0|-[1-9][0-9]{0,2}))?(?:,"heap":' + _COUNTER + rb')?(?:,"fw":"([ !#-\[\]-~]{0,32})")?'
     + rb'(?:,"config_version":' + _COUNTER + rb')?(?:,"stations":' + _COUNTER + rb')?(?:,"queued":'
-    + _COUNTER + rb')?\}'
+    + _COUNTER + rb')?(?:,"stations_peak":' + _COUNTER + rb')?(?:,"stations_refused":' + _COUNTER
+    + rb')?(?:,"checkins_served":' + _COUNTER + rb')?\}'
 )
 
 
@@ -202,8 +208,8 @@ def decode_heartbeat(payload: bytes | bytearray, device_id: str) -> Heartbeat:
     through `load_object` + `Heartbeat.from_obj`."""
     m = _CANONICAL_HEARTBEAT.fullmatch(payload)
     if m is not None and (m[1] is None or m[1].decode() == device_id):
-        boot, uptime, rssi, heap, fw, version, stations, queued = m.groups()[1:]
-        counters = (int(boot), int(uptime), _opt(heap), _opt(version), _opt(stations), _opt(queued))
+        boot, uptime, rssi, heap, fw, version, *slots = m.groups()[1:]
+        counters = (int(boot), int(uptime), _opt(heap), _opt(version), *map(_opt, slots))
         if max(c or 0 for c in counters) <= U32 and (rssi is None or int(rssi) >= -128):
             firmware = None if fw is None else sys.intern(fw.decode())  # a fleet runs a few versions
             return Heartbeat(counters[0], counters[1], _opt(rssi), counters[2], firmware, *counters[3:])
@@ -361,14 +367,17 @@ class Request:
     reply_to: str
     method: str
     params: Mapping[str, Any]
+    sender: str = ""
+    """The user level of the requests topic it came on (`Topics.request_sender`), never read from
+    the payload; empty in a request being built to send."""
 
     @classmethod
-    def from_obj(cls, obj: Mapping[str, Any]) -> Request:
+    def from_obj(cls, obj: Mapping[str, Any], *, sender: str = "") -> Request:
         request_id, reply_to = reply_address(obj)
         params = obj.get("params", {})
         if type(params) is not dict:
             raise Rejected("schema", "params must be an object")
-        return cls(request_id, reply_to, _str(obj, "method", hi=32), params)
+        return cls(request_id, reply_to, _str(obj, "method", hi=32), params, sender)
 
     def to_obj(self) -> JsonObject:
         return {"v": 1, "id": self.id, "reply_to": self.reply_to, "method": self.method, "params": dict(self.params)}

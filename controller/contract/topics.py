@@ -17,7 +17,8 @@ MAX_ROOT_LEN = 64
 """The firmware's buffers are sized for it (`kMaxRootLen`): a longer root would not fit them."""
 ROOT_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)*")
 CLIENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-"""The `{cid}` level of a replies topic: a broker username or the CLI's `cli-<hex>` client id."""
+"""The `{cid}` level of a replies topic (a broker username or the CLI's `cli-<hex>` client id) and
+the `{user}` level of a requests topic."""
 BROKER_DROPPED = "$SYS/broker/publish/messages/dropped"
 """Mosquitto's count of messages it dropped for full queues; the controller reads it (`fleet stats`)."""
 MAX_TOPIC_BYTES = 256
@@ -99,9 +100,24 @@ class Topics:
     def controller_status(self) -> str:
         return f"{self.root}/controller/status"
 
+    def requests(self, user: str) -> str:
+        """Where user `user` sends requests: the broker lets each account write only its own."""
+        return f"{self._requests_prefix}{user}"
+
     @cached_property  # compared with every inbound topic
-    def requests(self) -> str:
-        return f"{self.root}/controller/requests"
+    def _requests_prefix(self) -> str:
+        return f"{self.root}/controller/requests/"
+
+    def request_sender(self, topic: str) -> str | None:
+        """The user of `{root}/controller/requests/{user}` (CLIENT_RE); None when `topic` is not
+        under the requests prefix; Rejected (`bad_topic`) when its user level is malformed."""
+        prefix = self._requests_prefix
+        if not topic.startswith(prefix):
+            return None
+        user = topic[len(prefix):]
+        if CLIENT_RE.fullmatch(user) is None:
+            raise Rejected("bad_topic", shown(topic))
+        return user
 
     def replies(self, client_id: str) -> str:
         return f"{self.root}/clients/{client_id}/replies"
@@ -125,7 +141,7 @@ class Topics:
             (self.device("+", Channel.STATE.value), 0),
             (share + self.device("+", Channel.HEARTBEAT.value), 0),
             (share + self.device("+", Channel.ATTENDANCE.value), 0),
-            (share + self.requests, 1),
+            (share + self._requests_prefix + "+", 1),
             (self.controller_status, 1),
         ]
 

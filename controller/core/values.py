@@ -74,6 +74,8 @@ class SessionRecord:
     academic_session: str
     semester: str
     lecturer: str
+    started_by: str
+    """The user whose request started it (the requests topic's user level): what a lecturer owns."""
     device_id: str | None
     ssid: str
     room: str | None

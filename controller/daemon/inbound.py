@@ -52,20 +52,29 @@ class Inbound:
         self._clock = clock
 
     def dispatch(self, topic: str, payload: bytes | bytearray, retained: bool) -> None:
-        if topic == self._topics.requests:
+        try:
+            sender = self._topics.request_sender(topic)
+        except Rejected as exc:  # a requests topic whose user level no account can have
             self._stats.received["request"] += 1
-            if not payload:
-                return  # someone cleared a retained request: nothing to do
-            if retained:  # a retained request would run again on every (re)connect
-                self._stats.reject("retained_request", topic, "requests must not be retained")
-                return
-            self._requests.handle(topic, payload)
+            self._stats.reject(exc.reason, topic, exc.detail)
+            return
+        if sender is not None:
+            self._on_request(sender, topic, payload, retained)
         elif topic == self._topics.controller_status:
             self._on_peer_status(payload)
         elif topic == BROKER_DROPPED:
             self._on_broker_dropped(payload)
         else:
             self._on_device(topic, payload, retained)
+
+    def _on_request(self, sender: str, topic: str, payload: bytes | bytearray, retained: bool) -> None:
+        self._stats.received["request"] += 1
+        if not payload:
+            return  # someone cleared a retained request: nothing to do
+        if retained:  # a retained request would run again on every (re)connect
+            self._stats.reject("retained_request", topic, "requests must not be retained")
+            return
+        self._requests.handle(sender, topic, payload)
 
     def _on_device(self, topic: str, payload: bytes | bytearray, retained: bool) -> None:
         try:

@@ -169,7 +169,7 @@ class Case:
 
     def topic(self, root: str) -> str:
         if self.channel == "request":
-            return f"{root}/controller/requests"
+            return f"{root}/controller/requests/hostile"
         return f"{root}/devices/{self.device_id}/{self.channel}"
 
     def __repr__(self) -> str:  # hypothesis prints this for a failing example
@@ -215,7 +215,8 @@ def read_paths(channel: str, obj: Mapping[str, Any]) -> list[Path]:
     if channel == "status":
         return [("online",), ("boot",), ("fw",), ("ip",), ("reason",)]
     if channel == "heartbeat":
-        return [(k,) for k in ("boot", "uptime_s", "rssi", "heap", "fw", "config_version", "stations", "queued")]
+        return [(k,) for k in ("boot", "uptime_s", "rssi", "heap", "fw", "config_version", "stations", "queued",
+                               "stations_peak", "stations_refused", "checkins_served")]
     if channel == "state":
         paths: list[Path] = [("config_version",), ("result",), ("applied_version",)]
         if obj.get("result") == "rejected":

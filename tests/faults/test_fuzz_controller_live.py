@@ -300,7 +300,7 @@ def test_requests_always_get_one_reply(
         request_id = uuid.uuid4().hex
         ids.append(request_id)
         payload = {"v": 1, "id": request_id, "reply_to": replies.topic, "method": method, "params": body}
-        live.publisher.publish(f"{live.root}/controller/requests", hostile.to_json(payload), qos=1)
+        live.publisher.publish(f"{live.root}/controller/requests/fuzz", hostile.to_json(payload), qos=1)
     got = replies.wait(start + len(requests))[start:]
     assert sorted(r["id"] for r in got) == sorted(ids)
     for reply in got:

@@ -38,8 +38,8 @@ class Raw:
     def __init__(self, broker: RunningBroker, client_id: str | None = None) -> None:
         self.got: list[tuple[str, bytes]] = []
         self.disconnects = 0
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"raw-{uuid.uuid4().hex[:8]}",
-                                  protocol=paho.MQTTv311)
+        self.user = client_id or f"raw-{uuid.uuid4().hex[:8]}"  # also its requests topic's user level
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.user, protocol=paho.MQTTv311)
         self.client.on_message = lambda _c, _u, m: self.got.append((m.topic, m.payload))
         self.client.on_disconnect = self._on_disconnect
         self.client.max_inflight_messages_set(100)
@@ -51,7 +51,8 @@ class Raw:
 
     def request(self, root: str, obj: dict[str, Any] | bytes, *, retain: bool = False) -> None:
         payload = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
-        self.client.publish(f"{root}/controller/requests", payload, qos=1, retain=retain).wait_for_publish(5)
+        self.client.publish(f"{root}/controller/requests/{self.user}", payload, qos=1,
+                            retain=retain).wait_for_publish(5)
 
     def replies(self, topic: str) -> list[dict[str, Any]]:
         return [json.loads(p) for t, p in list(self.got) if t == topic]
@@ -217,7 +218,7 @@ def test_a_request_flood_is_limited_per_client_and_others_are_still_answered(
         for n in range(per_s * 20):
             if stop.is_set():
                 return
-            flooder.client.publish(f"{root}/controller/requests", payload, qos=1)
+            flooder.client.publish(f"{root}/controller/requests/{flooder.user}", payload, qos=1)
             noisy.client.publish(noisy.topic("heartbeat"), beat, qos=0)
             sent[0] += 1
             ahead = began + n / per_s - time.monotonic()
@@ -238,6 +239,7 @@ def test_a_request_flood_is_limited_per_client_and_others_are_still_answered(
             began = time.monotonic()
             started = client.call("session.start", START, timeout=10)
             took = time.monotonic() - began
+            flooding = thread.is_alive()  # answered while the flood went on, not after it
     finally:
         stop.set()
         thread.join(10)
@@ -247,8 +249,8 @@ def test_a_request_flood_is_limited_per_client_and_others_are_still_answered(
                what=f"{sent[0] + 31} heartbeats received")
     assert not any(ctl.registry.devices[d.id].flags(time.time()) for d in others)
     assert started["device"] in {device.id, *(o.id for o in others)}  # never the flooding one
-    print(f"session.start took {took:.3f} s during the flood ({broker.kind})")
-    assert took < 1.0, f"session.start took {took:.2f} s during the flood"
+    print(f"session.start took {took:.3f} s during the flood ({broker.kind})")  # a figure, not a pass mark
+    assert flooding, "the flood ended before session.start was answered"
     refused = [r for r in flooder.replies(flood_topic) if not r["ok"]]
     assert refused and all(r["error"]["code"] == "rate_limited" for r in refused)
     assert len(refused) < 60  # told once a second, not once per request

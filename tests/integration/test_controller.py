@@ -179,13 +179,14 @@ def test_bad_input_is_counted_per_reason_and_never_stops_the_controller(
         device.send(leaf, payload)
     device.client.publish(f"{root}/devices/BAD_ID/heartbeat", b"{}", qos=1).wait_for_publish(5)
     device.client.publish(f"{root}/devices/{device.id}/nonsense", b"{}", qos=1).wait_for_publish(5)
-    device.client.publish(f"{root}/controller/requests", b"\x00\xff", qos=1).wait_for_publish(5)
+    device.client.publish(f"{root}/controller/requests/x", b"\x00\xff", qos=1).wait_for_publish(5)
     hijack = {"v": 1, "id": "x1", "reply_to": device.topic("config"), "method": "stats"}  # aim a reply at a device
-    device.client.publish(f"{root}/controller/requests", json.dumps(hijack), qos=1).wait_for_publish(5)
+    device.client.publish(f"{root}/controller/requests/x", json.dumps(hijack), qos=1).wait_for_publish(5)
+    device.client.publish(f"{root}/controller/requests/-x", json.dumps(hijack), qos=1).wait_for_publish(5)  # bad user
     expected: dict[str, int] = {"bad_reply_to": 1}
     for _, _, reason in GARBAGE:
         expected[reason] = expected.get(reason, 0) + 1
-    expected |= {"bad_device_id": 1, "bad_json": expected["bad_json"] + 1}
+    expected |= {"bad_device_id": 1, "bad_json": expected["bad_json"] + 1, "bad_topic": 1}
     with FleetClient(broker.url, root) as client:
         eventually(lambda: all(ctl.stats.rejected[r] >= n for r, n in expected.items()))
         stats = client.call("stats")

@@ -24,8 +24,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from controller.broker import credentials
-from controller.broker.profile import ProfileSpec, Role
+from controller.broker.profile import ProfileSpec
 from controller.broker.startup import free_port
+from controller.contract.roles import Role
 from tests.brokers import HOST, RunningBroker, start_from_file
 
 TIMEOUT_S = 3.0

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 
 from controller.broker import auth, credentials
-from controller.broker.profile import Role
+from controller.contract.roles import Role
 from tests.brokers import RunningBroker
 from tests.security.conftest import Client, Profile, TlsFiles, settle
 
@@ -96,8 +96,10 @@ def test_a_lecturer_sends_requests_only_and_reads_only_its_own_replies(profile: 
     for topic in (f"{root}/devices/dev-aaa/config", f"{root}/devices/dev-aaa/status",
                   f"{root}/devices/alice/status", f"{root}/devices/alice/heartbeat", f"{root}/controller/status"):
         alice.publish(topic, _status("alice"), retain=True)
-    alice.publish(f"{root}/controller/requests", b'{"v":1,"id":"1"}')
-    assert controller.received() == [(f"{root}/controller/requests", b'{"v":1,"id":"1"}')]
+    alice.publish(f"{root}/controller/requests/alice", b'{"v":1,"id":"1"}')
+    alice.publish(f"{root}/controller/requests/bob", b'{"v":1,"id":"2"}')  # not as another user
+    alice.publish(f"{root}/controller/requests", b'{"v":1,"id":"3"}')  # nor without one
+    assert controller.received() == [(f"{root}/controller/requests/alice", b'{"v":1,"id":"1"}')]
     controller.publish(f"{root}/clients/bob/replies", b"for bob")
     controller.publish(f"{root}/clients/alice/replies", b"for alice")
     assert alice.received() == [(f"{root}/clients/alice/replies", b"for alice")]
@@ -107,16 +109,18 @@ def test_a_lecturer_sends_requests_only_and_reads_only_its_own_replies(profile: 
     assert alice.received() == []  # lecturers see no device traffic
 
 
-def test_an_operator_reads_device_presence_and_publishes_nothing(profile: Profile, connect: Connect) -> None:
+def test_an_operator_reads_device_presence_and_sends_only_its_own_requests(profile: Profile,
+                                                                          connect: Connect) -> None:
     root = profile.root
     device = connect("dev-aaa", profile.device("dev-aaa"))
     controller = connect("controller", profile.user("controller", Role.CONTROLLER))
-    controller.subscribe(f"{root}/controller/requests")
+    controller.subscribe(f"{root}/controller/requests/+")
     olga = connect("olga", profile.user("olga", Role.OPERATOR))
     olga.subscribe(f"{root}/#")
-    olga.publish(f"{root}/controller/requests", b'{"v":1}')
+    olga.publish(f"{root}/controller/requests/alice", b'{"v":1}')
     olga.publish(f"{root}/devices/olga/status", _status("olga"))
-    assert controller.received() == []
+    olga.publish(f"{root}/controller/requests/olga", b'{"v":1,"id":"o"}')
+    assert controller.received() == [(f"{root}/controller/requests/olga", b'{"v":1,"id":"o"}')]
     device.publish(f"{root}/devices/dev-aaa/status", _status("dev-aaa"))
     device.publish(f"{root}/devices/dev-aaa/attendance", b'{"v":1}')
     controller.publish(f"{root}/devices/dev-aaa/config", b"{}")

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from cli import app
 from controller.broker import auth, credentials
 from controller.broker.credentials import CredentialsError, write_private
-from controller.broker.profile import Role, read_acl_users
+from controller.broker.profile import read_acl_users
+from controller.contract.roles import Role
 from tests.security.conftest import Profile
 
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
@@ -176,7 +177,7 @@ def test_cli_user_add_and_its_errors(profile: Profile) -> None:
     assert issued["broker_url"].startswith(f"mqtts://alice:{issued['password']}@127.0.0.1:{profile.spec.tls_port}?")
     code, _, err = _fleet("--root", profile.root, "user", "add", "bob", "--role", "boss", "-c", str(profile.conf))
     assert code == 1
-    assert err == "error: unknown role 'boss': use lecturer, operator or controller\n"
+    assert err == "error: unknown role 'boss': use lecturer, operator, admin or controller\n"
     code, _, err = _fleet("device", "provision", "x", "-c", str(profile.conf))
     assert code == 1
     assert err.startswith("error: bad device id 'x'") and err.count("\n") == 1

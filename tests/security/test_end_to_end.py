@@ -14,7 +14,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.adapters.client import FleetClient
-from controller.broker.profile import Role
+from controller.contract.roles import Role
 from controller.daemon.controller import Controller
 from tests.brokers import HOST, RunningBroker
 from tests.conftest import fast_settings

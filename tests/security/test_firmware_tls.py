@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.broker.profile import Role
 from controller.broker.startup import free_port
+from controller.contract.roles import Role
 from tests.brokers import HOST, RunningBroker
 from tests.security.conftest import Client, Profile
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.broker.profile import MAX_PACKET_SIZE, MAX_QUEUED_MESSAGES, Role
+from controller.broker.profile import MAX_PACKET_SIZE, MAX_QUEUED_MESSAGES
+from controller.contract.roles import Role
 from tests import rawmqtt
 from tests.brokers import MosquittoBroker, RunningBroker, start_from_file
 from tests.rawmqtt import PUBACK, RawClient
@@ -104,7 +105,7 @@ def test_a_heartbeat_flood_does_not_cost_the_controller_its_requests(profile: Pr
         assert controller.connect(f"ctl-{uuid.uuid4().hex[:6]}", username="controller",
                                   password=controller_password, keepalive=600) == 0
         controller.send(rawmqtt.subscribe(f"{root}/devices/+/heartbeat", qos=0, packet_id=1))
-        controller.send(rawmqtt.subscribe(f"{root}/controller/requests", qos=1, packet_id=2))
+        controller.send(rawmqtt.subscribe(f"{root}/controller/requests/+", qos=1, packet_id=2))
         assert controller.read_packet(3.0) is not None and controller.read_packet(3.0) is not None
         # The controller now stops reading (busy), as it did behind the flood.
         assert device.connect("dev-flood", username="dev-flood", password=device_password, keepalive=600) == 0
@@ -114,8 +115,8 @@ def test_a_heartbeat_flood_does_not_cost_the_controller_its_requests(profile: Pr
             assert device.send(one * 1000)
         assert lecturer.connect("alice", username="alice", password=lecturer_password) == 0
         for packet_id in range(1, 6):
-            lecturer.send(rawmqtt.publish(f"{root}/controller/requests", b'{"v":1,"id":"r%d"}' % packet_id, qos=1,
-                                          packet_id=packet_id))
+            lecturer.send(rawmqtt.publish(f"{root}/controller/requests/alice", b'{"v":1,"id":"r%d"}' % packet_id,
+                                          qos=1, packet_id=packet_id))
             assert lecturer.read_packet(3.0) is not None  # PUBACK: the broker has it
         time.sleep(1.0)
         heartbeats = requests = 0

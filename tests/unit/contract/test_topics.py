@@ -7,6 +7,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from controller.contract.topics import MAX_ROOT_LEN, Topics, check_root, publishable
+from controller.errors import Rejected
 from tests import contract
 
 
@@ -62,3 +63,20 @@ def test_the_schemas_topic_root_is_the_controllers(root: str) -> None:
     except ValueError:
         ours = False
     assert Draft202012Validator(schema).is_valid(root) == ours
+
+
+def test_each_user_has_its_own_requests_topic() -> None:
+    topics = Topics("campus/a")
+    assert topics.requests("alice") == "campus/a/controller/requests/alice"
+    assert topics.request_sender("campus/a/controller/requests/alice") == "alice"
+    assert topics.request_sender("campus/a/controller/status") is None
+    assert topics.request_sender("campus/a/devices/esp32-aa/status") is None
+    assert ("$share/g/campus/a/controller/requests/+", 1) in topics.controller_filters("g")
+    assert ("campus/a/controller/requests/+", 1) in topics.controller_filters()
+
+
+@pytest.mark.parametrize("user", ["", "-a", "a/b", "a b", "x" * 65, "a\x00", "+"])
+def test_a_requests_topic_with_a_bad_user_level_is_rejected(user: str) -> None:
+    with pytest.raises(Rejected) as caught:
+        Topics().request_sender(f"fleet/controller/requests/{user}")
+    assert caught.value.reason == "bad_topic"

@@ -19,7 +19,7 @@ DESIRED = {"dev-a": Desired("dev-a", Config(3), 7)}
 def session(session_id: int, **changes: object) -> SessionRecord:
     fields: dict[str, object] = dict(
         id=session_id, course_code="CS101", course_title="Intro", academic_session="2024/2025", semester="1st",
-        lecturer="", device_id="dev-a", ssid="CS101_Attendance_2024_2025", room=None, config_version=3,
+        lecturer="", started_by="", device_id="dev-a", ssid="CS101_Attendance_2024_2025", room=None, config_version=3,
         failover_grace_s=60.0, moves=0, moved_from=None, degraded=False, active=True, started_at=NOW, ended_at=None,
         applied_at=None, error=None)
     return SessionRecord(**(fields | changes))

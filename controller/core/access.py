@@ -1,0 +1,72 @@
+"""Who may call which method of the request API: the role table's permissions and the ownership rule.
+
+Pure. The user is the one the broker authenticated (the last level of the requests topic, which
+the ACL lets each account write only under its own name); its role comes from the secure
+profile's ACL file. Without a role table (the open quick-start profile, no accounts) everyone
+may do everything, and this module is not asked.
+
+- operator: the fleet's health, read only: `devices.list`, `stats`, `session.list` (what `fleet
+  devices` and `fleet watch` call), `courses.list` and the inventory `device.list`. No student
+  data (`attendance.*`), as the ACL gives operators no check-in topic either.
+- lecturer: starts sessions; waits on, ends and reads the check-ins of the sessions it started
+  (OWN); reads the attendance report of a course when it started one of the sessions the report
+  covers; reads the fleet (`devices.list`, `session.list`: which devices and rooms are busy, no
+  student ids) and the courses. Not `stats` nor the inventory.
+- admin: every method, the inventory's changes too.
+- controller: nothing (the daemon's own account sends no requests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from enum import Enum
+from typing import Final
+
+from controller.contract import requests as api
+from controller.contract.roles import Role
+
+
+class Grant(Enum):
+    """What a role may do with one method."""
+
+    NONE = "none"
+    OWN = "own"  # only on sessions the user started
+    ANY = "any"
+
+
+_FLEET_READS: Final = (api.DEVICES_LIST, api.SESSION_LIST, api.COURSES_LIST)
+
+PERMISSIONS: Final[Mapping[Role, Mapping[str, Grant]]] = {
+    Role.OPERATOR: {m.name: Grant.ANY for m in (*_FLEET_READS, api.STATS, api.DEVICE_LIST)},
+    Role.LECTURER: {
+        **{m.name: Grant.ANY for m in (*_FLEET_READS, api.SESSION_START)},
+        **{m.name: Grant.OWN for m in (api.SESSION_WAIT, api.SESSION_END, api.ATTENDANCE_LIST,
+                                       api.ATTENDANCE_REPORT)},
+    },
+    Role.ADMIN: {name: Grant.ANY for name in api.METHODS},
+    Role.CONTROLLER: {},
+}
+"""Each role's methods; a method not named is refused (`forbidden`)."""
+
+
+def grant(role: Role | None, method: str) -> Grant:
+    """What a user of `role` may do with `method`; a user without a role may do nothing."""
+    if role is None:
+        return Grant.NONE
+    return PERMISSIONS[role].get(method, Grant.NONE)
+
+
+def owns(user: str, owners: Collection[str]) -> bool:
+    """The ownership rule of an OWN grant: `owners` are who started the sessions a request touches
+    (one for a session id, those a report covers). Nothing held means nothing to hide."""
+    return not owners or user in owners
+
+
+def refusal(user: str, role: Role | None, method: str, granted: Grant) -> str:
+    """The one line a `forbidden` reply carries."""
+    if role is None:
+        return (f"user {user!r} has no role on this controller; an admin gives it one with "
+                f"`fleet user add {user} --role ...`")
+    if granted is Grant.OWN:
+        return f"{role.value}s may call {method} only for sessions they started (user {user}, role {role.value})"
+    return f"{role.value}s cannot call {method} (user {user}, role {role.value})"
