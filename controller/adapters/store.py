@@ -69,15 +69,6 @@ def _text(value: str | None) -> str | None:
     return None if value is None else value.replace("\x00", "\ufffd")
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    """Database errors leave the store as StoreError, carrying the database's first line."""
-    try:
-        yield
-    except SQLAlchemyError as exc:
-        raise StoreError(str(exc).splitlines()[0]) from exc
-
-
 def _checkins(device_id: str, batch: Attendance, known: bool,
               now: float) -> tuple[list[dict[str, object]], list[dict[str, object]], dict[str, int]]:
     """A batch's events as attendance rows and rejected rows, with the rejected counted by reason
@@ -125,18 +116,30 @@ class Store:
         except (OperationalError, ValueError, ImportError) as exc:
             raise StoreError(f"cannot open database {url}: {str(exc).splitlines()[0]}") from exc
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        self.answered = True
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Database errors leave the store as StoreError, carrying the database's first line;
+        `answered` records whether the database answered this use (the controller's readiness)."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            self.answered = False
+            raise StoreError(str(exc).splitlines()[0]) from exc
+        self.answered = True
+
+    @contextmanager
     def _reading(self) -> Iterator[Session]:
-        with _translated(), Session(self.engine) as s:
+        with self._translated(), Session(self.engine) as s:
             yield s
 
     @contextmanager
     def _writing(self) -> Iterator[Session]:
-        with _translated(), Session(self.engine) as s, s.begin():
+        with self._translated(), Session(self.engine) as s, s.begin():
             yield s
 
     # --- liveness ---------------------------------------------------------------------------------
@@ -148,14 +151,14 @@ class Store:
     def load_liveness(self) -> list[tuple[str, float | None, int | None, str | None]]:
         """(id, last_seen, boot, fw) of every device that has been seen. Plain rows, not ORM
         objects: read at every start and resync, for fleets of many thousands."""
-        with _translated(), self.engine.connect() as conn:
+        with self._translated(), self.engine.connect() as conn:
             rows = conn.execute(select(Device.id, Device.last_seen, Device.boot, Device.fw).where(
                 col(Device.first_seen).is_not(None)))
             return [(sys.intern(i), seen, boot, fw) for i, seen, boot, fw in rows]
 
     def load_inventory(self) -> dict[str, DeviceInfo]:
         """What operators set about every known device; devices with nothing set share one value."""
-        with _translated(), self.engine.connect() as conn:
+        with self._translated(), self.engine.connect() as conn:
             c = SQLModel.metadata.tables["device"].c
             inventory: dict[str, DeviceInfo] = {}
             for device_id, name, room, retired, approved in conn.execute(
@@ -169,7 +172,7 @@ class Store:
         registered (pending approval when `approve_new` is False). Should the database refuse the
         batch for its content, rows are retried one by one and the ids it still refuses are
         returned (dropped), so one odd device can never stop every device's liveness."""
-        with _translated():
+        with self._translated():
             return self._flush(rows, now, approve_new)
 
     def _flush(self, rows: Sequence[LivenessRow], now: float, approve_new: bool) -> list[str]:
@@ -216,16 +219,16 @@ class Store:
             return [Desired(i, stored_config(raw), sid) for i, raw, sid in rows if raw is not None]
 
     def start_session(self, request: SessionStartParams, candidates: Iterable[str], reported: Mapping[str, int],
-                      now: float) -> Started:
-        """Create a session and claim the first free device of `candidates` (or the one the
-        request names) in one transaction; the session's config is named by `core.naming`. A
-        course's title is remembered, so later sessions need not repeat it."""
+                      now: float, *, started_by: str = "") -> Started:
+        """Create a session, owned by user `started_by`, and claim the first free device of
+        `candidates` (or the one the request names) in one transaction; the session's config is
+        named by `core.naming`. A course's title is remembered, so later sessions need not repeat it."""
         candidates = list(candidates)  # a claim that raced goes through them again
-        with _translated():
+        with self._translated():
             for attempt in range(_CLAIM_ATTEMPTS):
                 try:
                     with Session(self.engine) as s, s.begin():
-                        return claims.start(s, request, candidates, reported, now)
+                        return claims.start(s, request, candidates, reported, now, started_by=started_by)
                 except IntegrityError as exc:  # another writer took the device or the SSID first
                     log.info("claim raced (%s); retrying", str(exc.orig).splitlines()[0])
                     if attempt == _CLAIM_ATTEMPTS - 1:

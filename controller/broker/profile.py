@@ -7,10 +7,17 @@ Accounts and what the ACL lets them do (topic root `fleet` by default):
 - controller (e.g. `controller`): receives every device's status, heartbeat, state and attendance,
   and the requests; publishes configs, acks, replies and the controller status, and may clear a
   device's retained status and state (`fleet device forget`);
-- lecturer (e.g. `alice`): publishes requests; receives its own replies
+- lecturer (e.g. `alice`): publishes requests on its own requests topic
+  (`{root}/controller/requests/{username}`); receives its own replies
   (`{root}/clients/{username}/replies`) and the controller status;
-- operator: publishes nothing; receives every device's status, heartbeat and state, and the
-  controller status (not configs, which hold Wi-Fi passwords, nor attendance).
+- operator: requests and replies as a lecturer; receives every device's status, heartbeat and
+  state, and the controller status (not configs, which hold Wi-Fi passwords, nor attendance);
+- admin: both a lecturer's and an operator's.
+
+What each role may ask the controller is not the broker's business: the controller reads the
+roles from this file's `# role:` marks (`controller.contract.roles`, `controller.core.access`).
+The requests topic is named in each user block, not by a `%u` pattern, so a device account
+cannot send requests at all.
 
 Devices are covered by `%u` patterns, so provisioning a device never touches the ACL. Patterns
 apply to every account in Mosquitto, so each user block starts with `deny {root}/devices/{name}/#`:
@@ -26,15 +33,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from controller.contract.messages import MAX_PACKET_SIZE
+from controller.contract.roles import ROLE_MARK, Role, acl_users, user_of
 from controller.contract.topics import BROKER_DROPPED
 from controller.errors import FleetError
 
 USER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-ROLE_MARK = "# role: "
 DEFAULT_PORT = 1883
 DEFAULT_TLS_PORT = 8883
 AUTOSAVE_INTERVAL_S = 10
@@ -50,14 +56,6 @@ MAX_QUEUED_BYTES = 64 * 1024 * 1024
 
 class ProfileError(FleetError):
     """A profile or account that cannot be generated; the message is one line."""
-
-
-class Role(StrEnum):
-    """What a user account (not a device) is for."""
-
-    LECTURER = "lecturer"
-    OPERATOR = "operator"
-    CONTROLLER = "controller"
 
 
 def valid_user_name(name: str) -> bool:
@@ -105,16 +103,16 @@ def user_block(root: str, name: str, role: Role) -> list[str]:
             f"topic write {devices}/+/config",
             f"topic write {devices}/+/attendance/ack",
             f"topic readwrite {root}/controller/status",
-            f"topic read {root}/controller/requests",
+            f"topic read {root}/controller/requests/+",
             f"topic write {root}/clients/+/replies",
             f"topic read {BROKER_DROPPED}",  # Mosquitto's count of messages dropped for full queues
         ]
-    elif role is Role.LECTURER:
-        lines += [
-            f"topic write {root}/controller/requests",
-            f"topic read {root}/clients/{name}/replies",
-        ]
-    else:
+        return lines
+    lines += [  # every other role uses the request API, as itself only
+        f"topic write {root}/controller/requests/{name}",
+        f"topic read {root}/clients/{name}/replies",
+    ]
+    if role in (Role.OPERATOR, Role.ADMIN):
         lines += [
             f"topic read {devices}/+/status",
             f"topic read {devices}/+/heartbeat",
@@ -153,21 +151,18 @@ class AclUsers:
 def read_acl_users(text: str) -> AclUsers:
     """The root (from the device status pattern) and the user blocks of an ACL file."""
     root: str | None = None
-    roles: dict[str, Role] = {}
-    others: set[str] = set()
-    previous = ""
     for raw in text.splitlines():
         line = raw.strip()
-        if line.startswith("pattern write ") and line.endswith("/devices/%u/status") and root is None:
+        if line.startswith("pattern write ") and line.endswith("/devices/%u/status"):
             root = line.removeprefix("pattern write ").removesuffix("/devices/%u/status")
-        elif (name := _user_of(line)) is not None:
-            mark = previous.removeprefix(ROLE_MARK).strip() if previous.startswith(ROLE_MARK) else ""
-            if mark in Role.__members__.values():
-                roles[name] = Role(mark)
-            else:
-                others.add(name)
-        if line:
-            previous = line
+            break
+    roles: dict[str, Role] = {}
+    others: set[str] = set()
+    for name, role in acl_users(text):
+        if role is None:
+            others.add(name)
+        else:
+            roles[name] = role
     return AclUsers(root, roles, frozenset(others))
 
 
@@ -184,21 +179,16 @@ def without_user(text: str, name: str) -> str:
     skipping = False
     for raw in text.splitlines():
         line = raw.strip()
-        if _user_of(line) == name:
+        if user_of(line) == name:
             skipping = True
             if out and out[-1].strip().startswith(ROLE_MARK):
                 out.pop()
             continue
-        if skipping and (_user_of(line) is not None or line.startswith(("pattern ", ROLE_MARK))):
+        if skipping and (user_of(line) is not None or line.startswith(("pattern ", ROLE_MARK))):
             skipping = False
         if not skipping:
             out.append(raw)
     return "\n".join(out).rstrip("\n") + "\n"
-
-
-def _user_of(line: str) -> str | None:
-    keyword, _, rest = line.strip().partition(" ")
-    return rest.strip() if keyword == "user" and rest.strip() else None
 
 
 # --- the broker.conf ------------------------------------------------------------------------------
@@ -244,7 +234,7 @@ def broker_conf_text(spec: ProfileSpec) -> str:
         f"#   fleet broker --config {conf}      the embedded broker",
         f"#   mosquitto -c {conf}               Mosquitto 2",
         "# Accounts: `fleet device provision ID`, `fleet device revoke ID` and `fleet user add NAME --role",
-        f"# lecturer|operator|controller`, each with --config {conf}; they write the",
+        f"# lecturer|operator|admin|controller`, each with --config {conf}; they write the",
         "# password file and the ACL below (mode 0600). The embedded broker rereads both within a second;",
         "# Mosquitto on reload (kill -HUP, systemctl reload mosquitto).",
         "",
@@ -266,7 +256,8 @@ def broker_conf_text(spec: ProfileSpec) -> str:
         "",
         *limit_lines(),
         "",
-        "# Controllers and the CLI on this machine: loopback only.",
+        "# Controllers and the CLI on this machine: loopback only. Clients keep the client ids they choose,",
+        "# so the controllers sharing one account keep theirs (and their shared subscriptions).",
         f"listener {spec.port} 127.0.0.1",
         "",
     ]
@@ -274,7 +265,10 @@ def broker_conf_text(spec: ProfileSpec) -> str:
     if spec.tls:
         lines += [
             "# Devices and remote CLI users: TLS only (devices pin the CA in their firmware).",
+            "# Here a client's id is its username: a device (id = username) keeps its own, and no other account",
+            "# can take it over to cut the device off; two connections of one account take each other over.",
             f"listener {spec.tls_port}{where}",
+            "use_username_as_clientid true",
             f"certfile {spec.certfile}",
             f"keyfile {spec.keyfile}",
         ]
@@ -285,6 +279,7 @@ def broker_conf_text(spec: ProfileSpec) -> str:
             "# No TLS listener yet, so devices on the network cannot connect: generate the profile again",
             "# with --certfile/--keyfile (and --cafile), or add these lines with your certificate:",
             f"# listener {spec.tls_port}{where}",
+            "# use_username_as_clientid true",
             "# certfile /path/to/server.crt",
             "# keyfile /path/to/server.key",
         ]

@@ -11,6 +11,8 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
@@ -40,6 +42,7 @@ class Globals:
     broker_given: bool
     root: str
     verbose: int
+    user: str | None = None  # the requests topic's user level without credentials (`--user`)
 
 
 def globals_of(ctx: typer.Context) -> Globals:
@@ -67,12 +70,36 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def setup_logging(verbose: int, console: Console | None = None) -> None:
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for journald, Loki and the like: time (UTC, ISO 8601), level,
+    logger, message, and `exception` (its traceback text) when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(verbose: int, console: Console | None = None, log_format: LogFormat = LogFormat.TEXT) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
-    # No highlighter: log lines carry client-supplied text, and rich's regex highlighter takes
-    # tens of seconds on a 64 KiB topic (a stall an attacker could order).
-    handler = RichHandler(console=console or err, show_path=False, rich_tracebacks=False,
-                          highlighter=NullHighlighter())
+    handler: logging.Handler
+    if log_format is LogFormat.JSON:
+        handler = logging.StreamHandler((console or err).file)
+        handler.setFormatter(JsonFormatter())
+    else:
+        # No highlighter: log lines carry client-supplied text, and rich's regex highlighter takes
+        # tens of seconds on a 64 KiB topic (a stall an attacker could order).
+        handler = RichHandler(console=console or err, show_path=False, rich_tracebacks=False,
+                              highlighter=NullHighlighter())
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[handler], force=True)
 
 
@@ -83,11 +110,23 @@ RootOpt = Annotated[str | None, typer.Option("--root", envvar=ENV_ROOT, show_def
                                              help="Topic root of the fleet.")]
 DbOpt = Annotated[str | None, typer.Option("--db", envvar=ENV_DB, show_default="sqlite:///~/.local/share/fleet/fleet.db",
                                            help="Database URL (sqlite:///file.db or postgresql+psycopg://...).")]
+UserOpt = Annotated[str | None, typer.Option(
+    "--user", envvar="FLEET_USER", show_default="the OS user's name",
+    help="Who the requests are from when the broker URL carries no credentials (the open profile); with "
+         "credentials the broker username is used, as the secure profile's ACL requires.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 WideOpt = Annotated[bool, typer.Option("--wide", help="Every column, whatever the terminal's width (rows may run "
                                                   "past it). Without it, less important columns drop to fit.")]
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Broker configuration (Mosquitto syntax).")]
 DeviceArg = Annotated[str, typer.Argument(help="Device id, e.g. esp32-a1b2c3d4e5f6.")]
+LogFormatOpt = Annotated[LogFormat, typer.Option("--log-format", envvar="FLEET_LOG_FORMAT", case_sensitive=False,
+                                                 help="text for a terminal; json: one object per line (time, "
+                                                      "level, logger, message, exception) for journald or Loki.")]
+MetricsPortOpt = Annotated[int | None, typer.Option(
+    "--metrics-port", min=0, max=65535, envvar="FLEET_METRICS_PORT",
+    help="Serve /metrics (Prometheus), /healthz and /readyz on this port (0: a free one, logged); unset: none.")]
+MetricsHostOpt = Annotated[str, typer.Option("--metrics-host", envvar="FLEET_METRICS_HOST",
+                                             help="The address the metrics port listens on.")]
 
 
 def state_file() -> Path | None:
@@ -111,7 +150,7 @@ def client(g: Globals) -> Iterator[FleetClient]:
     """A connection to the running controller (through the broker), for one command."""
     from controller.adapters.client import FleetClient
 
-    with FleetClient(g.broker, g.root) as connected:
+    with FleetClient(g.broker, g.root, user=g.user) as connected:
         yield connected
 
 

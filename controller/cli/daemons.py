@@ -19,6 +19,10 @@ from controller.cli.common import (
     ConfigOpt,
     DbOpt,
     Globals,
+    LogFormat,
+    LogFormatOpt,
+    MetricsHostOpt,
+    MetricsPortOpt,
     WideOpt,
     err,
     friendly,
@@ -27,7 +31,7 @@ from controller.cli.common import (
     state_file,
 )
 from controller.cli.monitor import watch_loop
-from controller.daemon.settings import DEFAULT_ROOT, ControllerSettings, default_db_url
+from controller.daemon.settings import DEFAULT_ROOT, ENV_ACL, ControllerSettings, default_db_url
 
 if TYPE_CHECKING:
     from controller.sim.simulator import Simulator
@@ -74,6 +78,13 @@ def controller(
     max_packet: Annotated[int, typer.Option(
         min=4096, envvar="FLEET_MAX_PACKET", help="The largest message the controller sends, in bytes; keep it "
         "within the broker's max_packet_size.")] = 16 * 1024 * 1024,
+    acl_file: Annotated[Path | None, typer.Option(
+        "--acl-file", envvar=ENV_ACL, dir_okay=False, help="The secure profile's ACL file (its acl_file): each "
+        "user's role there decides which requests it may make (reread every resync). Unset: everyone may do "
+        "everything, as in the open profile.")] = None,
+    metrics_port: MetricsPortOpt = None,
+    metrics_host: MetricsHostOpt = "127.0.0.1",
+    log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Run the controller daemon in the foreground (SIGTERM or Ctrl-C stops it cleanly)."""
     from dataclasses import replace
@@ -81,9 +92,11 @@ def controller(
     from controller.daemon.controller import Controller
     from controller.daemon.settings import ensure_sqlite_dir
 
+    setup_logging(globals_of(ctx).verbose, log_format=log_format)
     settings = _controller_settings(globals_of(ctx), db, heartbeat_ttl)
     settings = replace(settings, require_approval=require_approval, max_device_rate=max_device_rate,
-                       request_rate=request_rate, request_burst=request_burst, max_packet_bytes=max_packet)
+                       request_rate=request_rate, request_burst=request_burst, max_packet_bytes=max_packet,
+                       acl_file=acl_file, metrics_port=metrics_port, metrics_host=metrics_host)
     if shared_group:
         settings = replace(settings, shared_group=shared_group, flush_s=2.0, resync_s=5.0)
     ensure_sqlite_dir(settings.db_url)
@@ -113,20 +126,23 @@ def up(
         min=0, help="Simulated check-ins per device-minute in a session (students from a class of 120).")]
     = UP_CHECKIN_RATE,
     wide: WideOpt = False,
+    metrics_port: MetricsPortOpt = None,
+    metrics_host: MetricsHostOpt = "127.0.0.1",
+    log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Broker + controller (+ simulated devices) with the live fleet table, in one command. Ctrl-C stops all.
 
     Other `fleet` commands of this user find the stack without --broker: `fleet up` records its broker
     and topic root in $XDG_RUNTIME_DIR/fleet/up.json (else ~/.local/state/fleet/up.json) while it runs."""
     g = globals_of(ctx)
-    setup_logging(g.verbose)
+    setup_logging(g.verbose, log_format=log_format)
     signal.signal(signal.SIGTERM, _interrupt)  # stop as Ctrl-C does: stack down, state file removed
     stack: list[Callable[[], None]] = []
     try:
-        if not g.broker_given:
-            _start_broker(g, config, stack)
+        acl_file = None if g.broker_given else _start_broker(g, config, stack)
         _start_controller_and_devices(g, db, stack, simulate=simulate, heartbeat_s=heartbeat_s,
-                                      checkin_rate=checkin_rate)
+                                      checkin_rate=checkin_rate, acl_file=acl_file,
+                                      metrics=(metrics_port, metrics_host))
         flags = "" if _record_stack(g, stack) else f"--broker {g.broker} " + (
             f"--root {g.root} " if g.root != DEFAULT_ROOT else "")
         err.print(f"in another terminal: [bold]fleet {flags}session start CS101 --title 'Intro' "
@@ -142,8 +158,9 @@ def up(
                 err.print(f"[yellow]while stopping: {exc}[/]")
 
 
-def _start_broker(g: Globals, config: Path, stack: list[Callable[[], None]]) -> None:
-    """The embedded broker of `fleet up`, on a free port when the configured one is taken."""
+def _start_broker(g: Globals, config: Path, stack: list[Callable[[], None]]) -> Path | None:
+    """The embedded broker of `fleet up`, on a free port when the configured one is taken; returns
+    its ACL file (a secure profile's), whose roles the controller then enforces."""
     from controller.broker.conf import BrokerConf, Listener, load, with_port
     from controller.broker.server import EmbeddedBroker
     from controller.broker.startup import port_is_free
@@ -160,20 +177,29 @@ def _start_broker(g: Globals, config: Path, stack: list[Callable[[], None]]) -> 
     stack.append(embedded.stop)
     g.broker = embedded.url
     err.print(f"embedded broker on [bold]{embedded.url}[/]")
+    return conf.acl_file
 
 
 def _start_controller_and_devices(g: Globals, db: str | None, stack: list[Callable[[], None]], *, simulate: int,
-                                  heartbeat_s: float, checkin_rate: float) -> None:
+                                  heartbeat_s: float, checkin_rate: float, acl_file: Path | None,
+                                  metrics: tuple[int | None, str]) -> None:
+    """`metrics`: the port (None: none) and host of the controller's /metrics, /healthz and /readyz."""
+    from dataclasses import replace
+
     from controller.daemon.controller import Controller
     from controller.daemon.settings import ensure_sqlite_dir
     from controller.sim.simulator import SimConfig, Simulator
 
-    settings = _controller_settings(g, db, 90.0)
+    settings = replace(_controller_settings(g, db, 90.0), acl_file=acl_file, metrics_port=metrics[0],
+                       metrics_host=metrics[1])
     ensure_sqlite_dir(settings.db_url)
     ctl = Controller(settings)
     ctl.start()
     stack.append(ctl.stop)
     err.print(f"controller up, database {settings.db_url}")
+    server = ctl.observer.server
+    if server is not None:
+        err.print(f"metrics on [bold]http://{server.host}:{server.port}/metrics[/] (/healthz, /readyz)")
     if simulate:
         sim = Simulator(SimConfig(broker_url=g.broker, root=g.root, count=simulate, heartbeat_s=heartbeat_s,
                                   checkin_rate=checkin_rate))

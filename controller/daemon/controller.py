@@ -35,8 +35,10 @@ from controller.core.liveness import Registry
 from controller.core.waiters import Waiters
 from controller.daemon.effects import Applier
 from controller.daemon.inbound import Inbound
+from controller.daemon.observer import Observer
 from controller.daemon.outbox import Outbox
 from controller.daemon.requests import Requests
+from controller.daemon.roles import RoleTable
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
 from controller.errors import FleetError, NoDeviceAvailable, StoreError, UnknownSession
@@ -69,6 +71,7 @@ class Controller:
         self.registry = Registry(ttl=settings.heartbeat_ttl_s, max_rate=settings.max_device_rate)
         self.fleet = Fleet(self.registry)
         self.stats = Stats()
+        self.roles = RoleTable(settings.acl_file)  # who may ask what; none: everyone everything
         # The MQTT client id is secret: anyone who knows it can take the connection over, and the
         # presence topic every account reads names the controller by `controller_id` only.
         self._client_id = f"ctl-{secrets.token_hex(12)}"
@@ -81,9 +84,12 @@ class Controller:
         self._ticker: threading.Thread | None = None
         self._client = self._make_client()
         outbox = Outbox(self._client, settings, self.topics, self.stats)
+        self.observer = Observer(settings, fleet=self.fleet, stats=self.stats, store=self.store,
+                                 connected=outbox.connected, lock=self._lock, clock=clock)
         self._applier = Applier(self.fleet, self.store, outbox, Waiters(), settings=settings, topics=self.topics,
-                                stats=self.stats)
-        requests = Requests(self._applier, settings=settings, topics=self.topics, stats=self.stats, clock=clock)
+                                stats=self.stats, metrics=self.observer.metrics)
+        requests = Requests(self._applier, settings=settings, topics=self.topics, stats=self.stats, clock=clock,
+                            roles=self.roles)
         self._inbound = Inbound(self._applier, requests, settings=settings, topics=self.topics, stats=self.stats,
                                 clock=clock)
 
@@ -102,24 +108,34 @@ class Controller:
         return client
 
     def start(self, connect_timeout: float = 10.0) -> None:
-        """Load the database, connect, and start the ticker; FleetError if the broker is unreachable."""
-        self._load()
+        """Serve metrics and health (if asked), load the database, connect, and start the ticker;
+        FleetError if the broker is unreachable."""
+        self.observer.serve()
         try:
-            self._client.connect(self._address.host, self._address.port, keepalive=30)
-        except OSError as exc:
-            raise FleetError(f"cannot reach the broker at {self._address.url}: {exc.strerror or exc}") from exc
-        self._client.loop_start()
-        if not self._connected.wait(connect_timeout):
-            self._client.loop_stop()
-            raise FleetError(f"the broker at {self._address.url} did not accept the controller's connection")
+            self._load()
+            self._connect(connect_timeout)
+        except BaseException:
+            self.observer.close()
+            raise
         self._ticker = threading.Thread(target=self._run_ticks, name="fleet-controller-tick", daemon=True)
         self._ticker.start()
         log.info("controller %s up: broker %s, root %r, database %s, %d devices known",
                  self.settings.controller_id, self._address.url, self.topics.root, self.store.url, len(self.registry))
 
+    def _connect(self, timeout: float) -> None:
+        try:
+            self._client.connect(self._address.host, self._address.port, keepalive=30)
+        except OSError as exc:
+            raise FleetError(f"cannot reach the broker at {self._address.url}: {exc.strerror or exc}") from exc
+        self._client.loop_start()
+        if not self._connected.wait(timeout):
+            self._client.loop_stop()
+            raise FleetError(f"the broker at {self._address.url} did not accept the controller's connection")
+
     def stop(self) -> None:
         """Clean shutdown: stop handling messages (unacknowledged check-ins are sent again to the
         next controller), flush liveness, publish offline presence, disconnect."""
+        self.observer.notifier.stopping()
         self.halt_ticks()
         with self._lock:
             self._stopping = True
@@ -133,10 +149,12 @@ class Controller:
             log.warning("offline presence was not confirmed by the broker")
         self._client.disconnect()
         self._client.loop_stop()
+        self.observer.close()
         self.store.close()
         log.info("controller %s stopped", self.settings.controller_id)
 
     def _load(self) -> None:
+        self.roles.load()  # an unreadable role table stops the start: the controller would run open
         now = self.clock()
         for device_id, last_seen, boot, fw in self.store.load_liveness():
             self.registry.restore(device_id, last_seen=last_seen, boot=boot, fw=fw)
@@ -227,6 +245,7 @@ class Controller:
                 except Exception:  # the next tick tries again
                     self.stats.rejected["internal"] += 1
                     log.exception("internal error in the periodic work")
+                self.observer.ticked(self.clock())
 
     def _tick(self, now: float) -> None:
         applier = self._applier
@@ -240,6 +259,7 @@ class Controller:
         for move in self.fleet.due_moves(now):
             self._failover(move, now)
         if now >= self._next["resync"]:
+            self.roles.reload()  # `fleet user add` takes effect without a restart
             self._resync(now)
         republish_at = self.fleet.republish_at
         settling = republish_at is not None and now < republish_at

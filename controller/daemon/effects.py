@@ -7,8 +7,10 @@ transitions noted, every desired config reconciled.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
+from controller.adapters.metrics import Metrics
 from controller.adapters.store import Store
 from controller.contract.messages import encode
 from controller.contract.topics import Topics
@@ -29,7 +31,7 @@ from controller.core.waiters import Waiters
 from controller.daemon.outbox import Outbox
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
-from controller.errors import StoreError
+from controller.errors import StoreError, UnknownSession
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ class Applier:
     """Applies effects against the broker, the database and parked requests."""
 
     def __init__(self, fleet: Fleet, store: Store, outbox: Outbox, waiters: Waiters, *,
-                 settings: ControllerSettings, topics: Topics, stats: Stats) -> None:
+                 settings: ControllerSettings, topics: Topics, stats: Stats, metrics: Metrics) -> None:
         self.fleet = fleet
         self.store = store
         self.outbox = outbox
@@ -49,6 +51,7 @@ class Applier:
         self._settings = settings
         self._topics = topics
         self._stats = stats
+        self.metrics = metrics
 
     def apply(self, effects: Iterable[Effect], now: float) -> None:
         for effect in effects:
@@ -64,7 +67,7 @@ class Applier:
         elif isinstance(effect, BumpVersion):
             self._bump(effect, now)
         elif isinstance(effect, MarkSession):
-            self.store.mark_session(effect.session_id, applied_at=effect.applied_at, error=effect.error)
+            self._mark_session(effect)
         elif isinstance(effect, SettleWaiters):
             self.outbox.answer(self.waiters.settle(effect.session_id, effect.status, effect.error))
         elif isinstance(effect, MarkDegraded):
@@ -94,6 +97,19 @@ class Applier:
         self.fleet.set_desired(Desired(effect.device_id, config, effect.session_id))
         self._publish_config(PublishConfig(effect.device_id, config), now)
 
+    def _mark_session(self, effect: MarkSession) -> None:
+        """Record the outcome; the first apply on a session's first device is timed from its start
+        (a restart settles applied sessions again, and a moved session's apply times the failover)."""
+        before = None
+        if effect.applied_at is not None:
+            try:
+                before = self.store.get_session(effect.session_id)
+            except UnknownSession:
+                before = None
+        self.store.mark_session(effect.session_id, applied_at=effect.applied_at, error=effect.error)
+        if before is not None and effect.applied_at is not None and before.applied_at is None and before.moves == 0:
+            self.metrics.observe_apply(effect.applied_at - before.started_at)
+
     def _clear_retained(self, effect: ClearRetained) -> None:
         device_id = effect.device_id
         for topic in (self._topics.status(device_id), self._topics.state(device_id), self._topics.config(device_id)):
@@ -107,11 +123,14 @@ class Applier:
         dirty = registry.take_dirty()
         rows = [LivenessRow(d.device_id, d.last_seen, d.boot if d.boot >= 0 else None, d.fw, d.ip,
                             d.reported.config_version if d.reported and d.reported.applied else None) for d in dirty]
+        started = time.perf_counter()
         try:
             refused = self.store.flush_liveness(rows, now, approve_new=not self._settings.require_approval)
         except StoreError:
             registry.dirty.update(d.device_id for d in dirty)  # keep them for the next flush
             raise
+        if rows:  # no rows, no database use
+            self.metrics.observe_flush(time.perf_counter() - started)
         for device_id in refused:
             self._stats.reject("unstorable", self._topics.heartbeat(device_id), "the database refused its liveness")
 

@@ -1,5 +1,6 @@
-"""The request API: the envelope checked, clients rate limited, and each method answered by the
-handler the TABLE names for it (sessions, the fleet, attendance, reports, the inventory).
+"""The request API: the envelope checked, users rate limited and held to their role
+(`core.access`), and each method answered by the handler the TABLE names for it (sessions, the
+fleet, attendance, reports, the inventory).
 
 Read requests (`session.list`, `devices.list`, `device.list`, `stats`, `attendance.*`, `courses.list`)
 answer from the present and change no state: `device.list` only writes pending liveness to the
@@ -9,7 +10,8 @@ database first (a flush, as the ticker's), so that devices seen since the last o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -52,15 +54,16 @@ from controller.contract.results import (
     StatsResult,
 )
 from controller.contract.topics import Topics
-from controller.core import views
+from controller.core import access, views
 from controller.core.fleet import Fleet
 from controller.core.ratelimit import Buckets
 from controller.core.values import DeviceEntry
 from controller.daemon import failpoints
 from controller.daemon.effects import Applier
+from controller.daemon.roles import RoleTable
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
-from controller.errors import ApiError, NoDeviceAvailable, Rejected, StoreError
+from controller.errors import ApiError, Forbidden, NoDeviceAvailable, Rejected, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +72,10 @@ R = TypeVar("R", bound=requests.Wire)
 
 
 class Requests:
-    """Answers requests from `{root}/controller/requests` on their reply topics."""
+    """Answers requests from `{root}/controller/requests/{user}` on their reply topics."""
 
     def __init__(self, applier: Applier, *, settings: ControllerSettings, topics: Topics, stats: Stats,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], roles: RoleTable) -> None:
         self.applier = applier
         self.fleet: Fleet = applier.fleet
         self.store: Store = applier.store
@@ -81,10 +84,12 @@ class Requests:
         self._topics = topics
         self._clock = clock
         self._buckets = Buckets(settings.request_rate, settings.request_burst)
+        self.roles = roles
 
-    def handle(self, topic: str, payload: bytes | bytearray) -> None:
-        """Answer a request, or count why it cannot be. Once its id and reply topic are known, every
-        fault is answered (`bad_request`, `rate_limited`, ...), so no client waits for nothing."""
+    def handle(self, user: str, topic: str, payload: bytes | bytearray) -> None:
+        """Answer a request of `user` (the broker user its topic names), or count why it cannot be.
+        Once its id and reply topic are known, every fault is answered (`bad_request`,
+        `rate_limited`, `forbidden`, ...), so no client waits for nothing."""
         outbox = self.applier.outbox
         try:
             envelope = request_envelope(self._topics, payload, max_bytes=MAX_REQUEST_READ)
@@ -92,9 +97,9 @@ class Requests:
             self.stats.reject(exc.reason, topic, exc.detail)
             return
         request_id, reply_to = envelope.request_id, envelope.reply_to
-        verdict = self._buckets.take(reply_to, self._clock())
+        verdict = self._buckets.take(user, self._clock())
         if not verdict.allowed:
-            self.stats.reject("rate_limited", reply_to, "a client over its request rate")
+            self.stats.reject("rate_limited", topic, "a user over its request rate")
             if verdict.answer:
                 outbox.send(reply_to, encode(reply_error(
                     request_id, "rate_limited", f"more than {self._settings.request_rate:g} requests/s; slow down")))
@@ -103,10 +108,10 @@ class Requests:
             if len(payload) > MAX_REQUEST_PAYLOAD:
                 raise ApiError(f"a request is at most {MAX_REQUEST_PAYLOAD} bytes, not {len(payload)}", "bad_request")
             try:
-                request = Request.from_obj(envelope.obj)
+                request = Request.from_obj(envelope.obj, sender=user)
             except Rejected as exc:
                 raise ApiError(exc.detail or exc.reason, "bad_request") from exc
-            result = self._call(request)
+            result = self._timed_call(request)
         except ApiError as exc:
             self.stats.rejected[f"request_{exc.code}"] += 1
             outbox.send(reply_to, encode(reply_error(request_id, exc.code, exc.message)))
@@ -120,25 +125,54 @@ class Requests:
         if result is not None:
             outbox.reply(request, reply_ok(request.id, result))
 
+    def _timed_call(self, request: Request) -> JsonObject | None:
+        started = time.perf_counter()
+        try:
+            return self._call(request)
+        finally:  # refused and failed requests too: a slow database shows in their time
+            self.applier.metrics.observe_request(request.method, time.perf_counter() - started)
+
     def _call(self, request: Request) -> JsonObject | None:
         route = TABLE.get(request.method)
         if route is None:
             raise ApiError(f"unknown method {request.method!r}", "unknown_method")
-        result = route.handler(self, route.method.params.from_obj(request.params), request, self._clock())
+        params = route.method.params.from_obj(request.params)
+        self._authorise(request.sender, request.method, params)
+        result = route.handler(self, params, request, self._clock())
         return None if result is None else result.to_obj()
+
+    def _authorise(self, user: str, method: str, params: requests.Wire) -> None:
+        """Forbidden unless the role table lets `user` call `method` (on these params, for a grant
+        limited to the user's own sessions). Without a role table everyone may do everything."""
+        if not self.roles.enforced:
+            return
+        role = self.roles.role(user)
+        granted = access.grant(role, method)
+        if granted is access.Grant.ANY or (granted is access.Grant.OWN and access.owns(user, self._owners(params))):
+            return
+        raise Forbidden(access.refusal(user, role, method, granted))
+
+    def _owners(self, params: requests.Wire) -> Collection[str]:
+        """Who started the sessions a request touches."""
+        if isinstance(params, AttendanceReportParams):
+            return {h.started_by for h in self.store.course_sessions(params.course, params.session, params.semester)}
+        if isinstance(params, (SessionParams, SessionWaitParams)):
+            return {self.store.get_session(params.session_id).started_by}
+        return {""}  # a method without sessions: nobody owns it
 
     # --- sessions ---------------------------------------------------------------------------------
 
-    def session_start(self, start: SessionStartParams, _request: Request, now: float) -> SessionStarted:
+    def session_start(self, start: SessionStartParams, request: Request, now: float) -> SessionStarted:
         self.applier.flush(now)  # newly seen devices must exist as rows before they can be claimed
         self.applier.note_transitions(now)
         order = self._candidates(start, now)
         asked = order if start.device is None else [start.device]
-        started = self.store.start_session(start, order, self.fleet.reported(asked), now)
+        started = self.store.start_session(start, order, self.fleet.reported(asked), now, started_by=request.sender)
         failpoints.hit("after_claim_commit")
         row, desired = started.session, started.desired
-        log.info("session %d (%s %s %s) started on %s as %s, config version %d", row.id, row.course_code,
-                 row.academic_session, row.semester, desired.device_id, row.ssid, desired.config.version)
+        log.info("session %d (%s %s %s) started by %s on %s as %s, config version %d", row.id, row.course_code,
+                 row.academic_session, row.semester, row.started_by, desired.device_id, row.ssid,
+                 desired.config.version)
         self.applier.apply(self.fleet.started(desired, start.failover_grace_s), now)
         return SessionStarted(row.id, desired.device_id, desired.config)
 

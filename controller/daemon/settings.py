@@ -13,6 +13,7 @@ from controller.contract.messages import MAX_PACKET_SIZE
 ENV_BROKER = "FLEET_BROKER_URL"
 ENV_ROOT = "FLEET_TOPIC_ROOT"
 ENV_DB = "FLEET_DB_URL"
+ENV_ACL = "FLEET_ACL_FILE"
 DEFAULT_ROOT = "fleet"
 
 
@@ -48,6 +49,14 @@ class ControllerSettings:
     """The largest packet the controller sends (as `max_packet_size` counts it); keep it within the
     broker's: the generated profiles set the same 16 MiB."""
     controller_id: str = field(default_factory=default_controller_id)
+    acl_file: Path | None = None
+    """The secure profile's ACL file: its `# role:` marks say what each user may ask (reread at every
+    resync). None: no accounts, everyone may do everything (the open quick-start profile)."""
+    metrics_port: int | None = None
+    """Serve /metrics, /healthz and /readyz on this port (0: a free one); None: no HTTP endpoint."""
+    metrics_host: str = "127.0.0.1"
+    health_stale_s: float = 10.0
+    """/healthz fails when the ticker has not completed a tick for this long."""
 
 
 def ensure_sqlite_dir(db_url: str) -> None:

@@ -14,17 +14,17 @@ from controller.broker.profile import (
     MAX_QUEUED_MESSAGES,
     ProfileError,
     ProfileSpec,
-    Role,
     acl_text,
     broker_conf_text,
     read_acl_users,
     with_user,
     without_user,
 )
+from controller.contract.roles import Role, role_table
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 R, W = Access.READ, Access.WRITE
-USERS = {"ctl": Role.CONTROLLER, "alice": Role.LECTURER, "olga": Role.OPERATOR}
+USERS = {"ctl": Role.CONTROLLER, "alice": Role.LECTURER, "olga": Role.OPERATOR, "ada": Role.ADMIN}
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def acl() -> object:
         ("esp32-aa", "fleet/devices/esp32-bb/status", W, False),
         ("esp32-aa", "fleet/devices/esp32-bb/config", R, False),
         ("esp32-aa", "fleet/devices/esp32-bb/status", R, False),
-        ("esp32-aa", "fleet/controller/requests", W, False),
+        ("esp32-aa", "fleet/controller/requests/esp32-aa", W, False),  # devices make no requests
         ("esp32-aa", "fleet/clients/esp32-aa/replies", R, False),
         ("esp32-aa", "fleet/controller/status", W, False),
         # the controller
@@ -60,15 +60,17 @@ def acl() -> object:
         ("ctl", "fleet/devices/esp32-aa/config", W, True),
         ("ctl", "fleet/devices/esp32-aa/attendance/ack", W, True),
         ("ctl", "fleet/controller/status", W, True),
-        ("ctl", "fleet/controller/requests", R, True),
+        ("ctl", "fleet/controller/requests/alice", R, True),
         ("ctl", "fleet/clients/alice/replies", W, True),
         ("ctl", "fleet/devices/esp32-aa/heartbeat", W, False),
-        ("ctl", "fleet/controller/requests", W, False),
+        ("ctl", "fleet/controller/requests/ctl", W, False),
         ("ctl", "fleet/devices/ctl/heartbeat", W, False),  # no fake device named after itself
         ("ctl", "$SYS/broker/publish/messages/dropped", R, True),  # loss shows in `fleet stats`
         ("alice", "$SYS/broker/publish/messages/dropped", R, False),
-        # a lecturer: requests out, its own replies in
-        ("alice", "fleet/controller/requests", W, True),
+        # a lecturer: requests out on its own topic only, its own replies in
+        ("alice", "fleet/controller/requests/alice", W, True),
+        ("alice", "fleet/controller/requests/bob", W, False),
+        ("alice", "fleet/controller/requests", W, False),
         ("alice", "fleet/clients/alice/replies", R, True),
         ("alice", "fleet/controller/status", R, True),
         ("alice", "fleet/clients/bob/replies", R, False),
@@ -76,15 +78,27 @@ def acl() -> object:
         ("alice", "fleet/devices/esp32-aa/status", R, False),
         ("alice", "fleet/devices/alice/status", W, False),
         ("alice", "fleet/devices/alice/config", R, False),
-        # an operator: reads presence and health, writes nothing
+        # an operator: reads presence and health, and asks the controller as itself
+        ("olga", "fleet/controller/requests/olga", W, True),
+        ("olga", "fleet/controller/requests/alice", W, False),
+        ("olga", "fleet/clients/olga/replies", R, True),
+        ("olga", "fleet/clients/alice/replies", R, False),
         ("olga", "fleet/devices/esp32-aa/status", R, True),
         ("olga", "fleet/devices/esp32-aa/heartbeat", R, True),
         ("olga", "fleet/devices/esp32-aa/state", R, True),
         ("olga", "fleet/controller/status", R, True),
         ("olga", "fleet/devices/esp32-aa/config", R, False),
         ("olga", "fleet/devices/esp32-aa/attendance", R, False),
-        ("olga", "fleet/controller/requests", W, False),
+        ("olga", "fleet/devices/esp32-aa/status", W, False),
         ("olga", "fleet/devices/olga/status", W, False),
+        # an admin: a lecturer's topics and an operator's reads
+        ("ada", "fleet/controller/requests/ada", W, True),
+        ("ada", "fleet/controller/requests/olga", W, False),
+        ("ada", "fleet/clients/ada/replies", R, True),
+        ("ada", "fleet/devices/esp32-aa/heartbeat", R, True),
+        ("ada", "fleet/devices/esp32-aa/config", R, False),
+        ("ada", "fleet/devices/esp32-aa/attendance", R, False),
+        ("ada", "fleet/devices/esp32-aa/config", W, False),
     ],
 )
 def test_least_privilege(acl: object, user: str, topic: str, access: Access, allowed: bool) -> None:
@@ -108,15 +122,17 @@ def test_user_blocks_are_added_replaced_and_removed() -> None:
     text = acl_text("fleet")
     text = with_user(text, "fleet", "alice", Role.LECTURER)
     text = with_user(text, "fleet", "bob", Role.OPERATOR)
+    text = with_user(text, "fleet", "ada", Role.ADMIN)
     text = with_user(text, "fleet", "alice", Role.CONTROLLER)  # a new role replaces the block
     users = read_acl_users(text)
     assert users.root == "fleet"
-    assert dict(users.roles) == {"alice": Role.CONTROLLER, "bob": Role.OPERATOR}
+    assert dict(users.roles) == {"alice": Role.CONTROLLER, "bob": Role.OPERATOR, "ada": Role.ADMIN}
+    assert dict(role_table(text)) == dict(users.roles)  # what the controller reads
     assert text.count("user alice") == 1
     acl = parse_acl(text)
     assert acl.allows("alice", "x", "fleet/devices/esp32-aa/config", W)
     text = without_user(text, "alice")
-    assert dict(read_acl_users(text).roles) == {"bob": Role.OPERATOR}
+    assert dict(read_acl_users(text).roles) == {"bob": Role.OPERATOR, "ada": Role.ADMIN}
     assert "alice" not in text
     assert parse_acl(text).allows("esp32-aa", "esp32-aa", "fleet/devices/esp32-aa/status", W)  # patterns stay
 
@@ -151,13 +167,14 @@ def test_broker_conf_parses_to_what_it_promises() -> None:
     assert conf.listeners == (
         Listener(1883, "127.0.0.1"),
         Listener(8883, "10.0.0.5", Tls(Path("/etc/fleet/tls/server.crt"), Path("/etc/fleet/tls/server.key"),
-                                       Path("/etc/fleet/tls/ca.crt"))),
-    )
+                                       Path("/etc/fleet/tls/ca.crt")), use_username_as_clientid=True),
+    )  # client ids bound to usernames where devices connect; controllers sharing an account keep theirs
 
 
 def test_without_certificates_there_is_no_network_listener() -> None:
-    conf = parse(broker_conf_text(_spec()))
-    assert conf.listeners == (Listener(1883, "127.0.0.1"),)
+    text = broker_conf_text(_spec())
+    assert parse(text).listeners == (Listener(1883, "127.0.0.1"),)
+    assert "\n# use_username_as_clientid true\n" in text  # among the TLS listener's lines to add
 
 
 @pytest.mark.parametrize(
