@@ -16,6 +16,7 @@ import fcntl
 import logging
 import os
 import pwd
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,15 +53,19 @@ class Issued:
 # --- files ----------------------------------------------------------------------------------------
 
 
-def write_private(path: Path, data: str | bytes, *, owner: tuple[int, int] | None = None) -> None:
+def write_private(path: Path, data: str | bytes, *, owner: tuple[int, int] | None = None,
+                  keep_group_read: bool = False) -> None:
     """Replace `path` atomically with `data`, mode 0600. Keeps the replaced file's owner (when run
-    as root), or gives it `owner` (uid, gid) if one is named."""
+    as root), or gives it `owner` (uid, gid) if one is named. With `keep_group_read`, a group-read
+    bit the replaced file had is kept (0640): the ACL, which holds no secret, can then be read by
+    the controllers' group (`chgrp fleet acl; chmod g+r acl` once) across every rewrite."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
         previous = path.stat()
         keep: tuple[int, int] | None = (previous.st_uid, previous.st_gid)
+        mode = PRIVATE_MODE | (previous.st_mode & stat.S_IRGRP if keep_group_read else 0)
     except FileNotFoundError:
-        keep = None
+        keep, mode = None, PRIVATE_MODE
     except OSError as exc:
         raise CredentialsError(f"cannot write {path}: {exc.strerror or exc}") from exc
     target = owner or keep
@@ -71,7 +76,7 @@ def write_private(path: Path, data: str | bytes, *, owner: tuple[int, int] | Non
             out.write(payload)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, PRIVATE_MODE)
+        os.chmod(tmp, mode)
         if target is not None and os.geteuid() == 0:
             os.chown(tmp, *target)
         os.replace(tmp, path)
@@ -208,7 +213,7 @@ def add_user(config: Path, name: str, role: Role, root: str) -> Issued:
             raise CredentialsError(f"{exc}; fix that line first") from exc
         password = auth.new_password()
         files.hashes[name] = auth.hash_password(password)
-        write_private(acl_file, new_acl)
+        write_private(acl_file, new_acl, keep_group_read=True)
         write_private(files.password_file, auth.format_password_file(files.hashes))
     log.info("user %s (%s) written to %s and %s", name, role.value, files.password_file, acl_file)
     return Issued(name, password, role.value, files.password_file)
@@ -224,7 +229,7 @@ def remove_user(config: Path, name: str) -> None:
         files.hashes.pop(name, None)
         write_private(files.password_file, auth.format_password_file(files.hashes))
         if files.acl_file is not None:
-            write_private(files.acl_file, profile.without_user(_read_text(files.acl_file), name))
+            write_private(files.acl_file, profile.without_user(_read_text(files.acl_file), name), keep_group_read=True)
 
 
 def ca_cert_setting(cafile: Path) -> str:

@@ -50,6 +50,22 @@ def test_write_private_is_0600_and_leaves_no_temporary_file(tmp_path: Path) -> N
     assert stat.S_IMODE((tmp_path / "fresh").stat().st_mode) == 0o600
 
 
+def test_the_acl_keeps_a_group_read_bit_across_rewrites_and_nothing_more(tmp_path: Path) -> None:
+    """An operator lets the controllers' group read the ACL (its roles) once; `fleet user add`
+    rewrites the file and must not take that away, nor keep anything wider."""
+    target = tmp_path / "acl"
+    target.write_text("old\n")
+    target.chmod(0o664)
+    write_private(target, "new\n", keep_group_read=True)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    target.chmod(0o600)
+    write_private(target, "again\n", keep_group_read=True)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    target.chmod(0o640)
+    write_private(target, "passwords\n")  # the password file: always 0600
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
 def test_write_private_keeps_the_replaced_files_owner(tmp_path: Path) -> None:
     target = tmp_path / "passwd"
