@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import urllib.error
 import urllib.parse
@@ -26,11 +27,14 @@ START = {"course": "CS101", "title": "Introduction to Computer Science", "sessio
 class HostDevice:
     """One `fleet-device` process with its own flash directory and portal port."""
 
-    def __init__(self, device_id: str, broker_url: str, root: str, state_dir: Path) -> None:
+    def __init__(
+        self, device_id: str, broker_url: str, root: str, state_dir: Path, flags: tuple[str, ...] = (),
+    ) -> None:
         if not DEVICE_BIN.exists():
             raise RuntimeError(f"{DEVICE_BIN} is missing: run `make firmware` (make test does)")
         self.id, self.root, self.state_dir = device_id, root, state_dir
         self.broker_url = broker_url
+        self.flags = flags  # more fleet-device options, e.g. ("--no-recycle",)
         self.portal_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -39,14 +43,17 @@ class HostDevice:
         log = (self.state_dir / "device.log").open("ab")
         self.proc = subprocess.Popen(
             [str(DEVICE_BIN), "--id", self.id, "--broker", broker_url or self.broker_url, "--state-dir",
-             str(self.state_dir), "--portal-port", str(self.portal_port), "--root", self.root, "--heartbeat-s", "1"],
+             str(self.state_dir), "--portal-port", str(self.portal_port), "--root", self.root, "--heartbeat-s", "1",
+             *self.flags],
             stdout=log, stderr=subprocess.STDOUT)
         eventually(self._portal_up, 10, f"{self.id} portal")
 
     def _portal_up(self) -> bool:
+        # A connect, not a request: every client address that asks the portal something is a Wi-Fi
+        # station of the host port's radio model, and a probe must not take one of its slots.
         try:
-            self.get("/")
-        except (urllib.error.URLError, ConnectionError):
+            socket.create_connection(("127.0.0.1", self.portal_port), timeout=1).close()
+        except OSError:
             return False
         return True
 

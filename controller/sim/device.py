@@ -122,6 +122,10 @@ class SimDevice:
         self._rng = rng
         self._rssi = rng.randint(RSSI_RANGE[0] + 5, RSSI_RANGE[1] - 5)
         self._sent = 0  # how many queued events went out on the current connection
+        # Slot use of the current session since it started on this boot (the firmware's
+        # StationStats); refused associations are left out, as an ESP32 leaves them out.
+        self._stations_peak = 0
+        self._checkins_served = 0
 
     @property
     def applied_version(self) -> int:
@@ -136,6 +140,7 @@ class SimDevice:
         self.boot += 1
         self.booted_at = now
         self._sent = 0
+        self._stations_peak = self._checkins_served = 0
         self.seen.reset(self.session_id)
         for session_id, event in self.queue:
             if session_id == self.session_id:
@@ -158,9 +163,10 @@ class SimDevice:
         rng = self._rng
         rssi = min(RSSI_RANGE[1], max(RSSI_RANGE[0], self._rssi + rng.randint(-3, 3)))
         stations = rng.randint(0, MAX_STATIONS) if self.session_id is not None else 0
+        self._stations_peak = max(self._stations_peak, stations)
         return Heartbeat(
             self.boot, self._uptime_s(now), rssi, rng.randint(*HEAP_RANGE), self.fw, self.applied_version, stations,
-            len(self.queue),
+            len(self.queue), self._stations_peak, None, self._checkins_served,
         )
 
     def on_config(self, payload: bytes) -> State | None:
@@ -179,6 +185,7 @@ class SimDevice:
         self.config = config
         if self.session_id != self.seen.session_id:
             self.seen.reset(self.session_id)
+            self._stations_peak = self._checkins_served = 0
         session = config.session
         if session is None:
             self.state = State(config.version, "applied", False)
@@ -225,6 +232,7 @@ class SimDevice:
         self.queue.append((session_id, CheckinEvent(self.next_seq, student_id, station_mac, uptime_ms)))
         self.next_seq += 1
         self.seen.insert(student_id)
+        self._checkins_served += 1
         return CheckinResult.CHECKED_IN
 
     def unsent_batches(self) -> list[Attendance]:

@@ -89,6 +89,9 @@ std::string heartbeat(const std::uint8_t* data, std::size_t len, const std::stri
   optionalCounter(w, "config_version", m.config_version);
   optionalCounter(w, "stations", m.stations);
   optionalCounter(w, "queued", m.queued);
+  optionalCounter(w, "stations_peak", m.stations_peak);
+  optionalCounter(w, "stations_refused", m.stations_refused);
+  optionalCounter(w, "checkins_served", m.checkins_served);
   return ok(w);
 }
 

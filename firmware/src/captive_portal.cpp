@@ -231,6 +231,7 @@ void CaptivePortal::handleRequest() {
     request.student_id = std::string(server_.arg("student_id").c_str());
   }
   request.station_mac = stationMacOf(server_.client().remoteIP());
+  request.station = request.station_mac;  // the radio knows a station by its MAC
   const fleet::PortalResponse response = fleet::handlePortal(request, backend_, home_url_);
   server_.sendHeader("Cache-Control", "no-store");
   if (!response.location.empty()) server_.sendHeader("Location", response.location.c_str());

@@ -25,10 +25,6 @@ std::uint32_t EspSystemInfo::freeHeap() const {
   return ESP.getFreeHeap();
 }
 
-std::uint32_t EspSystemInfo::stationCount() const {
-  return WiFi.softAPgetStationNum();
-}
-
 std::string EspSystemInfo::ip() const {
   if (WiFi.status() != WL_CONNECTED) return std::string();
   return WiFi.localIP().toString().c_str();

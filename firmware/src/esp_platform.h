@@ -23,7 +23,6 @@ class EspSystemInfo : public fleet::SystemInfo {
  public:
   std::optional<int> rssi() const override;  // of the campus network, when joined
   std::uint32_t freeHeap() const override;
-  std::uint32_t stationCount() const override;
   std::string ip() const override;  // station address, "" until joined
 };
 

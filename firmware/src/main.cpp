@@ -20,6 +20,7 @@
 #include "nvs_storage.h"
 #include "serial_console.h"
 #include "soft_access_point.h"
+#include "station_events.h"
 #include "wifi_station.h"
 
 namespace {
@@ -39,6 +40,7 @@ struct App {
   glue::NvsStorage storage;
   glue::MqttLink mqtt{clock, random, logger};
   glue::WifiStation station{logger};
+  glue::StationEvents station_events;
   std::unique_ptr<fleet::Device> device;
   std::unique_ptr<glue::CaptivePortal> portal;
   std::unique_ptr<glue::SoftAccessPoint> access_point;
@@ -81,6 +83,8 @@ void setup() {
   app->device = std::make_unique<fleet::Device>(
       options, fleet::Ports{app->mqtt, app->storage, *app->access_point, app->clock, app->system,
                             app->logger});
+  if (!app->station_events.begin())
+    app->logger.log(fleet::LogLevel::kError, "station events unavailable");
   app->portal = std::make_unique<glue::CaptivePortal>(*app->device, app->logger);
   app->portal->begin();
   app->device->begin();  // course SSID from flash, before any network
@@ -102,6 +106,8 @@ void loop() {
   app->console->poll();
   app->station.loop();
   app->mqtt.loop(millis(), app->station.connected());
-  app->device->loop();  // heartbeat every 30 s, check-ins out, resends
+  if (!app->station_events.drain(*app->device))
+    app->logger.log(fleet::LogLevel::kWarn, "station events lost");
+  app->device->loop();  // releases stations, heartbeat every 30 s, check-ins out, resends
   app->portal->loop();
 }

@@ -1,8 +1,11 @@
 #include "soft_access_point.h"
 
 #include <WiFi.h>
+#include <esp_wifi.h>
 
+#include <fleet_core/identifiers.h>
 #include <fleet_core/limits.h>
+#include <fleet_core/stations.h>
 
 namespace glue {
 namespace {
@@ -29,6 +32,10 @@ bool SoftAccessPoint::start(const std::string& ssid, const std::string& password
     logger_.log(fleet::LogLevel::kError, "softAP " + ssid + " failed");
     return false;
   }
+  // After softAP(): ESP-IDF takes the AP's inactive time only once Wi-Fi is started.
+  if (esp_wifi_set_inactive_time(WIFI_IF_AP, fleet::kRadioInactiveS) != ESP_OK) {
+    logger_.log(fleet::LogLevel::kWarn, "access point inactive time not set");
+  }
   logger_.log(fleet::LogLevel::kInfo,
               "access point up: " + ssid + (password.empty() ? " (open)" : " (WPA2)"));
   if (listener_) listener_(true, WiFi.softAPIP());
@@ -39,6 +46,17 @@ void SoftAccessPoint::stop() {
   if (listener_) listener_(false, IPAddress());
   WiFi.softAPdisconnect(/*wifioff=*/true);  // turns the AP side off, keeps the station
   logger_.log(fleet::LogLevel::kInfo, "access point down");
+}
+
+void SoftAccessPoint::release(const std::string& station) {
+  std::uint8_t mac[6];
+  std::uint16_t aid = 0;
+  if (!fleet::parseMac(station, mac)) return;
+  // No aid: the station has already gone. aid 0 would deauthenticate every station: never sent.
+  if (esp_wifi_ap_get_sta_aid(mac, &aid) != ESP_OK || aid == 0) return;
+  if (esp_wifi_deauth_sta(aid) != ESP_OK) {
+    logger_.log(fleet::LogLevel::kWarn, "deauth of " + station + " failed");
+  }
 }
 
 }  // namespace glue

@@ -1,5 +1,7 @@
 // fleet::AccessPoint over the ESP32 soft-AP: the course network students join. Tells a listener
-// (the captive portal) when it comes up or goes down.
+// (the captive portal) when it comes up or goes down. Slot recycling (fleet_core/stations.h):
+// release() deauthenticates a station by its association id, and the radio drops a station that
+// sends nothing for kRadioInactiveS.
 #pragma once
 
 #include <IPAddress.h>
@@ -19,6 +21,8 @@ class SoftAccessPoint : public fleet::AccessPoint {
 
   bool start(const std::string& ssid, const std::string& password) override;
   void stop() override;
+  // `station`: the MAC, aa:bb:cc:dd:ee:ff.
+  void release(const std::string& station) override;
 
  private:
   fleet::Logger& logger_;

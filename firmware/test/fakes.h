@@ -98,6 +98,8 @@ class FakeAccessPoint : public fleet::AccessPoint {
     ++stops;
     running = false;
   }
+  void release(const std::string& station) override { released.push_back(station); }
+  std::vector<std::string> released;
   bool running = false;
   bool fail_start = false;
   std::string ssid;
@@ -110,10 +112,8 @@ class FakeSystemInfo : public fleet::SystemInfo {
  public:
   std::optional<int> rssi() const override { return rssi_dbm; }
   std::uint32_t freeHeap() const override { return 143000; }
-  std::uint32_t stationCount() const override { return stations; }
   std::string ip() const override { return address; }
   std::optional<int> rssi_dbm = -61;
-  std::uint32_t stations = 3;
   std::string address = "10.1.2.3";
 };
 

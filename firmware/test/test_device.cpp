@@ -99,7 +99,7 @@ TEST_F(DeviceTest, ServesTheStoredSsidBeforeAnyNetwork) {
   EXPECT_EQ(ap.ssid, "CS101_Attendance_2024_2025");
   EXPECT_EQ(device->appliedConfig().version, 7u);
   EXPECT_TRUE(transport.published.empty());
-  EXPECT_EQ(device->checkin("U2021/0042", ""), CheckinResult::kCheckedIn);  // offline check-in
+  EXPECT_EQ(device->checkin("U2021/0042", "", ""), CheckinResult::kCheckedIn);  // offline check-in
 }
 
 TEST_F(DeviceTest, OnConnectedPublishesBirthSubscribesHeartbeatAndState) {
@@ -189,7 +189,7 @@ TEST_F(DeviceTest, IdleConfigStopsTheAccessPoint) {
   const fleet::StateMsg state = lastState();
   EXPECT_EQ(state.config_version, 8u);
   EXPECT_FALSE(state.active_session);
-  EXPECT_EQ(device->checkin("U2021/0042", ""), CheckinResult::kNoActiveSession);
+  EXPECT_EQ(device->checkin("U2021/0042", "", ""), CheckinResult::kNoActiveSession);
 }
 
 TEST_F(DeviceTest, SameNetworkUnderANewVersionKeepsTheAccessPointUp) {
@@ -242,12 +242,12 @@ TEST_F(DeviceTest, BadInboundMessagesAreCountedAndDropped) {
 TEST_F(DeviceTest, CheckinResults) {
   boot();
   connect();
-  EXPECT_EQ(device->checkin("U2021/0042", ""), CheckinResult::kNoActiveSession);
+  EXPECT_EQ(device->checkin("U2021/0042", "", ""), CheckinResult::kNoActiveSession);
   deliver("config", samples::activeConfigJson(7));
-  EXPECT_EQ(device->checkin("bad id!", ""), CheckinResult::kBadStudentId);
-  EXPECT_EQ(device->checkin("", ""), CheckinResult::kBadStudentId);
-  EXPECT_EQ(device->checkin(" U2021/0042 ", "AA:BB:CC:DD:EE:FF"), CheckinResult::kCheckedIn);
-  EXPECT_EQ(device->checkin("U2021/0042", ""), CheckinResult::kAlreadyCheckedIn);
+  EXPECT_EQ(device->checkin("bad id!", "", ""), CheckinResult::kBadStudentId);
+  EXPECT_EQ(device->checkin("", "", ""), CheckinResult::kBadStudentId);
+  EXPECT_EQ(device->checkin(" U2021/0042 ", "AA:BB:CC:DD:EE:FF", ""), CheckinResult::kCheckedIn);
+  EXPECT_EQ(device->checkin("U2021/0042", "", ""), CheckinResult::kAlreadyCheckedIn);
   EXPECT_EQ(device->queued(), 1u);
 }
 
@@ -256,7 +256,7 @@ TEST_F(DeviceTest, CheckinIsSentAsAnAttendanceBatch) {
   connect();
   deliver("config", samples::activeConfigJson(7));
   clock.advance(5000);
-  device->checkin("U2021/0042", "AA:BB:CC:DD:EE:FF");
+  device->checkin("U2021/0042", "AA:BB:CC:DD:EE:FF", "");
   device->loop();
   const auto events = sentEvents();
   ASSERT_EQ(events.size(), 1u);
@@ -274,9 +274,9 @@ TEST_F(DeviceTest, AckDropsEventsFromTheQueueAndFlash) {
   boot();
   connect();
   deliver("config", samples::activeConfigJson(7));
-  device->checkin("S1", "");
-  device->checkin("S2", "");
-  device->checkin("S3", "");
+  device->checkin("S1", "", "");
+  device->checkin("S2", "", "");
+  device->checkin("S3", "", "");
   device->loop();
   deliver("attendance/ack", samples::ackJson(2));
   EXPECT_EQ(device->queued(), 1u);
@@ -291,9 +291,9 @@ TEST_F(DeviceTest, ResendsEveryUnackedEventAfterReconnecting) {
   boot();
   connect();
   deliver("config", samples::activeConfigJson(7));
-  device->checkin("S1", "");
-  device->checkin("S2", "");
-  device->checkin("S3", "");
+  device->checkin("S1", "", "");
+  device->checkin("S2", "", "");
+  device->checkin("S3", "", "");
   device->loop();
   deliver("attendance/ack", samples::ackJson(1));
   disconnect();
@@ -308,7 +308,7 @@ TEST_F(DeviceTest, ResendsEveryUnackedEventAfterReconnecting) {
 TEST_F(DeviceTest, OfflineCheckinsAreSentOnConnect) {
   boot(false);
   deliver("config", samples::activeConfigJson(7));  // e.g. applied before the link dropped
-  device->checkin("S1", "");
+  device->checkin("S1", "", "");
   device->loop();
   EXPECT_TRUE(transport.published.empty());
   connect();
@@ -319,12 +319,12 @@ TEST_F(DeviceTest, QueueAndDuplicateCheckSurviveAReboot) {
   boot();
   connect();
   deliver("config", samples::activeConfigJson(7));
-  device->checkin("S1", "");
-  device->checkin("S2", "");
+  device->checkin("S1", "", "");
+  device->checkin("S2", "", "");
   boot(false);
   EXPECT_EQ(device->queued(), 2u);
-  EXPECT_EQ(device->checkin("S1", ""), CheckinResult::kAlreadyCheckedIn);
-  EXPECT_EQ(device->checkin("S3", ""), CheckinResult::kCheckedIn);
+  EXPECT_EQ(device->checkin("S1", "", ""), CheckinResult::kAlreadyCheckedIn);
+  EXPECT_EQ(device->checkin("S3", "", ""), CheckinResult::kCheckedIn);
   connect();
   const auto events = sentEvents();
   ASSERT_EQ(events.size(), 3u);
@@ -335,7 +335,7 @@ TEST_F(DeviceTest, ResendsWhenNoAckArrives) {
   boot();
   connect();
   deliver("config", samples::activeConfigJson(7));
-  device->checkin("S1", "");
+  device->checkin("S1", "", "");
   device->loop();
   clock.advance(fleet::kAckTimeoutMs - 1);
   device->loop();
@@ -362,7 +362,10 @@ TEST_F(DeviceTest, HeartbeatEvery30Seconds) {
   EXPECT_EQ(hb.value().uptime_s, 30u);
   EXPECT_EQ(hb.value().config_version, 7u);
   EXPECT_EQ(hb.value().rssi, -61);
-  EXPECT_EQ(hb.value().stations, 3u);
+  EXPECT_EQ(hb.value().stations, 0u);
+  EXPECT_EQ(hb.value().stations_peak, 0u);
+  EXPECT_FALSE(hb.value().stations_refused);  // the ESP32's radio does not say
+  EXPECT_EQ(hb.value().checkins_served, 0u);
   EXPECT_EQ(hb.value().queued, 0u);
 }
 
@@ -392,9 +395,9 @@ TEST_F(DeviceTest, NewSessionStartsANewDuplicateCheck) {
   boot();
   connect();
   deliver("config", samples::activeConfigJson(7, 42));
-  EXPECT_EQ(device->checkin("S1", ""), CheckinResult::kCheckedIn);
+  EXPECT_EQ(device->checkin("S1", "", ""), CheckinResult::kCheckedIn);
   deliver("config", samples::activeConfigJson(8, 43, "CS102_Attendance_2024_2025"));
-  EXPECT_EQ(device->checkin("S1", ""), CheckinResult::kCheckedIn);
+  EXPECT_EQ(device->checkin("S1", "", ""), CheckinResult::kCheckedIn);
   device->loop();
   const auto batches = transport.on(topic("attendance"));
   ASSERT_EQ(batches.size(), 2u);  // one per session
@@ -406,18 +409,18 @@ TEST_F(DeviceTest, FullQueueRefusesCheckins) {
   capacity = 2;
   boot(false);
   deliver("config", samples::activeConfigJson(7));
-  EXPECT_EQ(device->checkin("S1", ""), CheckinResult::kCheckedIn);
-  EXPECT_EQ(device->checkin("S2", ""), CheckinResult::kCheckedIn);
-  EXPECT_EQ(device->checkin("S3", ""), CheckinResult::kQueueFull);
+  EXPECT_EQ(device->checkin("S1", "", ""), CheckinResult::kCheckedIn);
+  EXPECT_EQ(device->checkin("S2", "", ""), CheckinResult::kCheckedIn);
+  EXPECT_EQ(device->checkin("S3", "", ""), CheckinResult::kQueueFull);
 }
 
 TEST_F(DeviceTest, FlashFailureOnCheckinIsReported) {
   boot(false);
   deliver("config", samples::activeConfigJson(7));
   flash.fail_writes = true;
-  EXPECT_EQ(device->checkin("S1", ""), CheckinResult::kStorageError);
+  EXPECT_EQ(device->checkin("S1", "", ""), CheckinResult::kStorageError);
   flash.fail_writes = false;
-  EXPECT_EQ(device->checkin("S1", ""), CheckinResult::kCheckedIn);
+  EXPECT_EQ(device->checkin("S1", "", ""), CheckinResult::kCheckedIn);
 }
 
 TEST_F(DeviceTest, ManyCheckinsGoOutInSeveralBatches) {
@@ -425,7 +428,7 @@ TEST_F(DeviceTest, ManyCheckinsGoOutInSeveralBatches) {
   connect();
   deliver("config", samples::activeConfigJson(7));
   for (int i = 0; i < 100; ++i)
-    device->checkin("U2021/" + std::to_string(1000 + i), "aa:bb:cc:dd:ee:ff");
+    device->checkin("U2021/" + std::to_string(1000 + i), "aa:bb:cc:dd:ee:ff", "");
   for (int i = 0; i < 10; ++i) device->loop();
   for (const auto& p : transport.on(topic("attendance"))) EXPECT_LE(p.payload.size(), 1024u);
   const auto events = sentEvents();

@@ -53,6 +53,14 @@ TEST(Identifiers, SsidAndPassword) {
   EXPECT_FALSE(fleet::isValidApPassword("tab\tpassword"));
 }
 
+TEST(Identifiers, ParseMacIsFormatMacBackwards) {
+  std::uint8_t mac[6] = {};
+  ASSERT_TRUE(fleet::parseMac("A1:b2:C3:d4:e5:F6", mac));
+  EXPECT_EQ(fleet::formatMac(mac), "a1:b2:c3:d4:e5:f6");
+  EXPECT_FALSE(fleet::parseMac("a1:b2:c3:d4:e5", mac));
+  EXPECT_FALSE(fleet::parseMac("127.0.0.2", mac));
+}
+
 TEST(Identifiers, Mac) {
   EXPECT_TRUE(fleet::isValidMac("aa:bb:cc:dd:ee:ff"));
   EXPECT_TRUE(fleet::isValidMac("AA:BB:CC:DD:EE:01"));

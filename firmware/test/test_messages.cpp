@@ -60,16 +60,23 @@ TEST(Messages, HeartbeatRoundTrip) {
   hb.config_version = 7;
   hb.stations = 18;
   hb.queued = 0;
+  hb.stations_peak = 10;
+  hb.stations_refused = 4;
+  hb.checkins_served = 112;
   const std::string text = fleet::encodeHeartbeat(kId, hb);
   EXPECT_EQ(
       text,
       R"({"v":1,"id":"esp32-a1b2c3d4e5f6","boot":12,"uptime_s":3600,"rssi":-61,"heap":143000,)"
-      R"("fw":"1.0.0","config_version":7,"stations":18,"queued":0})");
+      R"("fw":"1.0.0","config_version":7,"stations":18,"queued":0,"stations_peak":10,)"
+      R"("stations_refused":4,"checkins_served":112})");
   const auto back = decode(fleet::decodeHeartbeat, text, &kId);
   ASSERT_TRUE(back.ok()) << back.error().describe();
   EXPECT_EQ(back.value().rssi, -61);
   EXPECT_EQ(back.value().config_version, 7u);
   EXPECT_EQ(back.value().queued, 0u);
+  EXPECT_EQ(back.value().stations_peak, 10u);
+  EXPECT_EQ(back.value().stations_refused, 4u);
+  EXPECT_EQ(back.value().checkins_served, 112u);
 }
 
 TEST(Messages, StateAppliedAndRejectedRoundTrip) {
@@ -215,6 +222,7 @@ TEST(Messages, WorstCaseDeviceMessagesFitOnePayload) {
   hb.boot = hb.uptime_s = fleet::kCounterMax;
   hb.rssi = -128;
   hb.heap = hb.config_version = hb.stations = hb.queued = fleet::kCounterMax;
+  hb.stations_peak = hb.stations_refused = hb.checkins_served = fleet::kCounterMax;
   hb.fw = std::string(fleet::kMaxFwLen, 'f');
   const std::string h = fleet::encodeHeartbeat(id, hb);
   EXPECT_FALSE(h.empty());

@@ -11,13 +11,22 @@ namespace {
 class FakeBackend : public fleet::PortalBackend {
  public:
   fleet::PortalSnapshot snapshot() const override { return snap; }
-  CheckinResult checkin(const std::string& student_id, const std::string& station_mac) override {
+  bool stationRequest(const std::string& station) override {
+    last_station = station;
+    return done;
+  }
+  CheckinResult checkin(const std::string& student_id, const std::string& station_mac,
+                        const std::string& station) override {
     last_student_id = student_id;
     last_station_mac = station_mac;
+    last_checkin_station = station;
     ++calls;
     return result;
   }
   fleet::PortalSnapshot snap;
+  bool done = false;
+  std::string last_station;
+  std::string last_checkin_station;
   CheckinResult result = CheckinResult::kCheckedIn;
   std::string last_student_id;
   std::string last_station_mac;
@@ -113,6 +122,40 @@ TEST(Portal, CheckinConfirms) {
   EXPECT_TRUE(has(r.body, "Checked in"));
   EXPECT_TRUE(has(r.body, "<b>U2021/0042</b> is checked in for CS101"));
   EXPECT_EQ(backend.last_station_mac, "aa:bb:cc:dd:ee:ff");
+}
+
+TEST(Portal, ConfirmationSaysTheWifiWillDropWhenRecycling) {
+  FakeBackend backend;
+  backend.snap = activeSnapshot();
+  PortalRequest request = post("U2021/0042");
+  request.station = "aa:bb:cc:dd:ee:ff";
+  EXPECT_FALSE(has(fleet::handlePortal(request, backend).body, "disconnected"));
+  backend.snap.releases_stations = true;
+  const auto r = fleet::handlePortal(request, backend);
+  EXPECT_TRUE(has(r.body, "You are done: this phone will be disconnected from <b>"));
+  EXPECT_FALSE(has(r.body, "<form"));
+  EXPECT_EQ(backend.last_station, "aa:bb:cc:dd:ee:ff");
+  EXPECT_EQ(backend.last_checkin_station, "aa:bb:cc:dd:ee:ff");
+}
+
+TEST(Portal, HomeToAPhoneThatIsDoneSaysAlreadyCheckedIn) {
+  FakeBackend backend;
+  backend.snap = activeSnapshot();
+  backend.snap.releases_stations = true;
+  backend.done = true;
+  const auto r = fleet::handlePortal(get("/"), backend);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(has(r.body, "already checked in for CS101"));
+  EXPECT_TRUE(has(r.body, "will be disconnected"));
+  EXPECT_FALSE(has(r.body, "<form"));
+  backend.snap.active_session = false;  // no session: nothing to be done with
+  EXPECT_TRUE(has(fleet::handlePortal(get("/"), backend).body, "No attendance session"));
+}
+
+TEST(Portal, AccessPointFullIsAShort503) {
+  const auto r = fleet::accessPointFull();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, fleet::kAccessPointFullBody);
 }
 
 TEST(Portal, RepeatSaysAlreadyCheckedIn) {

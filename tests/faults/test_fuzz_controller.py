@@ -145,7 +145,7 @@ _EDGE_COUNTERS = st.one_of(st.integers(0, 300), st.sampled_from([2**32 - 1, 2**3
 
 @given(boot=_EDGE_COUNTERS, uptime=_EDGE_COUNTERS, rssi=st.one_of(st.none(), st.integers(-200, 3)),
        heap=st.one_of(st.none(), _EDGE_COUNTERS), fw=st.one_of(st.none(), st.text(max_size=40)),
-       rest=st.lists(st.one_of(st.none(), _EDGE_COUNTERS), min_size=3, max_size=3),
+       rest=st.lists(st.one_of(st.none(), _EDGE_COUNTERS), min_size=6, max_size=6),
        sender=st.sampled_from(["same", "none", "other"]))
 def test_canonical_heartbeats_decode_as_the_general_path_decodes(
     *, boot: int, uptime: int, rssi: int | None, heap: int | None, fw: str | None, rest: list[int | None], sender: str,
@@ -154,7 +154,8 @@ def test_canonical_heartbeats_decode_as_the_general_path_decodes(
     device_id = "esp32-aaaaaaaaaaaa"
     sent_id = {"same": device_id, "none": None, "other": "esp32-bbbbbbbbbbbb"}[sender]
     fields = {"v": 1, "id": sent_id, "boot": boot, "uptime_s": uptime, "rssi": rssi, "heap": heap, "fw": fw,
-              "config_version": rest[0], "stations": rest[1], "queued": rest[2]}
+              "config_version": rest[0], "stations": rest[1], "queued": rest[2], "stations_peak": rest[3],
+              "stations_refused": rest[4], "checkins_served": rest[5]}
     payload = encode({k: v for k, v in fields.items() if v is not None})
     fast, general = _verdicts(payload, device_id)
     assert fast == general

@@ -35,4 +35,8 @@ void FileAccessPoint::stop() {
   logger_.log(fleet::LogLevel::kInfo, "access point down");
 }
 
+void FileAccessPoint::release(const std::string& station) {
+  logger_.log(fleet::LogLevel::kDebug, "station " + station + " disconnected");
+}
+
 }  // namespace host

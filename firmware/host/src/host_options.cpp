@@ -33,10 +33,13 @@ const char* usage() {
          "PORT\n"
          "                    [--portal-bind ADDR] [--root ROOT] [--heartbeat-s N] "
          "[--ack-timeout-s N]\n"
-         "                    [--username USER] [--password PASS] [--cafile CA.pem] [--verbose]\n"
+         "                    [--username USER] [--password PASS] [--cafile CA.pem] [--no-recycle]\n"
+         "                    [--verbose]\n"
          "       --broker mqtts://HOST:PORT (TLS) needs --cafile; without --username the "
          "credentials\n"
-         "       are read from STATE-DIR/nvs/mqtt_user and mqtt_pass\n";
+         "       are read from STATE-DIR/nvs/mqtt_user and mqtt_pass; --no-recycle keeps a phone "
+         "that\n"
+         "       is done in its Wi-Fi slot (each portal client address is a station, 10 at once)\n";
 }
 
 ParsedOptions parseHostOptions(int argc, char** argv) {
@@ -48,6 +51,10 @@ ParsedOptions parseHostOptions(int argc, char** argv) {
     if (flag == "--help" || flag == "-h") return failure("help");
     if (flag == "--verbose") {
       options.verbose = true;
+      continue;
+    }
+    if (flag == "--no-recycle") {
+      options.recycle_stations = false;
       continue;
     }
     if (i + 1 >= argc) return failure(flag + " needs a value");

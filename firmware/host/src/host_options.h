@@ -1,7 +1,8 @@
 // Command line of fleet-device:
 //   fleet-device --id esp32-000000000001 --broker mqtt://127.0.0.1:1883 --state-dir DIR
 //                --portal-port 8080 [--portal-bind 127.0.0.1] [--root fleet] [--heartbeat-s 30]
-//                [--ack-timeout-s 30] [--username U] [--password P] [--cafile CA.pem] [--verbose]
+//                [--ack-timeout-s 30] [--username U] [--password P] [--cafile CA.pem] [--no-recycle]
+//                [--verbose]
 // --broker mqtts://HOST:PORT is TLS and needs --cafile, the one CA trusted (pinned), as the
 // ESP32's `set ca_cert`. Without --username the credentials come from DIR/nvs (mqtt_user and
 // mqtt_pass, as the ESP32 keeps them in NVS), so no password needs to be on the command line.
@@ -27,6 +28,7 @@ struct HostOptions {
   std::string username;
   std::string password;
   std::string cafile;  // PEM; required by (and only allowed with) an mqtts:// broker
+  bool recycle_stations = true;  // --no-recycle: phones that are done keep their slot
   bool verbose = false;
 };
 

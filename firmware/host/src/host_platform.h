@@ -31,14 +31,13 @@ class MtRandom : public fleet::RandomSource {
   std::mt19937 engine_;
 };
 
-// No radio on a PC: no RSSI, no stations; heap is the host's available memory (capped);
+// No radio on a PC: no RSSI (its stations are the portal's client addresses, in the core); heap is the host's available memory (capped);
 // ip comes from the MQTT socket.
 class HostSystemInfo : public fleet::SystemInfo {
  public:
   explicit HostSystemInfo(std::function<std::string()> local_ip);
   std::optional<int> rssi() const override { return std::nullopt; }
   std::uint32_t freeHeap() const override;
-  std::uint32_t stationCount() const override { return 0; }
   std::string ip() const override { return local_ip_(); }
 
  private:

@@ -40,6 +40,19 @@ const char* header(struct MHD_Connection* connection, const char* name) {
   return MHD_lookup_connection_value(connection, MHD_HEADER_KIND, name);
 }
 
+// The client's IPv4 address as text: the host port's stand-in for a station (one phone, one
+// address, as a soft AP's DHCP gives each station its own).
+std::string clientAddress(struct MHD_Connection* connection) {
+  const union MHD_ConnectionInfo* info =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (info == nullptr || info->client_addr == nullptr || info->client_addr->sa_family != AF_INET)
+    return std::string();
+  char text[INET_ADDRSTRLEN] = {};
+  const auto* addr = reinterpret_cast<const sockaddr_in*>(info->client_addr);
+  if (inet_ntop(AF_INET, &addr->sin_addr, text, sizeof text) == nullptr) return std::string();
+  return text;
+}
+
 MhdResult send(struct MHD_Connection* connection, const fleet::PortalResponse& answer) {
   struct MHD_Response* response = MHD_create_response_from_buffer(
       answer.body.size(), const_cast<char*>(answer.body.data()), MHD_RESPMEM_MUST_COPY);
@@ -83,6 +96,7 @@ MhdResult handle(void* cls, struct MHD_Connection* connection, const char* url, 
   // Tests and simulators may say which station is asking; a real AP knows it from its DHCP table.
   const char* mac = header(connection, "X-Station-Mac");
   if (mac != nullptr && fleet::isValidMac(mac)) request.station_mac = mac;
+  request.station = clientAddress(connection);
   const fleet::PortalResponse answer = portal->respond(request);
   portal->logger().log(fleet::LogLevel::kDebug, request.method + " " + request.path + " -> " +
                                                     std::to_string(answer.status));

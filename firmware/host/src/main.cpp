@@ -70,6 +70,8 @@ int run(const host::HostOptions& opts) {
   device_options.device_id = opts.device_id;
   device_options.heartbeat_interval_ms = opts.heartbeat_s * 1000;
   device_options.ack_timeout_ms = opts.ack_timeout_s * 1000;
+  device_options.recycle_stations = opts.recycle_stations;
+  device_options.sees_refused_stations = true;  // the radio model below refuses, and counts
   if (const auto problem = fleet::validateOptions(device_options)) {
     logger.log(fleet::LogLevel::kError, *problem);
     return 2;
@@ -100,9 +102,15 @@ int run(const host::HostOptions& opts) {
     return 1;
   }
 
+  // The radio model: each client address is a station, and its first request (or its first after
+  // a release) is its association, refused as a full access point refuses it.
   host::HttpPortal portal(
       [&](const fleet::PortalRequest& request) {
         std::lock_guard<std::mutex> lock(device_mutex);
+        if (!request.station.empty() &&
+            device.joinStation(request.station) == fleet::StationJoin::kRefused) {
+          return fleet::accessPointFull();
+        }
         return fleet::handlePortal(request, device);
       },
       logger);

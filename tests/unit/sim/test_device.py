@@ -112,6 +112,18 @@ def test_a_new_session_starts_the_duplicate_check_over() -> None:
     assert [(s, e.student_id) for s, e in device.queue] == [(42, "U2024/0001"), (43, "U2024/0001")]
 
 
+def test_heartbeats_report_the_sessions_slot_use_without_refusals() -> None:
+    device = in_session(42)
+    device.checkin(1.0, "U2024/0001", MAC)
+    device.checkin(1.5, "U2024/0001", MAC)  # a repeat is not served again
+    beats = [device.heartbeat(2.0) for _ in range(20)]
+    assert [b.checkins_served for b in beats] == [1] * 20
+    assert [b.stations_peak for b in beats] == [max(b.stations or 0 for b in beats[: i + 1]) for i in range(20)]
+    assert all(b.stations_refused is None for b in beats)  # no radio model: left out, as an ESP32 does
+    assert device.on_config(config(2, 43)) is not None
+    assert device.heartbeat(3.0).checkins_served == 0
+
+
 def test_an_idle_config_between_forgets_the_session() -> None:
     device = in_session(42)
     device.checkin(1.0, "U2024/0001", MAC)

@@ -55,7 +55,8 @@ Device::Device(DeviceOptions options, Ports ports)
     : options_(std::move(options)),
       topics_(options_.root, options_.device_id),
       ports_(ports),
-      queue_(ports.storage, options_.queue_capacity) {}
+      queue_(ports.storage, options_.queue_capacity),
+      stations_(options_.recycle_stations) {}
 
 void Device::begin() {
   last_millis_ = ports_.clock.millis();
@@ -178,7 +179,10 @@ void Device::handleConfig(const std::uint8_t* payload, std::size_t len) {
 
 void Device::startSession(const ConfigMsg& config) {
   const std::uint32_t session = config.active_session ? config.session.session_id : 0;
-  if (session != seen_.session()) seen_.reset(session);
+  if (session != seen_.session()) {
+    seen_.reset(session);
+    stations_.reset();
+  }
   applied_ = config;
   rejection_.reset();
   ++stats_.configs_applied;
@@ -241,9 +245,10 @@ void Device::handleAck(const std::uint8_t* payload, std::size_t len) {
 
 void Device::loop() {
   tickUptime();
+  const std::uint32_t now = ports_.clock.millis();
+  releaseStations(now);
   if (link_up_ && !ports_.transport.connected()) onDisconnected();
   if (!link_up_) return;
-  const std::uint32_t now = ports_.clock.millis();
   if (now - last_heartbeat_ms_ >= options_.heartbeat_interval_ms) {
     last_heartbeat_ms_ = now;
     publishHeartbeat();
@@ -259,6 +264,31 @@ void Device::resendIfUnacked(std::uint32_t now) {
                            " s: resending " + std::to_string(queue_.size()) + " check-ins");
   sent_upto_ = 0;
   ack_wait_start_ms_ = now;
+}
+
+void Device::releaseStations(std::uint32_t now) {
+  for (const std::string& station : stations_.expire(now)) {
+    ports_.access_point.release(station);
+    log(LogLevel::kDebug, "station " + station + " released");
+  }
+}
+
+StationJoin Device::joinStation(const std::string& station) {
+  const StationJoin joined = stations_.join(station, ports_.clock.millis());
+  if (joined == StationJoin::kRefused) {
+    log(LogLevel::kInfo, "station " + station + " refused: all " +
+                             std::to_string(kApMaxConnections) + " slots taken");
+  }
+  return joined;
+}
+
+void Device::leaveStation(const std::string& station) {
+  stations_.leave(station);
+}
+
+bool Device::stationRequest(const std::string& station) {
+  if (station.empty()) return false;
+  return stations_.request(station, ports_.clock.millis());
 }
 
 void Device::flushQueue() {
@@ -305,8 +335,12 @@ void Device::publishHeartbeat() {
   hb.heap = ports_.system.freeHeap();
   hb.fw = options_.fw_version;
   hb.config_version = applied_.version;
-  hb.stations = ports_.system.stationCount();
+  const StationStats slots = stations_.stats();
+  hb.stations = slots.now;
   hb.queued = static_cast<std::uint32_t>(queue_.size());
+  hb.stations_peak = slots.peak;
+  if (options_.sees_refused_stations) hb.stations_refused = slots.refused;
+  hb.checkins_served = slots.checkins_served;
   publish(topics_.heartbeat(), encodeHeartbeat(options_.device_id, hb), false);
 }
 
@@ -341,10 +375,21 @@ PortalSnapshot Device::snapshot() const {
     snap.rejected_error = rejection_->error;
   }
   snap.queued = queue_.size();
+  snap.releases_stations = stations_.recycles();
   return snap;
 }
 
-CheckinResult Device::checkin(const std::string& student_id, const std::string& station_mac) {
+CheckinResult Device::checkin(const std::string& student_id, const std::string& station_mac,
+                              const std::string& station) {
+  const CheckinResult result = store(student_id, station_mac);
+  if (!station.empty() &&
+      (result == CheckinResult::kCheckedIn || result == CheckinResult::kAlreadyCheckedIn)) {
+    stations_.checkedIn(station, result == CheckinResult::kCheckedIn, ports_.clock.millis());
+  }
+  return result;
+}
+
+CheckinResult Device::store(const std::string& student_id, const std::string& station_mac) {
   if (!applied_.active_session) return CheckinResult::kNoActiveSession;
   const std::string id = trim(student_id);
   if (!isValidStudentId(id)) return CheckinResult::kBadStudentId;

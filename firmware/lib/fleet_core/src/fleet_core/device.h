@@ -16,6 +16,7 @@
 #include "fleet_core/portal_backend.h"
 #include "fleet_core/ports.h"
 #include "fleet_core/seen_students.h"
+#include "fleet_core/stations.h"
 #include "fleet_core/topics.h"
 #include "fleet_core/version.h"
 
@@ -28,6 +29,11 @@ struct DeviceOptions {
   std::uint32_t heartbeat_interval_ms = kHeartbeatIntervalMs;
   std::uint32_t ack_timeout_ms = kAckTimeoutMs;
   std::size_t queue_capacity = kQueueCapacity;
+  // Slot recycling: release phones that are done or idle (stations.h). Off: they keep their slot.
+  bool recycle_stations = true;
+  // Whether the platform sees the associations its access point refuses (the host port's radio
+  // model does; the ESP32's driver refuses them without an event), so the heartbeat reports them.
+  bool sees_refused_stations = false;
 };
 
 // Why `options` cannot run a device; nothing when they can.
@@ -70,14 +76,22 @@ class Device : public PortalBackend {
   void onConnected();
   void onDisconnected();
   void onMessage(const std::string& topic, const std::uint8_t* payload, std::size_t len);
-  // Timers: heartbeat, sending queued check-ins, resending unacked ones.
+  // Timers: releasing stations, heartbeat, sending queued check-ins, resending unacked ones.
   void loop();
   // A clean stop: the retained offline status with "reason": "shutdown".
   bool publishShutdown();
 
+  // The access point's stations (`station`: MAC on the ESP32, address on the host). Released
+  // stations go to AccessPoint::release() from loop().
+  StationJoin joinStation(const std::string& station);
+  void leaveStation(const std::string& station);
+  StationStats stationStats() const { return stations_.stats(); }
+
   // PortalBackend
   PortalSnapshot snapshot() const override;
-  CheckinResult checkin(const std::string& student_id, const std::string& station_mac) override;
+  bool stationRequest(const std::string& station) override;
+  CheckinResult checkin(const std::string& student_id, const std::string& station_mac,
+                        const std::string& station) override;
 
   std::uint32_t boot() const { return boot_; }
   const ConfigMsg& appliedConfig() const { return applied_; }
@@ -98,6 +112,8 @@ class Device : public PortalBackend {
   void publishAppliedState();
   void flushQueue();
   void resendIfUnacked(std::uint32_t now);
+  void releaseStations(std::uint32_t now);
+  CheckinResult store(const std::string& student_id, const std::string& station_mac);
   void tickUptime();
   bool publish(const std::string& topic, const std::string& payload, bool retained);
   void drop(const char* what, const std::string& why);
@@ -111,6 +127,7 @@ class Device : public PortalBackend {
   std::optional<StateMsg> rejection_;
   CheckinQueue queue_;
   SeenStudents seen_;
+  StationTable stations_;
   bool link_up_ = false;
   bool ap_running_ = false;
   std::string ap_ssid_;

@@ -14,6 +14,10 @@ bool isAlnum(char c) {
 bool isHex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  return (c | 0x20) - 'a' + 10;  // a hex letter, either case
+}
 bool isSsidChar(char c) {
   return isAlnum(c) || c == '_' || c == '-';
 }
@@ -89,6 +93,14 @@ std::string formatMac(const std::uint8_t mac[6]) {
     appendHexByte(text, mac[i]);
   }
   return text;
+}
+
+bool parseMac(const std::string& text, std::uint8_t mac[6]) {
+  if (!isValidMac(text)) return false;
+  for (int i = 0; i < 6; ++i) {
+    mac[i] = static_cast<std::uint8_t>(hexValue(text[3 * i]) * 16 + hexValue(text[3 * i + 1]));
+  }
+  return true;
 }
 
 std::optional<std::size_t> utf8Length(const std::string& text) {

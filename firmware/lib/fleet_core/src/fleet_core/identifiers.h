@@ -26,6 +26,8 @@ bool isValidMac(const std::string& mac);
 std::string deviceIdFromMac(const std::uint8_t mac[6]);
 // The six bytes as aa:bb:cc:dd:ee:ff.
 std::string formatMac(const std::uint8_t mac[6]);
+// aa:bb:cc:dd:ee:ff (either case) into six bytes; false when `text` is no MAC.
+bool parseMac(const std::string& text, std::uint8_t mac[6]);
 
 // Number of Unicode code points, or nothing when `text` is not valid UTF-8.
 std::optional<std::size_t> utf8Length(const std::string& text);

@@ -87,8 +87,9 @@ constexpr std::size_t kStatusWorstCase =
     kMaxDeviceIdLen + kCounterDigits + kMaxFwLen + kMaxIpLen + kMaxReasonLen;
 constexpr std::size_t kHeartbeatWorstCase =
     literalLen(R"({"v":1,"id":"","boot":,"uptime_s":,"rssi":-128,"heap":,"fw":"",)"
-               R"("config_version":,"stations":,"queued":})") +
-    kMaxDeviceIdLen + 6 * kCounterDigits + kMaxFwLen;
+               R"("config_version":,"stations":,"queued":,"stations_peak":,"stations_refused":,)"
+               R"("checkins_served":})") +
+    kMaxDeviceIdLen + 9 * kCounterDigits + kMaxFwLen;
 constexpr std::size_t kStateWorstCase =
     literalLen(R"({"v":1,"id":"","config_version":,"result":"rejected","active_session":false,)"
                R"("session_id":,"ssid":"","error":"","applied_version":})") +

@@ -77,6 +77,9 @@ std::string encodeHeartbeat(const std::string& device_id, const HeartbeatMsg& ms
   optionalCounter(writer, "config_version", msg.config_version);
   optionalCounter(writer, "stations", msg.stations);
   optionalCounter(writer, "queued", msg.queued);
+  optionalCounter(writer, "stations_peak", msg.stations_peak);
+  optionalCounter(writer, "stations_refused", msg.stations_refused);
+  optionalCounter(writer, "checkins_served", msg.checkins_served);
   return fitPayload(writer.print());
 }
 
@@ -136,6 +139,9 @@ Decoded<HeartbeatMsg> decodeHeartbeat(const std::uint8_t* data, std::size_t len,
   reader.optionalCounter("config_version", msg.config_version);
   reader.optionalCounter("stations", msg.stations);
   reader.optionalCounter("queued", msg.queued);
+  reader.optionalCounter("stations_peak", msg.stations_peak);
+  reader.optionalCounter("stations_refused", msg.stations_refused);
+  reader.optionalCounter("checkins_served", msg.checkins_served);
   return finish(reader, std::move(msg));
 }
 

@@ -30,6 +30,10 @@ struct HeartbeatMsg {
   std::optional<std::uint32_t> config_version;
   std::optional<std::uint32_t> stations;
   std::optional<std::uint32_t> queued;
+  // Slot use of the current session (stations.h).
+  std::optional<std::uint32_t> stations_peak;
+  std::optional<std::uint32_t> stations_refused;
+  std::optional<std::uint32_t> checkins_served;
 };
 
 enum class ApplyResult { kApplied, kRejected };

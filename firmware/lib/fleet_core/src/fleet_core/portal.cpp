@@ -88,30 +88,46 @@ PortalResponse redirect(const std::string& location) {
   return response;
 }
 
+std::string doneLine(const PortalSnapshot& snap) {
+  if (!snap.releases_stations) return paragraph("", "You are done.");
+  return paragraph("", "You are done: this phone will be disconnected from <b>" +
+                           htmlEscape(snap.session.ssid) +
+                           "</b> in a few seconds to make room for the next student.");
+}
+
+PortalResponse alreadyDone(const PortalSnapshot& snap) {
+  return html(200, "Already checked in",
+              "<h1 class=\"ok\">Already checked in</h1>" +
+                  paragraph("", "This phone has already checked in for " +
+                                    htmlEscape(snap.session.course_code) + " in this session.") +
+                  doneLine(snap));
+}
+
 PortalResponse checkinResponse(const PortalRequest& request, PortalBackend& backend) {
   const std::string typed = request.student_id.value_or(std::string());
   const std::string id = trim(typed);
-  const CheckinResult result = backend.checkin(typed, request.station_mac);
+  const CheckinResult result = backend.checkin(typed, request.station_mac, request.station);
   const PortalSnapshot snap = backend.snapshot();
   const std::string course = htmlEscape(snap.session.course_code);
   const std::string who = "<b>" + htmlEscape(id) + "</b>";
   switch (result) {
     case CheckinResult::kCheckedIn: {
       std::string body = "<h1 class=\"ok\">Checked in</h1>" +
-                         paragraph("", who + " is checked in for " + course + ".");
+                         paragraph("", who + " is checked in for " + course + ".") +
+                         doneLine(snap);
       if (!snap.connected) {
         body += paragraph("small",
                           "The device is offline; your check-in is saved and will be "
                           "sent when it reconnects.");
       }
-      return html(200, "Checked in", body + backLink());
+      return html(200, "Checked in", body);
     }
     case CheckinResult::kAlreadyCheckedIn:
       return html(200, "Already checked in",
                   "<h1 class=\"ok\">Already checked in</h1>" +
                       paragraph("", who + " is already checked in for " + course +
                                         " in this session. Nothing more to do.") +
-                      backLink());
+                      doneLine(snap));
     case CheckinResult::kNoActiveSession:
       return html(409, "No active session",
                   "<h1 class=\"warn\">No active session</h1>" +
@@ -184,13 +200,24 @@ std::string renderHome(const PortalSnapshot& snap) {
               sessionHeading(snap) + syncLine(snap) + checkinForm(""));
 }
 
+PortalResponse accessPointFull() {
+  PortalResponse response;
+  response.status = 503;
+  response.content_type = "text/plain; charset=utf-8";
+  response.body = kAccessPointFullBody;
+  return response;
+}
+
 PortalResponse handlePortal(const PortalRequest& request, PortalBackend& backend,
                             const std::string& home_url) {
   const std::string path = request.path.substr(0, request.path.find('?'));
+  const bool done = backend.stationRequest(request.station);
   if (path == "/" && (request.method == "GET" || request.method == "HEAD")) {
+    const PortalSnapshot snap = backend.snapshot();
+    if (done && snap.active_session) return alreadyDone(snap);
     PortalResponse response;
     response.content_type = kHtmlContentType;
-    response.body = renderHome(backend.snapshot());
+    response.body = renderHome(snap);
     return response;
   }
   if (path == "/checkin" && request.method == "POST") return checkinResponse(request, backend);

@@ -30,13 +30,20 @@ struct PortalSnapshot {
   std::optional<std::uint32_t> rejected_version;  // a newer config this device refused
   std::string rejected_error;
   std::size_t queued = 0;  // check-ins not yet acked
+  bool releases_stations = false;  // a phone that is done is disconnected (slot recycling)
 };
 
 class PortalBackend {
  public:
   virtual ~PortalBackend() = default;
   virtual PortalSnapshot snapshot() const = 0;
-  virtual CheckinResult checkin(const std::string& student_id, const std::string& station_mac) = 0;
+  // A portal request from `station` (the access point's name for the phone: its MAC on the ESP32,
+  // its address on the host; "" when unknown). True when that phone is done: it checked in (or
+  // was told it had) this session, and is shown the "already checked in" page.
+  virtual bool stationRequest(const std::string& station) = 0;
+  // `station_mac` goes into the check-in event; `station` is released once it is done.
+  virtual CheckinResult checkin(const std::string& student_id, const std::string& station_mac,
+                                const std::string& station) = 0;
 };
 
 }  // namespace fleet

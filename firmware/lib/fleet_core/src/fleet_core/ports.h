@@ -37,6 +37,8 @@ class AccessPoint {
   // `password` empty: open network.
   virtual bool start(const std::string& ssid, const std::string& password) = 0;
   virtual void stop() = 0;
+  // Disconnect `station` (its MAC on the ESP32, its address on the host) so that its slot frees.
+  virtual void release(const std::string& station) = 0;
 };
 
 // Milliseconds since boot; wraps after 49.7 days (compare with unsigned subtraction).
@@ -59,7 +61,6 @@ class SystemInfo {
   virtual ~SystemInfo() = default;
   virtual std::optional<int> rssi() const = 0;  // of the station link, dBm
   virtual std::uint32_t freeHeap() const = 0;
-  virtual std::uint32_t stationCount() const = 0;  // clients of the access point
   virtual std::string ip() const = 0;              // "" when unknown
 };
 

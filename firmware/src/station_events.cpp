@@ -1,0 +1,64 @@
+#include "station_events.h"
+
+#include <WiFi.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+
+#include <fleet_core/identifiers.h>
+
+namespace glue {
+namespace {
+
+struct StationEvent {
+  bool joined = false;
+  std::uint8_t mac[6] = {};
+};
+
+// Set by the event task when the queue was full; read and cleared by the loop task.
+std::atomic<bool> g_lost{false};
+
+void enqueue(QueueHandle_t queue, bool joined, const std::uint8_t mac[6]) {
+  StationEvent event;
+  event.joined = joined;
+  std::memcpy(event.mac, mac, sizeof event.mac);
+  if (xQueueSend(queue, &event, 0) != pdTRUE) g_lost = true;  // never wait on the event task
+}
+
+}  // namespace
+
+bool StationEvents::begin() {
+  queue_ = xQueueCreate(kQueueLength, sizeof(StationEvent));
+  if (queue_ == nullptr) return false;
+  QueueHandle_t queue = queue_;
+  WiFi.onEvent(
+      [queue](arduino_event_id_t, arduino_event_info_t info) {
+        enqueue(queue, true, info.wifi_ap_staconnected.mac);
+      },
+      ARDUINO_EVENT_WIFI_AP_STACONNECTED);
+  WiFi.onEvent(
+      [queue](arduino_event_id_t, arduino_event_info_t info) {
+        enqueue(queue, false, info.wifi_ap_stadisconnected.mac);
+      },
+      ARDUINO_EVENT_WIFI_AP_STADISCONNECTED);
+  return true;
+}
+
+bool StationEvents::drain(fleet::Device& device) {
+  if (queue_ == nullptr) return true;
+  StationEvent event;
+  while (xQueueReceive(queue_, &event, 0) == pdTRUE) {
+    const std::string station = fleet::formatMac(event.mac);
+    if (event.joined) {
+      device.joinStation(station);
+    } else {
+      device.leaveStation(station);
+    }
+  }
+  // A lost join is made up by the station's next portal request (StationTable::request); a lost
+  // leave by the idle limit.
+  return !g_lost.exchange(false);
+}
+
+}  // namespace glue

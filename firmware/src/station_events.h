@@ -1,0 +1,32 @@
+// The soft AP's association events handed from the Wi-Fi event task to loop(): WiFi.onEvent
+// callbacks run on arduino-esp32's event task, so they only put (joined or left, MAC) into a
+// FreeRTOS queue, and drain() gives them to the core's station table (fleet::Device) on the loop
+// task. Associations the radio refuses because all kApMaxConnections slots are taken raise no
+// event in ESP-IDF 4.4, so the ESP32 cannot count them (its heartbeat leaves them out).
+#pragma once
+
+#include <freertos/FreeRTOS.h>
+#include <freertos/queue.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include <fleet_core/device.h>
+
+namespace glue {
+
+class StationEvents {
+ public:
+  // Two events per slot: a whole turnover of the access point between two loop() passes fits.
+  static constexpr std::size_t kQueueLength = 2 * fleet::kApMaxConnections;
+
+  // Creates the queue and registers the event handlers (once, in setup()).
+  bool begin();
+  // On the loop task: every queued event to `device`; false once when events were lost.
+  bool drain(fleet::Device& device);
+
+ private:
+  QueueHandle_t queue_ = nullptr;
+};
+
+}  // namespace glue
