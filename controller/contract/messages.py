@@ -209,10 +209,11 @@ def decode_heartbeat(payload: bytes | bytearray, device_id: str) -> Heartbeat:
     m = _CANONICAL_HEARTBEAT.fullmatch(payload)
     if m is not None and (m[1] is None or m[1].decode() == device_id):
         boot, uptime, rssi, heap, fw, version, *slots = m.groups()[1:]
-        counters = (int(boot), int(uptime), _opt(heap), _opt(version), *map(_opt, slots))
-        if max(c or 0 for c in counters) <= U32 and (rssi is None or int(rssi) >= -128):
+        required = (int(boot), int(uptime))
+        counters = (_opt(heap), _opt(version), *map(_opt, slots))
+        if max(*required, *(c or 0 for c in counters)) <= U32 and (rssi is None or int(rssi) >= -128):
             firmware = None if fw is None else sys.intern(fw.decode())  # a fleet runs a few versions
-            return Heartbeat(counters[0], counters[1], _opt(rssi), counters[2], firmware, *counters[3:])
+            return Heartbeat(*required, _opt(rssi), counters[0], firmware, *counters[1:])
     return Heartbeat.from_obj(load_object(payload, device_id=device_id))
 
 
