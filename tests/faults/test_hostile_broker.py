@@ -355,8 +355,9 @@ def test_a_stalled_subscriber_loses_messages_beyond_max_queued_messages_and_no_o
     caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="controller")
-    count = 3000  # of 8 KB: far more than the socket buffers on the way can hold
-    # 500 messages (4 MB): a subscriber that reads, even on a loaded machine, never falls that far behind.
+    count, batch = 3000, 100  # of 8 KB: far more than the socket buffers on the way can hold
+    # The publisher sends a batch at a time and waits until the healthy subscriber has it all, so
+    # that one is never more than a batch behind, while the stalled one falls past the 500 allowed.
     with start_amqtt("listener 0 127.0.0.1\nallow_anonymous true\nmax_queued_messages 500\n") as running:
         got: queue.Queue[bytes] = queue.Queue()
         healthy = paho.Client(CallbackAPIVersion.VERSION2, client_id="healthy", protocol=paho.MQTTv311)
@@ -375,15 +376,16 @@ def test_a_stalled_subscriber_loses_messages_beyond_max_queued_messages_and_no_o
             time.sleep(0.3)  # its SUBACK waits unread in its socket: it never reads again
             assert publisher.connect("flooder") == 0
             payload = b"x" * 8000
-            publisher.send(b"".join(rawmqtt.publish(f"flood/{i}", payload) for i in range(count)))
             received = 0
-            deadline = time.monotonic() + 30.0
-            while received < count and time.monotonic() < deadline:
-                try:
-                    got.get(timeout=1.0)
-                    received += 1
-                except queue.Empty:
-                    continue
+            deadline = time.monotonic() + 60.0
+            for first in range(0, count, batch):
+                publisher.send(b"".join(rawmqtt.publish(f"flood/{i}", payload) for i in range(first, first + batch)))
+                while received < first + batch and time.monotonic() < deadline:
+                    try:
+                        got.get(timeout=1.0)
+                        received += 1
+                    except queue.Empty:
+                        continue
             assert received == count
         finally:
             healthy.disconnect()
