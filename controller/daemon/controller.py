@@ -274,7 +274,7 @@ class Controller:
         order = self.fleet.takeover_order(move, now)
         try:
             moved = self.store.move_session(move.session_id, move.device_id, order,
-                                            self.fleet.reported([move.device_id, *order]))
+                                            self.fleet.reported())
         except UnknownSession:  # ended, or moved by another controller: the next resync shows it
             self.fleet.move_gone(move)
             return

@@ -166,8 +166,7 @@ class Requests:
         self.applier.flush(now)  # newly seen devices must exist as rows before they can be claimed
         self.applier.note_transitions(now)
         order = self._candidates(start, now)
-        asked = order if start.device is None else [start.device]
-        started = self.store.start_session(start, order, self.fleet.reported(asked), now, started_by=request.sender)
+        started = self.store.start_session(start, order, self.fleet.reported(), now, started_by=request.sender)
         failpoints.hit("after_claim_commit")
         row, desired = started.session, started.desired
         log.info("session %d (%s %s %s) started by %s on %s as %s, config version %d", row.id, row.course_code,
@@ -187,7 +186,7 @@ class Requests:
 
     def session_end(self, params: SessionParams, _request: Request, now: float) -> SessionEnded:
         session_id = params.session_id
-        ended = self.store.end_session(session_id, self.fleet.reported(self.fleet.serving_session(session_id)), now)
+        ended = self.store.end_session(session_id, self.fleet.reported(), now)
         idle = ended.idle
         self.applier.apply(self.fleet.ended(session_id, idle), now)
         return SessionEnded(session_id, ended.session.device_id, idle.config if idle else None)
