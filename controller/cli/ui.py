@@ -24,6 +24,7 @@ from rich.console import Console, ConsoleOptions, Group, JustifyMethod, Renderab
 from rich.table import Table
 from rich.text import Text
 
+from controller.contract.messages import AP_SLOTS
 from controller.contract.results import (
     AttendanceList,
     AttendanceReport,
@@ -143,19 +144,32 @@ def totals(snapshot: DevicesList) -> Text:
     return text
 
 
-HEALTH: Final = (Column("RSSI", 5, "right"), Column("heap", 5, "right"), Column("up", 6, "right"),
-                 Column("fw", 7), Column("sta", 6, "right"))
+HEALTH: Final = (Column("RSSI", 5, "right"), Column("heap", 5, "right"), Column("up", 6, "right"), Column("fw", 7))
 
 
-def health(row: DeviceRow) -> tuple[Text, Text, str, str, str]:
-    """RSSI, free heap, uptime, firmware and connected stations, with weak signal or low heap in red."""
+def health(row: DeviceRow) -> tuple[Text, Text, str, str]:
+    """RSSI, free heap, uptime and firmware, with weak signal or low heap in red."""
     rssi, heap = row.rssi, row.heap
     rssi_text = Text("-" if rssi is None else str(rssi), style="red" if rssi is not None and rssi < -80 else "")
     heap_text = Text("-" if heap is None else f"{heap // 1024}k", style="red" if heap is not None and heap < 30_000
                      else "")
     uptime = row.uptime_s
     up = "-" if uptime is None else ago(0, uptime).removesuffix(" ago")
-    return rssi_text, heap_text, up, _dash(row.fw), _dash(row.stations)
+    return rssi_text, heap_text, up, _dash(row.fw)
+
+
+def slots(row: DeviceRow) -> Text:
+    """`3/10 ↑10 ✗23`: phones on the access point now of its AP_SLOTS (yellow when full), the session's
+    peak when above now, associations refused for want of a slot (red) when there were any."""
+    stations, peak, refused = row.stations, row.stations_peak, row.stations_refused
+    if stations is None:
+        return Text("-")
+    text = Text(f"{stations}/{AP_SLOTS}", style="yellow" if stations >= AP_SLOTS else "")
+    if peak is not None and peak > stations:
+        text.append(f" ↑{peak}")
+    if refused:
+        text.append(f" ✗{refused}", style="bold red")
+    return text
 
 
 def _version(row: DeviceRow) -> Cell:
@@ -170,14 +184,15 @@ def _version(row: DeviceRow) -> Cell:
 FLEET_COLUMNS: Final = (
     Column("device"), Column("state"), Column("last seen", 2, "right"), Column("room", 3), Column("name", 4),
     Column("SSID"), Column("session", 0, "right"), Column("check-ins", 1, "right"), Column("config", 1, "right"),
-    *HEALTH,
+    Column("slots", 1, "right"), *HEALTH, Column("served", 8, "right"),
 )
 
 
 def fleet_table(snapshot: DevicesList, now: float, *, title: str = "Fleet",
                 checkins: Mapping[int, int] | None = None, wide: bool = False) -> RenderableType:
     """Totals, then one row per device in the snapshot (already sorted/filtered by the controller).
-    `checkins`: stored check-ins per session id (from session.list), shown beside each device's session."""
+    `checkins`: stored check-ins per session id (from session.list), shown beside each device's session;
+    `slots` and `served` are each device's own slot use and check-ins served, from its heartbeat."""
     counts = checkins or {}
     rows = []
     for row in snapshot.devices:
@@ -186,7 +201,8 @@ def fleet_table(snapshot: DevicesList, now: float, *, title: str = "Fleet",
             state.append(f" {flag.replace('_', ' ')}", style="bold yellow")
         stored = None if row.session_id is None else counts.get(row.session_id)
         rows.append((row.id, state, ago(row.last_seen, now), _dash(row.room), _dash(row.name), _dash(row.ssid),
-                     _dash(row.session_id), _dash(stored), _version(row), *health(row)))
+                     _dash(row.session_id), _dash(stored), _version(row), slots(row), *health(row),
+                     _dash(row.checkins_served)))
     shown, matched = len(rows), snapshot.matched
     parts: list[RenderableType] = [totals(snapshot), grid(FLEET_COLUMNS, rows, title=title, wide=wide)]
     if matched > shown:
@@ -253,7 +269,7 @@ def config_panel(result: SessionStarted) -> Table:
 
 INVENTORY_COLUMNS: Final = (
     Column("device"), Column("name", 2), Column("room", 1), Column("status"), Column("first seen", 8),
-    Column("last seen", 1, "right"), *HEALTH,
+    Column("last seen", 1, "right"), *HEALTH, Column("slots", 6, "right"),
 )
 
 
@@ -269,7 +285,7 @@ def _inventory_status(d: InventoryRow) -> Text:
 
 def inventory_table(devices: Sequence[InventoryRow], now: float, *, wide: bool = False) -> Grid:
     rows = [(d.device.id, _dash(d.operator_name), _dash(d.device.room), _inventory_status(d), stamp(d.first_seen),
-             ago(d.device.last_seen, now), *health(d.device)) for d in devices]
+             ago(d.device.last_seen, now), *health(d.device), slots(d.device)) for d in devices]
     return grid(INVENTORY_COLUMNS, rows, title="Device inventory", wide=wide)
 
 

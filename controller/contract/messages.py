@@ -28,6 +28,9 @@ MAX_REQUEST_READ: Final = 65536
 """A request larger than MAX_REQUEST_PAYLOAD but within this is still read, to answer it `bad_request`."""
 REQUEST_ID_RE: Final = re.compile(r"[!-~]{1,64}")
 U32: Final = 4_294_967_295
+AP_SLOTS: Final = 10
+"""Phones a device's access point serves at once (the firmware's `kApMaxConnections`): a heartbeat's
+`stations` counts them."""
 SSID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
 COURSE_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,16}")
 STUDENT_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9/._-]{0,31}")

@@ -166,6 +166,9 @@ class DeviceRow:
     heap: int | None
     uptime_s: int | None
     stations: int | None
+    stations_peak: int | None
+    stations_refused: int | None
+    checkins_served: int | None
     retired: bool
     approved: bool
     flags: tuple[str, ...]
@@ -180,7 +183,8 @@ class DeviceRow:
             opt_text(obj, "ssid"), opt_text(obj, "location"), opt_text(obj, "room"), opt_int(obj, "session_id"),
             opt_int(obj, "config_version"), opt_int(obj, "applied_version"), opt_int(obj, "boot"),
             opt_text(obj, "fw"), opt_int(obj, "rssi"), opt_int(obj, "heap"), opt_int(obj, "uptime_s"),
-            opt_int(obj, "stations"), boolean(obj, "retired"), boolean(obj, "approved"), tuple(flags),
+            opt_int(obj, "stations"), opt_int(obj, "stations_peak"), opt_int(obj, "stations_refused"),
+            opt_int(obj, "checkins_served"), boolean(obj, "retired"), boolean(obj, "approved"), tuple(flags),
         )
 
     def to_obj(self) -> JsonObject:
@@ -189,7 +193,9 @@ class DeviceRow:
             "location": self.location, "room": self.room, "session_id": self.session_id,
             "config_version": self.config_version, "applied_version": self.applied_version, "boot": self.boot,
             "fw": self.fw, "rssi": self.rssi, "heap": self.heap, "uptime_s": self.uptime_s,
-            "stations": self.stations, "retired": self.retired, "approved": self.approved, "flags": list(self.flags),
+            "stations": self.stations, "stations_peak": self.stations_peak, "stations_refused": self.stations_refused,
+            "checkins_served": self.checkins_served, "retired": self.retired, "approved": self.approved,
+            "flags": list(self.flags),
         }
 
 

@@ -55,6 +55,9 @@ def device_row(device: DeviceLive, desired: Desired | None, info: DeviceInfo, *,
         boot=device.boot if device.boot >= 0 else None, fw=device.fw,
         rssi=heartbeat.rssi if heartbeat else None, heap=heartbeat.heap if heartbeat else None,
         uptime_s=heartbeat.uptime_s if heartbeat else None, stations=heartbeat.stations if heartbeat else None,
+        stations_peak=heartbeat.stations_peak if heartbeat else None,
+        stations_refused=heartbeat.stations_refused if heartbeat else None,
+        checkins_served=heartbeat.checkins_served if heartbeat else None,
         retired=info.retired, approved=info.approved, flags=tuple(device.flags(now)),
     )
 

@@ -17,6 +17,7 @@ from enum import Enum
 from typing import Final
 
 from controller.contract.messages import (
+    AP_SLOTS,
     MAX_DEVICE_PAYLOAD,
     MAX_EVENTS,
     U32,
@@ -36,8 +37,6 @@ QUEUE_CAPACITY: Final = 256
 """Check-ins a device keeps in flash until acked; a full queue refuses new ones (`kQueueCapacity`)."""
 MAX_SEEN_STUDENTS: Final = 1024
 """Students remembered per session for the duplicate check (`kMaxSeenStudents`)."""
-MAX_STATIONS: Final = 10
-"""Wi-Fi clients the soft AP serves at once (`kApMaxConnections`)."""
 STUDENTS_PER_CLASS: Final = 120
 """The students a simulated visit is drawn from, with repeats (refused as already checked in)."""
 RSSI_RANGE: Final = (-85, -40)
@@ -162,7 +161,7 @@ class SimDevice:
     def heartbeat(self, now: float) -> Heartbeat:
         rng = self._rng
         rssi = min(RSSI_RANGE[1], max(RSSI_RANGE[0], self._rssi + rng.randint(-3, 3)))
-        stations = rng.randint(0, MAX_STATIONS) if self.session_id is not None else 0
+        stations = rng.randint(0, AP_SLOTS) if self.session_id is not None else 0
         self._stations_peak = max(self._stations_peak, stations)
         return Heartbeat(
             self.boot, self._uptime_s(now), rssi, rng.randint(*HEAP_RANGE), self.fw, self.applied_version, stations,

@@ -52,7 +52,7 @@ def test_every_method_answers_as_its_schema_says(
     start_controller()
     device = make_device("esp32-0000000009a1")
     device.birth()
-    device.heartbeat(rssi=-60, heap=120000, stations=3)
+    device.heartbeat(rssi=-60, heap=120000, stations=3, stations_peak=10, stations_refused=2, checkins_served=40)
     spare = "esp32-0000000009b1"  # registered by an operator, never seen
     with CheckingClient(broker.url, root) as client:
         eventually(lambda: client.devices(DevicesListParams()).online == 1)
@@ -64,6 +64,8 @@ def test_every_method_answers_as_its_schema_says(
         assert client.wait_session(SessionWaitParams(started.session_id, 5), timeout=15).status == "applied"
         busy = client.devices(DevicesListParams(started.session_id, offline_first=True, limit=5))
         assert [d.id for d in busy.devices] == [device.id] and busy.devices[0].room == "LT2"
+        slots = busy.devices[0]
+        assert (slots.stations, slots.stations_peak, slots.stations_refused, slots.checkins_served) == (3, 10, 2, 40)
         events = [{"seq": 1, "student_id": "U1", "station_mac": "aa:bb:cc:dd:ee:01"},
                   {"seq": 2, "student_id": "not a student!"}]
         device.send("attendance", {"v": 1, "session_id": started.session_id, "events": events})

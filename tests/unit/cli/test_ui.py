@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from io import StringIO
 from typing import Any
 
 from rich.console import Console, RenderableType
+from rich.text import Text
 
 from controller.cli import ui
+from controller.contract.messages import AP_SLOTS
 from controller.contract.results import AttendanceList, AttendanceReport, DevicesList, InventoryRow, SessionRow
 
 NOW = 1_000_000.0
@@ -24,7 +27,8 @@ def text(renderable: RenderableType, width: int = 200) -> str:
 
 DEVICE_DEFAULTS = {"online": False, "last_seen": None, "name": None, "ssid": None, "location": None, "room": None,
                    "session_id": None, "config_version": None, "applied_version": None, "boot": None, "fw": None,
-                   "rssi": None, "heap": None, "uptime_s": None, "stations": None, "retired": False,
+                   "rssi": None, "heap": None, "uptime_s": None, "stations": None, "stations_peak": None,
+                   "stations_refused": None, "checkins_served": None, "retired": False,
                    "approved": True, "flags": []}
 SESSION_DEFAULTS = {"title": "", "device": None, "error": None, "config_version": 1, "ended_at": None, "room": None,
                     "moves": 0, "moved_from": None, "degraded": False, "failover_grace_s": 60.0, "checkins": 0}
@@ -142,9 +146,9 @@ def test_fleet_table_at_80_columns_keeps_ids_ssids_and_states_whole() -> None:
     assert "total 3" in out
 
 
-def test_fleet_table_at_200_columns_shows_everything_and_check_ins() -> None:
-    out = text(ui.fleet_table(SNAPSHOT, NOW, checkins={4: 37, 9: 5}), width=200)
-    rows_are_whole(out, 200, [["esp32-a1b2c3d4e5f6", "online", "CS101_Attendance_2024_2025", "37", "v7 ✓", "139k"],
+def test_fleet_table_at_210_columns_shows_everything_and_check_ins() -> None:
+    out = text(ui.fleet_table(SNAPSHOT, NOW, checkins={4: 37, 9: 5}), width=210)
+    rows_are_whole(out, 210, [["esp32-a1b2c3d4e5f6", "online", "CS101_Attendance_2024_2025", "37", "v7 ✓", "139k"],
                               ["sim-00003", LONG_SSID, "5"]])
     assert "--wide" not in out and "CS101 - Introduction to Computer Science" in out
 
@@ -161,6 +165,43 @@ def test_fleet_table_with_a_simulated_fleet_shows_check_ins_and_config_at_80() -
     sim[0] |= {"session_id": 1, "ssid": "CS101_Attendance_2024_2025"}
     out = text(ui.fleet_table(fleet({"devices": sim}), NOW, checkins={1: 12}), width=80)
     rows_are_whole(out, 80, [["sim-00001", "online", "CS101_Attendance_2024_2025", "1", "12", "v7 ✓"], ["sim-00004"]])
+
+
+def style_of(cell: Text, part: str) -> str:
+    """The style `part` of a cell is drawn in (its span's, else the cell's own)."""
+    start = cell.plain.index(part)
+    spans = [str(s.style) for s in cell.spans if s.start <= start < s.end]
+    return spans[-1] if spans else str(cell.style)
+
+
+def test_slots_show_stations_of_ten_the_peak_and_refusals_in_red() -> None:
+    row = fleet({"devices": [ROW | {"stations": 3, "stations_peak": 10, "stations_refused": 0}]}).devices[0]
+    cell = ui.slots(row)
+    assert cell.plain == f"3/{AP_SLOTS} ↑10" and AP_SLOTS == 10
+    assert "red" not in str(cell.style) and not any("red" in str(s.style) for s in cell.spans)
+    full = ui.slots(replace(row, stations=10, stations_peak=10, stations_refused=23))
+    assert full.plain == "10/10 ✗23"  # the peak is left out when it is now
+    assert style_of(full, "✗23") == "bold red" and style_of(full, "10/10") == "yellow"
+    assert ui.slots(replace(row, stations=None, stations_peak=None)).plain == "-"
+    assert ui.slots(replace(row, stations_refused=None)).plain == "3/10 ↑10"  # an ESP32 reports no refusals
+
+
+def test_served_check_ins_drop_first_and_come_back_with_wide() -> None:
+    busy = ROW | {"stations": 7, "stations_peak": 10, "stations_refused": 4, "checkins_served": 187}
+    devices = fleet({"devices": [busy, ROW | {"id": "sim-00002"}]})
+    roomy = text(ui.fleet_table(devices, NOW, checkins={4: 150}), width=200)
+    rows_are_whole(roomy, 200, [["esp32-a1b2c3d4e5f6", "150", "7/10 ↑10 ✗4", "187"], ["sim-00002", "18/10"]])
+    narrow = text(ui.fleet_table(devices, NOW, checkins={4: 150}), width=120)
+    assert "slots" in narrow and "7/10 ↑10 ✗4" in narrow and "served" not in narrow and "187" not in narrow
+    assert "with --wide" in narrow
+    wide = text(ui.fleet_table(devices, NOW, checkins={4: 150}, wide=True), width=120)
+    assert "served" in wide and "187" in wide
+
+
+def test_inventory_shows_slots() -> None:
+    device = ROW | {"stations": 2, "stations_peak": 9, "first_seen": NOW, "operator_name": None}
+    out = text(ui.inventory_table(inventory_of([device]), NOW), width=200)
+    assert "slots" in out and "2/10 ↑9" in out
 
 
 SESSION = {"session_id": 12, "course": "CS101", "session": "2024/2025", "semester": "1st Semester",

@@ -43,10 +43,10 @@ ACTIVE = Config(7, SessionConfig(4, "CS101", "Intro", "2024/2025", "1st Semester
                                  "ESP32_CS101_2024_2025_1st_Semester", "CS101 - Intro", "CS101_Attendance_2024_2025",
                                  "", "CS101 LT2 - 2024/2025 1st Semester"))
 ROW = DeviceRow("esp32-a1b2c3d4e5f6", True, 1_000_000.5, "CS101 - Intro", "CS101_Attendance_2024_2025",
-                "CS101 LT2 - 2024/2025 1st Semester", "LT2", 4, 7, 7, 3, "1.0.0", -61, 143000, 3600, 18, False, True,
-                ("flapping",))
+                "CS101 LT2 - 2024/2025 1st Semester", "LT2", 4, 7, 7, 3, "1.0.0", -61, 143000, 3600, 18, 18, 23, 187,
+                False, True, ("flapping",))
 IDLE_ROW = DeviceRow("sim-00002", False, None, None, None, None, None, None, None, None, None, None, None, None, None,
-                     None, True, False, ())
+                     None, None, None, None, True, False, ())
 SESSION = SessionRow(4, "CS101", "Intro", "2024/2025", "1st Semester", "", "esp32-a1b2c3d4e5f6",
                      "CS101_Attendance_2024_2025", True, False, None, 7, 1_000_000.0, None, "LT2", 1, "sim-00001",
                      False, 60.0, 12)

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.contract.messages import Config, JsonObject, SessionConfig, encode
+from controller.contract.messages import AP_SLOTS, Config, JsonObject, SessionConfig, encode
 from controller.sim import device as device_module
 from controller.sim.device import (
     MAX_SEEN_STUDENTS,
-    MAX_STATIONS,
     QUEUE_CAPACITY,
     STUDENTS_PER_CLASS,
     CheckinResult,
@@ -61,7 +60,7 @@ def students(device: SimDevice) -> list[str]:
 
 
 @pytest.mark.parametrize(("ours", "theirs"), [
-    (QUEUE_CAPACITY, "kQueueCapacity"), (MAX_SEEN_STUDENTS, "kMaxSeenStudents"), (MAX_STATIONS, "kApMaxConnections"),
+    (QUEUE_CAPACITY, "kQueueCapacity"), (MAX_SEEN_STUDENTS, "kMaxSeenStudents"), (AP_SLOTS, "kApMaxConnections"),
 ])
 def test_limits_are_the_firmwares(ours: int, theirs: str) -> None:
     assert ours == firmware_constant(theirs)
