@@ -1,7 +1,9 @@
 """`python -m bench`: run every phase and write bench/results/latest.md and latest.json.
 
 Phases: ingest (controller vs raw subscriber), fleet (10k simulated devices: sessions, offline
-detection, memory, restart), amqtt (the embedded broker's capacity). `--only` picks some;
+detection, memory, restart), amqtt (the embedded broker's capacity), capacity (simulated lectures
+through 10-slot devices, no broker: bench/results/capacity.md; alone, `--only capacity` writes only
+that file and leaves latest.md and latest.json as they are). `--only` picks some;
 `--profile` attaches py-spy to the controller during the ingest window and to the restarted
 controller, writing profile-ingest.txt and profile-restart.txt (it perturbs those figures).
 """
@@ -20,11 +22,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import amqttcap, fleet, ingest, procs, table
+from bench import amqttcap, capacity, fleet, ingest, procs, table
 from bench.results import Environment, Row, write
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PHASES = ("ingest", "fleet", "amqtt")
+PHASES = ("ingest", "fleet", "amqtt", "capacity")
 
 log = logging.getLogger("bench")
 
@@ -68,6 +70,9 @@ def main() -> None:
         parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("controller").setLevel(logging.WARNING)
+    if phases == ["capacity"]:
+        log.info("wrote %s", capacity.write(args.out, capacity.run()))
+        return
     limit = procs.raise_fd_limit()
     if "fleet" in phases and limit < args.devices + 500:  # the simulator and Mosquitto each hold one per device
         sys.exit(f"the open-file limit is {limit}; {args.devices} devices need {args.devices + 500}")
@@ -98,6 +103,11 @@ def main() -> None:
             amqtt_result = amqttcap.run(work / "amqtt", amqttcap.AmqttSettings())
             results["amqtt"] = amqtt_result
             rows += table.amqtt_rows(amqtt_result, ingest_result)
+    if "capacity" in phases:
+        capacity_result = capacity.run()
+        log.info("wrote %s", capacity.write(args.out, capacity_result))
+        results["capacity"] = capacity_result
+        rows += capacity.rows(capacity_result)
     env = _environment(started, time.monotonic() - t0)
     md, js = write(args.out, env, rows, table.notes(args.devices), results)
     print(md.read_text(encoding="utf-8"))
