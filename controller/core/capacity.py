@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-SLOTS_PER_DEVICE: Final = 10
-"""Phones one device's access point holds at once (the firmware's `kApMaxConnections`)."""
 TARGET_S: Final = 300
 """A lecture hall is checked in to 95 % within five minutes of the session start."""
 MEASURED_95_S: Final[Mapping[tuple[int, int], int | None]] = MappingProxyType({

@@ -18,8 +18,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Final
 
-SLOTS_PER_DEVICE: Final = 10
-"""Phones one access point holds at once (`kApMaxConnections`)."""
+from controller.contract.messages import AP_SLOTS
+
 RELEASE_GRACE_S: Final = 3.0
 """From the confirmation page to the release, with recycling (`kReleaseGraceMs`)."""
 STATION_IDLE_S: Final = 60.0
@@ -81,7 +81,7 @@ class Lecture:
     recycle: bool = True
     """False: the device releases nobody; a phone keeps its slot until its student leaves the room,
     after the lecture (the firmware before issue 13, or `fleet-device --no-recycle`)."""
-    slots: int = SLOTS_PER_DEVICE
+    slots: int = AP_SLOTS
     length_s: float = LECTURE_S
     arrivals: Arrivals = field(default_factory=Arrivals)
     phone: Phone = field(default_factory=Phone)

@@ -8,16 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from controller.contract.messages import AP_SLOTS
 from controller.core.capacity import (
     MEASURED_95_S,
-    SLOTS_PER_DEVICE,
     TARGET_S,
     capacity,
     devices_for,
     students_per_device,
 )
-from controller.sim import lecture
 
 TABLE = Path(__file__).resolve().parents[3] / "bench/results/capacity.md"
 ROW = re.compile(r"^\| (\d+) \| (\d+) \| ([^|]+) \|")
@@ -38,10 +35,6 @@ def test_the_figures_are_the_measured_tables() -> None:
     table = measured()
     assert table, f"no rows in {TABLE}"
     assert dict(MEASURED_95_S) == table
-
-
-def test_slots_are_the_models() -> None:
-    assert SLOTS_PER_DEVICE == lecture.SLOTS_PER_DEVICE == AP_SLOTS
 
 
 def test_the_claimed_devices_meet_the_target_where_measured() -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from controller.contract.messages import AP_SLOTS
 from controller.sim.lecture import (
     RELEASE_GRACE_S,
-    SLOTS_PER_DEVICE,
     STATION_IDLE_S,
     Lecture,
     Outcome,
@@ -37,7 +37,7 @@ def median_to(lecture: Lecture, fraction: float) -> float:
 
 
 @pytest.mark.parametrize(("ours", "header", "theirs", "unit"), [
-    (SLOTS_PER_DEVICE, "limits.h", "kApMaxConnections", 1),
+    (AP_SLOTS, "limits.h", "kApMaxConnections", 1),
     (RELEASE_GRACE_S, "stations.h", "kReleaseGraceMs", 1000),
     (STATION_IDLE_S, "stations.h", "kStationIdleMs", 1000),
 ])
@@ -48,7 +48,7 @@ def test_the_slot_policy_is_the_firmwares(ours: float, header: str, theirs: str,
 def test_the_eleventh_student_waits_without_recycling() -> None:
     for seed in SEEDS:
         held = simulate(Lecture(11, recycle=False), random.Random(seed))
-        assert len(held.checkins) == SLOTS_PER_DEVICE
+        assert len(held.checkins) == AP_SLOTS
         assert held.time_to(1.0) is None
         assert held.refused >= 1
         recycled = simulate(Lecture(11, recycle=True), random.Random(seed))
