@@ -30,6 +30,12 @@ class NoDeviceAvailable(ApiError):
     code = "no_device_available"
 
 
+class NotEnoughDevices(ApiError):
+    """Fewer devices are free than a session asked for (and it did not say to start anyway)."""
+
+    code = "not_enough_devices"
+
+
 class DeviceBusy(ApiError):
     code = "device_busy"
 

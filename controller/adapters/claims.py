@@ -7,7 +7,7 @@ numbered by the version rule (`core.versions`) and named by `core.naming`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -23,10 +23,19 @@ from controller.adapters.tables import (
 )
 from controller.contract.messages import Config
 from controller.contract.requests import SessionStartParams
+from controller.core import sizing
 from controller.core.naming import session_config
 from controller.core.values import Desired, Ended, Moved, Started
 from controller.core.versions import next_version
-from controller.errors import BadRequest, DeviceBusy, NoDeviceAvailable, SessionEnded, UnknownDevice, UnknownSession
+from controller.errors import (
+    BadRequest,
+    DeviceBusy,
+    NoDeviceAvailable,
+    NotEnoughDevices,
+    SessionEnded,
+    UnknownDevice,
+    UnknownSession,
+)
 
 
 def _course_title(s: Session, code: str, title: str | None) -> str:
@@ -80,10 +89,21 @@ def _explicit(s: Session, device_id: str) -> list[str]:
     return [device_id]
 
 
+def _claim_many(s: Session, candidates: Iterable[str], session_id: int, wanted: int) -> list[Device]:
+    """Up to `wanted` free candidates, in order, each now serving `session_id`."""
+    remaining = iter(candidates)  # each claim goes on from where the previous one stopped
+    claimed: list[Device] = []
+    while len(claimed) < wanted and (device := _claim(s, remaining, session_id)) is not None:
+        claimed.append(device)
+    return claimed
+
+
 def start(s: Session, request: SessionStartParams, candidates: Iterable[str], reported: Mapping[str, int],
           now: float, *, started_by: str) -> Started:
-    """Create the session (owned by `started_by`) and claim the first free candidate (or the device
-    the request names)."""
+    """Create the session (owned by `started_by`) and claim the first free candidates (or the
+    device the request names): as many as `core.sizing.wanted`, every one with the same session
+    config under its own next version; fewer free is NotEnoughDevices unless the request says
+    `anyway`."""
     if request.device is not None:
         candidates = _explicit(s, request.device)
     title = _course_title(s, request.course, request.title)
@@ -93,27 +113,45 @@ def start(s: Session, request: SessionStartParams, candidates: Iterable[str], re
     s.add(row)
     s.flush()
     session_id = stored_id(row.id)
-    claimed = _claim(s, candidates, session_id)
-    if claimed is None:
+    wanted = sizing.wanted(request)
+    claimed = _claim_many(s, candidates, session_id, wanted)
+    if not claimed:
         raise NoDeviceAvailable("no online device is free: every device is offline or serving a session")
+    if len(claimed) < wanted and not request.anyway:
+        raise NotEnoughDevices(sizing.shortfall(wanted, len(claimed), request.room))
     taken = set(s.exec(select(FleetSession.ssid).where(col(FleetSession.active))))
-    named = session_config(request, session_id=session_id, title=title, taken_ssids=taken, room=claimed.room)
-    config = Config(next_version(claimed.config_version, reported.get(claimed.id, 0)), named)
-    desired = _desire(claimed, config, session_id)
-    row.device_id, row.room, row.config_version = claimed.id, claimed.room, config.version
+    named = session_config(request, session_id=session_id, title=title, taken_ssids=taken, room=claimed[0].room)
+    desired = tuple(
+        _desire(device, Config(next_version(device.config_version, reported.get(device.id, 0)), named), session_id)
+        for device in claimed)
+    first = desired[0]
+    row.device_id, row.room, row.config_version = first.device_id, claimed[0].room, first.config.version
     row.ssid, row.label, row.name, row.location = named.ssid, named.device_id, named.device_name, named.location
     s.flush()
-    return Started(session_record(row), desired)
+    return Started(session_record(row, [d.device_id for d in desired]), desired)
+
+
+def serving(s: Session, session_ids: Collection[int]) -> dict[int, list[str]]:
+    """Session id → the devices whose claim is on it."""
+    if not session_ids:
+        return {}
+    claims: dict[int, list[str]] = {}
+    for device_id, session_id in s.exec(select(Device.id, Device.session_id).where(
+            col(Device.session_id).in_(session_ids))):
+        if session_id is not None:
+            claims.setdefault(session_id, []).append(device_id)
+    return claims
 
 
 def move(s: Session, session_id: int, from_device: str, candidates: Iterable[str],
          reported: Mapping[str, int]) -> Moved:
-    """Claim another device for an active session; the one it leaves gets a newer idle config."""
+    """Claim another device for one device of an active session; the one it leaves gets a newer idle
+    config. Only the session's first device (`device_id`) carries the session row's version."""
     row = s.get(FleetSession, session_id)
-    if row is None or not row.active or row.device_id != from_device:
-        raise UnknownSession(f"session {session_id} is no longer active on {from_device}")
     old = s.get(Device, from_device)
-    if old is None or old.config_json is None:
+    if row is None or not row.active or old is None or old.session_id != session_id:
+        raise UnknownSession(f"session {session_id} is no longer active on {from_device}")
+    if old.config_json is None:
         raise UnknownDevice(f"session {session_id} has no device to move from")
     claimed = _claim(s, [c for c in candidates if c != old.id], session_id)
     if claimed is None:
@@ -122,18 +160,21 @@ def move(s: Session, session_id: int, from_device: str, candidates: Iterable[str
                     stored_config(old.config_json).session)
     to = _desire(claimed, config, session_id)
     idle = _idle(old, reported)
-    row.moved_from, row.device_id = old.id, claimed.id
+    row.moved_from = old.id
     row.moves += 1
     row.degraded = False
-    row.config_version = config.version
-    row.applied_at = None
-    row.error = None
+    if row.device_id == old.id:
+        row.device_id = claimed.id
+        row.config_version = config.version
+        row.applied_at = None
+        row.error = None
     s.flush()
-    return Moved(session_record(row), to, idle)
+    return Moved(session_record(row, serving(s, [session_id]).get(session_id, [])), to, idle)
 
 
 def end(s: Session, session_id: int, reported: Mapping[str, int], now: float) -> Ended:
-    """Mark the session ended; its device, unless it has left already, gets a newer idle config."""
+    """Mark the session ended; each device still serving it gets a newer idle config (the
+    session's `device_id` first)."""
     row = s.get(FleetSession, session_id)
     if row is None:
         raise UnknownSession(f"no session {session_id}")
@@ -141,7 +182,7 @@ def end(s: Session, session_id: int, reported: Mapping[str, int], now: float) ->
         raise SessionEnded(f"session {session_id} has already ended")
     row.active = False
     row.ended_at = now
-    device = s.get(Device, row.device_id) if row.device_id else None
-    idle = _idle(device, reported) if device is not None and device.session_id == session_id else None
+    ids = sorted(serving(s, [session_id]).get(session_id, []), key=lambda d: (d != row.device_id, d))
+    idle = tuple(_idle(device, reported) for device in (s.get(Device, d) for d in ids) if device is not None)
     s.flush()
     return Ended(session_record(row), idle)

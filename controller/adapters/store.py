@@ -38,6 +38,7 @@ from controller.adapters.tables import (
     rejected_record,
     session_record,
     stored_config,
+    stored_id,
 )
 from controller.contract.messages import Attendance, Config
 from controller.contract.requests import SessionStartParams
@@ -89,6 +90,12 @@ def _checkins(device_id: str, batch: Attendance, known: bool,
                         "student_id": _text(e.student_id[:64]), "seq": e.seq, "reason": reason,
                         "received_at": now})
     return rows, bad, rejected
+
+
+def _records(s: Session, rows: Sequence[FleetSession]) -> list[SessionRecord]:
+    """The sessions' frozen values, with the devices serving each (one query for all)."""
+    serving = claims.serving(s, [stored_id(row.id) for row in rows if row.active])
+    return [session_record(row, serving.get(stored_id(row.id), [])) for row in rows]
 
 
 def _known(s: Session, device_id: str) -> Device:
@@ -266,7 +273,7 @@ class Store:
             device.config_json = config_json(config)
             if config.session is not None:
                 session = s.get(FleetSession, config.session.session_id)
-                if session is not None:
+                if session is not None and session.device_id == device_id:  # the version it carries
                     session.config_version = version
                     session.applied_at = None
             return config
@@ -283,20 +290,20 @@ class Store:
             row = s.get(FleetSession, session_id)
             if row is None:
                 raise UnknownSession(f"no session {session_id}")
-            return session_record(row)
+            return session_record(row, claims.serving(s, [session_id]).get(session_id, []))
 
     def sessions(self, *, active_only: bool = False) -> list[SessionRecord]:
         with self._reading() as s:
             query = select(FleetSession).order_by(col(FleetSession.id))
             if active_only:
                 query = query.where(col(FleetSession.active))
-            return [session_record(row) for row in s.exec(query)]
+            return _records(s, s.exec(query).all())
 
     def course_sessions(self, course: str, session: str, semester: str) -> list[SessionRecord]:
         with self._reading() as s:
-            return [session_record(row) for row in s.exec(select(FleetSession).where(
+            return _records(s, s.exec(select(FleetSession).where(
                 FleetSession.course_code == course, FleetSession.academic_session == session,
-                FleetSession.semester == semester).order_by(col(FleetSession.id)))]
+                FleetSession.semester == semester).order_by(col(FleetSession.id))).all())
 
     def courses(self) -> list[CourseRecord]:
         with self._reading() as s:

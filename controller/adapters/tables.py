@@ -8,6 +8,7 @@ values of `controller.core.values`, made here from rows.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,12 @@ def stored_id(row_id: int | None) -> int:
     return row_id
 
 
-def session_record(row: FleetSession) -> SessionRecord:
+def session_record(row: FleetSession, serving: Collection[str] = ()) -> SessionRecord:
+    """The session's frozen value; `serving`: the devices whose claim is on it (an active session's
+    devices besides `device_id`, which is always first)."""
+    devices: tuple[str, ...] = (row.device_id,) if row.device_id else ()
+    if row.active:
+        devices += tuple(sorted(d for d in serving if d != row.device_id))
     return SessionRecord(
         id=stored_id(row.id), course_code=row.course_code, course_title=row.course_title,
         academic_session=row.academic_session, semester=row.semester, lecturer=row.lecturer,
@@ -129,7 +135,7 @@ def session_record(row: FleetSession) -> SessionRecord:
         config_version=row.config_version,
         failover_grace_s=row.failover_grace_s, moves=row.moves, moved_from=row.moved_from, degraded=row.degraded,
         active=row.active, started_at=row.started_at, ended_at=row.ended_at, applied_at=row.applied_at,
-        error=row.error,
+        error=row.error, devices=devices,
     )
 
 

@@ -44,21 +44,28 @@ def session_start(
     failover_grace: Annotated[float, typer.Option(
         min=0, help="Seconds the device may stay offline before the session moves to another device.")] = 60.0,
     device: Annotated[str | None, typer.Option(help="Use this device instead of the freshest free one.")] = None,
+    students: Annotated[int | None, typer.Option(
+        min=1, max=1000, help="Claim as many devices as this many students need (at most 10).")] = None,
+    devices: Annotated[int | None, typer.Option(min=1, max=10, help="Claim this many devices (default 1).")] = None,
+    anyway: Annotated[bool, typer.Option(
+        "--anyway", help="With --students/--devices: start on the free devices when there are fewer.")] = False,
     password: Annotated[str, typer.Option(help="Wi-Fi password (8-63 characters); empty = open network.")] = "",
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the device applied the config.")]
     = True,
     timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the device.")] = 30.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start an attendance session: pick a device, publish its course config, wait until it is applied."""
+    """Start an attendance session: pick a device (or several), publish its course config, wait until
+    it is applied."""
     params = SessionStartParams(course=course, title=title or None, session=session, semester=semester,
                                 lecturer=lecturer, password=password, device=device or None, room=room or None,
-                                any_room=any_room, failover_grace_s=failover_grace)
+                                any_room=any_room, failover_grace_s=failover_grace, students=students,
+                                devices=devices, anyway=anyway)
     with client(globals_of(ctx)) as fleet:
         result = fleet.start_session(params)
         if not as_json:
             ssid = result.config.session.ssid if result.config.session else "-"
-            out.print(f"[green]session {result.session_id} started[/] on [bold]{result.device}[/] — "
+            out.print(f"[green]session {result.session_id} started[/] on [bold]{', '.join(result.devices)}[/] — "
                       f"students join Wi-Fi [bold]{ssid}[/]")
             out.print(ui.config_panel(result))
         waited = SessionWaited(result.session_id, "pending")

@@ -229,8 +229,13 @@ SESSION_COLUMNS: Final = (
 )
 
 
+def _devices(session: SessionRow) -> str:
+    """The session's device, or all of them when it has several."""
+    return ", ".join(session.devices) if len(session.devices) > 1 else _dash(session.device)
+
+
 def sessions_table(sessions: Sequence[SessionRow], *, wide: bool = False) -> Grid:
-    rows = [(str(s.session_id), s.course, s.session, s.semester, s.lecturer or "-", _dash(s.device),
+    rows = [(str(s.session_id), s.course, s.session, s.semester, s.lecturer or "-", _devices(s),
              _dash(s.moved_from if s.moves else None), s.ssid, _status(s), str(s.checkins), stamp(s.started_at))
             for s in sessions]
     return grid(SESSION_COLUMNS, rows, title="Sessions", wide=wide)
@@ -256,7 +261,7 @@ def config_panel(result: SessionStarted) -> Table:
     table.add_column(style="bold", no_wrap=True)
     table.add_column(no_wrap=True)
     table.add_row("session", str(result.session_id))
-    table.add_row("device", result.device)
+    table.add_row("devices" if len(result.devices) > 1 else "device", ", ".join(result.devices))
     config = result.config.session
     if config is not None:
         for label, value in (("ssid", config.ssid), ("password", config.password or "(open network)"),

@@ -47,6 +47,13 @@ def opt_text(obj: Mapping[str, Any], key: str) -> str | None:
     return None if obj.get(key) is None else text(obj, key)
 
 
+def texts(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    items = obj.get(key)
+    if type(items) is not list or any(type(item) is not str for item in items):
+        raise bad(key, "a list of strings")
+    return tuple(items)
+
+
 def boolean(obj: Mapping[str, Any], key: str) -> bool:
     value = obj.get(key)
     if type(value) is not bool:

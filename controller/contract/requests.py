@@ -33,6 +33,8 @@ from controller.errors import BadRequest, UnknownSession
 
 MAX_WAIT_S: Final = 60.0
 MAX_GRACE_S: Final = 86400.0
+MAX_STUDENTS: Final = 1000
+MAX_SESSION_DEVICES: Final = 10
 MAX_STORED_ID: Final = 2**31 - 1  # the largest id a database row holds (PostgreSQL integer)
 ROOM_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}")
 # Refused in any text a request carries (titles, names, lecturers), as it lands in configs, SSID
@@ -155,23 +157,38 @@ class SessionStartParams:
     room: str | None = None
     any_room: bool = False
     failover_grace_s: float = 60.0
+    students: int | None = None
+    """Claim the devices `core.capacity.devices_for` gives for this many students (not with `devices`)."""
+    devices: int | None = None
+    """Claim this many devices (not with `students`); neither: one."""
+    anyway: bool = False
+    """With too few free devices for `students`/`devices`: start on those that are free."""
 
     @classmethod
     def from_obj(cls, params: Mapping[str, Any]) -> Self:
         course = check_course(_str(params, "course", hi=16))
         device = _device(params, required=False)
+        students = _opt_int(params, "students", hi=MAX_STUDENTS)
+        devices = _opt_int(params, "devices", hi=MAX_SESSION_DEVICES)
+        if students is not None and devices is not None:
+            raise BadRequest("give either 'students' or 'devices', not both")
+        if device is not None and (students is not None or devices is not None):
+            raise BadRequest("'device' names the one device: leave out 'students' and 'devices'")
         return cls(
             course=course, title=_opt_str(params, "title", hi=100), session=_str(params, "session", hi=16),
             semester=_str(params, "semester", hi=32), lecturer=_opt_str(params, "lecturer", hi=64, lo=0) or "",
             password=check_password(_opt_str(params, "password", hi=63, lo=0) or ""), device=device,
             room=_room(params), any_room=_bool(params, "any_room"),
             failover_grace_s=_seconds(params, "failover_grace_s", default=60.0, hi=MAX_GRACE_S),
+            students=students, devices=devices, anyway=_bool(params, "anyway"),
         )
 
     def to_obj(self) -> JsonObject:
         return {"course": self.course, "session": self.session, "semester": self.semester, "lecturer": self.lecturer,
                 "password": self.password, "failover_grace_s": self.failover_grace_s, "any_room": self.any_room,
-                **_drop_none({"title": self.title, "device": self.device, "room": self.room})}
+                **_drop_none({"title": self.title, "device": self.device, "room": self.room,
+                              "students": self.students, "devices": self.devices}),
+                **({"anyway": True} if self.anyway else {})}
 
 
 @dataclass(frozen=True, slots=True)

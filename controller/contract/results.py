@@ -23,6 +23,7 @@ from controller.contract.fields import (
     opt_text,
     read_config,
     text,
+    texts,
 )
 from controller.contract.messages import Config, JsonObject
 
@@ -38,16 +39,20 @@ class SessionStarted:
     session_id: int
     device: str
     config: Config
+    """The config published to `device`; every device of the session has it under its own version."""
+    devices: tuple[str, ...]
+    """All the devices claimed, `device` first."""
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
         config = read_config(obj, "config")
         if config is None:
             raise bad("config", "a config object")
-        return cls(integer(obj, "session_id"), text(obj, "device"), config)
+        return cls(integer(obj, "session_id"), text(obj, "device"), config, texts(obj, "devices"))
 
     def to_obj(self) -> JsonObject:
-        return {"session_id": self.session_id, "device": self.device, "config": self.config.to_obj()}
+        return {"session_id": self.session_id, "device": self.device, "config": self.config.to_obj(),
+                "devices": list(self.devices)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,8 @@ class SessionRow:
     degraded: bool
     failover_grace_s: float
     checkins: int
+    devices: tuple[str, ...]
+    """The devices serving it, `device` first (an ended session: the one it last had)."""
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
@@ -117,7 +124,7 @@ class SessionRow:
             boolean(obj, "active"), boolean(obj, "applied"), opt_text(obj, "error"), integer(obj, "config_version"),
             number(obj, "started_at"), opt_number(obj, "ended_at"), opt_text(obj, "room"), integer(obj, "moves"),
             opt_text(obj, "moved_from"), boolean(obj, "degraded"), number(obj, "failover_grace_s"),
-            integer(obj, "checkins"),
+            integer(obj, "checkins"), texts(obj, "devices"),
         )
 
     def to_obj(self) -> JsonObject:
@@ -127,7 +134,7 @@ class SessionRow:
             "active": self.active, "applied": self.applied, "error": self.error,
             "config_version": self.config_version, "started_at": self.started_at, "ended_at": self.ended_at,
             "room": self.room, "moves": self.moves, "moved_from": self.moved_from, "degraded": self.degraded,
-            "failover_grace_s": self.failover_grace_s, "checkins": self.checkins,
+            "failover_grace_s": self.failover_grace_s, "checkins": self.checkins, "devices": list(self.devices),
         }
 
 

@@ -10,7 +10,7 @@ and no second lookup, and forgetting a device here forgets it there too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from controller.core import reconcile, selection
@@ -271,20 +271,23 @@ class Fleet:
 
     # --- sessions ---------------------------------------------------------------------------------
 
-    def started(self, desired: Desired, grace_s: float) -> list[Effect]:
-        """A session was created and `desired.device_id` claimed for it."""
-        if desired.session_id is None:
-            raise ValueError("a started session's config names its session")
-        self.sessions[desired.session_id] = SessionState(grace_s)
-        self.record(desired.device_id).serving = desired.session_id
-        return self._assign(desired)
+    def started(self, desired: Sequence[Desired], grace_s: float) -> list[Effect]:
+        """A session was created and each of `desired`'s devices claimed for it."""
+        effects: list[Effect] = []
+        for one in desired:
+            if one.session_id is None:
+                raise ValueError("a started session's config names its session")
+            self.sessions[one.session_id] = SessionState(grace_s)
+            self.record(one.device_id).serving = one.session_id
+            effects.extend(self._assign(one))
+        return effects
 
-    def ended(self, session_id: int, idle: Desired | None) -> list[Effect]:
-        """A session ended; its device (if it still had it) goes back to its idle config."""
+    def ended(self, session_id: int, idle: Sequence[Desired]) -> list[Effect]:
+        """A session ended; each device it still had goes back to its idle config."""
         effects: list[Effect] = [Log(logging.INFO, "session %d ended", (session_id,))]
-        if idle is not None:
-            self.record(idle.device_id).serving = None
-            effects.extend(self._assign(idle))
+        for one in idle:
+            self.record(one.device_id).serving = None
+            effects.extend(self._assign(one))
         effects.append(SettleWaiters(session_id, "ended", None))
         return effects
 

@@ -89,14 +89,17 @@ class SessionRecord:
     ended_at: float | None
     applied_at: float | None
     error: str | None
+    devices: tuple[str, ...] = ()
+    """The devices serving it, `device_id` first; an ended session: the one it last had."""
 
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """A session created and a device claimed for it: `desired` is that device's new config."""
+    """A session created and its devices claimed: `desired` holds each one's new config, the
+    session's `device_id` first."""
 
     session: SessionRecord
-    desired: Desired
+    desired: tuple[Desired, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +113,10 @@ class Moved:
 
 @dataclass(frozen=True, slots=True)
 class Ended:
-    """A session ended; `idle` is its device's new config (None: the device had left it already)."""
+    """A session ended; `idle` holds the new idle config of each device still serving it."""
 
     session: SessionRecord
-    idle: Desired | None
+    idle: tuple[Desired, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,12 +168,12 @@ class Requests:
         order = self._candidates(start, now)
         started = self.store.start_session(start, order, self.fleet.reported(), now, started_by=request.sender)
         failpoints.hit("after_claim_commit")
-        row, desired = started.session, started.desired
+        row, first = started.session, started.desired[0]
         log.info("session %d (%s %s %s) started by %s on %s as %s, config version %d", row.id, row.course_code,
-                 row.academic_session, row.semester, row.started_by, desired.device_id, row.ssid,
-                 desired.config.version)
-        self.applier.apply(self.fleet.started(desired, start.failover_grace_s), now)
-        return SessionStarted(row.id, desired.device_id, desired.config)
+                 row.academic_session, row.semester, row.started_by, ", ".join(row.devices), row.ssid,
+                 first.config.version)
+        self.applier.apply(self.fleet.started(started.desired, start.failover_grace_s), now)
+        return SessionStarted(row.id, first.device_id, first.config, row.devices)
 
     def _candidates(self, start: SessionStartParams, now: float) -> list[str]:
         """Devices to try, in order; with a room, only that room's unless `any_room` allows a fallback."""
@@ -187,9 +187,9 @@ class Requests:
     def session_end(self, params: SessionParams, _request: Request, now: float) -> SessionEnded:
         session_id = params.session_id
         ended = self.store.end_session(session_id, self.fleet.reported(), now)
-        idle = ended.idle
-        self.applier.apply(self.fleet.ended(session_id, idle), now)
-        return SessionEnded(session_id, ended.session.device_id, idle.config if idle else None)
+        self.applier.apply(self.fleet.ended(session_id, ended.idle), now)
+        first = next((d for d in ended.idle if d.device_id == ended.session.device_id), None)
+        return SessionEnded(session_id, ended.session.device_id, first.config if first else None)
 
     def session_wait(self, params: SessionWaitParams, request: Request, now: float) -> SessionWaited | None:
         settled = views.wait_result(self.store.get_session(params.session_id))

@@ -88,7 +88,8 @@ def test_a_lecturers_session_from_start_to_export(fleet: Fleet, running: subproc
     assert isinstance(config, dict)
     assert config["ssid"] == "CS101_Attendance_2024_2025"
     assert config["device_id"] == "ESP32_CS101_2024_2025_1st_Semester"
-    assert set(started) == {"session_id", "device", "config", "applied"}
+    assert set(started) == {"session_id", "device", "config", "devices", "applied"}
+    assert started["devices"] == [started["device"]]  # one device unless --students/--devices
 
     human = fleet(*START[:2], "EE201", *START[3:])
     assert human.returncode == 0, human.stderr
@@ -114,6 +115,11 @@ def test_a_lecturers_session_from_start_to_export(fleet: Fleet, running: subproc
     ended = fleet.json("session", "end", str(started["session_id"]))
     assert ended["config"] == {"v": 1, "version": int(config["version"]) + 1, "active_session": False}
     one_line_error(fleet("session", "end", str(started["session_id"])), "already ended")
+
+    big = [*START[:2], "MA100", *START[3:], "--devices", "3"]  # two of the three are free again
+    one_line_error(fleet(*big), "not_enough_devices", "only 2 free", "--anyway")
+    anyway = fleet.json(*big, "--anyway")
+    assert isinstance(anyway["devices"], list) and len(anyway["devices"]) == 2 and anyway["applied"] is True
 
     out = tmp_path / "cs101.csv"
     export = fleet("attendance", "export", str(started["session_id"]), "--out", str(out))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,9 @@ from sqlmodel import SQLModel
 from controller.adapters.store import Store
 from controller.contract.messages import Attendance, CheckinEvent
 from controller.contract.requests import SessionStartParams
+from controller.core.capacity import capacity
 from controller.core.values import LivenessRow
-from controller.errors import DeviceBusy, NoDeviceAvailable, StoreError, UnknownDevice
+from controller.errors import DeviceBusy, NoDeviceAvailable, NotEnoughDevices, StoreError, UnknownDevice
 from tests.databases import throwaway_postgres
 
 
@@ -44,17 +46,19 @@ def seen(store: Store, *ids: str) -> None:
 def test_claim_takes_the_first_free_candidate_and_versions_rise(store: Store) -> None:
     seen(store, "dev-a", "dev-b")
     first = store.start_session(REQUEST, ["dev-a", "dev-b"], {}, now=1.0)
-    assert (first.desired.device_id, first.desired.config.version, first.session.ssid) == (
+    assert (first.desired[0].device_id, first.desired[0].config.version, first.session.ssid) == (
         "dev-a", 1, "CS101_Attendance_2024_2025")
-    assert first.desired.session_id == first.session.id and first.session.device_id == "dev-a"
+    assert first.desired[0].session_id == first.session.id and first.session.device_id == "dev-a"
     second = store.start_session(REQUEST, ["dev-a", "dev-b"], {"dev-a": 9, "dev-b": 6}, now=2.0)
-    assert second.desired.device_id == "dev-b" and second.desired.config.version == 7  # max(stored 0, reported 6) + 1
+    (second_desired,) = second.desired
+    assert second_desired.device_id == "dev-b" and second_desired.config.version == 7  # max(stored 0, reported 6) + 1
     assert second.session.ssid == "CS101_Attendance_2024_2025_2"  # unique among active sessions
     with pytest.raises(NoDeviceAvailable):
         store.start_session(REQUEST, ["dev-a", "dev-b"], {}, now=3.0)
     ended = store.end_session(first.session.id, {}, now=4.0)
-    assert ended.idle is not None and ended.idle.device_id == "dev-a" and ended.idle.session_id is None
-    assert ended.idle.config.version == 2 and not ended.idle.config.active and not ended.session.active
+    (idle,) = ended.idle
+    assert idle.device_id == "dev-a" and idle.session_id is None
+    assert idle.config.version == 2 and not idle.config.active and not ended.session.active
     assert {d.device_id: d.session_id for d in store.desired()} == {"dev-a": None, "dev-b": second.session.id}
 
 
@@ -63,12 +67,12 @@ def test_a_move_numbers_both_devices_configs_by_what_they_reported(store: Store)
     started = store.start_session(REQUEST, ["dev-a"], {}, now=1.0)
     moved = store.move_session(started.session.id, "dev-a", ["dev-a", "dev-b"], {"dev-a": 4, "dev-b": 2})
     assert (moved.to.device_id, moved.to.config.version, moved.to.session_id) == ("dev-b", 3, started.session.id)
-    assert moved.to.config.session == started.desired.config.session  # the same session, another device
+    assert moved.to.config.session == started.desired[0].config.session  # the same session, another device
     assert (moved.idle.device_id, moved.idle.config.version, moved.idle.config.active) == ("dev-a", 5, False)
     assert (moved.session.device_id, moved.session.moved_from, moved.session.moves) == ("dev-b", "dev-a", 1)
     with pytest.raises(NoDeviceAvailable):  # never onto the device it leaves
         store.move_session(started.session.id, "dev-b", ["dev-b"], {})
-    assert store.end_session(started.session.id, {}, now=2.0).idle is not None
+    assert [d.device_id for d in store.end_session(started.session.id, {}, now=2.0).idle] == ["dev-b"]
 
 
 def test_explicit_device(store: Store) -> None:
@@ -115,7 +119,7 @@ def test_racing_claims_never_share_a_device_or_an_ssid(store: Store) -> None:
         try:
             started = store.start_session(REQUEST, devices, {}, now=1.0)
             with lock:
-                won.append((started.desired.device_id, started.session.ssid))
+                won.append((started.desired[0].device_id, started.session.ssid))
         except NoDeviceAvailable as exc:
             with lock:
                 lost.append(str(exc))
@@ -127,6 +131,81 @@ def test_racing_claims_never_share_a_device_or_an_ssid(store: Store) -> None:
         t.join(timeout=60)
     assert len(won) == 5 and len(lost) == 7
     assert len({d for d, _ in won}) == 5 and len({s for _, s in won}) == 5
+
+
+MANY = replace(REQUEST, room="LT2", devices=3)
+
+
+def serving(store: Store) -> set[str]:
+    return {d.device_id for d in store.desired() if d.session_id is not None}
+
+
+def test_a_session_claims_several_devices_with_one_ssid_and_their_own_versions(store: Store) -> None:
+    seen(store, "dev-a", "dev-b", "dev-c", "dev-d")
+    started = store.start_session(MANY, ["dev-a", "dev-b", "dev-c", "dev-d"], {"dev-b": 4}, now=1.0)
+    assert [(d.device_id, d.config.version) for d in started.desired] == [("dev-a", 1), ("dev-b", 5), ("dev-c", 1)]
+    assert {d.config.session for d in started.desired} == {started.desired[0].config.session}  # one SSID, label...
+    assert {d.session_id for d in started.desired} == {started.session.id}
+    assert started.session.device_id == "dev-a" and started.session.devices == ("dev-a", "dev-b", "dev-c")
+    assert store.get_session(started.session.id).devices == ("dev-a", "dev-b", "dev-c")
+    assert [s.devices for s in store.sessions(active_only=True)] == [("dev-a", "dev-b", "dev-c")]
+    ended = store.end_session(started.session.id, {}, now=2.0)
+    assert [(d.device_id, d.session_id, d.config.active) for d in ended.idle] == [
+        ("dev-a", None, False), ("dev-b", None, False), ("dev-c", None, False)]
+    assert [d.config.version for d in ended.idle] == [2, 6, 2]
+    assert {d.device_id: d.session_id for d in store.desired()} == {"dev-a": None, "dev-b": None, "dev-c": None}
+    assert store.get_session(started.session.id).devices == ("dev-a",)
+
+
+def test_too_few_free_devices_is_not_enough_devices_and_claims_nothing(store: Store) -> None:
+    seen(store, "dev-a", "dev-b", "dev-c")
+    store.start_session(REQUEST, ["dev-c"], {}, now=1.0)
+    with pytest.raises(NotEnoughDevices) as info:
+        store.start_session(MANY, ["dev-a", "dev-b", "dev-c"], {}, now=2.0)
+    assert info.value.message == (f"3 devices wanted but only 2 free in room LT2: 2 check in about {capacity(2)} "
+                                  "students in 5 minutes; pass --anyway to start on them")
+    assert len(store.sessions()) == 1 and serving(store) == {"dev-c"}  # the failed start left nothing behind
+    anyway = store.start_session(replace(MANY, anyway=True), ["dev-a", "dev-b", "dev-c"], {}, now=3.0)
+    assert anyway.session.devices == ("dev-a", "dev-b")
+    with pytest.raises(NoDeviceAvailable):  # anyway still needs one
+        store.start_session(replace(MANY, anyway=True), ["dev-a", "dev-b", "dev-c"], {}, now=4.0)
+
+
+def test_one_device_of_a_session_moves_alone(store: Store) -> None:
+    seen(store, "dev-a", "dev-b", "dev-c")
+    started = store.start_session(replace(REQUEST, devices=2), ["dev-a", "dev-b"], {}, now=1.0)
+    moved = store.move_session(started.session.id, "dev-b", ["dev-c"], {})
+    assert (moved.to.device_id, moved.idle.device_id) == ("dev-c", "dev-b")
+    assert moved.to.config.session == started.desired[1].config.session
+    assert moved.session.device_id == "dev-a" and moved.session.devices == ("dev-a", "dev-c")
+    assert moved.session.config_version == started.session.config_version  # the first device's, unchanged
+    assert [d.device_id for d in store.end_session(started.session.id, {}, now=2.0).idle] == ["dev-a", "dev-c"]
+
+
+def test_racing_multi_device_claims_never_share_a_device(store: Store) -> None:
+    devices = [f"dev-{i}" for i in range(6)]
+    seen(store, *devices)
+    won: list[tuple[str, ...]] = []
+    lost: list[str] = []
+    lock = threading.Lock()
+
+    def claim() -> None:
+        try:
+            started = store.start_session(replace(REQUEST, devices=2), devices, {}, now=1.0)
+            with lock:
+                won.append(started.session.devices)
+        except (NoDeviceAvailable, NotEnoughDevices) as exc:
+            with lock:
+                lost.append(str(exc))
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    claimed = [d for devices_of in won for d in devices_of]
+    assert len(won) == 3 and len(lost) == 3 and sorted(claimed) == devices
+    assert serving(store) == set(devices)
 
 
 def test_migrations_match_the_models(store: Store) -> None:

@@ -31,7 +31,8 @@ DEVICE_DEFAULTS = {"online": False, "last_seen": None, "name": None, "ssid": Non
                    "stations_refused": None, "checkins_served": None, "retired": False,
                    "approved": True, "flags": []}
 SESSION_DEFAULTS = {"title": "", "device": None, "error": None, "config_version": 1, "ended_at": None, "room": None,
-                    "moves": 0, "moved_from": None, "degraded": False, "failover_grace_s": 60.0, "checkins": 0}
+                    "moves": 0, "moved_from": None, "degraded": False, "failover_grace_s": 60.0, "checkins": 0,
+                    "devices": []}
 
 
 def fleet(snapshot: Mapping[str, Any]) -> DevicesList:
@@ -92,6 +93,15 @@ def test_sessions_table_shows_moves_and_degraded() -> None:
     assert "moved from" in out and "degraded" in out
     [moved] = [line.split() for line in out.splitlines() if "dev-b" in line]
     assert moved[moved.index("dev-b") + 1] == "dev-a"
+
+
+def test_sessions_table_names_every_device_of_a_session() -> None:
+    base = {"session_id": 3, "course": "CS101", "session": "2024/2025", "semester": "1st", "lecturer": "",
+            "ssid": "CS101_Attendance_2024_2025", "active": True, "applied": True, "error": None,
+            "started_at": NOW, "checkins": 5}
+    out = text(ui.sessions_table(sessions_of([base | {"device": "dev-a", "devices": ["dev-a", "dev-b", "dev-c"]}]),
+                                 wide=True))
+    assert "dev-a, dev-b, dev-c" in out
 
 
 def test_inventory_states() -> None:

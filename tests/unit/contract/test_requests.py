@@ -49,9 +49,10 @@ IDLE_ROW = DeviceRow("sim-00002", False, None, None, None, None, None, None, Non
                      None, None, None, None, True, False, ())
 SESSION = SessionRow(4, "CS101", "Intro", "2024/2025", "1st Semester", "", "esp32-a1b2c3d4e5f6",
                      "CS101_Attendance_2024_2025", True, False, None, 7, 1_000_000.0, None, "LT2", 1, "sim-00001",
-                     False, 60.0, 12)
+                     False, 60.0, 12, ("esp32-a1b2c3d4e5f6", "sim-00003"))
 RESULTS: dict[str, list[Any]] = {
-    "session.start": [SessionStarted(4, "esp32-a1b2c3d4e5f6", ACTIVE)],
+    "session.start": [SessionStarted(4, "esp32-a1b2c3d4e5f6", ACTIVE, ("esp32-a1b2c3d4e5f6",)),
+                      SessionStarted(4, "esp32-a1b2c3d4e5f6", ACTIVE, ("esp32-a1b2c3d4e5f6", "sim-00002"))],
     "session.wait": [SessionWaited(4, "applied"), SessionWaited(4, "rejected", "bad ssid")],
     "session.end": [SessionEnded(4, "esp32-a1b2c3d4e5f6", Config(8)), SessionEnded(4, None, None)],
     "session.list": [SessionList((SESSION,)), SessionList(())],
@@ -141,6 +142,18 @@ def test_params_the_schema_refuses_are_refused(request_obj: dict[str, Any]) -> N
      "room 'L/T' must be letters, digits, spaces, '.', '_' or '-'"),
     ("session.start", {"course": "CS101", "session": "x", "semester": "y", "failover_grace_s": -1}, BadRequest,
      "'failover_grace_s' must be a number of seconds in 0-86400"),
+    ("session.start", {"course": "CS101", "session": "x", "semester": "y", "students": 10, "devices": 2}, BadRequest,
+     "give either 'students' or 'devices', not both"),
+    ("session.start", {"course": "CS101", "session": "x", "semester": "y", "students": 1001}, BadRequest,
+     "'students' must be an integer in 1..1000"),
+    ("session.start", {"course": "CS101", "session": "x", "semester": "y", "devices": 0}, BadRequest,
+     "'devices' must be an integer in 1..10"),
+    ("session.start", {"course": "CS101", "session": "x", "semester": "y", "devices": 11}, BadRequest,
+     "'devices' must be an integer in 1..10"),
+    ("session.start", {"course": "CS101", "session": "x", "semester": "y", "devices": 2, "device": "sim-00001"},
+     BadRequest, "'device' names the one device: leave out 'students' and 'devices'"),
+    ("session.start", {"course": "CS101", "session": "x", "semester": "y", "anyway": "yes"}, BadRequest,
+     "'anyway' must be true or false"),
     ("session.wait", {"session_id": 1, "timeout_s": 61}, BadRequest, "'timeout_s' must be a number of seconds in 0-60"),
     ("session.end", {"session_id": 2**31}, UnknownSession, "no session 2147483648"),
     ("session.end", {"session_id": True}, BadRequest, "'session_id' must be an integer in 1..4294967295"),
@@ -161,6 +174,11 @@ def test_defaults_and_what_a_client_sends() -> None:
     assert start == api.SessionStartParams("CS101", None, "2024/2025", "1st")
     assert start.to_obj() == {"course": "CS101", "session": "2024/2025", "semester": "1st", "lecturer": "",
                               "password": "", "failover_grace_s": 60.0, "any_room": False}
+    assert (start.students, start.devices, start.anyway) == (None, None, False)  # one device, as before
+    many = api.SessionStartParams.from_obj({"course": "CS101", "session": "2024/2025", "semester": "1st",
+                                           "students": 1000, "anyway": True})
+    assert (many.students, many.devices, many.anyway) == (1000, None, True)
+    assert many.to_obj()["students"] == 1000 and many.to_obj()["anyway"] is True
     assert api.SessionWaitParams.from_obj({"session_id": 3}).timeout_s == 10.0
     assert api.DevicesListParams().to_obj() == {"offline_first": False}
     cleared = api.DeviceSetParams.from_obj({"device": "sim-00001", "room": ""})

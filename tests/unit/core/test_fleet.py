@@ -111,6 +111,22 @@ def test_a_busy_device_offline_past_its_grace_is_due() -> None:
     assert fleet.due_moves(160.0) == [Move(1, "dev-a", 60.0), Move(2, "dev-b", 60.0)]
 
 
+def test_one_offline_device_of_a_multi_device_session_moves_alone() -> None:
+    fleet = fleet_of("dev-a", "dev-c", "dev-d")
+    effects = fleet.started([Desired("dev-a", ACTIVE, 7), Desired("dev-b", ACTIVE, 7), Desired("dev-c", ACTIVE, 7)],
+                            30.0)
+    assert effects == [Reconcile("dev-a"), Reconcile("dev-b"), Reconcile("dev-c")]
+    assert fleet.busy() == {"dev-a": 7, "dev-b": 7, "dev-c": 7}
+    fleet.note_online({"dev-a", "dev-c", "dev-d"})
+    fleet.due_moves(100.0)
+    [move] = fleet.due_moves(130.0)
+    assert move == Move(7, "dev-b", 30.0)
+    fleet.moved(move, Desired("dev-d", ACTIVE, 7), Desired("dev-b", IDLE, None))
+    assert fleet.busy() == {"dev-a": 7, "dev-c": 7, "dev-d": 7}
+    ended = fleet.ended(7, [Desired(d, IDLE, None) for d in ("dev-a", "dev-c", "dev-d")])
+    assert ended[1:-1] == [Reconcile("dev-a"), Reconcile("dev-c"), Reconcile("dev-d")] and fleet.busy() == {}
+
+
 def test_a_device_back_online_or_freed_is_no_longer_counted_offline() -> None:
     fleet = fleet_of()
     fleet.load([Desired("dev-a", ACTIVE, 1), Desired("dev-b", ACTIVE, 2)], {}, [])
@@ -160,7 +176,7 @@ def test_no_free_device_degrades_the_session_once() -> None:
 def test_a_started_session_makes_its_device_busy_and_reconciles_it() -> None:
     fleet = fleet_of("dev-a")
     fleet.record("dev-a").settled = 4
-    assert fleet.started(Desired("dev-a", ACTIVE, 7), 45.0) == [Reconcile("dev-a")]
+    assert fleet.started([Desired("dev-a", ACTIVE, 7)], 45.0) == [Reconcile("dev-a")]
     assert fleet.busy() == {"dev-a": 7} and fleet.sessions[7].grace_s == 45.0
     assert fleet.record("dev-a").settled is None
     assert fleet.serving_session(7) == ["dev-a"]
@@ -168,11 +184,11 @@ def test_a_started_session_makes_its_device_busy_and_reconciles_it() -> None:
 
 def test_an_ended_session_idles_its_device_and_answers_its_waiters() -> None:
     fleet = fleet_of("dev-a")
-    fleet.started(Desired("dev-a", ACTIVE, 7), 60.0)
-    effects = fleet.ended(7, Desired("dev-a", IDLE, None))
+    fleet.started([Desired("dev-a", ACTIVE, 7)], 60.0)
+    effects = fleet.ended(7, [Desired("dev-a", IDLE, None)])
     assert effects[1:] == [Reconcile("dev-a"), SettleWaiters(7, "ended", None)]
     assert fleet.busy() == {} and fleet.desired() == {"dev-a": Desired("dev-a", IDLE, None)}
-    assert fleet.ended(8, None)[1:] == [SettleWaiters(8, "ended", None)]  # its device had left it already
+    assert fleet.ended(8, [])[1:] == [SettleWaiters(8, "ended", None)]  # its device had left it already
 
 
 # --- reconcile and settling ------------------------------------------------------------------------
@@ -180,7 +196,7 @@ def test_an_ended_session_idles_its_device_and_answers_its_waiters() -> None:
 
 def test_reconcile_publishes_then_settles_once() -> None:
     fleet = fleet_of("dev-a")
-    fleet.started(Desired("dev-a", ACTIVE, 7), 60.0)
+    fleet.started([Desired("dev-a", ACTIVE, 7)], 60.0)
     fleet.note_online({"dev-a"})
     assert fleet.reconcile("dev-a", 100.0, 30.0) == [PublishConfig("dev-a", ACTIVE)]
     fleet.published("dev-a", 5, 100.0)
@@ -192,7 +208,7 @@ def test_reconcile_publishes_then_settles_once() -> None:
 
 def test_a_rejection_settles_the_session_as_rejected() -> None:
     fleet = fleet_of("dev-a")
-    fleet.started(Desired("dev-a", ACTIVE, 7), 60.0)
+    fleet.started([Desired("dev-a", ACTIVE, 7)], 60.0)
     fleet.published("dev-a", 5, 100.0)
     fleet.live.on_state("dev-a", State(5, "rejected", error="ssid too long"))
     effects = fleet.reconcile("dev-a", 101.0, 30.0)
@@ -201,14 +217,14 @@ def test_a_rejection_settles_the_session_as_rejected() -> None:
 
 def test_a_device_ahead_of_the_database_is_bumped_for_its_session() -> None:
     fleet = fleet_of("dev-a")
-    fleet.started(Desired("dev-a", ACTIVE, 7), 60.0)
+    fleet.started([Desired("dev-a", ACTIVE, 7)], 60.0)
     fleet.live.on_state("dev-a", State(9, "applied", False))
     assert fleet.reconcile("dev-a", 100.0, 30.0) == [BumpVersion("dev-a", 10, 7)]
 
 
 def test_nothing_is_reconciled_until_retained_states_are_in_after_a_reconnect() -> None:
     fleet = fleet_of("dev-a")
-    fleet.started(Desired("dev-a", ACTIVE, 7), 60.0)
+    fleet.started([Desired("dev-a", ACTIVE, 7)], 60.0)
     fleet.published("dev-a", 5, 100.0)
     fleet.reconnected(102.0)
     assert fleet.record("dev-a").published is None

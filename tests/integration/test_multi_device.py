@@ -1,0 +1,72 @@
+"""A session on several devices against real brokers: claimed by the capacity model, one SSID on
+every device, check-ins from each landing once, all released at the end (issue 13)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from controller.adapters.client import FleetClient
+from controller.core.capacity import capacity, devices_for
+from controller.daemon.controller import Controller
+from controller.errors import ApiError
+from tests.brokers import RunningBroker
+from tests.conftest import Device
+from tests.integration.test_controller import START, online_device, wait_online
+from tests.waiting import eventually
+
+IDS = ("esp32-0000000000f1", "esp32-0000000000f2", "esp32-0000000000f3")
+
+
+def test_a_big_lecture_runs_on_several_devices_and_each_student_lands_once(
+    broker: RunningBroker, root: str, start_controller: Callable[..., Controller], make_device: Callable[..., Device],
+) -> None:
+    start_controller()
+    devices = {i: online_device(make_device, i) for i in IDS}
+    wanted = devices_for(150)
+    assert 1 < wanted <= len(IDS)
+    with FleetClient(broker.url, root) as client:
+        wait_online(client, len(IDS))
+        started = client.call("session.start", START | {"students": 150})
+        session_id = started["session_id"]
+        assert len(started["devices"]) == wanted and started["devices"][0] == started["device"]
+        configs = [devices[d].wait_config() for d in started["devices"]]
+        assert {c["ssid"] for c in configs} == {"CS101_Attendance_2024_2025"}
+        assert {(c["session_id"], c["device_id"], c["location"]) for c in configs} == {
+            (session_id, "ESP32_CS101_2024_2025_1st_Semester", "CS101 Classroom - 2024/2025 1st Semester")}
+        [row] = client.call("session.list", {"active": True})["sessions"]
+        assert row["devices"] == started["devices"] and row["device"] == started["device"]
+
+        first, second = (devices[d] for d in started["devices"][:2])
+        first.send("attendance", {"v": 1, "id": first.id, "session_id": session_id, "events": [
+            {"seq": 1, "student_id": "U2021/0042"}, {"seq": 2, "student_id": "U2021/0043"}]})
+        second.send("attendance", {"v": 1, "id": second.id, "session_id": session_id, "events": [
+            {"seq": 1, "student_id": "U2021/0042"}, {"seq": 2, "student_id": "U2021/0044"}]})
+        eventually(lambda: any(a.get("upto") == 2 for a in first.acks) and any(a.get("upto") == 2 for a in second.acks))
+        records = client.call("attendance.list", {"session_id": session_id})["records"]
+        assert sorted(r["student_id"] for r in records) == ["U2021/0042", "U2021/0043", "U2021/0044"]
+
+        client.call("session.end", {"session_id": session_id})
+        for d, active in zip(started["devices"], configs, strict=True):
+            assert devices[d].wait_config(newer_than=int(str(active["version"])))["active_session"] is False
+        eventually(lambda: client.call("devices.list")["available"] == len(IDS))
+
+
+def test_too_few_free_devices_says_so_and_anyway_takes_what_is_free(
+    broker: RunningBroker, root: str, start_controller: Callable[..., Controller], make_device: Callable[..., Device],
+) -> None:
+    start_controller()
+    devices = {i: online_device(make_device, i) for i in IDS[:2]}
+    with FleetClient(broker.url, root) as client:
+        wait_online(client, 2)
+        with pytest.raises(ApiError) as caught:
+            client.call("session.start", START | {"devices": 3})
+        assert caught.value.code == "not_enough_devices"
+        assert caught.value.message == (f"3 devices wanted but only 2 free: 2 check in about {capacity(2)} students "
+                                        "in 5 minutes; pass --anyway to start on them")
+        assert client.call("session.list")["sessions"] == []
+        started = client.call("session.start", START | {"devices": 3, "anyway": True})
+        assert sorted(started["devices"]) == sorted(devices)
+        for device in devices.values():
+            assert device.wait_config()["session_id"] == started["session_id"]
