@@ -3,8 +3,10 @@ systemd's notifications (READY once the first republish is done, a watchdog ping
 STOPPING at the stop).
 
 A scrape reads the fleet and the counters under the controller's lock, so it agrees with
-`fleet devices --json` and `fleet stats --json` answered at the same instant. The health checks take
-no lock: a wedged loop holding it must still be reported, not waited for.
+`fleet devices --json` and `fleet stats --json` answered at the same instant; the session counts
+are read from the database before the lock is taken, so a slow database never stalls heartbeats
+behind a scrape. The health checks take no lock: a wedged loop holding it must still be reported,
+not waited for.
 """
 
 from __future__ import annotations
@@ -92,17 +94,18 @@ class Observer:
         return health.ready_problems(self._facts())
 
     def _reading(self) -> Reading:
+        # the database is read before the lock is taken: a slow one must not hold heartbeats up
+        try:
+            sessions: census.SessionCounts | None = census.session_counts(self._store.sessions(active_only=True))
+        except StoreError as exc:
+            log.warning("metrics without session counts: %s", exc)
+            sessions = None
         if not self._lock.acquire(timeout=SCRAPE_LOCK_S):
             raise FleetError(f"the controller's lock was not free within {SCRAPE_LOCK_S:g} s")
         try:
             now, fleet = self._clock(), self._fleet
             devices = census.device_counts(list(fleet.live), fleet.live.online_ids(now), fleet.busy(),
                                            fleet.inventory(), now)
-            try:
-                sessions: census.SessionCounts | None = census.session_counts(self._store.sessions(active_only=True))
-            except StoreError as exc:
-                log.warning("metrics without session counts: %s", exc)
-                sessions = None
             return Reading(devices, sessions, self._stats.result(), self._connected(), self.last_tick)
         finally:
             self._lock.release()
