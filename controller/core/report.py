@@ -4,26 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from controller.contract.messages import JsonObject
-
-
-@dataclass(frozen=True, slots=True)
-class Checkin:
-    session_id: int
-    student_id: str
-    station_mac: str | None
+from controller.contract.results import HeldRow, StudentRow
+from controller.core.values import CheckinRecord, SessionRecord
 
 
-@dataclass(frozen=True, slots=True)
-class Held:
-    session_id: int
-    started_at: float
-    device: str | None
-
-
-def suspicious(checkins: Sequence[Checkin]) -> set[tuple[int, str]]:
+def suspicious(checkins: Sequence[CheckinRecord]) -> set[tuple[int, str]]:
     """(session, student) pairs checked in from a phone that checked in several students that session."""
     students: dict[tuple[int, str], set[str]] = defaultdict(set)
     for c in checkins:
@@ -32,8 +18,9 @@ def suspicious(checkins: Sequence[Checkin]) -> set[tuple[int, str]]:
     return {(sid, student) for (sid, _), names in students.items() if len(names) > 1 for student in names}
 
 
-def build(held: Sequence[Held], checkins: Sequence[Checkin]) -> JsonObject:
-    """One row per student (attended, held, percentage, flagged) and a head count per session.
+def build(held: Sequence[SessionRecord],
+          checkins: Sequence[CheckinRecord]) -> tuple[tuple[StudentRow, ...], tuple[HeldRow, ...]]:
+    """One row per student (attended, held, percentage, flagged) and a head count per session held.
 
     Flagged check-ins are counted and marked, so a lecturer sees them instead of trusting them
     silently.
@@ -45,17 +32,14 @@ def build(held: Sequence[Held], checkins: Sequence[Checkin]) -> JsonObject:
         attended[c.student_id].add(c.session_id)
         per_session[c.session_id].add(c.student_id)
     n = len(held)
-    students = [
-        {"student_id": student, "attended": len(sessions), "held": n,
-         "percent": round(100.0 * len(sessions) / n, 1) if n else 0.0,
-         "flagged": sum(1 for sid in sessions if (sid, student) in flagged)}
+    students = tuple(
+        StudentRow(student, len(sessions), n, round(100.0 * len(sessions) / n, 1) if n else 0.0,
+                   sum(1 for sid in sessions if (sid, student) in flagged))
         for student, sessions in sorted(attended.items())
-    ]
-    return {
-        "held": n,
-        "students": students,
-        "sessions": [{"session_id": h.session_id, "started_at": h.started_at, "device": h.device,
-                      "present": len(per_session[h.session_id]),
-                      "flagged": sum(1 for s in per_session[h.session_id] if (h.session_id, s) in flagged)}
-                     for h in held],
-    }
+    )
+    sessions = tuple(
+        HeldRow(h.id, h.started_at, h.device_id, len(per_session[h.id]),
+                sum(1 for s in per_session[h.id] if (h.id, s) in flagged))
+        for h in held
+    )
+    return students, sessions

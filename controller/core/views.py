@@ -134,9 +134,8 @@ def attendance_result(session_id: int, records: Sequence[CheckinRecord],
 def report_result(query: AttendanceReportParams, held: Sequence[SessionRecord],
                   checkins: Sequence[CheckinRecord]) -> AttendanceReport:
     """A course's semester: `held` its sessions, `checkins` theirs (core.report counts and flags)."""
-    built = report.build([report.Held(h.id, h.started_at, h.device_id) for h in held],
-                         [report.Checkin(c.session_id, c.student_id, c.station_mac) for c in checkins])
-    return AttendanceReport.from_obj(query.to_obj() | built)
+    students, sessions = report.build(held, checkins)
+    return AttendanceReport(query.course, query.session, query.semester, len(held), students, sessions)
 
 
 def courses_result(courses: Sequence[CourseRecord]) -> CoursesList:

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
-from controller.core.report import Checkin, Held, build, suspicious
-from controller.core.selection import describe_room
+from collections.abc import Sequence
 
-HELD = [Held(1, 10.0, "dev-a"), Held(2, 20.0, "dev-a"), Held(3, 30.0, "dev-b"), Held(4, 40.0, "dev-b")]
+from controller.contract.messages import JsonObject
+from controller.core import report as semester
+from controller.core.report import suspicious
+from controller.core.selection import describe_room
+from controller.core.values import CheckinRecord, SessionRecord
+
+
+def held(session_id: int, started_at: float, device: str) -> SessionRecord:
+    return SessionRecord(
+        id=session_id, course_code="CS101", course_title="Intro", academic_session="2024/2025", semester="1st",
+        lecturer="", started_by="", device_id=device, ssid="CS101_Attendance_2024_2025", room=None, config_version=1,
+        failover_grace_s=60.0, moves=0, moved_from=None, degraded=False, active=False, started_at=started_at,
+        ended_at=None, applied_at=None, error=None)
+
+
+def checkin(session_id: int, student_id: str, station_mac: str | None) -> CheckinRecord:
+    return CheckinRecord(session_id, student_id, "dev-a", 1, station_mac, 0.0)
+
+
+def build(sessions_held: Sequence[SessionRecord], checkins: Sequence[CheckinRecord]) -> JsonObject:
+    """The report's counts as its reply carries them."""
+    students, sessions = semester.build(sessions_held, checkins)
+    return {"held": len(sessions_held), "students": [s.to_obj() for s in students],
+            "sessions": [h.to_obj() for h in sessions]}
+
+
+HELD = [held(1, 10.0, "dev-a"), held(2, 20.0, "dev-a"), held(3, 30.0, "dev-b"), held(4, 40.0, "dev-b")]
 
 
 def test_counts_and_percentages() -> None:
-    checkins = [Checkin(1, "U1", None), Checkin(2, "U1", None), Checkin(3, "U1", None), Checkin(1, "U2", None)]
+    checkins = [checkin(1, "U1", None), checkin(2, "U1", None), checkin(3, "U1", None), checkin(1, "U2", None)]
     report = build(HELD, checkins)
     assert report["held"] == 4
     assert report["students"] == [
@@ -20,8 +45,8 @@ def test_counts_and_percentages() -> None:
 
 
 def test_one_phone_several_students_is_flagged_per_session() -> None:
-    checkins = [Checkin(1, "U1", "AA:BB:CC:DD:EE:01"), Checkin(1, "U2", "aa:bb:cc:dd:ee:01"),
-                Checkin(2, "U1", "aa:bb:cc:dd:ee:01"), Checkin(2, "U3", "aa:bb:cc:dd:ee:02")]
+    checkins = [checkin(1, "U1", "AA:BB:CC:DD:EE:01"), checkin(1, "U2", "aa:bb:cc:dd:ee:01"),
+                checkin(2, "U1", "aa:bb:cc:dd:ee:01"), checkin(2, "U3", "aa:bb:cc:dd:ee:02")]
     assert suspicious(checkins) == {(1, "U1"), (1, "U2")}
     report = build(HELD, checkins)
     flags = {s["student_id"]: s["flagged"] for s in report["students"]}
