@@ -42,10 +42,6 @@ class AccessControl:
         self._passwords, self._password_sig = self._load_passwords()
         self._acl, self._acl_sig = self._load_acl()
 
-    @property
-    def has_acl(self) -> bool:
-        return self._acl is not None
-
     def refusal(self, username: str | None, password: str | None, client_id: str | None) -> str | None:
         """Why this client may not connect, or None if it may."""
         if auth.unsafe_identity(client_id):

@@ -5,8 +5,8 @@ paho-based tests) can start and stop a broker without an event loop of its own. 
 what `fleet broker` runs in the foreground. The broker it runs is `fixes.FleetBroker`: amqtt with
 its faults mended, every override of amqtt's internals listed there with its test.
 
-Security comes from our own plugins over `controller.broker.access` (`plugins`): the password
-file and the ACL, with Mosquitto's meaning. They are reread within a second of changing on disk
+Security comes from `controller.broker.access`, applied by our auth plugin (`plugins`) and
+`fixes`: the password file and the ACL, with Mosquitto's meaning. They are reread within a second of changing on disk
 (and at once on SIGHUP under `fleet broker`); a client whose credentials no longer hold is
 disconnected, as Mosquitto does on reload. With `persistence true` the retained messages live on
 in `controller.broker.retained`'s file.
