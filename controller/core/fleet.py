@@ -29,6 +29,7 @@ from controller.core.liveness import DeviceLive, Registry
 from controller.core.reconcile import Applied, Bump, Publish, Published, RejectedByDevice
 from controller.core.values import Desired, DeviceInfo
 from controller.core.versions import reported_version
+from controller.errors import NoDeviceAvailable
 from controller.logtext import shown
 
 DEFAULT_GRACE_S = 60.0
@@ -207,6 +208,19 @@ class Fleet:
             self.live, busy=self.busy(), excluded=self.excluded(), now=now, ttl=self.live.ttl, room=room,
             rooms={d.device_id: d.info.room for d in self.devices.values() if d.info is not None})
 
+    def candidates(self, room: str | None, any_room: bool, device: str | None, now: float) -> list[str]:
+        """Free devices to try for a session, in order: none when it names its `device` (the claim
+        checks that one alone); else those in `room` first, then, if there are none and `any_room`
+        allows it, any free one. NoDeviceAvailable when `room` has none and no other may do."""
+        if device is not None:
+            return []
+        if room is None:
+            return self.pick(now)
+        in_room = self.pick(now, room=room)
+        if in_room or any_room:
+            return in_room or self.pick(now)
+        raise NoDeviceAvailable(self.describe_room(room))
+
     def describe_room(self, room: str) -> str:
         """Why `room` has no free device."""
         return selection.describe_room(room, self.in_room(room), online=self._online, busy=self.busy(),
@@ -238,8 +252,8 @@ class Fleet:
     def takeover_order(self, move: Move, now: float) -> list[str]:
         """Devices to move a session to: free ones in its device's room first, then any free one."""
         info = self.record(move.device_id).info
-        room = info.room if info is not None else None
-        return (self.pick(now, room=room) if room else []) or self.pick(now)
+        room = (info.room or None) if info is not None else None
+        return self.candidates(room, True, None, now)
 
     def moved(self, move: Move, to: Desired, idle: Desired) -> list[Effect]:
         """The database moved the session to `to.device_id`; the old device goes idle."""

@@ -63,7 +63,7 @@ from controller.daemon.effects import Applier
 from controller.daemon.roles import RoleTable
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
-from controller.errors import ApiError, Forbidden, NoDeviceAvailable, Rejected, StoreError
+from controller.errors import ApiError, Forbidden, Rejected, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class Requests:
     def session_start(self, start: SessionStartParams, request: Request, now: float) -> SessionStarted:
         self.applier.flush(now)  # newly seen devices must exist as rows before they can be claimed
         self.applier.note_transitions(now)
-        order = self._candidates(start, now)
+        order = self.fleet.candidates(start.room, start.any_room, start.device, now)
         started = self.store.start_session(start, order, self.fleet.reported(), now, started_by=request.sender)
         failpoints.hit("after_claim_commit")
         row, first = started.session, started.desired[0]
@@ -174,15 +174,6 @@ class Requests:
                  first.config.version)
         self.applier.apply(self.fleet.started(started.desired, start.failover_grace_s), now)
         return SessionStarted(row.id, first.device_id, first.config, row.devices)
-
-    def _candidates(self, start: SessionStartParams, now: float) -> list[str]:
-        """Devices to try, in order; with a room, only that room's unless `any_room` allows a fallback."""
-        if start.room is None or start.device is not None:
-            return self.fleet.pick(now)
-        in_room = self.fleet.pick(now, room=start.room)
-        if in_room or start.any_room:
-            return in_room or self.fleet.pick(now)
-        raise NoDeviceAvailable(self.fleet.describe_room(start.room))
 
     def session_end(self, params: SessionParams, _request: Request, now: float) -> SessionEnded:
         session_id = params.session_id

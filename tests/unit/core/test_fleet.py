@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from controller.contract.messages import Config, Heartbeat, SessionConfig, State, Status
 from controller.core.effects import (
     BumpVersion,
@@ -19,6 +21,7 @@ from controller.core.fleet import Fleet, Move
 from controller.core.liveness import Registry
 from controller.core.reconcile import Published
 from controller.core.values import Desired, DeviceInfo
+from controller.errors import NoDeviceAvailable
 
 TTL = 90.0
 SESSION = SessionConfig(7, "CS101", "Intro", "2024/2025", "1st Semester", "", "ESP32_CS101", "CS101 - Intro",
@@ -95,6 +98,17 @@ def test_pick_skips_busy_excluded_and_offline_devices_and_prefers_the_room() -> 
     assert fleet.pick(100.0, room="R1") == ["dev-b"]
     assert fleet.pick(100.0 + TTL + 1) == []  # nobody heard from since
     assert fleet.describe_room("R2") == "no device is placed in room R2"
+
+
+def test_candidates_are_the_room_first_then_any_room_and_none_when_a_device_is_named() -> None:
+    fleet = fleet_of("dev-a", "dev-b")
+    fleet.load([], {"dev-a": DeviceInfo(), "dev-b": DeviceInfo(room="R1")}, [])
+    assert fleet.candidates(None, False, None, 100.0) == ["dev-a", "dev-b"]
+    assert fleet.candidates("R1", False, None, 100.0) == ["dev-b"]
+    assert fleet.candidates("R2", True, None, 100.0) == ["dev-a", "dev-b"]
+    assert fleet.candidates("R1", False, "dev-a", 100.0) == []
+    with pytest.raises(NoDeviceAvailable, match="no device is placed in room R2"):
+        fleet.candidates("R2", False, None, 100.0)
 
 
 # --- failover --------------------------------------------------------------------------------------
