@@ -92,11 +92,14 @@ class DeviceView:
     boot: int
     online: bool
     config_version: int
-    active_session: bool
     session_id: int | None
     ssid: str | None
     queued: int
     next_seq: int
+
+    @property
+    def active_session(self) -> bool:
+        return self.session_id is not None
 
 
 class SimDevice:
@@ -260,7 +263,7 @@ class SimDevice:
         config, queued = self.config, len(self.queue)
         session = None if config is None else config.session
         return DeviceView(
-            self.device_id, self.boot, online, 0 if config is None else config.version, session is not None,
+            self.device_id, self.boot, online, 0 if config is None else config.version,
             None if session is None else session.session_id, None if session is None else session.ssid, queued,
             self.next_seq,
         )

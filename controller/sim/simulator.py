@@ -18,6 +18,7 @@ queue) and read `stats()`/`devices` (snapshots of plain values).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -98,7 +99,8 @@ class SimConfig:
 
 @dataclass(frozen=True, slots=True)
 class SimStats:
-    """Counters since start; `connected` is the number of devices connected now."""
+    """Counters since start (a frozen copy of the loop's `Counters`, field for field); `connected`
+    is the number of devices connected now."""
 
     connected: int
     published: int
@@ -161,11 +163,7 @@ class Simulator:
             return loop.counters.connected >= n
 
     def stats(self) -> SimStats:
-        c = self._loop.counters
-        return SimStats(
-            c.connected, c.published, c.configs_applied, c.configs_rejected, c.configs_ignored, c.checkins_sent,
-            c.checkins_acked, c.checkins_repeated, c.checkins_refused, c.deaths, c.connect_failures, c.bad_inbound,
-        )
+        return SimStats(**dataclasses.asdict(self._loop.counters))
 
     @property
     def devices(self) -> Mapping[str, DeviceView]:
