@@ -250,7 +250,7 @@ class Controller:
     def _tick(self, now: float) -> None:
         applier = self._applier
         if now >= self._next["flush"]:
-            applier.flush(self.clock())
+            applier.flush(now)
             self._next["flush"] = now + self.settings.flush_s
         applier.note_transitions(now)
         for device_id, flag in self.registry.raised:

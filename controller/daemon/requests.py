@@ -138,7 +138,10 @@ class Requests:
             raise ApiError(f"unknown method {request.method!r}", "unknown_method")
         params = route.method.params.from_obj(request.params)
         self._authorise(request.sender, request.method, params)
-        result = route.handler(self, params, request, self._clock())
+        now = self._clock()
+        if route.flush_first:
+            self.applier.flush(now)
+        result = route.handler(self, params, request, now)
         return None if result is None else result.to_obj()
 
     def _authorise(self, user: str, method: str, params: requests.Wire) -> None:
@@ -163,7 +166,6 @@ class Requests:
     # --- sessions ---------------------------------------------------------------------------------
 
     def session_start(self, start: SessionStartParams, request: Request, now: float) -> SessionStarted:
-        self.applier.flush(now)  # newly seen devices must exist as rows before they can be claimed
         self.applier.note_transitions(now)
         order = self.fleet.candidates(start.room, start.any_room, start.device, now)
         started = self.store.start_session(start, order, self.fleet.reported(), now, started_by=request.sender)
@@ -215,31 +217,25 @@ class Requests:
     # --- the inventory ----------------------------------------------------------------------------
 
     def device_list(self, _params: NoParams, _request: Request, now: float) -> DeviceInventory:
-        self.applier.flush(self._clock())  # devices seen since the last flush are listed as rows too
         fleet = self.fleet
         return views.inventory_result(fleet.live.devices, self.store.load_devices(), fleet.desired(),
                                       fleet.live.online_ids(now), now)
 
     def device_set(self, params: DeviceSetParams, request: Request, _now: float) -> DeviceUpdated:
-        self.applier.flush(self._clock())  # the device must exist as a row
         return self._inventory_changed(request.method,
                                        self.store.set_device(params.device, name=params.name, room=params.room))
 
     def device_retire(self, params: DeviceParams, request: Request, _now: float) -> DeviceUpdated:
-        self.applier.flush(self._clock())
         return self._inventory_changed(request.method, self.store.set_retired(params.device, True))
 
     def device_restore(self, params: DeviceParams, request: Request, _now: float) -> DeviceUpdated:
-        self.applier.flush(self._clock())
         return self._inventory_changed(request.method, self.store.set_retired(params.device, False))
 
     def device_approve(self, params: DeviceParams, request: Request, _now: float) -> DeviceUpdated:
-        self.applier.flush(self._clock())
         return self._inventory_changed(request.method, self.store.approve(params.device))
 
     def device_forget(self, params: DeviceParams, _request: Request, now: float) -> DeviceForgotten:
         device_id = params.device
-        self.applier.flush(self._clock())
         live = self.fleet.live.devices.get(device_id)
         if live is not None and live.online(now, self._settings.heartbeat_ttl_s):
             # it would reappear at once, with no birth, looking offline while it heartbeats
@@ -263,10 +259,13 @@ class Route(Generic[P, R]):
     method: Method[P, R]
     handler: Callable[[Requests, P, Request, float], R | None]
     """Answers `params` of `request` at `now`; None when the answer comes later (`session.wait`)."""
+    flush_first: bool = False
+    """Write pending liveness to the database first, so that devices seen since the last flush exist
+    as rows (to be claimed, listed, named, retired, approved or forgotten)."""
 
 
 TABLE: Mapping[str, Route[Any, Any]] = {route.method.name: route for route in (
-    Route(requests.SESSION_START, Requests.session_start),
+    Route(requests.SESSION_START, Requests.session_start, flush_first=True),
     Route(requests.SESSION_WAIT, Requests.session_wait),
     Route(requests.SESSION_END, Requests.session_end),
     Route(requests.SESSION_LIST, Requests.session_list),
@@ -275,11 +274,11 @@ TABLE: Mapping[str, Route[Any, Any]] = {route.method.name: route for route in (
     Route(requests.ATTENDANCE_LIST, Requests.attendance_list),
     Route(requests.ATTENDANCE_REPORT, Requests.attendance_report),
     Route(requests.COURSES_LIST, Requests.courses_list),
-    Route(requests.DEVICE_LIST, Requests.device_list),
-    Route(requests.DEVICE_SET, Requests.device_set),
-    Route(requests.DEVICE_RETIRE, Requests.device_retire),
-    Route(requests.DEVICE_RESTORE, Requests.device_restore),
-    Route(requests.DEVICE_APPROVE, Requests.device_approve),
-    Route(requests.DEVICE_FORGET, Requests.device_forget),
+    Route(requests.DEVICE_LIST, Requests.device_list, flush_first=True),
+    Route(requests.DEVICE_SET, Requests.device_set, flush_first=True),
+    Route(requests.DEVICE_RETIRE, Requests.device_retire, flush_first=True),
+    Route(requests.DEVICE_RESTORE, Requests.device_restore, flush_first=True),
+    Route(requests.DEVICE_APPROVE, Requests.device_approve, flush_first=True),
+    Route(requests.DEVICE_FORGET, Requests.device_forget, flush_first=True),
 )}
 """Every method of the request API and its handler (a test holds it equal to `requests.METHODS`)."""
