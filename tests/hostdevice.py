@@ -14,7 +14,7 @@ from pathlib import Path
 
 from controller.adapters.client import FleetClient
 from controller.broker.startup import free_port
-from controller.contract.messages import JsonObject
+from controller.contract.messages import Heartbeat, JsonObject, decode_heartbeat
 from tests.conftest import Recorder
 from tests.waiting import eventually
 
@@ -109,6 +109,7 @@ def attendance(client: FleetClient, session_id: int) -> list[str]:
     return sorted(r["student_id"] for r in client.call("attendance.list", {"session_id": session_id})["records"])
 
 
-def last_heartbeat(recorder: Recorder, device_id: str) -> dict[str, object]:
-    beats = [json.loads(p) for t, p, _ in recorder.messages if t.endswith(f"/{device_id}/heartbeat")]
-    return beats[-1] if beats else {}
+def last_heartbeat(recorder: Recorder, device_id: str) -> Heartbeat | None:
+    """The device's last heartbeat as the controller decodes it, or None before its first."""
+    beats = [payload for topic, payload, _ in list(recorder.messages) if topic.endswith(f"/{device_id}/heartbeat")]
+    return decode_heartbeat(beats[-1], device_id) if beats else None

@@ -50,7 +50,11 @@ def test_session_applies_on_a_host_device_and_a_checkin_is_stored_once(
         assert 400 <= status < 500  # no active session on that device
 
         eventually(lambda: attendance(client, started["session_id"]) == ["U2021/0042"], 10, "one row")
-        eventually(lambda: last_heartbeat(recorder, chosen.id).get("queued") == 0, 10, "queue drained")
+
+        def drained() -> bool:
+            hb = last_heartbeat(recorder, chosen.id)
+            return hb is not None and hb.queued == 0
+        eventually(drained, 10, "queue drained")
         assert attendance(client, started["session_id"]) == ["U2021/0042"]
 
 

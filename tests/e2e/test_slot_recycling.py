@@ -9,21 +9,20 @@ import http.client
 import json
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from controller.adapters.client import FleetClient
-from controller.contract.messages import Heartbeat, decode_heartbeat
 from controller.daemon.controller import Controller
 from tests.brokers import RunningBroker
 from tests.conftest import Recorder
-from tests.hostdevice import HostDevice, attendance, online, start_applied
+from tests.hostdevice import HostDevice, attendance, last_heartbeat, online, start_applied
 from tests.waiting import eventually
 
 SLOTS = 10
 FULL_BODY = "access point full"  # fleet::kAccessPointFullBody
+DEVICE_ID = "esp32-00000000013a"
 
 
 class Phone:
@@ -52,39 +51,13 @@ class Phone:
         return self.request("POST", "/checkin", {"student_id": self.student_id})
 
 
-@pytest.fixture
-def lecture_device(broker: RunningBroker, root: str, tmp_path: Path) -> Iterator[Callable[..., HostDevice]]:
-    made: list[HostDevice] = []
-
-    def make(*flags: str) -> HostDevice:
-        device = HostDevice("esp32-00000000013a", broker.url, root, tmp_path / "device", flags)
-        device.start()
-        made.append(device)
-        return device
-
-    yield make
-    for device in made:
-        device.stop()
-
-
-def heartbeats(recorder: Recorder, device_id: str) -> list[Heartbeat]:
-    """The device's heartbeats as the controller decodes them."""
-    return [decode_heartbeat(payload, device_id)
-            for topic, payload, _ in list(recorder.messages) if topic.endswith(f"/{device_id}/heartbeat")]
-
-
-def last_heartbeat(recorder: Recorder, device_id: str) -> Heartbeat | None:
-    beats = heartbeats(recorder, device_id)
-    return beats[-1] if beats else None
-
-
 @pytest.mark.parametrize("broker", ["mosquitto"], indirect=True)
 def test_forty_students_check_in_through_ten_recycled_slots(
     broker: RunningBroker, root: str, start_controller: Callable[..., Controller],
-    lecture_device: Callable[..., HostDevice], recorder: Recorder,
+    host_devices: Callable[..., HostDevice], recorder: Recorder,
 ) -> None:
     start_controller()
-    device = lecture_device()
+    device = host_devices(DEVICE_ID)
     with FleetClient(broker.url, root) as client:
         online(client, 1)
         started = start_applied(client)
@@ -128,10 +101,10 @@ def test_forty_students_check_in_through_ten_recycled_slots(
 @pytest.mark.parametrize("broker", ["mosquitto"], indirect=True)
 def test_without_recycling_the_eleventh_student_is_refused(
     broker: RunningBroker, root: str, start_controller: Callable[..., Controller],
-    lecture_device: Callable[..., HostDevice], recorder: Recorder,
+    host_devices: Callable[..., HostDevice], recorder: Recorder,
 ) -> None:
     start_controller()
-    device = lecture_device("--no-recycle")
+    device = host_devices(DEVICE_ID, "--no-recycle")
     with FleetClient(broker.url, root) as client:
         online(client, 1)
         started = start_applied(client)
