@@ -1,7 +1,9 @@
-"""Rate limits on what clients send: token buckets per key, bounded in number.
+"""Rate limits: a token bucket (`TokenBucket`), and token buckets per key, bounded in number
+(`Buckets`).
 
 Pure: `now` is a parameter. The controller keeps one `Buckets` for requests (keyed by reply topic,
-which names the user under the secure profile) so one flooding client cannot starve the others.
+which names the user under the secure profile) so one flooding client cannot starve the others;
+the simulator paces its connects with one `TokenBucket`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,38 @@ MAX_KEYS: Final = 10_000
 """Buckets kept at once; the least recently used is forgotten first (a forgotten key starts full)."""
 
 
+class TokenBucket:
+    """`rate` tokens a second, at most `burst` kept; it starts full."""
+
+    __slots__ = ("_at", "_burst", "_rate", "_tokens")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("a token bucket needs rate > 0 and burst >= 1")
+        self._rate = rate
+        self._burst = burst
+        self._tokens = burst
+        self._at = now
+
+    def refill(self, now: float) -> None:
+        self._tokens = min(self._burst, self._tokens + max(0.0, now - self._at) * self._rate)
+        self._at = now
+
+    def ready(self) -> bool:
+        """A whole token is there (as of the last `refill`)."""
+        return self._tokens >= 1.0
+
+    def take(self) -> None:
+        self._tokens -= 1.0
+
+    def wait_s(self) -> float:
+        """Seconds from the last `refill` until a whole token is there."""
+        return max(0.0, (1.0 - self._tokens) / self._rate)
+
+
 @dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    at: float
+class _Keyed:
+    bucket: TokenBucket
     refused_at: float = float("-inf")  # when a refusal was last answered
 
 
@@ -36,24 +66,23 @@ class Buckets:
         if rate <= 0 or burst < 1 or max_keys < 1:
             raise ValueError("rate must be positive, burst at least 1, max_keys at least 1")
         self.rate, self.burst, self.quiet_s, self.max_keys = rate, burst, quiet_s, max_keys
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._buckets: OrderedDict[str, _Keyed] = OrderedDict()
 
     def take(self, key: str, now: float) -> Verdict:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _Bucket(self.burst, now)
+        keyed = self._buckets.get(key)
+        if keyed is None:
+            keyed = self._buckets[key] = _Keyed(TokenBucket(self.rate, self.burst, now))
             if len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(key)
-            bucket.tokens = min(self.burst, bucket.tokens + max(0.0, now - bucket.at) * self.rate)
-            bucket.at = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
+            keyed.bucket.refill(now)
+        if keyed.bucket.ready():
+            keyed.bucket.take()
             return Verdict(True, True)
-        answer = now - bucket.refused_at >= self.quiet_s
+        answer = now - keyed.refused_at >= self.quiet_s
         if answer:
-            bucket.refused_at = now
+            keyed.refused_at = now
         return Verdict(False, answer)
 
     def __len__(self) -> int:

@@ -22,9 +22,10 @@ import paho.mqtt.client as paho
 
 from controller.adapters.mqtt import BrokerAddress, new_client, parse_broker_url
 from controller.contract.topics import Topics
+from controller.core.ratelimit import TokenBucket
 from controller.sim.device import SimDevice
 from controller.sim.pump import ClientPump
-from controller.sim.reactor import Reactor, Timers, TokenBucket
+from controller.sim.reactor import Reactor, Timers
 from controller.sim.traffic import Close, Counters, Link, Phase, Traffic
 
 if TYPE_CHECKING:

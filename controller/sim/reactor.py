@@ -1,7 +1,7 @@
 """The parts of a single-threaded event loop, free of MQTT and of devices: a selector with a
 wake-up socket and a queue of commands from other threads (`Reactor`), keyed one-shot timers
-(`Timers`) and a token bucket that paces work (`TokenBucket`). `now` (monotonic seconds) is passed
-in wherever time counts, so timers and the bucket are tested with plain numbers.
+(`Timers`); the token bucket that paces work is `controller.core.ratelimit.TokenBucket`. `now`
+(monotonic seconds) is passed in wherever time counts, so timers are tested with plain numbers.
 """
 
 from __future__ import annotations
@@ -63,35 +63,6 @@ class Timers(Generic[K]):
                 continue  # cancelled or replaced
             del self._live[key]
             yield key
-
-
-class TokenBucket:
-    """`rate` tokens a second, at most `burst` kept; it starts full."""
-
-    __slots__ = ("_at", "_burst", "_rate", "_tokens")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("a token bucket needs rate > 0 and burst >= 1")
-        self._rate = rate
-        self._burst = burst
-        self._tokens = burst
-        self._at = now
-
-    def refill(self, now: float) -> None:
-        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
-        self._at = now
-
-    def ready(self) -> bool:
-        """A whole token is there (as of the last `refill`)."""
-        return self._tokens >= 1.0
-
-    def take(self) -> None:
-        self._tokens -= 1.0
-
-    def wait_s(self) -> float:
-        """Seconds from the last `refill` until a whole token is there."""
-        return max(0.0, (1.0 - self._tokens) / self._rate)
 
 
 class Reactor(Generic[H]):

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from controller.sim.reactor import READ, WRITE, Reactor, Timers, TokenBucket
+from controller.core.ratelimit import TokenBucket
+from controller.sim.reactor import READ, WRITE, Reactor, Timers
 
 # --- timers --------------------------------------------------------------------------------------
 
