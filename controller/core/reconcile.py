@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controller.contract.messages import Config, State
-from controller.core.versions import next_version
+from controller.core.versions import applied_version, next_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +55,6 @@ class RejectedByDevice:
 Action = Publish | Bump | Applied | RejectedByDevice
 
 
-def applied_floor(state: State) -> int:
-    """The version a device compares new configs against: what it applied (a rejected one is not kept)."""
-    return state.config_version if state.applied else state.applied_version or 0
-
-
 def matches(desired: Config, state: State) -> bool:
     """Does an `applied` report describe this desired config?"""
     if desired.session is None:
@@ -87,7 +82,7 @@ def reconcile(
     must find its config retained. The device ignores a version it has applied.
     """
     if reported is not None:
-        floor = applied_floor(reported)
+        floor = applied_version(reported) or 0  # what it compares new configs against
         if floor > desired.version:
             return Bump(device_id, next_version(desired.version, floor))
         if reported.config_version == desired.version and reported.applied and not matches(desired, reported):
@@ -100,7 +95,7 @@ def reconcile(
             if not reported.applied:
                 return RejectedByDevice(device_id, desired.version, reported.error or "")
             return Applied(device_id, desired.version)
-        if not reported.applied and applied_floor(reported) == desired.version:
+        if not reported.applied and applied_version(reported) == desired.version:
             return None  # it runs our config and turned down someone else's newer one
     if online and now - published.at >= resend_after:
         return Publish(device_id, desired)

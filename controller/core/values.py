@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controller.contract.messages import Config
+from controller.core.liveness import DeviceLive
+from controller.core.versions import applied_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,12 @@ class LivenessRow:
     fw: str | None
     ip: str | None
     applied_version: int | None
+
+    @classmethod
+    def of(cls, device: DeviceLive) -> LivenessRow:
+        """The row of a device's liveness as the registry holds it (the version it runs, core.versions)."""
+        return cls(device.device_id, device.last_seen, device.boot if device.boot >= 0 else None, device.fw,
+                   device.ip, applied_version(device.reported))
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from controller.core.values import (
     RejectedRecord,
     SessionRecord,
 )
+from controller.core.versions import applied_version
 
 _NO_INFO = DeviceInfo()
 
@@ -50,8 +51,7 @@ def device_row(device: DeviceLive, desired: Desired | None, info: DeviceInfo, *,
         location=session.location if session else None, room=info.room,
         session_id=desired.session_id if desired else None,
         config_version=desired.config.version if desired else None,
-        applied_version=(reported.config_version if reported and reported.applied else
-                         (reported.applied_version if reported else None)),
+        applied_version=applied_version(reported),
         boot=device.boot if device.boot >= 0 else None, fw=device.fw,
         rssi=heartbeat.rssi if heartbeat else None, heap=heartbeat.heap if heartbeat else None,
         uptime_s=heartbeat.uptime_s if heartbeat else None, stations=heartbeat.stations if heartbeat else None,

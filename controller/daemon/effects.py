@@ -121,8 +121,7 @@ class Applier:
         """Write the liveness of devices seen since the last flush (new ones become rows)."""
         registry = self.fleet.live
         dirty = registry.take_dirty()
-        rows = [LivenessRow(d.device_id, d.last_seen, d.boot if d.boot >= 0 else None, d.fw, d.ip,
-                            d.reported.config_version if d.reported and d.reported.applied else None) for d in dirty]
+        rows = [LivenessRow.of(d) for d in dirty]
         started = time.perf_counter()
         try:
             refused = self.store.flush_liveness(rows, now, approve_new=not self._settings.require_approval)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from controller.contract.messages import Config, SessionConfig, State
+from controller.core.liveness import DeviceLive
 from controller.core.reconcile import Bump, Published, reconcile
-from controller.core.versions import next_version, reported_version
+from controller.core.values import LivenessRow
+from controller.core.versions import applied_version, next_version, reported_version
 
 
 def test_a_device_reports_the_higher_of_what_it_saw_and_what_it_runs() -> None:
@@ -12,6 +14,16 @@ def test_a_device_reports_the_higher_of_what_it_saw_and_what_it_runs() -> None:
     assert reported_version(State(9, "applied", False)) == 9
     assert reported_version(State(2, "rejected", error="x", applied_version=6)) == 6
     assert reported_version(State(7, "rejected", error="x", applied_version=6)) == 7
+
+
+def test_a_device_runs_what_it_applied_or_after_a_rejection_what_it_kept() -> None:
+    assert applied_version(None) is None
+    assert applied_version(State(9, "applied", False)) == 9
+    assert applied_version(State(7, "rejected", error="x", applied_version=6)) == 6
+    assert applied_version(State(7, "rejected", error="x")) is None  # it never said what it kept
+    # the flush stores the same version devices.list shows
+    device = DeviceLive("dev-a", boot=2, last_seen=1.0, reported=State(7, "rejected", error="x", applied_version=6))
+    assert LivenessRow.of(device) == LivenessRow("dev-a", 1.0, 2, None, None, 6)
 
 
 def test_the_next_version_is_above_both_the_database_and_the_device() -> None:
