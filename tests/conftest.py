@@ -56,8 +56,8 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-def fast_settings(broker_url: str, root: str, db_url: str, **overrides: float) -> ControllerSettings:
-    values: dict[str, float] = {"heartbeat_ttl_s": 90.0, "flush_s": 0.5, "reconcile_s": 0.5, "resend_s": 5.0,
+def fast_settings(broker_url: str, root: str, db_url: str, **overrides: float | None) -> ControllerSettings:
+    values: dict[str, float | None] = {"heartbeat_ttl_s": 90.0, "flush_s": 0.5, "reconcile_s": 0.5, "resend_s": 5.0,
                                 "resync_s": 5.0}
     values.update(overrides)
     return ControllerSettings(broker_url=broker_url, root=root, db_url=db_url,
@@ -77,8 +77,9 @@ def crash(ctl: Controller) -> None:
 def start_controller(broker: RunningBroker, root: str, db_url: str) -> Iterator[Callable[..., Controller]]:
     started: list[Controller] = []
 
-    def start(**overrides: float) -> Controller:
-        ctl = Controller(fast_settings(broker.url, root, db_url, **overrides))
+    def start(broker_url: str | None = None, **overrides: float | None) -> Controller:
+        """A started controller on `broker_url` (the `broker` fixture's by default), `overrides` its settings."""
+        ctl = Controller(fast_settings(broker_url or broker.url, root, db_url, **overrides))
         ctl.start()
         started.append(ctl)
         return ctl

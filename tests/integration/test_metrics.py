@@ -12,7 +12,6 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -39,27 +38,6 @@ START = SessionStartParams(course="CS101", title="Intro", session="2024/2025", s
 def broker() -> Iterator[RunningBroker]:
     with start_amqtt() as running:
         yield running
-
-
-@pytest.fixture
-def root() -> str:
-    return f"met{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def make_controller(broker: RunningBroker, root: str, tmp_path: Path) -> Iterator[Callable[..., Controller]]:
-    started: list[Controller] = []
-
-    def make(broker_url: str = broker.url, **overrides: object) -> Controller:
-        settings = fast_settings(broker_url, root, f"sqlite:///{tmp_path / 'fleet.db'}")
-        ctl = Controller(replace(settings, metrics_port=0, **overrides))  # type: ignore[arg-type]
-        ctl.start()
-        started.append(ctl)
-        return ctl
-
-    yield make
-    for ctl in started:
-        ctl.stop()
 
 
 def get(ctl: Controller, path: str) -> tuple[int, str]:
@@ -114,9 +92,9 @@ def agree(samples: Samples, devices: DevicesList, stats: StatsResult) -> list[st
 
 
 def test_a_scrape_matches_fleet_devices_and_fleet_stats(
-    broker: RunningBroker, root: str, make_controller: Callable[..., Controller],
+    broker: RunningBroker, root: str, start_controller: Callable[..., Controller],
 ) -> None:
-    ctl = make_controller()
+    ctl = start_controller(metrics_port=0)
     # one heartbeat each, then quiet for the test's length: the counters hold still between answers
     sim = Simulator(SimConfig(broker_url=broker.url, root=root, count=4, heartbeat_s=3600, seed=3,
                               id_prefix=f"t{uuid.uuid4().hex[:8]}-"))
@@ -160,11 +138,11 @@ def test_a_scrape_matches_fleet_devices_and_fleet_stats(
 
 
 def test_healthz_fails_when_the_ticker_stops_and_readyz_when_the_broker_goes(
-    make_controller: Callable[..., Controller],
+    start_controller: Callable[..., Controller],
 ) -> None:
     own = start_amqtt()  # this test stops its broker
     with own:
-        ctl = make_controller(own.url, health_stale_s=1.0)
+        ctl = start_controller(own.url, metrics_port=0, health_stale_s=1.0)
         eventually(lambda: get(ctl, "/readyz") == (200, "ok\n"), what="ready")
         assert get(ctl, "/healthz") == (200, "ok\n")
         own.stop()
@@ -182,8 +160,7 @@ def test_healthz_fails_when_the_ticker_stops_and_readyz_when_the_broker_goes(
 def test_readyz_before_the_broker_accepts_the_controller(root: str, tmp_path: Path) -> None:
     silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers CONNECT
     port = silent.getsockname()[1]
-    ctl = Controller(replace(fast_settings(f"mqtt://127.0.0.1:{port}", root, f"sqlite:///{tmp_path / 'f.db'}"),
-                             metrics_port=0))
+    ctl = Controller(fast_settings(f"mqtt://127.0.0.1:{port}", root, f"sqlite:///{tmp_path / 'f.db'}", metrics_port=0))
     failed: list[BaseException] = []
 
     def start() -> None:
