@@ -292,6 +292,14 @@ class Store:
                 raise UnknownSession(f"no session {session_id}")
             return session_record(row, claims.serving(s, [session_id]).get(session_id, []))
 
+    def session_owner(self, session_id: int) -> str:
+        """Who started a session (its `started_by`, "" when not recorded): one column, for a permission check."""
+        with self._reading() as s:
+            owner = s.exec(select(FleetSession.started_by).where(FleetSession.id == session_id)).first()
+            if owner is None:
+                raise UnknownSession(f"no session {session_id}")
+            return owner
+
     def sessions(self, *, active_only: bool = False) -> list[SessionRecord]:
         with self._reading() as s:
             query = select(FleetSession).order_by(col(FleetSession.id))

@@ -18,7 +18,7 @@ from controller.contract.messages import Attendance, CheckinEvent
 from controller.contract.requests import SessionStartParams
 from controller.core.capacity import capacity
 from controller.core.values import LivenessRow
-from controller.errors import DeviceBusy, NoDeviceAvailable, NotEnoughDevices, StoreError, UnknownDevice
+from controller.errors import DeviceBusy, NoDeviceAvailable, NotEnoughDevices, StoreError, UnknownDevice, UnknownSession
 from tests.databases import throwaway_postgres
 
 
@@ -232,3 +232,13 @@ def test_database_errors_leave_the_store_as_store_errors(store: Store) -> None:
 def test_a_database_that_cannot_be_opened_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot open database"):
         Store(f"sqlite:///{tmp_path / 'missing' / 'fleet.db'}")
+
+
+def test_a_sessions_owner_is_read_alone_and_an_unknown_session_is_unknown(store: Store) -> None:
+    seen(store, "dev-a", "dev-b")
+    mine = store.start_session(REQUEST, ["dev-a"], {}, now=1.0, started_by="alice")
+    nobodys = store.start_session(REQUEST, ["dev-b"], {}, now=2.0)
+    assert store.session_owner(mine.session.id) == "alice"
+    assert store.session_owner(nobodys.session.id) == ""  # from before owners were recorded
+    with pytest.raises(UnknownSession, match="no session 999"):
+        store.session_owner(999)
