@@ -25,98 +25,9 @@ from tests.waiting import eventually
 CONNACK = b"\x20\x02\x00\x00"
 
 
-class ScriptedBroker:
-    """Accepts one client, answers its CONNECT, then sends what the test writes."""
-
-    def __init__(self) -> None:
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = self._server.getsockname()[1]
-        self._peer: socket.socket | None = None
-        self._accepted = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        self._peer, _ = self._server.accept()
-        self._peer.recv(4096)  # CONNECT
-        self._peer.sendall(CONNACK)
-        self._accepted.set()
-
-    def send(self, data: bytes) -> None:
-        assert self._accepted.wait(10), "the client never connected"
-        assert self._peer is not None
-        self._peer.sendall(data)
-
-    def read_until(self, marker: bytes, timeout: float) -> bytes:
-        """What the client sent until `marker` (or until `timeout`, whatever arrived by then)."""
-        assert self._accepted.wait(10), "the client never connected"
-        assert self._peer is not None
-        data = b""
-        deadline = time.monotonic() + timeout
-        while marker not in data and time.monotonic() < deadline:
-            ready, _, _ = select.select([self._peer], [], [], 0.1)
-            if ready:
-                data += self._peer.recv(65536)
-        return data
-
-    def close(self) -> None:
-        if self._peer is not None:
-            self._peer.close()
-        self._server.close()
-
-
-@pytest.fixture
-def scripted() -> Iterator[tuple[ScriptedBroker, paho.Client, list[tuple[str, bytes]]]]:
-    broker = ScriptedBroker()
-    received: list[tuple[str, bytes]] = []
-    client = new_client(BrokerAddress("127.0.0.1", broker.port))
-    client.on_message = lambda _c, _u, m: received.append((m.topic, m.payload))
-    client.connect("127.0.0.1", broker.port, keepalive=60)
-    client.loop_start()
-    yield broker, client, received
-    client.loop_stop()
-    client.disconnect()
-    broker.close()
-
-
-def test_every_packet_of_one_segment_is_delivered_without_more_bytes_arriving(
-    scripted: tuple[ScriptedBroker, paho.Client, list[tuple[str, bytes]]],
-) -> None:
-    """select() cannot see bytes already buffered: they must be handled before waiting again."""
-    broker, _client, received = scripted
-    packets = [(f"t/devices/d{i}/heartbeat", b'{"v":1,"n":%d}' % i) for i in range(2000)]
-    broker.send(b"".join(publish_packet(topic, payload) for topic, payload in packets))
-    eventually(lambda: len(received) == len(packets), timeout=5)
-    assert received == packets
-
-
-def test_a_packet_split_across_writes_is_reassembled(
-    scripted: tuple[ScriptedBroker, paho.Client, list[tuple[str, bytes]]],
-) -> None:
-    broker, _client, received = scripted
-    first, second = publish_packet("t/a", b"x" * 300), publish_packet("t/b", b"y" * 5)
-    stream = first + second
-    for cut in (1, 2, 150, len(first) - 1, len(first) + 1):  # inside the header, the length, the payload
-        received.clear()
-        broker.send(stream[:cut])
-        time.sleep(0.05)
-        broker.send(stream[cut:])
-        eventually(lambda: len(received) == 2, timeout=5)
-        assert received == [("t/a", b"x" * 300), ("t/b", b"y" * 5)]
-
-
-def test_client_sockets_send_without_nagle_delay(
-    scripted: tuple[ScriptedBroker, paho.Client, list[tuple[str, bytes]]],
-) -> None:
-    _broker, client, _received = scripted
-    eventually(client.is_connected, timeout=5)
-    sock = client.socket()
-    assert isinstance(sock, socket.socket)
-    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-
-
 class Peer:
-    """A listening socket playing the broker for a client driven by hand (`client.loop()`): each
-    `accept()` takes the next connection, reads its CONNECT and answers CONNACK."""
+    """A listening socket playing the broker: each `accept()` takes the next connection, reads its
+    CONNECT and answers CONNACK; after that the test writes to the connection what it wants."""
 
     def __init__(self) -> None:
         self._server = socket.create_server(("127.0.0.1", 0))
@@ -129,6 +40,7 @@ class Peer:
         conn.settimeout(5)
         conn.recv(4096)  # CONNECT
         conn.sendall(CONNACK)
+        conn.settimeout(None)  # read_until waits with select(); a flood's sendall() may block
         self.connections.append(conn)
         return conn
 
@@ -138,6 +50,21 @@ class Peer:
         self._server.close()
 
 
+def read_until(conn: socket.socket, marker: bytes, timeout: float = 5.0) -> bytes:
+    """What the client sent on `conn` until `marker`; fails if it has not come within `timeout`."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while marker not in data:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{marker!r} did not arrive within {timeout} s"
+        ready, _, _ = select.select([conn], [], [], min(left, 0.1))
+        if ready:
+            chunk = conn.recv(65536)
+            assert chunk, f"the connection closed before {marker!r} arrived"
+            data += chunk
+    return data
+
+
 @pytest.fixture
 def peer() -> Iterator[Peer]:
     peer = Peer()
@@ -145,20 +72,61 @@ def peer() -> Iterator[Peer]:
     peer.close()
 
 
+@pytest.fixture
+def scripted(peer: Peer) -> Iterator[tuple[socket.socket, paho.Client, list[tuple[str, bytes]]]]:
+    """A client on paho's network thread, connected to `peer`: the connection and what it received."""
+    received: list[tuple[str, bytes]] = []
+    client = new_client(BrokerAddress("127.0.0.1", peer.port))
+    client.on_message = lambda _c, _u, m: received.append((m.topic, m.payload))
+    client.connect("127.0.0.1", peer.port, keepalive=60)  # writes CONNECT: no network thread yet
+    conn = peer.accept()
+    client.loop_start()
+    yield conn, client, received
+    client.loop_stop()
+    client.disconnect()
+
+
+def test_every_packet_of_one_segment_is_delivered_without_more_bytes_arriving(
+    scripted: tuple[socket.socket, paho.Client, list[tuple[str, bytes]]],
+) -> None:
+    """select() cannot see bytes already buffered: they must be handled before waiting again."""
+    conn, _client, received = scripted
+    packets = [(f"t/devices/d{i}/heartbeat", b'{"v":1,"n":%d}' % i) for i in range(2000)]
+    conn.sendall(b"".join(publish_packet(topic, payload) for topic, payload in packets))
+    eventually(lambda: len(received) == len(packets), timeout=5)
+    assert received == packets
+
+
+def test_a_packet_split_across_writes_is_reassembled(
+    scripted: tuple[socket.socket, paho.Client, list[tuple[str, bytes]]],
+) -> None:
+    conn, _client, received = scripted
+    first, second = publish_packet("t/a", b"x" * 300), publish_packet("t/b", b"y" * 5)
+    stream = first + second
+    for cut in (1, 2, 150, len(first) - 1, len(first) + 1):  # inside the header, the length, the payload
+        received.clear()
+        conn.sendall(stream[:cut])
+        time.sleep(0.05)
+        conn.sendall(stream[cut:])
+        eventually(lambda: len(received) == 2, timeout=5)
+        assert received == [("t/a", b"x" * 300), ("t/b", b"y" * 5)]
+
+
+def test_client_sockets_send_without_nagle_delay(
+    scripted: tuple[socket.socket, paho.Client, list[tuple[str, bytes]]],
+) -> None:
+    _conn, client, _received = scripted
+    eventually(client.is_connected, timeout=5)
+    sock = client.socket()
+    assert isinstance(sock, socket.socket)
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
 def _loop_until(client: paho.Client, done: Callable[[], bool], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not done():
         assert time.monotonic() < deadline, "timed out driving the client"
         client.loop(0.05)
-
-
-def _read_until(conn: socket.socket, marker: bytes) -> bytes:
-    data = b""
-    while marker not in data:
-        chunk = conn.recv(65536)
-        assert chunk, f"the connection closed before {marker!r} arrived"
-        data += chunk
-    return data
 
 
 def test_bytes_left_from_a_closed_connection_are_not_read_on_the_next(peer: Peer) -> None:
@@ -196,7 +164,7 @@ def test_drop_unsent_forgets_what_the_last_connection_sent(peer: Peer) -> None:
     _loop_until(client, client.is_connected)
     client.publish("t/lost", b"1", qos=1)
     _loop_until(client, lambda: client.want_write() is False)
-    _read_until(first, b"t/lost")  # on the wire, never acknowledged
+    read_until(first, b"t/lost")  # on the wire, never acknowledged
     first.close()
     _loop_until(client, lambda: not client.is_connected())
     client.publish("t/queued", b"2", qos=1)
@@ -204,18 +172,18 @@ def test_drop_unsent_forgets_what_the_last_connection_sent(peer: Peer) -> None:
     second = peer.accept()
     _loop_until(client, lambda: len(dropped) == 2)
     client.loop(0.05)
-    sent = _read_until(second, b"t/queued")
+    sent = read_until(second, b"t/queued")
     assert dropped == [0, 1]
     assert b"t/lost" not in sent  # paho would have sent it before t/queued
     client.disconnect()
 
 
 def test_a_ceaseless_stream_does_not_starve_the_clients_writes(
-    scripted: tuple[ScriptedBroker, paho.Client, list[tuple[str, bytes]]],
+    scripted: tuple[socket.socket, paho.Client, list[tuple[str, bytes]]],
 ) -> None:
     """`loop_read` makes one `recv()` at most: while the broker never stops sending, paho's network
     thread still gets to write what the client publishes."""
-    broker, client, received = scripted
+    conn, client, received = scripted
     burst = b"".join(publish_packet(f"t/devices/d{i}/heartbeat", b'{"v":1}') for i in range(1000))
     stop = threading.Event()
 
@@ -223,14 +191,14 @@ def test_a_ceaseless_stream_does_not_starve_the_clients_writes(
         deadline = time.monotonic() + 10
         with contextlib.suppress(OSError):
             while not stop.is_set() and time.monotonic() < deadline:
-                broker.send(burst)
+                conn.sendall(burst)
 
     flooder = threading.Thread(target=flood, daemon=True)
     flooder.start()
     try:
         eventually(lambda: len(received) > 1000, timeout=5)
         client.publish("t/out", b"reply", qos=0)
-        assert b"t/out" in broker.read_until(b"t/out", timeout=3)
+        assert b"t/out" in read_until(conn, b"t/out", timeout=3)
     finally:
         stop.set()
     flooder.join(5)
