@@ -20,15 +20,9 @@ from controller.sim.device import (
     SeenStudents,
     SimDevice,
 )
+from tests.firmware import firmware_constant
 
-LIMITS_H = Path(__file__).resolve().parents[3] / "firmware/lib/fleet_core/src/fleet_core/limits.h"
 MAC = "aa:bb:cc:dd:ee:01"
-
-
-def firmware_constant(name: str) -> int:
-    found = re.search(rf"constexpr\s+[\w:]+\s+{name}\s*=\s*(\d+)\s*;", LIMITS_H.read_text(encoding="utf-8"))
-    assert found is not None, f"{name} is not in {LIMITS_H}"
-    return int(found.group(1))
 
 
 def config_obj(version: int, session_id: int | None = 42) -> JsonObject:

@@ -4,9 +4,7 @@ a lecture takes to check in."""
 from __future__ import annotations
 
 import random
-import re
 import statistics
-from pathlib import Path
 
 import pytest
 
@@ -18,16 +16,9 @@ from controller.sim.lecture import (
     Outcome,
     simulate,
 )
+from tests.firmware import firmware_constant
 
-FLEET_CORE = Path(__file__).resolve().parents[3] / "firmware/lib/fleet_core/src/fleet_core"
 SEEDS = range(20)
-
-
-def firmware_constant(header: str, name: str) -> int:
-    text = (FLEET_CORE / header).read_text(encoding="utf-8")
-    found = re.search(rf"constexpr\s+[\w:]+\s+{name}\s*=\s*(\d+)\s*;", text)
-    assert found is not None, f"{name} is not in {header}"
-    return int(found.group(1))
 
 
 def median_to(lecture: Lecture, fraction: float) -> float:
@@ -42,7 +33,7 @@ def median_to(lecture: Lecture, fraction: float) -> float:
     (STATION_IDLE_S, "stations.h", "kStationIdleMs", 1000),
 ])
 def test_the_slot_policy_is_the_firmwares(ours: float, header: str, theirs: str, unit: int) -> None:
-    assert ours * unit == firmware_constant(header, theirs)
+    assert ours * unit == firmware_constant(theirs, header)
 
 
 def test_the_eleventh_student_waits_without_recycling() -> None:
