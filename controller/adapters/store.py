@@ -278,12 +278,20 @@ class Store:
                     session.applied_at = None
             return config
 
-    def mark_session(self, session_id: int, *, applied_at: float | None = None, error: str | None = None) -> None:
+    def mark_session(self, session_id: int, *, applied_at: float | None = None,
+                     error: str | None = None) -> float | None:
+        """Record a session's outcome. Returns the seconds from its start to `applied_at` when this
+        is the first apply of a session that never moved (what the apply-latency histogram times),
+        else None (a restart settling it again, a failover, a rejection, an unknown session)."""
         with self._writing() as s:
             row = s.get(FleetSession, session_id)
-            if row is not None:
-                row.applied_at = applied_at
-                row.error = error
+            if row is None:
+                return None
+            first_apply = row.applied_at is None and row.moves == 0
+            delay = applied_at - row.started_at if applied_at is not None and first_apply else None
+            row.applied_at = applied_at
+            row.error = error
+            return delay
 
     def get_session(self, session_id: int) -> SessionRecord:
         with self._reading() as s:

@@ -31,7 +31,7 @@ from controller.core.waiters import Waiters
 from controller.daemon.outbox import Outbox
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
-from controller.errors import StoreError, UnknownSession
+from controller.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +100,9 @@ class Applier:
     def _mark_session(self, effect: MarkSession) -> None:
         """Record the outcome; the first apply on a session's first device is timed from its start
         (a restart settles applied sessions again, and a moved session's apply times the failover)."""
-        before = None
-        if effect.applied_at is not None:
-            try:
-                before = self.store.get_session(effect.session_id)
-            except UnknownSession:
-                before = None
-        self.store.mark_session(effect.session_id, applied_at=effect.applied_at, error=effect.error)
-        if before is not None and effect.applied_at is not None and before.applied_at is None and before.moves == 0:
-            self.metrics.observe_apply(effect.applied_at - before.started_at)
+        delay = self.store.mark_session(effect.session_id, applied_at=effect.applied_at, error=effect.error)
+        if delay is not None:
+            self.metrics.observe_apply(delay)
 
     def _clear_retained(self, effect: ClearRetained) -> None:
         device_id = effect.device_id

@@ -242,3 +242,13 @@ def test_a_sessions_owner_is_read_alone_and_an_unknown_session_is_unknown(store:
     assert store.session_owner(nobodys.session.id) == ""  # from before owners were recorded
     with pytest.raises(UnknownSession, match="no session 999"):
         store.session_owner(999)
+
+
+def test_marking_a_session_applied_returns_its_apply_delay_the_first_time_only(store: Store) -> None:
+    seen(store, "dev-a")
+    started = store.start_session(REQUEST, ["dev-a"], {}, now=10.0)
+    assert store.mark_session(started.session.id, error="bad config") is None  # rejected: not timed
+    assert store.mark_session(started.session.id, applied_at=12.5) == 2.5
+    assert store.mark_session(started.session.id, applied_at=20.0) is None  # settled again after a restart
+    assert store.get_session(started.session.id).applied_at == 20.0
+    assert store.mark_session(999, applied_at=1.0) is None
