@@ -8,6 +8,7 @@ the rest of the package never holds a database row; an id here is one the databa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from controller.contract.messages import Config
 from controller.core.liveness import DeviceLive
@@ -49,6 +50,10 @@ class DeviceInfo:
     room: str | None = None
     retired: bool = False
     approved: bool = True
+
+
+NO_INFO: Final = DeviceInfo()
+"""The inventory of a device no operator has set anything about."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from controller.contract.results import (
 from controller.core import census, report
 from controller.core.liveness import DeviceLive
 from controller.core.values import (
+    NO_INFO,
     CheckinRecord,
     CourseRecord,
     Desired,
@@ -37,8 +38,6 @@ from controller.core.values import (
     SessionRecord,
 )
 from controller.core.versions import applied_version
-
-_NO_INFO = DeviceInfo()
 
 
 def device_row(device: DeviceLive, desired: Desired | None, info: DeviceInfo, *, online: bool,
@@ -68,8 +67,8 @@ def devices_result(
 ) -> DevicesList:
     """The fleet table: totals like the seed's status display, then the (filtered) rows.
     Retired devices are left out of both."""
-    counts = census.device_counts(devices, online, busy, inventory, now)
     chosen = census.in_service(devices, inventory)
+    counts = census.counts_in_service(chosen, online, busy, inventory, now)
     if query.session_id is not None:
         chosen = [d for d in chosen if busy.get(d.device_id) == query.session_id]
     key = (lambda d: (d.device_id in online, d.device_id)) if query.offline_first else (lambda d: (False, d.device_id))
@@ -77,7 +76,7 @@ def devices_result(
     matched = len(chosen)
     if query.limit is not None:
         chosen = chosen[: query.limit]
-    rows = tuple(device_row(d, desired.get(d.device_id), inventory.get(d.device_id, _NO_INFO),
+    rows = tuple(device_row(d, desired.get(d.device_id), inventory.get(d.device_id, NO_INFO),
                             online=d.device_id in online, now=now) for d in chosen)
     return DevicesList(counts.total, counts.online, counts.offline, counts.available, matched, rows)
 
@@ -116,9 +115,11 @@ def sessions_result(records: Sequence[SessionRecord], counts: Mapping[int, int])
 
 def wait_result(record: SessionRecord) -> SessionWaited | None:
     """session.wait answered at once when the session has settled; None: park the request."""
-    if record.applied_at is None and record.error is None and record.active:
-        return None
-    status = "applied" if record.applied_at else "rejected" if record.error else "ended"
+    status = census.config_outcome(record)
+    if status == "pending":
+        if record.active:
+            return None
+        status = "ended"
     return SessionWaited(record.id, status, record.error)
 
 
