@@ -49,17 +49,13 @@ def _wait_for_signal() -> threading.Event:
     return stop
 
 
-def _controller_settings(g: Globals, db: str | None, ttl: float) -> ControllerSettings:
-    return ControllerSettings(broker_url=g.broker, root=g.root, db_url=db or default_db_url(), heartbeat_ttl_s=ttl)
-
-
 TtlOpt = Annotated[float, typer.Option("--heartbeat-ttl", min=1, help="Seconds without a heartbeat before a device "
                                                                         "counts as offline.")]
 
 
 @friendly
 def controller(
-    ctx: typer.Context, db: DbOpt = None, heartbeat_ttl: TtlOpt = 90.0,
+    ctx: typer.Context, db: DbOpt = None, heartbeat_ttl: TtlOpt = ControllerSettings.heartbeat_ttl_s,
     shared_group: Annotated[str | None, typer.Option(
         envvar="FLEET_SHARED_GROUP", help="Run beside other controllers: split device traffic and requests "
         "through MQTT shared subscriptions ($share/GROUP/...; Mosquitto, EMQX, HiveMQ) over one PostgreSQL.")] = None,
@@ -68,22 +64,22 @@ def controller(
         help="New devices wait for `fleet device approve` before they are used.")] = False,
     max_device_rate: Annotated[float, typer.Option(
         min=0.1, envvar="FLEET_MAX_DEVICE_RATE", help="Messages a second one device may send (averaged over 10 s); "
-        "the excess is dropped and the device flagged flooding.")] = 10.0,
+        "the excess is dropped and the device flagged flooding.")] = ControllerSettings.max_device_rate,
     request_rate: Annotated[float, typer.Option(
         min=0.1, envvar="FLEET_REQUEST_RATE", help="Requests a second one client may make; more are refused "
-        "rate_limited.")] = 20.0,
+        "rate_limited.")] = ControllerSettings.request_rate,
     request_burst: Annotated[float, typer.Option(
         min=1, envvar="FLEET_REQUEST_BURST", help="Requests one client may make at once before --request-rate "
-        "applies.")] = 100.0,
+        "applies.")] = ControllerSettings.request_burst,
     max_packet: Annotated[int, typer.Option(
         min=4096, envvar="FLEET_MAX_PACKET", help="The largest message the controller sends, in bytes; keep it "
-        "within the broker's max_packet_size.")] = 16 * 1024 * 1024,
+        "within the broker's max_packet_size.")] = ControllerSettings.max_packet_bytes,
     acl_file: Annotated[Path | None, typer.Option(
         "--acl-file", envvar=ENV_ACL, dir_okay=False, help="The secure profile's ACL file (its acl_file): each "
         "user's role there decides which requests it may make (reread every resync). Unset: everyone may do "
         "everything, as in the open profile.")] = None,
     metrics_port: MetricsPortOpt = None,
-    metrics_host: MetricsHostOpt = "127.0.0.1",
+    metrics_host: MetricsHostOpt = ControllerSettings.metrics_host,
     log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Run the controller daemon in the foreground (SIGTERM or Ctrl-C stops it cleanly)."""
@@ -92,15 +88,17 @@ def controller(
     from controller.daemon.controller import Controller
     from controller.daemon.settings import ensure_sqlite_dir
 
-    setup_logging(globals_of(ctx).verbose, log_format=log_format)
-    settings = _controller_settings(globals_of(ctx), db, heartbeat_ttl)
-    settings = replace(settings, require_approval=require_approval, max_device_rate=max_device_rate,
-                       request_rate=request_rate, request_burst=request_burst, max_packet_bytes=max_packet,
-                       acl_file=acl_file, metrics_port=metrics_port, metrics_host=metrics_host)
+    g = globals_of(ctx)
+    setup_logging(g.verbose, log_format=log_format)
+    settings = ControllerSettings(
+        broker_url=g.broker, root=g.root, db_url=db or default_db_url(), heartbeat_ttl_s=heartbeat_ttl,
+        require_approval=require_approval, max_device_rate=max_device_rate, request_rate=request_rate,
+        request_burst=request_burst, max_packet_bytes=max_packet, acl_file=acl_file, metrics_port=metrics_port,
+        metrics_host=metrics_host)
     if shared_group:
         settings = replace(settings, shared_group=shared_group, flush_s=2.0, resync_s=5.0)
     ensure_sqlite_dir(settings.db_url)
-    if globals_of(ctx).verbose == 0:
+    if g.verbose == 0:
         logging.getLogger("controller").setLevel(logging.INFO)
     Controller(settings).run(_wait_for_signal())
 
@@ -127,7 +125,7 @@ def up(
     = UP_CHECKIN_RATE,
     wide: WideOpt = False,
     metrics_port: MetricsPortOpt = None,
-    metrics_host: MetricsHostOpt = "127.0.0.1",
+    metrics_host: MetricsHostOpt = ControllerSettings.metrics_host,
     log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Broker + controller (+ simulated devices) with the live fleet table, in one command. Ctrl-C stops all.
@@ -161,11 +159,11 @@ def up(
 def _start_broker(g: Globals, config: Path, stack: list[Callable[[], None]]) -> Path | None:
     """The embedded broker of `fleet up`, on a free port when the configured one is taken; returns
     its ACL file (a secure profile's), whose roles the controller then enforces."""
-    from controller.broker.conf import BrokerConf, Listener, load, with_port
+    from controller.broker.conf import load, parse, with_port
     from controller.broker.server import EmbeddedBroker
     from controller.broker.startup import port_is_free
 
-    conf = load(config) if config.exists() else BrokerConf((Listener(1883, "127.0.0.1"),), True, None)
+    conf = load(config) if config.exists() else parse("")
     first = conf.listeners[0]
     if first.port and not port_is_free(first.host, first.port):
         err.print(f"[yellow]port {first.port} is taken (another broker, e.g. Mosquitto, is running); the "
@@ -184,14 +182,12 @@ def _start_controller_and_devices(g: Globals, db: str | None, stack: list[Callab
                                   heartbeat_s: float, checkin_rate: float, acl_file: Path | None,
                                   metrics: tuple[int | None, str]) -> None:
     """`metrics`: the port (None: none) and host of the controller's /metrics, /healthz and /readyz."""
-    from dataclasses import replace
-
     from controller.daemon.controller import Controller
     from controller.daemon.settings import ensure_sqlite_dir
     from controller.sim.simulator import SimConfig, Simulator
 
-    settings = replace(_controller_settings(g, db, 90.0), acl_file=acl_file, metrics_port=metrics[0],
-                       metrics_host=metrics[1])
+    settings = ControllerSettings(broker_url=g.broker, root=g.root, db_url=db or default_db_url(), acl_file=acl_file,
+                                  metrics_port=metrics[0], metrics_host=metrics[1])
     ensure_sqlite_dir(settings.db_url)
     ctl = Controller(settings)
     ctl.start()
