@@ -7,6 +7,7 @@ Everything listens on 127.0.0.1 at ports picked free when the profile is generat
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import shutil
 import ssl
@@ -37,6 +38,11 @@ QUIET_S = 0.3
 def settle() -> None:
     """Give messages that must NOT arrive the time they would take to arrive."""
     time.sleep(QUIET_S)
+
+
+def device_status(device_id: str, online: bool = True) -> bytes:
+    """A device's status (presence) message."""
+    return json.dumps({"v": 1, "id": device_id, "online": online, "boot": 1}).encode()
 
 
 @dataclass(frozen=True)
@@ -214,8 +220,12 @@ class Client:
             self.paho.loop(0)  # a client without a network thread: flush the DISCONNECT
 
 
+Connect = Callable[..., Client]
+"""The `connect` fixture's type."""
+
+
 @pytest.fixture
-def connect(secure_broker: RunningBroker) -> Iterator[Callable[..., Client]]:
+def connect(secure_broker: RunningBroker) -> Iterator[Connect]:
     """Make a client of the secure broker; `connect(user, pw)` returns it connected (asserted)."""
     made: list[Client] = []
 

@@ -6,19 +6,10 @@ arrive is checked by waiting QUIET_S after a message that must arrive on the sam
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-
 from controller.broker import auth, credentials
 from controller.contract.roles import Role
 from tests.brokers import RunningBroker
-from tests.security.conftest import Client, Profile, TlsFiles, settle
-
-Connect = Callable[..., Client]
-
-
-def _status(device_id: str, online: bool = True) -> bytes:
-    return json.dumps({"v": 1, "id": device_id, "online": online, "boot": 1}).encode()
+from tests.security.conftest import Client, Connect, Profile, TlsFiles, device_status, settle
 
 
 def test_a_device_reaches_only_its_own_topics(profile: Profile, connect: Connect) -> None:
@@ -32,9 +23,10 @@ def test_a_device_reaches_only_its_own_topics(profile: Profile, connect: Connect
     device_a.subscribe(f"{root}/devices/{b}/config")  # granted (as on Mosquitto), but nothing is delivered
     device_a.subscribe(f"{root}/#")
     for leaf in ("status", "heartbeat", "state", "attendance", "config"):
-        device_a.publish(f"{root}/devices/{b}/{leaf}", _status(b, online=False), retain=leaf in ("status", "state"))
-    device_a.publish(f"{root}/devices/{a}/status", _status(a), retain=True)  # its own: goes through
-    assert controller.received() == [(f"{root}/devices/{a}/status", _status(a))]
+        device_a.publish(f"{root}/devices/{b}/{leaf}", device_status(b, online=False),
+                         retain=leaf in ("status", "state"))
+    device_a.publish(f"{root}/devices/{a}/status", device_status(a), retain=True)  # its own: goes through
+    assert controller.received() == [(f"{root}/devices/{a}/status", device_status(a))]
     assert device_a.drain() == []  # neither B's config nor anything else under the root
     device_b = connect(b, pw_b)
     device_b.subscribe(f"{root}/devices/{b}/config")
@@ -72,12 +64,12 @@ def test_wildcard_client_ids_and_usernames_get_nothing_through(profile: Profile,
                 continue
             assert secure_broker.kind == "mosquitto", f"client id {client_id!r} / user {username!r} was let in"
         client.subscribe(f"{root}/devices/dev-aaa/config")
-        client.publish(f"{root}/devices/dev-aaa/status", _status("dev-aaa"))
+        client.publish(f"{root}/devices/dev-aaa/status", device_status("dev-aaa"))
         settle()
         got = client.drain()
         if "/" in client_id:  # Mosquitto: harmless, the ACL keys on the username, so dev-aaa's own topics
             assert got == [(f"{root}/devices/dev-aaa/config", b'{"v":1}')]
-            assert observer.drain() == [(f"{root}/devices/dev-aaa/status", _status("dev-aaa"))]
+            assert observer.drain() == [(f"{root}/devices/dev-aaa/status", device_status("dev-aaa"))]
         else:
             assert got == [], f"{client_id!r} / {username!r} read dev-aaa's config"
             assert observer.drain() == [], f"{client_id!r} / {username!r} published as dev-aaa"
@@ -95,7 +87,7 @@ def test_a_lecturer_sends_requests_only_and_reads_only_its_own_replies(profile: 
     alice.subscribe(f"{root}/devices/#")
     for topic in (f"{root}/devices/dev-aaa/config", f"{root}/devices/dev-aaa/status",
                   f"{root}/devices/alice/status", f"{root}/devices/alice/heartbeat", f"{root}/controller/status"):
-        alice.publish(topic, _status("alice"), retain=True)
+        alice.publish(topic, device_status("alice"), retain=True)
     alice.publish(f"{root}/controller/requests/alice", b'{"v":1,"id":"1"}')
     alice.publish(f"{root}/controller/requests/bob", b'{"v":1,"id":"2"}')  # not as another user
     alice.publish(f"{root}/controller/requests", b'{"v":1,"id":"3"}')  # nor without one
@@ -105,7 +97,7 @@ def test_a_lecturer_sends_requests_only_and_reads_only_its_own_replies(profile: 
     assert alice.received() == [(f"{root}/clients/alice/replies", b"for alice")]
     assert bob.drain() == []  # bob subscribed to nothing
     device = connect("dev-aaa", device_password)
-    device.publish(f"{root}/devices/dev-aaa/status", _status("dev-aaa"))
+    device.publish(f"{root}/devices/dev-aaa/status", device_status("dev-aaa"))
     assert alice.received() == []  # lecturers see no device traffic
 
 
@@ -118,13 +110,13 @@ def test_an_operator_reads_device_presence_and_sends_only_its_own_requests(profi
     olga = connect("olga", profile.user("olga", Role.OPERATOR))
     olga.subscribe(f"{root}/#")
     olga.publish(f"{root}/controller/requests/alice", b'{"v":1}')
-    olga.publish(f"{root}/devices/olga/status", _status("olga"))
+    olga.publish(f"{root}/devices/olga/status", device_status("olga"))
     olga.publish(f"{root}/controller/requests/olga", b'{"v":1,"id":"o"}')
     assert controller.received() == [(f"{root}/controller/requests/olga", b'{"v":1,"id":"o"}')]
-    device.publish(f"{root}/devices/dev-aaa/status", _status("dev-aaa"))
+    device.publish(f"{root}/devices/dev-aaa/status", device_status("dev-aaa"))
     device.publish(f"{root}/devices/dev-aaa/attendance", b'{"v":1}')
     controller.publish(f"{root}/devices/dev-aaa/config", b"{}")
-    assert olga.received() == [(f"{root}/devices/dev-aaa/status", _status("dev-aaa"))]
+    assert olga.received() == [(f"{root}/devices/dev-aaa/status", device_status("dev-aaa"))]
 
 
 def test_a_will_on_another_devices_topic_is_dropped(profile: Profile, connect: Connect) -> None:
@@ -132,14 +124,14 @@ def test_a_will_on_another_devices_topic_is_dropped(profile: Profile, connect: C
     pw_a, pw_b = profile.device("dev-aaa"), profile.device("dev-bbb")
     controller = connect("controller", profile.user("controller", Role.CONTROLLER))
     controller.subscribe(f"{root}/devices/+/status")
-    will = (f"{root}/devices/dev-bbb/status", _status("dev-bbb", online=False))
+    will = (f"{root}/devices/dev-bbb/status", device_status("dev-bbb", online=False))
     forger = connect("dev-aaa", pw_a, expect_ok=False)
     assert forger.connect(will=will, background=False) is not None
     forger.drop()
     honest = connect("dev-bbb", pw_b, expect_ok=False)
     assert honest.connect(will=will, background=False) is not None
     honest.drop()
-    assert controller.received() == [(f"{root}/devices/dev-bbb/status", _status("dev-bbb", online=False))]
+    assert controller.received() == [(f"{root}/devices/dev-bbb/status", device_status("dev-bbb", online=False))]
 
 
 def test_retained_configs_survive_a_restart(profile: Profile, connect: Connect, secure_broker: RunningBroker) -> None:
@@ -162,8 +154,8 @@ def test_tls_listener_serves_tls_and_refuses_plain_tcp(profile: Profile, connect
     controller = connect("controller", profile.user("controller", Role.CONTROLLER))
     controller.subscribe(f"{root}/devices/+/status")
     device = connect("dev-aaa", password, tls=tls_files)
-    device.publish(f"{root}/devices/dev-aaa/status", _status("dev-aaa"))
-    assert controller.wait_for(f"{root}/devices/dev-aaa/status") == _status("dev-aaa")
+    device.publish(f"{root}/devices/dev-aaa/status", device_status("dev-aaa"))
+    assert controller.wait_for(f"{root}/devices/dev-aaa/status") == device_status("dev-aaa")
     plain = Client(secure_broker, "dev-aaa", password)
     plain.port = secure_broker.port_of(tls=True)
     assert plain.connect() is None  # no CONNACK: the TLS handshake never happened

@@ -9,17 +9,8 @@ the clients' own, so the controllers sharing one account keep theirs.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-
-from controller.broker.profile import Role
-from tests.security.conftest import Client, Profile, TlsFiles, settle
-
-Connect = Callable[..., Client]
-
-
-def _status(device_id: str, online: bool) -> bytes:
-    return json.dumps({"v": 1, "id": device_id, "online": online, "boot": 1}).encode()
+from controller.contract.roles import Role
+from tests.security.conftest import Connect, Profile, TlsFiles, device_status, settle
 
 
 def test_a_lecturer_with_a_devices_client_id_does_not_cut_the_device_off(profile: Profile, connect: Connect,
@@ -30,7 +21,7 @@ def test_a_lecturer_with_a_devices_client_id_does_not_cut_the_device_off(profile
     controller = connect("controller", profile.user("controller", Role.CONTROLLER))
     controller.subscribe(f"{root}/devices/+/status")
     device = connect(device_id, device_password, tls=tls_files, expect_ok=False)
-    rc = device.connect(will=(f"{root}/devices/{device_id}/status", _status(device_id, online=False)))
+    rc = device.connect(will=(f"{root}/devices/{device_id}/status", device_status(device_id, online=False)))
     assert rc is not None and not rc.is_failure
     device.subscribe(f"{root}/devices/{device_id}/config")
 
@@ -42,8 +33,8 @@ def test_a_lecturer_with_a_devices_client_id_does_not_cut_the_device_off(profile
 
     controller.publish(f"{root}/devices/{device_id}/config", b'{"v":1,"version":1,"active_session":false}')
     assert device.wait_for(f"{root}/devices/{device_id}/config") == b'{"v":1,"version":1,"active_session":false}'
-    device.publish(f"{root}/devices/{device_id}/status", _status(device_id, online=True))
-    assert controller.wait_for(f"{root}/devices/{device_id}/status") == _status(device_id, online=True)
+    device.publish(f"{root}/devices/{device_id}/status", device_status(device_id, online=True))
+    assert controller.wait_for(f"{root}/devices/{device_id}/status") == device_status(device_id, online=True)
     controller.publish(f"{root}/clients/alice/replies", b"for alice")
     assert alice.wait_for(f"{root}/clients/alice/replies") == b"for alice"  # served as its own username
     assert not device.disconnected.is_set() and not alice.disconnected.is_set()
