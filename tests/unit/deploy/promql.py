@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,11 @@ def promtool() -> Path:
         pytest.fail(f"promtool not found at {PROMTOOL}: install Debian's prometheus package "
                     "(`make system-deps` as root does) or set FLEET_TEST_PROMTOOL", pytrace=False)
     return PROMTOOL
+
+
+def run_promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`promtool *args`, its output captured as text."""
+    return subprocess.run([promtool(), *args], capture_output=True, text=True, timeout=60)
 
 
 def _zeros(fields: tuple[dataclasses.Field[object], ...]) -> dict[str, int]:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.unit.deploy.promql import REPO_ROOT, exported, metric_names, promtool, served, variable_query_names
+from tests.unit.deploy.promql import REPO_ROOT, exported, metric_names, run_promtool, served, variable_query_names
 
 DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "fleet.json"
 DATASOURCE = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
@@ -65,7 +64,7 @@ def test_every_expression_parses(tmp_path: Path) -> None:
     rules = [{"record": f"dashboard:expr_{i}", "expr": as_prometheus(expr)} for i, expr in enumerate(expressions())]
     path = tmp_path / "dashboard.rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}), encoding="utf-8")
-    result = subprocess.run([promtool(), "check", "rules", path], capture_output=True, text=True, timeout=60)
+    result = run_promtool("check", "rules", path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules)} rules found" in result.stdout
 

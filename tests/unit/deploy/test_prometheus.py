@@ -5,14 +5,13 @@ controller exports, each with a severity, a summary, a description and a README 
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.unit.deploy.promql import REPO_ROOT, exported, metric_names, promtool, served
+from tests.unit.deploy.promql import REPO_ROOT, exported, metric_names, run_promtool, served
 
 PROMETHEUS = REPO_ROOT / "deploy" / "prometheus"
 ALERTS = PROMETHEUS / "alerts.yml"
@@ -27,10 +26,6 @@ def load(path: Path) -> Any:
 
 def rules() -> list[dict[str, Any]]:
     return [rule for group in load(ALERTS)["groups"] for rule in group["rules"]]
-
-
-def run_promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([promtool(), *args], capture_output=True, text=True, timeout=60)
 
 
 def test_promtool_checks_the_alert_rules() -> None:
