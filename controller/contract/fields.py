@@ -1,5 +1,5 @@
 """Strict readers of the fields of a request's result, for the client: each returns the field with its
-JSON type or raises Rejected("schema") naming the field. Pure."""
+JSON type or raises Rejected("schema") naming the field (a boolean: `messages.boolean`). Pure."""
 
 from __future__ import annotations
 
@@ -52,13 +52,6 @@ def texts(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
     if type(items) is not list or any(type(item) is not str for item in items):
         raise bad(key, "a list of strings")
     return tuple(items)
-
-
-def boolean(obj: Mapping[str, Any], key: str) -> bool:
-    value = obj.get(key)
-    if type(value) is not bool:
-        raise bad(key, "true or false")
-    return value
 
 
 def object_list(obj: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:

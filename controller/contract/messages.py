@@ -111,10 +111,11 @@ def _opt_int(obj: Mapping[str, Any], key: str, *, lo: int = 0, hi: int = U32) ->
     return None if key not in obj else _int(obj, key, lo=lo, hi=hi)
 
 
-def _bool(obj: Mapping[str, Any], key: str) -> bool:
+def boolean(obj: Mapping[str, Any], key: str) -> bool:
+    """A JSON true or false: the contract's rule for a boolean field (results read theirs with it too)."""
     value = obj.get(key)
     if type(value) is not bool:
-        raise Rejected("schema", f"{key} must be a boolean")
+        raise Rejected("schema", f"{key} must be true or false")
     return value
 
 
@@ -131,7 +132,8 @@ def _opt_str(obj: Mapping[str, Any], key: str, *, hi: int = 64) -> str | None:
     return None if key not in obj else _str(obj, key, lo=0, hi=hi)
 
 
-def _drop_none(obj: JsonObject) -> JsonObject:
+def drop_none(obj: JsonObject) -> JsonObject:
+    """`obj` without its None values: how an optional field is left out of a message or params."""
     return {k: v for k, v in obj.items() if v is not None}
 
 
@@ -149,12 +151,12 @@ class Status:
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Status:
         return cls(
-            _bool(obj, "online"), _int(obj, "boot"), _opt_str(obj, "fw", hi=32), _opt_str(obj, "ip", hi=45),
+            boolean(obj, "online"), _int(obj, "boot"), _opt_str(obj, "fw", hi=32), _opt_str(obj, "ip", hi=45),
             _opt_str(obj, "reason", hi=32),
         )
 
     def to_obj(self, device_id: str | None = None) -> JsonObject:
-        return _drop_none({"v": 1, "id": device_id, "online": self.online, "boot": self.boot, "fw": self.fw,
+        return drop_none({"v": 1, "id": device_id, "online": self.online, "boot": self.boot, "fw": self.fw,
                            "ip": self.ip, "reason": self.reason})
 
 
@@ -181,7 +183,7 @@ class Heartbeat(NamedTuple):  # a tuple: built for every heartbeat, at a third o
         )
 
     def to_obj(self, device_id: str | None = None) -> JsonObject:
-        return _drop_none({"v": 1, "id": device_id, "boot": self.boot, "uptime_s": self.uptime_s, "rssi": self.rssi,
+        return drop_none({"v": 1, "id": device_id, "boot": self.boot, "uptime_s": self.uptime_s, "rssi": self.rssi,
                            "heap": self.heap, "fw": self.fw, "config_version": self.config_version,
                            "stations": self.stations, "queued": self.queued, "stations_peak": self.stations_peak,
                            "stations_refused": self.stations_refused, "checkins_served": self.checkins_served})
@@ -243,14 +245,14 @@ class State:
             return cls(version, "rejected", error=_str(obj, "error", hi=128), applied_version=applied_version)
         if result != "applied":
             raise Rejected("schema", "result must be applied or rejected")
-        active = _bool(obj, "active_session")
+        active = boolean(obj, "active_session")
         if not active:
             return cls(version, "applied", False, applied_version=applied_version)
         return cls(version, "applied", True, _int(obj, "session_id", lo=1), _str(obj, "ssid", hi=32, pattern=SSID_RE),
                    applied_version=applied_version)
 
     def to_obj(self, device_id: str | None = None) -> JsonObject:
-        return _drop_none({"v": 1, "id": device_id, "config_version": self.config_version, "result": self.result,
+        return drop_none({"v": 1, "id": device_id, "config_version": self.config_version, "result": self.result,
                            "active_session": self.active_session, "session_id": self.session_id, "ssid": self.ssid,
                            "error": self.error, "applied_version": self.applied_version})
 
@@ -276,7 +278,7 @@ class CheckinEvent:
         return cls(_int(obj, "seq", lo=1), _str(obj, "student_id"), mac, _opt_int(obj, "uptime_ms"))
 
     def to_obj(self) -> JsonObject:
-        return _drop_none({"seq": self.seq, "student_id": self.student_id, "station_mac": self.station_mac,
+        return drop_none({"seq": self.seq, "student_id": self.student_id, "station_mac": self.station_mac,
                            "uptime_ms": self.uptime_ms})
 
 
@@ -293,7 +295,7 @@ class Attendance:
         return cls(_int(obj, "session_id", lo=1), tuple(CheckinEvent.from_obj(e) for e in events))
 
     def to_obj(self, device_id: str | None = None) -> JsonObject:
-        return _drop_none({"v": 1, "id": device_id, "session_id": self.session_id,
+        return drop_none({"v": 1, "id": device_id, "session_id": self.session_id,
                            "events": [e.to_obj() for e in self.events]})
 
 
@@ -340,7 +342,7 @@ class Config:
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Config:
         version = _int(obj, "version", lo=1)
-        if not _bool(obj, "active_session"):
+        if not boolean(obj, "active_session"):
             return cls(version)
         password = _str(obj, "password", lo=0, hi=63)
         if password and (len(password) < 8 or not password.isascii() or not password.isprintable()):
@@ -358,7 +360,7 @@ def ack(upto: int) -> JsonObject:
 
 
 def controller_status(controller_id: str, online: bool, version: str, reason: str | None = None) -> JsonObject:
-    return _drop_none({"v": 1, "online": online, "controller_id": controller_id, "version": version,
+    return drop_none({"v": 1, "online": online, "controller_id": controller_id, "version": version,
                        "reason": reason})
 
 

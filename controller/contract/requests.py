@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, Self, TypeVar
 
-from controller.contract.messages import COURSE_RE, U32, JsonObject, is_int, is_text
+from controller.contract.messages import COURSE_RE, U32, JsonObject, drop_none, is_int, is_text
 from controller.contract.results import (
     AttendanceList,
     AttendanceReport,
@@ -136,10 +136,6 @@ def _session_id(params: Mapping[str, Any]) -> int:
     return session_id
 
 
-def _drop_none(obj: JsonObject) -> JsonObject:
-    return {k: v for k, v in obj.items() if v is not None}
-
-
 # --- one params type per method ------------------------------------------------------------------
 
 
@@ -186,7 +182,7 @@ class SessionStartParams:
     def to_obj(self) -> JsonObject:
         return {"course": self.course, "session": self.session, "semester": self.semester, "lecturer": self.lecturer,
                 "password": self.password, "failover_grace_s": self.failover_grace_s, "any_room": self.any_room,
-                **_drop_none({"title": self.title, "device": self.device, "room": self.room,
+                **drop_none({"title": self.title, "device": self.device, "room": self.room,
                               "students": self.students, "devices": self.devices}),
                 **({"anyway": True} if self.anyway else {})}
 
@@ -246,7 +242,7 @@ class DevicesListParams:
         return cls(_opt_int(params, "session_id"), _bool(params, "offline_first"), _opt_int(params, "limit"))
 
     def to_obj(self) -> JsonObject:
-        return {"offline_first": self.offline_first, **_drop_none({"session_id": self.session_id,
+        return {"offline_first": self.offline_first, **drop_none({"session_id": self.session_id,
                                                                    "limit": self.limit})}
 
 
@@ -305,7 +301,7 @@ class DeviceSetParams:
         return cls(_device(params, required=True) or "", _opt_str(params, "name", hi=64, lo=0), _room(params))
 
     def to_obj(self) -> JsonObject:
-        return {"device": self.device, **_drop_none({"name": self.name, "room": self.room})}
+        return {"device": self.device, **drop_none({"name": self.name, "room": self.room})}
 
 
 # --- the registry --------------------------------------------------------------------------------

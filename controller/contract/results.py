@@ -13,7 +13,6 @@ from typing import Any, Final, Self
 
 from controller.contract.fields import (
     bad,
-    boolean,
     int_map,
     integer,
     number,
@@ -25,7 +24,7 @@ from controller.contract.fields import (
     text,
     texts,
 )
-from controller.contract.messages import Config, JsonObject
+from controller.contract.messages import Config, JsonObject, boolean
 
 WAIT_STATUSES: Final = frozenset({"applied", "rejected", "pending", "ended"})
 
@@ -182,16 +181,13 @@ class DeviceRow:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        flags = obj.get("flags")
-        if type(flags) is not list or any(type(f) is not str for f in flags):
-            raise bad("flags", "a list of strings")
         return cls(
             text(obj, "id"), boolean(obj, "online"), opt_number(obj, "last_seen"), opt_text(obj, "name"),
             opt_text(obj, "ssid"), opt_text(obj, "location"), opt_text(obj, "room"), opt_int(obj, "session_id"),
             opt_int(obj, "config_version"), opt_int(obj, "applied_version"), opt_int(obj, "boot"),
             opt_text(obj, "fw"), opt_int(obj, "rssi"), opt_int(obj, "heap"), opt_int(obj, "uptime_s"),
             opt_int(obj, "stations"), opt_int(obj, "stations_peak"), opt_int(obj, "stations_refused"),
-            opt_int(obj, "checkins_served"), boolean(obj, "retired"), boolean(obj, "approved"), tuple(flags),
+            opt_int(obj, "checkins_served"), boolean(obj, "retired"), boolean(obj, "approved"), texts(obj, "flags"),
         )
 
     def to_obj(self) -> JsonObject:
