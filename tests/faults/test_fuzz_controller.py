@@ -93,8 +93,6 @@ def test_schema_valid_configs_are_accepted_and_round_trip(obj: dict[str, Any]) -
     assert Config.from_obj(json.loads(encode(config.to_obj()))) == config
 
 
-
-
 @given(obj=hostile.valid_objects("request"))
 def test_schema_valid_request_params_are_accepted_by_the_api(obj: dict[str, Any]) -> None:
     METHODS[obj["method"]].params.from_obj(obj.get("params", {}))
