@@ -155,13 +155,15 @@ class Store:
         with self._reading() as s:
             return [device_entry(row) for row in s.exec(select(Device))]
 
-    def load_liveness(self) -> list[tuple[str, float | None, int | None, str | None]]:
-        """(id, last_seen, boot, fw) of every device that has been seen. Plain rows, not ORM
+    def load_liveness(self) -> list[LivenessRow]:
+        """The liveness last flushed of every device that has been seen. Plain rows, not ORM
         objects: read at every start and resync, for fleets of many thousands."""
         with self._translated(), self.engine.connect() as conn:
-            rows = conn.execute(select(Device.id, Device.last_seen, Device.boot, Device.fw).where(
-                col(Device.first_seen).is_not(None)))
-            return [(sys.intern(i), seen, boot, fw) for i, seen, boot, fw in rows]
+            c = SQLModel.metadata.tables["device"].c
+            rows = conn.execute(select_columns(c.id, c.last_seen, c.boot, c.fw, c.ip, c.applied_version).where(
+                c.first_seen.is_not(None)))
+            return [LivenessRow(sys.intern(i), seen, boot, fw, ip, applied)
+                    for i, seen, boot, fw, ip, applied in rows]
 
     def load_inventory(self) -> dict[str, DeviceInfo]:
         """What operators set about every known device; devices with nothing set share one value."""

@@ -27,7 +27,7 @@ from controller.core.effects import (
 )
 from controller.core.liveness import DeviceLive, Registry
 from controller.core.reconcile import Applied, Bump, Publish, Published, RejectedByDevice
-from controller.core.values import Desired, DeviceInfo
+from controller.core.values import Desired, DeviceInfo, SessionRecord
 from controller.core.versions import reported_version
 from controller.errors import NoDeviceAvailable
 from controller.logtext import shown
@@ -117,10 +117,10 @@ class Fleet:
         return device
 
     def load(self, desired: Iterable[Desired], inventory: Mapping[str, DeviceInfo],
-             sessions: Iterable[tuple[int, float, bool]]) -> None:
+             sessions: Iterable[SessionRecord]) -> None:
         """Take what the database holds (another controller may have written it): desired configs
-        and assignments, the inventory, and active sessions as (id, grace, degraded). What this
-        controller saw and sent (published, settled, online, offline since) is kept."""
+        and assignments, the inventory, and the active sessions (their grace and degraded flag).
+        What this controller saw and sent (published, settled, online, offline since) is kept."""
         for device in self.devices.values():
             device.desired = device.info = device.serving = None
         for device_id, info in inventory.items():
@@ -128,7 +128,7 @@ class Fleet:
         for one in desired:
             device = self.record(one.device_id)
             device.desired, device.serving = one, one.session_id
-        self.sessions = {session_id: SessionState(grace, degraded) for session_id, grace, degraded in sessions}
+        self.sessions = {session.id: SessionState(session.failover_grace_s, session.degraded) for session in sessions}
 
     def set_desired(self, desired: Desired) -> None:
         self.record(desired.device_id).desired = desired
@@ -148,8 +148,7 @@ class Fleet:
         """Drop every trace of a device, its liveness and its retained topics included."""
         self.devices.pop(device_id, None)
         self._online.discard(device_id)
-        self.live.devices.pop(device_id, None)
-        self.live.dirty.discard(device_id)
+        self.live.forget(device_id)
         return [ClearRetained(device_id)]
 
     def published(self, device_id: str, version: int, now: float) -> None:

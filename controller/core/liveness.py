@@ -6,7 +6,7 @@ Pure: every function takes `now` (wall-clock seconds). The controller's shell ow
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
@@ -169,8 +169,23 @@ class Registry:
             device.boot = boot
 
     def take_dirty(self) -> list[DeviceLive]:
+        """The records changed since the last call (to flush), no longer dirty."""
         ids, self.dirty = self.dirty, set()
         return [self.devices[i] for i in ids if i in self.devices]
+
+    def keep_dirty(self, device_ids: Iterable[str]) -> None:
+        """Mark taken records dirty again (their flush failed: the next one writes them)."""
+        self.dirty.update(device_ids)
+
+    def take_raised(self) -> list[tuple[str, str]]:
+        """(device, flag) of the flags raised since the last call (to log), cleared."""
+        raised, self.raised = self.raised, []
+        return raised
+
+    def forget(self, device_id: str) -> None:
+        """Drop a device's record; it is not flushed."""
+        self.devices.pop(device_id, None)
+        self.dirty.discard(device_id)
 
     def online_ids(self, now: float) -> set[str]:
         ttl = self.ttl

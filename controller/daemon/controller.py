@@ -156,9 +156,8 @@ class Controller:
     def _load(self) -> None:
         self.roles.load()  # an unreadable role table stops the start: the controller would run open
         now = self.clock()
-        for device_id, last_seen, boot, fw in self.store.load_liveness():
-            self.registry.restore(device_id, last_seen=last_seen, boot=boot, fw=fw)
-        self.registry.dirty.clear()
+        for row in self.store.load_liveness():
+            self.registry.restore(row.device_id, last_seen=row.last_seen, boot=row.boot, fw=row.fw)
         self._resync(now)
 
     def _resync(self, now: float) -> None:
@@ -166,10 +165,9 @@ class Controller:
         inventory = self.store.load_inventory()
         desired = self.store.desired()
         if self.settings.shared_group:  # heartbeats are split between controllers: merge what the others saw
-            for device_id, last_seen, boot, _fw in self.store.load_liveness():
-                self.registry.merge(device_id, last_seen=last_seen, boot=boot)
-        active = self.store.sessions(active_only=True)
-        self.fleet.load(desired, inventory, [(r.id, r.failover_grace_s, r.degraded) for r in active])
+            for row in self.store.load_liveness():
+                self.registry.merge(row.device_id, last_seen=row.last_seen, boot=row.boot)
+        self.fleet.load(desired, inventory, self.store.sessions(active_only=True))
         self._next["resync"] = now + self.settings.resync_s
 
     def halt_ticks(self) -> None:
@@ -253,9 +251,8 @@ class Controller:
             applier.flush(now)
             self._next["flush"] = now + self.settings.flush_s
         applier.note_transitions(now)
-        for device_id, flag in self.registry.raised:
+        for device_id, flag in self.registry.take_raised():
             log.warning("device %s is %s: %s", device_id, flag.replace("_", " "), _FLAG_HINTS[flag])
-        self.registry.raised.clear()
         for move in self.fleet.due_moves(now):
             self._failover(move, now)
         if now >= self._next["resync"]:

@@ -120,7 +120,7 @@ class Applier:
         try:
             refused = self.store.flush_liveness(rows, now, approve_new=not self._settings.require_approval)
         except StoreError:
-            registry.dirty.update(d.device_id for d in dirty)  # keep them for the next flush
+            registry.keep_dirty(d.device_id for d in dirty)  # for the next flush
             raise
         if rows:  # no rows, no database use
             self.metrics.observe_flush(time.perf_counter() - started)

@@ -252,3 +252,10 @@ def test_marking_a_session_applied_returns_its_apply_delay_the_first_time_only(s
     assert store.mark_session(started.session.id, applied_at=20.0) is None  # settled again after a restart
     assert store.get_session(started.session.id).applied_at == 20.0
     assert store.mark_session(999, applied_at=1.0) is None
+
+
+def test_liveness_loads_as_it_was_flushed(store: Store) -> None:
+    row = LivenessRow("dev-a", 100.0, 3, "fw-1", "10.0.0.7", 4)
+    store.flush_liveness([row], now=100.0)
+    store.set_device("dev-never", name="spare", room=None)  # registered, never seen: no liveness
+    assert store.load_liveness() == [row]

@@ -20,7 +20,7 @@ from controller.core.effects import (
 from controller.core.fleet import Fleet, Move
 from controller.core.liveness import Registry
 from controller.core.reconcile import Published
-from controller.core.values import Desired, DeviceInfo
+from controller.core.values import Desired, DeviceInfo, SessionRecord
 from controller.errors import NoDeviceAvailable
 
 TTL = 90.0
@@ -28,6 +28,14 @@ SESSION = SessionConfig(7, "CS101", "Intro", "2024/2025", "1st Semester", "", "E
                         "CS101_Attendance_2024_2025", "", "CS101 Classroom")
 ACTIVE = Config(5, SESSION)
 IDLE = Config(6)
+
+
+def session(session_id: int, grace_s: float, degraded: bool) -> SessionRecord:
+    """An active session as the store returns it, with the grace and degraded flag the fleet loads."""
+    return SessionRecord(id=session_id, course_code="CS101", course_title="Intro", academic_session="2024/2025",
+                         semester="1st Semester", lecturer="", started_by="", device_id=None, ssid="ESP32_CS101",
+                         room=None, config_version=1, failover_grace_s=grace_s, moves=0, moved_from=None,
+                         degraded=degraded, active=True, started_at=0.0, ended_at=None, applied_at=None, error=None)
 
 
 def fleet_of(*online: str, now: float = 100.0) -> Fleet:
@@ -52,7 +60,7 @@ def test_load_replaces_what_the_database_holds_and_keeps_what_this_controller_di
     fleet.published("dev-a", 5, 50.0)
     fleet.record("dev-a").settled = 5
     fleet.load([Desired("dev-a", ACTIVE, 7)], {"dev-a": DeviceInfo(room="R1"), "dev-c": DeviceInfo(retired=True)},
-               [(7, 30.0, True)])
+               [session(7, 30.0, True)])
     a = fleet.record("dev-a")
     assert (a.desired, a.serving, a.info, a.published, a.settled) == (
         Desired("dev-a", ACTIVE, 7), 7, DeviceInfo(room="R1"), Published(5, 50.0), 5)
@@ -93,7 +101,7 @@ def test_pick_skips_busy_excluded_and_offline_devices_and_prefers_the_room() -> 
     fleet = fleet_of("dev-a", "dev-b", "dev-c", "dev-d")
     inventory = {"dev-a": DeviceInfo(), "dev-b": DeviceInfo(room="R1"), "dev-c": DeviceInfo(retired=True),
                  "dev-d": DeviceInfo()}
-    fleet.load([Desired("dev-a", ACTIVE, 7)], inventory, [(7, 60.0, False)])
+    fleet.load([Desired("dev-a", ACTIVE, 7)], inventory, [session(7, 60.0, False)])
     assert fleet.pick(100.0) == ["dev-b", "dev-d"]
     assert fleet.pick(100.0, room="R1") == ["dev-b"]
     assert fleet.pick(100.0 + TTL + 1) == []  # nobody heard from since
@@ -117,7 +125,7 @@ def test_candidates_are_the_room_first_then_any_room_and_none_when_a_device_is_n
 def test_a_busy_device_offline_past_its_grace_is_due() -> None:
     fleet = fleet_of("dev-c")
     fleet.load([Desired("dev-a", ACTIVE, 1), Desired("dev-b", ACTIVE, 2), Desired("dev-c", ACTIVE, 3)], {},
-               [(1, 60.0, False), (2, 20.0, False)])
+               [session(1, 60.0, False), session(2, 20.0, False)])
     fleet.note_online({"dev-c"})
     assert fleet.due_moves(100.0) == []
     assert fleet.record("dev-a").offline_since == 100.0
@@ -161,7 +169,7 @@ def test_a_session_without_a_loaded_grace_gets_the_default() -> None:
 def test_a_move_hands_the_session_over_and_idles_the_old_device() -> None:
     fleet = fleet_of("dev-b")
     fleet.load([Desired("dev-a", ACTIVE, 7)], {"dev-a": DeviceInfo(room="R1"), "dev-b": DeviceInfo(room="R1")},
-               [(7, 1.0, True)])
+               [session(7, 1.0, True)])
     fleet.record("dev-a").settled = 5
     [move] = fleet.due_moves(100.0) or fleet.due_moves(101.0)
     assert fleet.takeover_order(move, 101.0) == ["dev-b"]
@@ -176,7 +184,7 @@ def test_a_move_hands_the_session_over_and_idles_the_old_device() -> None:
 
 def test_no_free_device_degrades_the_session_once() -> None:
     fleet = fleet_of()
-    fleet.load([Desired("dev-a", ACTIVE, 7)], {}, [(7, 0.0, False)])
+    fleet.load([Desired("dev-a", ACTIVE, 7)], {}, [session(7, 0.0, False)])
     [move] = fleet.due_moves(10.0)
     first = fleet.no_takeover(move)
     assert effects_of(MarkDegraded, first) == [MarkDegraded(7)] and effects_of(Log, first)

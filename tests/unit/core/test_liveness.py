@@ -136,3 +136,23 @@ def test_a_flooding_device_is_not_a_candidate_while_flagged() -> None:
         registry.admit("dev-b", T0 + 2)
     assert candidates(registry, busy={}, excluded=set(), now=T0 + 3, ttl=90) == ["dev-a"]
     assert candidates(registry, busy={}, excluded=set(), now=T0 + 2 + 601, ttl=900) == ["dev-b", "dev-a"]
+
+
+def test_raised_flags_are_taken_once_and_a_failed_flush_keeps_its_devices_dirty() -> None:
+    reg = Registry(ttl=90)
+    for i in range(6):
+        alive(reg, "dev-flap", 1 + i, T0 + i * 20)
+    assert reg.take_raised() == [("dev-flap", "flapping")]
+    assert reg.take_raised() == []
+    assert [d.device_id for d in reg.take_dirty()] == ["dev-flap"]
+    reg.keep_dirty(["dev-flap"])  # its flush failed
+    assert [d.device_id for d in reg.take_dirty()] == ["dev-flap"]
+
+
+def test_a_restored_record_is_not_dirty_and_a_forgotten_one_is_gone() -> None:
+    reg = Registry(ttl=90)
+    reg.restore("dev-a", last_seen=T0, boot=3, fw="1.0")
+    assert reg.take_dirty() == []  # the database already has it
+    alive(reg, "dev-a", 3, T0 + 1)
+    reg.forget("dev-a")
+    assert len(reg) == 0 and reg.take_dirty() == []
