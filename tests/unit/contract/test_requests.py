@@ -92,6 +92,18 @@ def test_every_method_has_types_and_a_schema() -> None:
     assert all(name == method.name for name, method in api.METHODS.items())
 
 
+def test_the_request_schema_checks_each_methods_params_against_its_schema() -> None:
+    """One allOf if/then branch per method of the enum, no more, each checking params against
+    methods/<method>.schema.json#/$defs/params."""
+    schema = contract.load_schema("request")
+    branches = {branch["if"]["properties"]["method"]["const"]: branch for branch in schema["allOf"]}
+    assert len(branches) == len(schema["allOf"])  # no method twice
+    assert set(branches) == set(schema["properties"]["method"]["enum"])
+    for method, branch in branches.items():
+        assert branch["if"]["required"] == ["method"], method
+        assert branch["then"]["properties"]["params"] == {"$ref": f"methods/{method}.schema.json#/$defs/params"}
+
+
 @pytest.mark.parametrize("method", contract.method_names())
 def test_method_schema_is_valid_and_its_refs_resolve(method: str) -> None:
     schema = contract.load_schema(f"methods/{method}")
