@@ -66,6 +66,10 @@ class Outbox:
                                       f"{self._settings.max_packet_bytes} a packet may have; ask for less (--limit)"))
         self.send(request.reply_to, data)
 
+    def error(self, reply_to: str, request_id: str, code: str, message: str) -> None:
+        """Answer a request with an error (`code` is the wire's)."""
+        self.send(reply_to, encode(reply_error(request_id, code, message)))
+
     def answer(self, replies: list[tuple[Request, SessionWaited]]) -> None:
         """Answer parked `session.wait` requests."""
         for request, result in replies:

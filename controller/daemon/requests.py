@@ -23,8 +23,6 @@ from controller.contract.messages import (
     MAX_REQUEST_READ,
     JsonObject,
     Request,
-    encode,
-    reply_error,
     reply_ok,
 )
 from controller.contract.requests import (
@@ -63,7 +61,7 @@ from controller.daemon.effects import Applier
 from controller.daemon.roles import RoleTable
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
-from controller.errors import ApiError, Forbidden, Rejected, StoreError
+from controller.errors import ApiError, BadRequest, Forbidden, Rejected, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -101,26 +99,26 @@ class Requests:
         if not verdict.allowed:
             self.stats.reject("rate_limited", topic, "a user over its request rate")
             if verdict.answer:
-                outbox.send(reply_to, encode(reply_error(
-                    request_id, "rate_limited", f"more than {self._settings.request_rate:g} requests/s; slow down")))
+                outbox.error(reply_to, request_id, "rate_limited",
+                             f"more than {self._settings.request_rate:g} requests/s; slow down")
             return
         try:
             if len(payload) > MAX_REQUEST_PAYLOAD:
-                raise ApiError(f"a request is at most {MAX_REQUEST_PAYLOAD} bytes, not {len(payload)}", "bad_request")
+                raise BadRequest(f"a request is at most {MAX_REQUEST_PAYLOAD} bytes, not {len(payload)}")
             try:
                 request = Request.from_obj(envelope.obj, sender=user)
             except Rejected as exc:
-                raise ApiError(exc.detail or exc.reason, "bad_request") from exc
+                raise BadRequest(exc.detail or exc.reason) from exc
             result = self._timed_call(request)
         except ApiError as exc:
             self.stats.rejected[f"request_{exc.code}"] += 1
-            outbox.send(reply_to, encode(reply_error(request_id, exc.code, exc.message)))
+            outbox.error(reply_to, request_id, exc.code, exc.message)
             return
         except StoreError:
-            outbox.send(reply_to, encode(reply_error(request_id, "internal", "the database failed; try again")))
+            outbox.error(reply_to, request_id, "internal", "the database failed; try again")
             raise
         except Exception:
-            outbox.send(reply_to, encode(reply_error(request_id, "internal", "the controller failed; see its log")))
+            outbox.error(reply_to, request_id, "internal", "the controller failed; see its log")
             raise
         if result is not None:
             outbox.reply(request, reply_ok(request.id, result))

@@ -26,18 +26,16 @@ class Stats:
 
     def reject(self, reason: str, topic: str, detail: str) -> None:
         """Count a dropped message; the first of each reason is logged as a warning, the rest at debug."""
-        self.rejected[reason] += 1
-        level = logging.WARNING if self.rejected[reason] == 1 else logging.DEBUG
-        if log.isEnabledFor(level):  # a flood of rejections costs a count each, not a formatted line
+        level = _counted(self.rejected, reason, 1)
+        if level is not None:
             log.log(level, "rejected message on %s: %s (%s) [further %s rejections are logged at debug]",
                     shown(topic), reason, detail, reason)
 
     def reject_checkins(self, reason: str, count: int, topic: str, detail: str) -> None:
         """Check-in events refused inside an accepted (and acknowledged) batch: counted per event
         under `checkins`, beside `stored` and `duplicate`; the first of each reason is a warning."""
-        self.checkins[reason] += count
-        level = logging.WARNING if self.checkins[reason] == count else logging.DEBUG
-        if log.isEnabledFor(level):
+        level = _counted(self.checkins, reason, count)
+        if level is not None:
             log.log(level, "rejected %d check-in(s) on %s: %s (%s) [further %s rejections are logged at debug]",
                     count, shown(topic), reason, detail, reason)
 
@@ -45,3 +43,12 @@ class Stats:
         """The `stats` answer: a copy of the counters as they are now."""
         return StatsResult(dict(self.received), dict(self.rejected), dict(self.checkins), dict(self.unsent),
                            self.connections, dict(self.broker))
+
+
+def _counted(counter: Counter[str], reason: str, count: int) -> int | None:
+    """Add `count` rejections of `reason`: the level to log them at (a warning for the first of the
+    reason, debug after), or None when that level is off (a flood costs a count each, not a
+    formatted line)."""
+    counter[reason] += count
+    level = logging.WARNING if counter[reason] == count else logging.DEBUG
+    return level if log.isEnabledFor(level) else None
