@@ -49,6 +49,13 @@ def _wait_for_signal() -> threading.Event:
     return stop
 
 
+def _log_own_lines(verbose: int) -> None:
+    """A daemon in the foreground logs its own INFO lines by default (what it is doing), other
+    libraries' from WARNING; -v and -vv as for every command."""
+    if verbose == 0:
+        logging.getLogger("controller").setLevel(logging.INFO)
+
+
 TtlOpt = Annotated[float, typer.Option("--heartbeat-ttl", min=1, help="Seconds without a heartbeat before a device "
                                                                         "counts as offline.")]
 
@@ -98,18 +105,17 @@ def controller(
     if shared_group:
         settings = replace(settings, shared_group=shared_group, flush_s=2.0, resync_s=5.0)
     ensure_sqlite_dir(settings.db_url)
-    if g.verbose == 0:
-        logging.getLogger("controller").setLevel(logging.INFO)
+    _log_own_lines(g.verbose)
     Controller(settings).run(_wait_for_signal())
 
 
 @friendly
-def broker(config: ConfigOpt = Path("broker.conf"),
+def broker(ctx: typer.Context, config: ConfigOpt = Path("broker.conf"),
            port: Annotated[int | None, typer.Option(help="Override the first listener's port.")] = None) -> None:
     """Run the embedded amqtt broker, configured by a Mosquitto-syntax broker.conf."""
     from controller.broker.server import run_broker
 
-    logging.getLogger("controller").setLevel(logging.INFO)
+    _log_own_lines(globals_of(ctx).verbose)
     run_broker(config, port)
 
 
@@ -239,7 +245,7 @@ def simulate(
     from controller.sim.simulator import SimConfig, Simulator
 
     g = globals_of(ctx)
-    logging.getLogger("controller").setLevel(logging.INFO)
+    _log_own_lines(g.verbose)
     sim = Simulator(SimConfig(broker_url=g.broker, root=g.root, count=count, heartbeat_s=heartbeat_s,
                               checkin_rate=checkin_rate, death_rate=death_rate, id_prefix=id_prefix,
                               start_index=start_index, seed=seed))
