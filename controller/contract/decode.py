@@ -28,20 +28,34 @@ from controller.logtext import shown
 
 DeviceMessage: TypeAlias = Heartbeat | Status | State | Attendance
 
-DECODERS: Final[Mapping[Channel, Callable[[JsonObject], DeviceMessage]]] = {
-    Channel.STATUS: Status.from_obj,
-    Channel.HEARTBEAT: Heartbeat.from_obj,  # the general path; `decode_payload` takes a faster one
-    Channel.STATE: State.from_obj,
-    Channel.ATTENDANCE: Attendance.from_obj,
+PayloadDecoder: TypeAlias = Callable[[bytes | bytearray, str], DeviceMessage]
+"""A device channel's decoder: a payload from a device's topic → its message, or Rejected."""
+
+
+def _status(payload: bytes | bytearray, device_id: str) -> Status:
+    return Status.from_obj(load_object(payload, device_id=device_id))
+
+
+def _state(payload: bytes | bytearray, device_id: str) -> State:
+    return State.from_obj(load_object(payload, device_id=device_id))
+
+
+def _attendance(payload: bytes | bytearray, device_id: str) -> Attendance:
+    return Attendance.from_obj(load_object(payload, device_id=device_id))
+
+
+DECODERS: Final[Mapping[Channel, PayloadDecoder]] = {
+    Channel.STATUS: _status,
+    Channel.HEARTBEAT: decode_heartbeat,  # most of the traffic: a fast path for the firmware's layout
+    Channel.STATE: _state,
+    Channel.ATTENDANCE: _attendance,
 }
-"""Each device channel's decoder of a JSON object (already checked by `load_object`)."""
+"""Each device channel's payload decoder."""
 
 
 def decode_payload(channel: Channel, payload: bytes | bytearray, device_id: str) -> DeviceMessage:
     """A device message, decoded for its channel, or Rejected."""
-    if channel is Channel.HEARTBEAT:  # most of the traffic: a fast path for the firmware's layout
-        return decode_heartbeat(payload, device_id)
-    return DECODERS[channel](load_object(payload, device_id=device_id))
+    return DECODERS[channel](payload, device_id)
 
 
 def decode(topics: Topics, topic: str, payload: bytes | bytearray) -> tuple[str, DeviceMessage]:

@@ -28,7 +28,7 @@ def test_each_channel_decodes_to_its_message(channel: Channel, payload: bytes, k
 def test_the_heartbeat_fast_path_and_the_general_decoder_agree() -> None:
     payload = b'{"v":1,"boot":2,"uptime_s":9,"rssi":-60}'
     fast = decode_payload(Channel.HEARTBEAT, payload, DEVICE)
-    general = DECODERS[Channel.HEARTBEAT]({"v": 1, "boot": 2, "uptime_s": 9, "rssi": -60})
+    general = Heartbeat.from_obj({"v": 1, "boot": 2, "uptime_s": 9, "rssi": -60})
     assert fast == general
 
 
