@@ -95,12 +95,11 @@ std::string doneLine(const PortalSnapshot& snap) {
                            "</b> in a few seconds to make room for the next student.");
 }
 
-PortalResponse alreadyDone(const PortalSnapshot& snap) {
+// The "already checked in" page, for a phone back at the portal or a student ID sent again: what
+// `message` says, then what happens to the phone.
+PortalResponse alreadyDone(const PortalSnapshot& snap, const std::string& message) {
   return html(200, "Already checked in",
-              "<h1 class=\"ok\">Already checked in</h1>" +
-                  paragraph("", "This phone has already checked in for " +
-                                    htmlEscape(snap.session.course_code) + " in this session.") +
-                  doneLine(snap));
+              "<h1 class=\"ok\">Already checked in</h1>" + paragraph("", message) + doneLine(snap));
 }
 
 PortalResponse checkinResponse(const PortalRequest& request, PortalBackend& backend) {
@@ -123,11 +122,8 @@ PortalResponse checkinResponse(const PortalRequest& request, PortalBackend& back
       return html(200, "Checked in", body);
     }
     case CheckinResult::kAlreadyCheckedIn:
-      return html(200, "Already checked in",
-                  "<h1 class=\"ok\">Already checked in</h1>" +
-                      paragraph("", who + " is already checked in for " + course +
-                                        " in this session. Nothing more to do.") +
-                      doneLine(snap));
+      return alreadyDone(snap, who + " is already checked in for " + course +
+                                   " in this session. Nothing more to do.");
     case CheckinResult::kNoActiveSession:
       return html(409, "No active session",
                   "<h1 class=\"warn\">No active session</h1>" +
@@ -214,7 +210,10 @@ PortalResponse handlePortal(const PortalRequest& request, PortalBackend& backend
   const bool done = backend.stationRequest(request.station);
   if (path == "/" && (request.method == "GET" || request.method == "HEAD")) {
     const PortalSnapshot snap = backend.snapshot();
-    if (done && snap.active_session) return alreadyDone(snap);
+    if (done && snap.active_session) {
+      return alreadyDone(snap, "This phone has already checked in for " +
+                                   htmlEscape(snap.session.course_code) + " in this session.");
+    }
     PortalResponse response;
     response.content_type = kHtmlContentType;
     response.body = renderHome(snap);
