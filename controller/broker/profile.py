@@ -35,13 +35,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.broker.conf import DEFAULT_PORT
 from controller.contract.messages import MAX_PACKET_SIZE
 from controller.contract.roles import ROLE_MARK, Role, acl_users, user_of
 from controller.contract.topics import BROKER_DROPPED
 from controller.errors import FleetError
 
 USER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-DEFAULT_PORT = 1883
 DEFAULT_TLS_PORT = 8883
 AUTOSAVE_INTERVAL_S = 10
 

@@ -57,10 +57,6 @@ class EmbeddedBroker:
         self._broker: FleetBroker | None = None
 
     @property
-    def conf(self) -> BrokerConf:
-        return self._conf
-
-    @property
     def running(self) -> bool:
         """True while the broker thread is serving."""
         thread = self._thread

@@ -34,9 +34,6 @@ MAX_REMAINING: Final = 268_435_455
 MAX_CONNECT_REMAINING: Final = 100_000
 """A CONNECT of ours is well under 1 KB (ids ≤ 64 characters, a will ≤ 1024 bytes)."""
 
-MIN_MAX_PACKET_SIZE: Final = 20
-"""Mosquitto refuses `max_packet_size` below 20 ("likely to interfere with normal operation")."""
-
 CONNECT, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 3, 4, 5, 6, 7
 SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT = 8, 10, 12, 14
 
