@@ -20,6 +20,7 @@ from typing import Final
 from bench import procs, rawsub
 from bench.stream import PacedPublisher, births, device_id, heartbeats
 from bench.wire import RawConnection, Will
+from controller.broker.startup import free_port
 from controller.contract.messages import Status as StatusMessage
 from controller.contract.messages import encode
 from controller.contract.topics import Topics
@@ -105,7 +106,7 @@ def _offer(broker: procs.Proc, items: list[tuple[RawConnection, bytes]], rate: f
 def run(workdir: Path, settings: AmqttSettings) -> AmqttResult:
     workdir.mkdir(parents=True, exist_ok=True)
     topics = Topics(ROOT)
-    port = procs.free_port()
+    port = free_port()
     conf = workdir / "amqtt-broker.conf"
     conf.write_text(f"listener {port} {procs.HOST}\nallow_anonymous true\n")
     raw_dir = workdir / "rawsub-amqtt"

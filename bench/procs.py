@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Final, Self
 
 import controller
+from controller.broker.startup import free_port
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,6 @@ def raise_fd_limit() -> int:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(what: str, done: Callable[[], bool], timeout: float, every: float = 0.1) -> None:

@@ -23,10 +23,6 @@ PINGREQ: Final = b"\xc0\x00"
 DISCONNECT: Final = b"\xe0\x00"
 
 
-_length = wire.encode_remaining_length
-_string = wire.encode_string
-
-
 @dataclass(frozen=True, slots=True)
 class Will:
     topic: str
@@ -37,24 +33,24 @@ class Will:
 
 def connect_packet(client_id: str, keepalive_s: int, will: Will | None = None) -> bytes:
     flags = 0x02  # clean session
-    payload = _string(client_id)
+    payload = wire.encode_string(client_id)
     if will is not None:
         flags |= 0x04 | (will.qos << 3) | (0x20 if will.retain else 0)
-        payload += _string(will.topic) + _string(will.payload)
-    variable = _string("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive_s)
+        payload += wire.encode_string(will.topic) + wire.encode_string(will.payload)
+    variable = wire.encode_string("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive_s)
     body = variable + payload
-    return b"\x10" + _length(len(body)) + body
+    return b"\x10" + wire.encode_remaining_length(len(body)) + body
 
 
 def publish_packet(topic: str, payload: bytes, *, retain: bool = False) -> bytes:
     """A QoS 0 PUBLISH."""
-    body = _string(topic) + payload
-    return bytes([0x30 | (1 if retain else 0)]) + _length(len(body)) + body
+    body = wire.encode_string(topic) + payload
+    return bytes([0x30 | (1 if retain else 0)]) + wire.encode_remaining_length(len(body)) + body
 
 
 def subscribe_packet(packet_id: int, topic_filter: str, qos: int = 0) -> bytes:
-    body = struct.pack("!H", packet_id) + _string(topic_filter) + bytes([qos])
-    return b"\x82" + _length(len(body)) + body
+    body = struct.pack("!H", packet_id) + wire.encode_string(topic_filter) + bytes([qos])
+    return b"\x82" + wire.encode_remaining_length(len(body)) + body
 
 
 class RawConnection:

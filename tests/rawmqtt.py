@@ -13,12 +13,8 @@ from controller.broker import wire
 CONNACK, PUBLISH, PUBACK, SUBACK = 0x20, 0x30, 0x40, 0x90
 
 
-remaining = wire.encode_remaining_length
-field = wire.encode_string
-
-
 def packet(first_byte: int, body: bytes) -> bytes:
-    return bytes([first_byte]) + remaining(len(body)) + body
+    return bytes([first_byte]) + wire.encode_remaining_length(len(body)) + body
 
 
 def connect(client_id: bytes | str, *, username: bytes | str | None = None, password: bytes | str | None = None,
@@ -26,24 +22,24 @@ def connect(client_id: bytes | str, *, username: bytes | str | None = None, pass
     flags = (0x02 if clean else 0) | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
     if will is not None:
         flags |= 0x04 | 0x08  # will QoS 1
-    body = field("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive) + field(client_id)
+    body = wire.encode_string("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive) + wire.encode_string(client_id)
     if will is not None:
-        body += field(will[0]) + field(will[1])
+        body += wire.encode_string(will[0]) + wire.encode_string(will[1])
     if username is not None:
-        body += field(username)
+        body += wire.encode_string(username)
     if password is not None:
-        body += field(password)
+        body += wire.encode_string(password)
     return packet(0x10, body)
 
 
 def publish(topic: bytes | str, payload: bytes = b"x", *, qos: int = 0, packet_id: int = 1,
             retain: bool = False) -> bytes:
-    body = field(topic) + (struct.pack("!H", packet_id) if qos else b"") + payload
+    body = wire.encode_string(topic) + (struct.pack("!H", packet_id) if qos else b"") + payload
     return packet(PUBLISH | qos << 1 | int(retain), body)
 
 
 def subscribe(topic_filter: bytes | str, qos: int = 0, packet_id: int = 1) -> bytes:
-    return packet(0x82, struct.pack("!H", packet_id) + field(topic_filter) + bytes([qos]))
+    return packet(0x82, struct.pack("!H", packet_id) + wire.encode_string(topic_filter) + bytes([qos]))
 
 
 class RawClient:

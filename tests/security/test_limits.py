@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.broker import wire
 from controller.broker.profile import MAX_PACKET_SIZE, MAX_QUEUED_MESSAGES
 from controller.contract.roles import Role
 from tests import rawmqtt
@@ -41,9 +42,9 @@ def test_a_packet_over_max_packet_size_disconnects_its_client_at_once(profile: P
     fits = RawClient(secure_broker.host, secure_broker.port)
     try:
         assert over.connect("dev-big", username="dev-big", password=password) == 0
-        header = bytes([0x32]) + rawmqtt.remaining(MAX_PACKET_SIZE)
+        header = bytes([0x32]) + wire.encode_remaining_length(MAX_PACKET_SIZE)
         started = time.monotonic()
-        over.send(header + rawmqtt.field(topic) + b"\x00\x01" + b"x" * 1000)
+        over.send(header + wire.encode_string(topic) + b"\x00\x01" + b"x" * 1000)
         assert over.closed_within(QUICK_S)
         assert time.monotonic() - started < QUICK_S
         assert fits.connect("dev-big", username="dev-big", password=password) == 0

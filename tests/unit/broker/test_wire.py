@@ -32,7 +32,7 @@ def _check(packet: bytes, *, connected: bool = True, max_packet_size: int | None
 
 @pytest.mark.parametrize("length", [0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, wire.MAX_REMAINING])
 def test_remaining_length_round_trip(length: int) -> None:
-    encoded = bytes([0x30]) + rawmqtt.remaining(length)
+    encoded = bytes([0x30]) + wire.encode_remaining_length(length)
     assert [wire.remaining_length(encoded[:end]) for end in range(2, len(encoded))] == [None] * (len(encoded) - 2)
     assert wire.remaining_length(encoded) == length
 
@@ -130,7 +130,7 @@ def test_good_packets_pass_and_the_keepalive_is_read() -> None:
     assert wire.connect_keepalive(_split(connect)[1]) == 15
     for packet in (rawmqtt.publish("t/a", b"\x00\xff", qos=0), rawmqtt.publish("t/a", b"", qos=1),
                    rawmqtt.publish("t/a", b"x", qos=2, retain=True), rawmqtt.subscribe("t/#", qos=2),
-                   rawmqtt.packet(0xA2, b"\x00\x01" + rawmqtt.field("t/+"))):
+                   rawmqtt.packet(0xA2, b"\x00\x01" + wire.encode_string("t/+"))):
         _check(packet)
 
 
@@ -138,15 +138,15 @@ def test_good_packets_pass_and_the_keepalive_is_read() -> None:
     (rawmqtt.publish(b"t/\xff", b"x"), "bad_string", "PUBLISH topic is not well-formed UTF-8"),
     (rawmqtt.publish(b"t/#", b"x"), "bad_string", "PUBLISH topic holds a wildcard"),
     (rawmqtt.publish(b"", b"x"), "bad_string", "PUBLISH topic is empty"),
-    (rawmqtt.packet(0x36, rawmqtt.field("t") + b"\x00\x01"), "malformed", "QoS 3"),
+    (rawmqtt.packet(0x36, wire.encode_string("t") + b"\x00\x01"), "malformed", "QoS 3"),
     (rawmqtt.publish("t", b"", qos=1, packet_id=0), "malformed", "packet id 0"),
     (rawmqtt.packet(0x30, b"\x00\x09t"), "malformed", "ends inside its topic"),
-    (rawmqtt.packet(0x32, rawmqtt.field("t") + b"\x00"), "malformed", "ends inside its packet id"),
+    (rawmqtt.packet(0x32, wire.encode_string("t") + b"\x00"), "malformed", "ends inside its packet id"),
     (rawmqtt.subscribe(b"t/\x00"), "bad_string", "SUBSCRIBE topic filter holds U+0000"),
     (rawmqtt.subscribe("t", qos=3), "malformed", "requested QoS"),
     (rawmqtt.packet(0x82, b"\x00\x01"), "malformed", "without a topic filter"),
-    (rawmqtt.packet(0x82, b"\x00\x01" + rawmqtt.field("t")), "malformed", "ends inside its requested QoS"),
-    (rawmqtt.packet(0xA2, b"\x00\x01" + rawmqtt.field(b"a#")), "bad_string", "UNSUBSCRIBE topic filter"),
+    (rawmqtt.packet(0x82, b"\x00\x01" + wire.encode_string("t")), "malformed", "ends inside its requested QoS"),
+    (rawmqtt.packet(0xA2, b"\x00\x01" + wire.encode_string(b"a#")), "bad_string", "UNSUBSCRIBE topic filter"),
 ])
 def test_bad_packets_are_refused_with_a_reason(packet: bytes, reason: str, fragment: str) -> None:
     with pytest.raises(Refused, match=re.escape(fragment)) as caught:
@@ -161,10 +161,11 @@ def test_bad_packets_are_refused_with_a_reason(packet: bytes, reason: str, fragm
     (rawmqtt.connect("c", will=(b"w/+", b"x")), "will topic holds a wildcard"),
     (rawmqtt.connect("c", will=(b"", b"x")), "will topic is empty"),
     (rawmqtt.connect("c"), None),
-    (rawmqtt.packet(0x10, rawmqtt.field("MQTT") + bytes([4, 0x03]) + b"\x00\x1e" + rawmqtt.field("c")), "reserved"),
-    (rawmqtt.packet(0x10, rawmqtt.field("MQTT") + bytes([4, 0x02]) + b"\x00\x1e" + rawmqtt.field("c") + b"!"),
+    (rawmqtt.packet(0x10, wire.encode_string("MQTT") + bytes([4, 0x03]) + b"\x00\x1e" + wire.encode_string("c")),
+     "reserved"),
+    (rawmqtt.packet(0x10, wire.encode_string("MQTT") + bytes([4, 0x02]) + b"\x00\x1e" + wire.encode_string("c") + b"!"),
      "after its last field"),
-    (rawmqtt.packet(0x10, rawmqtt.field("MQTT") + bytes([4, 0x82]) + b"\x00\x1e" + rawmqtt.field("c")),
+    (rawmqtt.packet(0x10, wire.encode_string("MQTT") + bytes([4, 0x82]) + b"\x00\x1e" + wire.encode_string("c")),
      "ends inside its username"),
 ])
 def test_connects(packet: bytes, fragment: str | None) -> None:
