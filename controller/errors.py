@@ -54,7 +54,9 @@ class Forbidden(ApiError):
     code = "forbidden"
 
 
-class SessionEnded(ApiError):
+class SessionAlreadyEnded(ApiError):
+    """A session was ended again (`session.end` twice)."""
+
     code = "session_ended"
 
 

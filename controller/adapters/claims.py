@@ -32,7 +32,7 @@ from controller.errors import (
     DeviceBusy,
     NoDeviceAvailable,
     NotEnoughDevices,
-    SessionEnded,
+    SessionAlreadyEnded,
     UnknownDevice,
     UnknownSession,
 )
@@ -179,7 +179,7 @@ def end(s: Session, session_id: int, reported: Mapping[str, int], now: float) ->
     if row is None:
         raise UnknownSession(f"no session {session_id}")
     if not row.active:
-        raise SessionEnded(f"session {session_id} has already ended")
+        raise SessionAlreadyEnded(f"session {session_id} has already ended")
     row.active = False
     row.ended_at = now
     ids = sorted(serving(s, [session_id]).get(session_id, []), key=lambda d: (d != row.device_id, d))

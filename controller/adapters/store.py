@@ -252,11 +252,12 @@ class Store:
         with self._writing() as s:
             return claims.move(s, session_id, from_device, candidates, reported)
 
-    def set_degraded(self, session_id: int, degraded: bool) -> None:
+    def set_degraded(self, session_id: int) -> None:
+        """Mark a session degraded (no device was free to take it over); a move clears it."""
         with self._writing() as s:
             row = s.get(FleetSession, session_id)
             if row is not None:
-                row.degraded = degraded
+                row.degraded = True
 
     def end_session(self, session_id: int, reported: Mapping[str, int], now: float) -> Ended:
         """End a session; its device gets a newer idle config. Ending twice is an error."""

@@ -71,7 +71,7 @@ class Applier:
         elif isinstance(effect, SettleWaiters):
             self.outbox.answer(self.waiters.settle(effect.session_id, effect.status, effect.error))
         elif isinstance(effect, MarkDegraded):
-            self.store.set_degraded(effect.session_id, True)
+            self.store.set_degraded(effect.session_id)
         else:
             self._clear_retained(effect)
 
