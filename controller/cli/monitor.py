@@ -72,10 +72,7 @@ def _checkins(fleet: FleetClient, snapshot: DevicesList) -> dict[int, int]:
 def watch_loop(g: Globals, *, session: int | None, offline_first: bool, limit: int | None,
                interval: float, wide: bool = False) -> None:
     """Redraw the fleet table every `interval` seconds until interrupted; errors show in its place."""
-    from controller.adapters.client import FleetClient
-
-    with FleetClient(g.broker, g.root, user=g.user) as fleet, Live(console=out, auto_refresh=False, screen=False,
-                                                      redirect_stderr=True) as live:
+    with client(g) as fleet, Live(console=out, auto_refresh=False, screen=False, redirect_stderr=True) as live:
         while True:
             rows = limit if limit is not None else max(5, out.size.height - 10)
             try:
