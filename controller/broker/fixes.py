@@ -318,7 +318,7 @@ class FleetBroker(AdmittingBroker):
                  listeners: Mapping[str, Listener]) -> None:
         super().__init__(config, prepared, limits, listeners)
         self._initial_retained = prepared.retained
-        self._autosave = Autosave(prepared.persistence, prepared.store)
+        self._autosave = Autosave(prepared.persistence)
 
     async def _topic_filtering(self, session: Any, topic: str, action: Any) -> bool:
         """The ACL, as Mosquitto 2.0.11 applies it: publishing needs WRITE, receiving needs READ (also

@@ -101,9 +101,9 @@ class Autosave:
     seconds when something changed, or after that many changes with `autosave_on_changes`, and
     whenever `save` is called (at shutdown). Write errors are logged, as Mosquitto does."""
 
-    def __init__(self, persistence: Persistence | None, store: RetainedStore | None) -> None:
+    def __init__(self, persistence: Persistence | None) -> None:
         self._persistence = persistence
-        self._store = store
+        self._store = None if persistence is None else RetainedStore(persistence.location)
         self._changes = 0
         self._enough_changes = asyncio.Event()
         self._lock = asyncio.Lock()

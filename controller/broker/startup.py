@@ -34,7 +34,6 @@ class Prepared:
 
     access: AccessControl
     persistence: Persistence | None
-    store: RetainedStore | None
     retained: tuple[Retained, ...]
 
 
@@ -49,14 +48,14 @@ def prepare(conf: BrokerConf) -> Prepared:
         if listener.tls is not None:
             tls_context(listener.tls, listener)
     if conf.persistence is None:
-        return Prepared(access, None, None, ())
+        return Prepared(access, None, ())
     store = RetainedStore(conf.persistence.location)
     try:
         store.check()
         retained = tuple(store.load())
     except RetainedStoreError as exc:
         raise BrokerError(str(exc)) from exc
-    return Prepared(access, conf.persistence, store, retained)
+    return Prepared(access, conf.persistence, retained)
 
 
 def tls_context(tls: Tls, listener: Listener) -> ssl.SSLContext:
