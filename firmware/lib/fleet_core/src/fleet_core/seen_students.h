@@ -19,6 +19,9 @@ class SeenStudents {
 
   // Starts over for `session_id` (0: no session).
   void reset(std::uint32_t session_id);
+  // Forgets every entry, with no session: for a set keyed by something other than a session's
+  // students (the done phones of a StationTable).
+  void clear() { reset(0); }
   bool contains(const std::string& student_id) const;
   // False when the set is full (the student is then not remembered).
   bool insert(const std::string& student_id);

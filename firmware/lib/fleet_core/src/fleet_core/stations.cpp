@@ -10,7 +10,7 @@ StationTable::StationTable(bool recycle, std::size_t capacity)
 }
 
 void StationTable::reset() {
-  done_phones_.reset(0);
+  done_phones_.clear();
   stats_ = StationStats();
   stats_.peak = static_cast<std::uint32_t>(stations_.size());
 }
