@@ -1,6 +1,11 @@
 """What the embedded broker writes to the log: amqtt's own lines bounded, client text kept away from
 rich's highlighter, and each kind of denial logged once per client and window, then counted.
 
+One refusal per packet would flood any log: `DenialLog` lets through the first line per (client,
+reason) in each window and counts the rest; `flush` then gives one count per key, so the operator
+sees every kind of trouble once, and how often, without a line per packet. Its memory is bounded by
+`max_keys`; it is pure (`now` is a parameter), `Denials` runs it on the broker's event loop.
+
 Client-supplied text (client ids, usernames, topics: up to 65,535 bytes each) reaches the log
 bounded and escaped by `controller.logtext.shown`, and every such line carries `UNTRUSTED` as its
 `extra`. Importing this module quiets amqtt's INFO chatter and installs `AmqttRecords` on its
@@ -11,16 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Final
-
-from controller import logtext
-from controller.logtext import DenialLog
 
 log = logging.getLogger(__name__)
 
-DENIAL_WINDOW_S = logtext.DENIAL_WINDOW_S
+DENIAL_WINDOW_S = 60.0
 """Each kind of denial is logged once per client in this window, then counted (read when a
 `Denials` is made, so a test may shorten it)."""
+DENIAL_MAX_KEYS: Final = 200
+"""Clients whose denials are told apart in one window: at most this many full lines a minute."""
 UNTRUSTED: Final = {"highlighter": None}
 """`extra` of a log line holding client-supplied text: rich's RichHandler must not highlight it
 (its highlighter took 45 s over a 65,535-character topic); other handlers ignore the attribute."""
@@ -62,6 +67,55 @@ def quiet_amqtt_logging() -> None:
 
 
 quiet_amqtt_logging()
+
+
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    """Denials not logged one by one since the last flush: `count` more of `reason` from `who`."""
+
+    who: str
+    reason: str
+    count: int
+
+
+class DenialLog:
+    """Which denial lines to log: the first per (who, reason) in each window; the rest are counted."""
+
+    def __init__(self, window_s: float = DENIAL_WINDOW_S, max_keys: int = DENIAL_MAX_KEYS) -> None:
+        self.window_s = window_s
+        self._max_keys = max_keys
+        self._counts: dict[tuple[str, str], int] = {}  # logged key -> denials since, not logged
+        self._unlisted = 0  # denials of keys that did not fit
+        self._started: float | None = None
+
+    def admit(self, who: str, reason: str, now: float) -> bool:
+        """Record one denial; True if it is the first of its key in this window (log it in full)."""
+        if self._started is None:
+            self._started = now
+        key = (who, reason)
+        count = self._counts.get(key)
+        if count is not None:
+            self._counts[key] = count + 1
+            return False
+        if len(self._counts) >= self._max_keys:
+            self._unlisted += 1
+            return False
+        self._counts[key] = 0
+        return True
+
+    def due(self, now: float) -> bool:
+        """Whether the window has passed (call `flush`)."""
+        return self._started is not None and now - self._started >= self.window_s
+
+    def flush(self) -> tuple[list[Suppressed], int]:
+        """The counts not logged since the window began, and the denials of clients that did not
+        fit in the table; starts a new window (the next denial of any key is logged again)."""
+        suppressed = [Suppressed(who, reason, count) for (who, reason), count in self._counts.items() if count]
+        unlisted = self._unlisted
+        self._counts.clear()
+        self._unlisted = 0
+        self._started = None
+        return suppressed, unlisted
 
 
 class Denials:

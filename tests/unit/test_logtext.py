@@ -1,8 +1,8 @@
-"""Unit tests for controller.logtext: client text in log lines, and denials counted (no I/O)."""
+"""Unit tests for controller.logtext: client text in log lines (no I/O)."""
 
 from __future__ import annotations
 
-from controller.logtext import TEXT_LIMIT, DenialLog, Suppressed, shown
+from controller.logtext import TEXT_LIMIT, shown
 
 
 def test_short_text_is_quoted_as_repr() -> None:
@@ -26,26 +26,3 @@ def test_control_format_and_bidi_characters_are_escaped() -> None:
 def test_bytes_are_shown_without_decoding_all_of_them() -> None:
     assert shown(b"t/\xff") == "'t/\\\\xff'"
     assert len(shown(b"\xff" * 1_000_000)) < 4 * TEXT_LIMIT + 40
-
-
-def test_the_first_denial_per_client_and_reason_is_logged_then_counted() -> None:
-    log = DenialLog(window_s=60.0, max_keys=10)
-    assert log.admit("dev-a", "denied PUBLISH", 0.0)
-    assert not log.admit("dev-a", "denied PUBLISH", 1.0)
-    assert not log.admit("dev-a", "denied PUBLISH", 2.0)
-    assert log.admit("dev-a", "refused CONNECT", 2.0)  # another reason
-    assert log.admit("dev-b", "denied PUBLISH", 3.0)  # another client
-    assert not log.due(59.0)
-    assert log.due(60.0)
-    assert log.flush() == ([Suppressed("dev-a", "denied PUBLISH", 2)], 0)
-    assert not log.due(1000.0)  # nothing since
-    assert log.admit("dev-a", "denied PUBLISH", 1000.0)  # a new window logs it again
-
-
-def test_memory_is_bounded_by_max_keys() -> None:
-    log = DenialLog(window_s=60.0, max_keys=3)
-    admitted = [log.admit(f"dev-{i}", "denied PUBLISH", float(i)) for i in range(1000)]
-    assert admitted.count(True) == 3
-    suppressed, unlisted = log.flush()
-    assert suppressed == []
-    assert unlisted == 997
