@@ -2,7 +2,6 @@
 
 #include <WiFi.h>
 
-#include <atomic>
 #include <cstring>
 #include <string>
 
@@ -16,14 +15,11 @@ struct StationEvent {
   std::uint8_t mac[6] = {};
 };
 
-// Set by the event task when the queue was full; read and cleared by the loop task.
-std::atomic<bool> g_lost{false};
-
-void enqueue(QueueHandle_t queue, bool joined, const std::uint8_t mac[6]) {
+void enqueue(QueueHandle_t queue, std::atomic<bool>* lost, bool joined, const std::uint8_t mac[6]) {
   StationEvent event;
   event.joined = joined;
   std::memcpy(event.mac, mac, sizeof event.mac);
-  if (xQueueSend(queue, &event, 0) != pdTRUE) g_lost = true;  // never wait on the event task
+  if (xQueueSend(queue, &event, 0) != pdTRUE) *lost = true;  // never wait on the event task
 }
 
 }  // namespace
@@ -32,14 +28,15 @@ bool StationEvents::begin() {
   queue_ = xQueueCreate(kQueueLength, sizeof(StationEvent));
   if (queue_ == nullptr) return false;
   QueueHandle_t queue = queue_;
+  std::atomic<bool>* lost = &lost_;
   WiFi.onEvent(
-      [queue](arduino_event_id_t, arduino_event_info_t info) {
-        enqueue(queue, true, info.wifi_ap_staconnected.mac);
+      [queue, lost](arduino_event_id_t, arduino_event_info_t info) {
+        enqueue(queue, lost, true, info.wifi_ap_staconnected.mac);
       },
       ARDUINO_EVENT_WIFI_AP_STACONNECTED);
   WiFi.onEvent(
-      [queue](arduino_event_id_t, arduino_event_info_t info) {
-        enqueue(queue, false, info.wifi_ap_stadisconnected.mac);
+      [queue, lost](arduino_event_id_t, arduino_event_info_t info) {
+        enqueue(queue, lost, false, info.wifi_ap_stadisconnected.mac);
       },
       ARDUINO_EVENT_WIFI_AP_STADISCONNECTED);
   return true;
@@ -58,7 +55,7 @@ bool StationEvents::drain(fleet::Device& device) {
   }
   // A lost join is made up by the station's next portal request (StationTable::request); a lost
   // leave by the idle limit.
-  return !g_lost.exchange(false);
+  return !lost_.exchange(false);
 }
 
 }  // namespace glue

@@ -8,6 +8,7 @@
 #include <freertos/FreeRTOS.h>
 #include <freertos/queue.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -20,13 +21,15 @@ class StationEvents {
   // Two events per slot: a whole turnover of the access point between two loop() passes fits.
   static constexpr std::size_t kQueueLength = 2 * fleet::kApMaxConnections;
 
-  // Creates the queue and registers the event handlers (once, in setup()).
+  // Creates the queue and registers the event handlers (once, in setup()); the handlers keep
+  // pointers into this object, which lives as long as the program.
   bool begin();
   // On the loop task: every queued event to `device`; false once when events were lost.
   bool drain(fleet::Device& device);
 
  private:
   QueueHandle_t queue_ = nullptr;
+  std::atomic<bool> lost_{false};  // set by the event task when the queue was full
 };
 
 }  // namespace glue
