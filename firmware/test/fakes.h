@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "fleet_core/device.h"
 #include "fleet_core/ports.h"
 #include "fleet_core/storage_keys.h"
 
@@ -144,6 +145,18 @@ class RecordingLogger : public fleet::Logger {
     return false;
   }
   std::vector<std::pair<fleet::LogLevel, std::string>> lines;
+};
+
+// Every port of a fleet::Device, faked: the members of a test fixture over a Device.
+struct FakePorts {
+  fleet::Ports ports() { return fleet::Ports{transport, flash, ap, clock, system, logger}; }
+
+  FakeTransport transport;
+  MemoryStorage flash;
+  FakeAccessPoint ap;
+  FakeClock clock;
+  FakeSystemInfo system;
+  RecordingLogger logger;
 };
 
 inline const std::uint8_t* bytes(const std::string& text) {

@@ -16,7 +16,7 @@ namespace {
 
 const std::string kId = "esp32-a1b2c3d4e5f6";
 
-class DeviceTest : public ::testing::Test {
+class DeviceTest : public ::testing::Test, protected fakes::FakePorts {
  protected:
   // A fresh Device over the same flash: a reboot.
   void boot(bool connected = false) {
@@ -26,8 +26,7 @@ class DeviceTest : public ::testing::Test {
     fleet::DeviceOptions options;
     options.device_id = kId;
     options.queue_capacity = capacity;
-    device = std::make_unique<fleet::Device>(
-        options, fleet::Ports{transport, flash, ap, clock, system, logger});
+    device = std::make_unique<fleet::Device>(options, ports());
     device->begin();
   }
   void connect() {
@@ -62,12 +61,6 @@ class DeviceTest : public ::testing::Test {
     return events;
   }
 
-  fakes::FakeTransport transport;
-  fakes::MemoryStorage flash;
-  fakes::FakeAccessPoint ap;
-  fakes::FakeClock clock;
-  fakes::FakeSystemInfo system;
-  fakes::RecordingLogger logger;
   std::size_t capacity = fleet::kQueueCapacity;
   std::unique_ptr<fleet::Device> device;
 };

@@ -129,15 +129,14 @@ TEST(Stations, WithoutRecyclingNobodyIsReleased) {
 
 namespace {
 
-class RecyclingDevice : public ::testing::Test {
+class RecyclingDevice : public ::testing::Test, protected fakes::FakePorts {
  protected:
   void start(bool recycle) {
     fleet::DeviceOptions options;
     options.device_id = "esp32-000000000001";
     options.recycle_stations = recycle;
     options.sees_refused_stations = true;
-    device = std::make_unique<fleet::Device>(
-        options, fleet::Ports{transport, flash, ap, clock, system, logger});
+    device = std::make_unique<fleet::Device>(options, ports());
     device->begin();
     device->onConnected();
     const std::string config = samples::activeConfigJson(7);
@@ -174,12 +173,6 @@ class RecyclingDevice : public ::testing::Test {
         .value();
   }
 
-  fakes::FakeTransport transport;
-  fakes::MemoryStorage flash;
-  fakes::FakeAccessPoint ap;
-  fakes::FakeClock clock;
-  fakes::FakeSystemInfo system;
-  fakes::RecordingLogger logger;
   std::unique_ptr<fleet::Device> device;
 };
 
