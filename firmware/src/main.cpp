@@ -71,6 +71,8 @@ void setup() {
   fleet::DeviceOptions options;
   options.root = settings.root;
   options.device_id = glue::deviceIdFromEfuse();
+  // The soft AP's spare slot makes a refused association an event (station_events.h).
+  options.sees_refused_stations = true;
   app->logger.log(fleet::LogLevel::kInfo,
                   "device " + options.device_id + ", fw " + options.fw_version);
 

@@ -16,6 +16,8 @@ const IPAddress kApNetmask(255, 255, 255, 0);
 // station's channel.
 constexpr int kApChannel = 1;
 constexpr int kApHidden = 0;
+static_assert(fleet::kApRadioConnections <= ESP_WIFI_MAX_CONN_NUM,
+              "the ESP32 soft AP takes at most ESP_WIFI_MAX_CONN_NUM stations");
 
 }  // namespace
 
@@ -25,9 +27,11 @@ SoftAccessPoint::SoftAccessPoint(fleet::Logger& logger, Listener listener)
 bool SoftAccessPoint::start(const std::string& ssid, const std::string& password) {
   if ((WiFi.getMode() & WIFI_AP) == 0) WiFi.mode(WIFI_AP_STA);
   WiFi.softAPConfig(kApAddress, kApAddress, kApNetmask);
-  // max_connection defaults to 4: a classroom would queue at the portal.
+  // max_connection defaults to 4: a classroom would queue at the portal. One spare slot past the
+  // kApMaxConnections the device serves: the driver refuses past max_connection without an
+  // event, so the phone that takes the spare slot is what the core sees refused (and deauthed).
   const bool ok = WiFi.softAP(ssid.c_str(), password.empty() ? nullptr : password.c_str(),
-                              kApChannel, kApHidden, fleet::kApMaxConnections);
+                              kApChannel, kApHidden, fleet::kApRadioConnections);
   if (!ok) {
     logger_.log(fleet::LogLevel::kError, "softAP " + ssid + " failed");
     return false;

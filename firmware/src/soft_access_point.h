@@ -1,7 +1,8 @@
 // fleet::AccessPoint over the ESP32 soft-AP: the course network students join. Tells a listener
 // (the captive portal) when it comes up or goes down. Slot recycling (fleet_core/stations.h):
 // release() deauthenticates a station by its association id, and the radio drops a station that
-// sends nothing for kRadioInactiveS.
+// sends nothing for kRadioInactiveS. The radio admits kApRadioConnections, one more than the
+// device serves: the core refuses whoever joins a full access point and release()s it at once.
 #pragma once
 
 #include <IPAddress.h>

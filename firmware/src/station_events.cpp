@@ -48,7 +48,7 @@ bool StationEvents::drain(fleet::Device& device) {
   while (xQueueReceive(queue_, &event, 0) == pdTRUE) {
     const std::string station = fleet::formatMac(event.mac);
     if (event.joined) {
-      device.joinStation(station);
+      device.joinStation(station);  // a refused one is deauthed from there (AccessPoint::release)
     } else {
       device.leaveStation(station);
     }

@@ -357,7 +357,9 @@ TEST_F(DeviceTest, HeartbeatEvery30Seconds) {
   EXPECT_EQ(hb.value().rssi, -61);
   EXPECT_EQ(hb.value().stations, 0u);
   EXPECT_EQ(hb.value().stations_peak, 0u);
-  EXPECT_FALSE(hb.value().stations_refused);  // the ESP32's radio does not say
+  // Default options: a platform whose radio refuses without telling leaves refusals out. Both
+  // ports see them (the ESP32 through its spare slot): test_stations.cpp.
+  EXPECT_FALSE(hb.value().stations_refused);
   EXPECT_EQ(hb.value().checkins_served, 0u);
   EXPECT_EQ(hb.value().queued, 0u);
 }

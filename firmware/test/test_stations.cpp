@@ -202,7 +202,8 @@ TEST_F(RecyclingDevice, FortyStudentsThroughTenSlots) {
   }
   clock.advance(fleet::kReleaseGraceMs);
   device->loop();
-  EXPECT_EQ(ap.released.size(), 40u);
+  // Each done phone after its grace, each refused association at once.
+  EXPECT_EQ(ap.released.size(), 40u + static_cast<std::size_t>(refused));
   EXPECT_EQ(device->queued(), 40u);
   const fleet::HeartbeatMsg hb = heartbeat();
   EXPECT_EQ(hb.stations, 0u);
@@ -238,12 +239,35 @@ TEST_F(RecyclingDevice, WithoutRecyclingTheEleventhWaits) {
   device->loop();
   EXPECT_TRUE(ap.released.empty());
   EXPECT_EQ(device->joinStation(phone(10)), StationJoin::kRefused);
+  EXPECT_EQ(ap.released, Keys{phone(10)});  // a refusal is not recycling: it frees the spare slot
   EXPECT_FALSE(has(post(phone(3), "U2021/9999"), "disconnected"));
   const fleet::HeartbeatMsg hb = heartbeat();
   EXPECT_EQ(hb.stations, 10u);
   EXPECT_EQ(hb.stations_peak, 10u);
   EXPECT_EQ(hb.stations_refused, 1u);
   EXPECT_EQ(hb.checkins_served, 11u);
+}
+
+TEST_F(RecyclingDevice, APhoneJoiningAFullAccessPointIsReleasedAtOnceAndCounted) {
+  // The ESP32's radio admits an 11th phone into its spare slot and reports the association: the
+  // core refuses it, and the release (the deauth) is the refusal, before the next loop().
+  start(true);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(device->joinStation(phone(i)), StationJoin::kJoined);
+  EXPECT_TRUE(ap.released.empty());
+  EXPECT_EQ(device->joinStation(phone(10)), StationJoin::kRefused);
+  EXPECT_EQ(ap.released, Keys{phone(10)});
+  device->leaveStation(phone(10));  // the deauth's own event: it held no slot
+  EXPECT_EQ(device->stationStats().now, 10u);
+  EXPECT_EQ(device->joinStation(phone(10)), StationJoin::kRefused);  // the phone tries again
+  EXPECT_EQ(ap.released, (Keys{phone(10), phone(10)}));
+  device->leaveStation(phone(10));
+  device->leaveStation(phone(0));  // a slot frees: the next try gets it
+  EXPECT_EQ(device->joinStation(phone(10)), StationJoin::kJoined);
+  EXPECT_EQ(ap.released.size(), 2u);
+  const fleet::HeartbeatMsg hb = heartbeat();
+  EXPECT_EQ(hb.stations, 10u);
+  EXPECT_EQ(hb.stations_peak, 10u);
+  EXPECT_EQ(hb.stations_refused, 2u);
 }
 
 TEST_F(RecyclingDevice, ANewSessionStartsTheSlotCountersOver) {

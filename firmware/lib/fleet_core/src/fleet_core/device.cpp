@@ -276,6 +276,9 @@ void Device::releaseStations(std::uint32_t now) {
 StationJoin Device::joinStation(const std::string& station) {
   const StationJoin joined = stations_.join(station, ports_.clock.millis());
   if (joined == StationJoin::kRefused) {
+    // The ESP32's radio admitted it into its spare slot: the refusal is this release. The host's
+    // radio model has not admitted it (it answers 503), so the release finds nothing there.
+    ports_.access_point.release(station);
     log(LogLevel::kInfo, "station " + station + " refused: all " +
                              std::to_string(kApMaxConnections) + " slots taken");
   }

@@ -31,8 +31,10 @@ struct DeviceOptions {
   std::size_t queue_capacity = kQueueCapacity;
   // Slot recycling: release phones that are done or idle (stations.h). Off: they keep their slot.
   bool recycle_stations = true;
-  // Whether the platform sees the associations its access point refuses (the host port's radio
-  // model does; the ESP32's driver refuses them without an event), so the heartbeat reports them.
+  // Whether the platform sees the associations its access point refuses, so the heartbeat reports
+  // them. Both ports do: the host port's radio model asks joinStation() before it admits a
+  // station; the ESP32's radio admits one spare station (kApRadioConnections), reports it, and
+  // joinStation() refuses and releases it. Off: a radio that refuses without telling.
   bool sees_refused_stations = false;
 };
 
@@ -82,7 +84,8 @@ class Device : public PortalBackend {
   bool publishShutdown();
 
   // The access point's stations (`station`: MAC on the ESP32, address on the host). Released
-  // stations go to AccessPoint::release() from loop().
+  // stations go to AccessPoint::release() from loop(). A station that joins while all
+  // kApMaxConnections slots are taken is refused: counted, and released at once.
   StationJoin joinStation(const std::string& station);
   void leaveStation(const std::string& station);
   StationStats stationStats() const { return stations_.stats(); }

@@ -72,6 +72,10 @@ constexpr std::size_t kMinCaCertBase64 = 64;    // `set ca_cert`: base64 of a CA
 constexpr std::size_t kMaxCaCertBase64 = 3000;  // an RSA-4096 CA fits, an NVS string holds 4000
 constexpr std::size_t kMaxFormBodyBytes = 2048;
 constexpr std::uint8_t kApMaxConnections = 10;  // softAP default is 4: too few for a classroom
+// The ESP32's soft AP admits one station more than the device serves (max_connection), so that a
+// phone joining a full access point raises an event: the core refuses it, counts it and releases
+// it at once (Device::joinStation). Past max_connection the driver refuses without telling.
+constexpr std::uint8_t kApRadioConnections = kApMaxConnections + 1;
 
 // --- worst-case sizes of what the device sends ---
 // Each literal below is the message with every string and number emptied; the terms added are

@@ -37,7 +37,9 @@ class AccessPoint {
   // `password` empty: open network.
   virtual bool start(const std::string& ssid, const std::string& password) = 0;
   virtual void stop() = 0;
-  // Disconnect `station` (its MAC on the ESP32, its address on the host) so that its slot frees.
+  // Disconnect `station` (its MAC on the ESP32, its address on the host) so that its slot frees,
+  // or, refused, so that it leaves the ESP32's spare slot (kApRadioConnections). Nothing when the
+  // station has gone already.
   virtual void release(const std::string& station) = 0;
 };
 

@@ -51,7 +51,7 @@ enum class StationState : std::uint8_t {
 enum class StationJoin {
   kJoined,   // a new station
   kAlready,  // associated before
-  kRefused,  // the table is full: the radio refuses it
+  kRefused,  // the table is full: counted and turned away (Device::joinStation)
 };
 
 // Slot use of the current session (since the session started on this boot).
