@@ -1,13 +1,14 @@
-"""The session transactions' bodies: start (claim a device), move (fail over) and end.
+"""The session transactions' bodies: start (claim devices), move (fail over), scale and end.
 
 Each runs inside a transaction the store opens and returns the frozen outcome; a claim is a
 conditional UPDATE, so a device another writer took in the meantime is passed over. New configs are
-numbered by the version rule (`core.versions`) and named by `core.naming`.
+numbered by the version rule (`core.versions`) and named by `core.naming`. Every claim and release
+is kept in `session_device`, so an ended session still says which devices served it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -16,6 +17,7 @@ from controller.adapters.tables import (
     Course,
     Device,
     FleetSession,
+    SessionDevice,
     config_json,
     session_record,
     stored_config,
@@ -25,7 +27,7 @@ from controller.contract.messages import Config
 from controller.contract.requests import SessionStartParams
 from controller.core import sizing
 from controller.core.naming import session_config
-from controller.core.values import Desired, Ended, Moved, Started
+from controller.core.values import Desired, Ended, Moved, Scaled, ServedRecord, Started
 from controller.core.versions import next_version
 from controller.errors import (
     BadRequest,
@@ -79,6 +81,19 @@ def _idle(device: Device, reported: Mapping[str, int]) -> Desired:
     return _desire(device, Config(next_version(device.config_version, reported.get(device.id, 0))), None)
 
 
+def _joined(s: Session, session_id: int, devices: Iterable[Device], now: float) -> None:
+    s.add_all(SessionDevice(session_id=session_id, device_id=d.id, joined_at=now) for d in devices)
+
+
+def _left(s: Session, session_id: int, device_ids: Collection[str] | None, now: float, why: str) -> None:
+    """The devices (None: all) stop serving the session (`why` one of LEFT_WHY)."""
+    query = update(SessionDevice).where(col(SessionDevice.session_id) == session_id,
+                                        col(SessionDevice.left_at).is_(None))
+    if device_ids is not None:
+        query = query.where(col(SessionDevice.device_id).in_(device_ids))
+    s.execute(query.values(left_at=now, left_why=why))
+
+
 def _explicit(s: Session, device_id: str) -> list[str]:
     """The one candidate a lecturer named, if it can serve."""
     device = s.get(Device, device_id)
@@ -127,6 +142,7 @@ def start(s: Session, request: SessionStartParams, candidates: Iterable[str], re
     first = desired[0]
     row.device_id, row.room, row.config_version = first.device_id, claimed[0].room, first.config.version
     row.ssid, row.label, row.name, row.location = named.ssid, named.device_id, named.device_name, named.location
+    _joined(s, session_id, claimed, now)
     s.flush()
     return Started(session_record(row, [d.device_id for d in desired]), desired)
 
@@ -143,8 +159,25 @@ def serving(s: Session, session_ids: Collection[int]) -> dict[int, list[str]]:
     return claims
 
 
-def move(s: Session, session_id: int, from_device: str, candidates: Iterable[str],
-         reported: Mapping[str, int]) -> Moved:
+def served(s: Session, session_ids: Collection[int]) -> dict[int, list[str]]:
+    """Session id → the devices serving it when it ended (for ended sessions)."""
+    if not session_ids:
+        return {}
+    devices: dict[int, list[str]] = {}
+    for device_id, session_id in s.exec(select(SessionDevice.device_id, SessionDevice.session_id).where(
+            col(SessionDevice.session_id).in_(session_ids), SessionDevice.left_why == "ended")):
+        devices.setdefault(session_id, []).append(device_id)
+    return devices
+
+
+def history(s: Session, session_id: int) -> list[ServedRecord]:
+    """Every device's time serving the session, in the order they joined."""
+    return [ServedRecord(r.device_id, r.joined_at, r.left_at, r.left_why) for r in s.exec(
+        select(SessionDevice).where(SessionDevice.session_id == session_id).order_by(col(SessionDevice.id)))]
+
+
+def move(s: Session, session_id: int, from_device: str, candidates: Iterable[str], *,
+         reported: Mapping[str, int], now: float) -> Moved:
     """Claim another device for one device of an active session; the one it leaves gets a newer idle
     config. Only the session's first device (`device_id`) carries the session row's version."""
     row = s.get(FleetSession, session_id)
@@ -160,6 +193,8 @@ def move(s: Session, session_id: int, from_device: str, candidates: Iterable[str
                     stored_config(old.config_json).session)
     to = _desire(claimed, config, session_id)
     idle = _idle(old, reported)
+    _left(s, session_id, [old.id], now, "moved")
+    _joined(s, session_id, [claimed], now)
     row.moved_from = old.id
     row.moves += 1
     row.degraded = False
@@ -175,14 +210,57 @@ def move(s: Session, session_id: int, from_device: str, candidates: Iterable[str
 def end(s: Session, session_id: int, reported: Mapping[str, int], now: float) -> Ended:
     """Mark the session ended; each device still serving it gets a newer idle config (the
     session's `device_id` first)."""
+    row = _active(s, session_id)
+    row.active = False
+    row.ended_at = now
+    ids = sorted(serving(s, [session_id]).get(session_id, []), key=lambda d: (d != row.device_id, d))
+    idle = tuple(_idle(device, reported) for device in (s.get(Device, d) for d in ids) if device is not None)
+    _left(s, session_id, None, now, "ended")
+    s.flush()
+    return Ended(session_record(row, ids), idle)
+
+
+def _active(s: Session, session_id: int) -> FleetSession:
     row = s.get(FleetSession, session_id)
     if row is None:
         raise UnknownSession(f"no session {session_id}")
     if not row.active:
         raise SessionAlreadyEnded(f"session {session_id} has already ended")
-    row.active = False
-    row.ended_at = now
-    ids = sorted(serving(s, [session_id]).get(session_id, []), key=lambda d: (d != row.device_id, d))
-    idle = tuple(_idle(device, reported) for device in (s.get(Device, d) for d in ids) if device is not None)
+    return row
+
+
+def scale(s: Session, session_id: int, wanted: int, *, candidates: Iterable[str], release_first: Sequence[str],
+          reported: Mapping[str, int], now: float, anyway: bool) -> Scaled:
+    """Give an active session `wanted` devices: claim free candidates (each gets the session's config
+    under its own next version) or release devices (each a newer idle config). Released first: those
+    in `release_first` (the caller's choice, e.g. offline ones), then the latest to join; never the
+    session's first device. Too few free is NotEnoughDevices unless `anyway`, none NoDeviceAvailable."""
+    row = _active(s, session_id)
+    joined = [r.device_id for r in history(s, session_id) if r.left_at is None]
+    current = serving(s, [session_id]).get(session_id, [])
+    added: tuple[Desired, ...] = ()
+    released: tuple[Desired, ...] = ()
+    if wanted > len(current):
+        need = wanted - len(current)
+        claimed = _claim_many(s, (c for c in candidates if c not in current), session_id, need)
+        if not claimed:
+            raise NoDeviceAvailable(f"no free device to add to session {session_id}"
+                                    + (f" in room {row.room}" if row.room else ""))
+        if len(claimed) < need and not anyway:
+            raise NotEnoughDevices(sizing.shortfall(wanted, len(claimed), row.room, serving=len(current)))
+        first = s.get(Device, row.device_id) if row.device_id else None
+        if first is None or first.config_json is None:
+            raise UnknownDevice(f"session {session_id} has no device to copy its config from")
+        named = stored_config(first.config_json).session
+        added = tuple(_desire(d, Config(next_version(d.config_version, reported.get(d.id, 0)), named), session_id)
+                      for d in claimed)
+        _joined(s, session_id, claimed, now)
+    elif wanted < len(current):
+        order = [*release_first, *reversed(joined), *sorted(current)]
+        leaving = list(dict.fromkeys(d for d in order if d in current and d != row.device_id))
+        leaving = leaving[:len(current) - wanted]
+        released = tuple(_idle(device, reported) for device in (s.get(Device, d) for d in leaving)
+                         if device is not None)
+        _left(s, session_id, leaving, now, "released")
     s.flush()
-    return Ended(session_record(row), idle)
+    return Scaled(session_record(row, serving(s, [session_id]).get(session_id, [])), added, released)

@@ -27,10 +27,12 @@ from controller.contract.results import (
     DeviceUpdated,
     SessionEnded,
     SessionList,
+    SessionScaled,
     SessionStarted,
     SessionWaited,
     StatsResult,
 )
+from controller.contract.session_detail import SessionShown
 from controller.contract.topics import CLIENT_RE, Topics
 from controller.errors import ApiError, ControllerOffline, FleetError, Rejected
 
@@ -178,6 +180,12 @@ class FleetClient:
 
     def end_session(self, session_id: int) -> SessionEnded:
         return self.request(api.SESSION_END, api.SessionParams(session_id))
+
+    def scale_session(self, params: api.SessionScaleParams) -> SessionScaled:
+        return self.request(api.SESSION_SCALE, params)
+
+    def show_session(self, session_id: int, *, timeout: float = 10.0) -> SessionShown:
+        return self.request(api.SESSION_SHOW, api.SessionParams(session_id), timeout=timeout)
 
     def sessions(self, *, active: bool = False, timeout: float = 10.0) -> SessionList:
         return self.request(api.SESSION_LIST, api.SessionListParams(active), timeout=timeout)

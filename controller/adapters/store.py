@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, case, func
+from sqlalchemy import ColumnElement, Engine, case, func
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
@@ -53,12 +53,15 @@ from controller.core.values import (
     LivenessRow,
     Moved,
     RejectedRecord,
+    Scaled,
+    ServedRecord,
     SessionRecord,
     Started,
 )
 from controller.errors import DeviceBusy, NoDeviceAvailable, StoreError, UnknownDevice, UnknownSession
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _CLAIM_ATTEMPTS = 5  # a claim that loses a race on a device or an SSID retries with fresh data
 _DEFAULT_INFO = DeviceInfo()
 _FLUSH_CHUNK = 1000
@@ -92,9 +95,33 @@ def _checkins(device_id: str, batch: Attendance, known: bool,
     return rows, bad, rejected
 
 
+def _upsert_liveness(engine: Engine, insert: Any, rows: Sequence[LivenessRow], now: float, approve_new: bool) -> None:
+    """Upsert liveness rows; `insert` is the dialect's INSERT (PostgreSQL's or SQLite's ON CONFLICT)."""
+    # one statement executed for many parameter sets: compiling a 10k-row VALUES list took
+    # seconds, and PostgreSQL refuses more than 65535 parameters in one statement
+    table = SQLModel.metadata.tables["device"]
+    stmt = insert(table)
+    excluded = stmt.excluded
+    updates: dict[str, ColumnElement[Any]] = {k: excluded[k] for k in ("boot", "fw", "ip", "applied_version")}
+    seen = table.c.last_seen  # several controllers flush: never move last_seen backwards
+    updates["last_seen"] = case((seen.is_(None) | (excluded.last_seen > seen), excluded.last_seen), else_=seen)
+    updates["first_seen"] = func.coalesce(table.c.first_seen, excluded.first_seen)
+    upsert = stmt.on_conflict_do_update(index_elements=["id"], set_=updates)
+    with engine.begin() as conn:
+        for start in range(0, len(rows), _FLUSH_CHUNK):  # parameter sets built a chunk at a time
+            conn.execute(upsert, [
+                {"id": r.device_id, "first_seen": now, "last_seen": r.last_seen, "boot": r.boot, "fw": _text(r.fw),
+                 "ip": _text(r.ip), "applied_version": r.applied_version, "retired": False,
+                 "approved": approve_new, "config_version": 0}
+                for r in rows[start:start + _FLUSH_CHUNK]
+            ])
+
+
 def _records(s: Session, rows: Sequence[FleetSession]) -> list[SessionRecord]:
-    """The sessions' frozen values, with the devices serving each (one query for all)."""
+    """The sessions' frozen values, with the devices serving each, or that served it when it ended
+    (two queries for all)."""
     serving = claims.serving(s, [stored_id(row.id) for row in rows if row.active])
+    serving |= claims.served(s, [stored_id(row.id) for row in rows if not row.active])
     return [session_record(row, serving.get(stored_id(row.id), [])) for row in rows]
 
 
@@ -188,7 +215,7 @@ class Store:
         if not rows:
             return []
         try:
-            self._upsert_liveness(rows, now, approve_new)
+            _upsert_liveness(self.engine, self._insert, rows, now, approve_new)
             return []
         except (DataError, IntegrityError):
             if len(rows) == 1:
@@ -197,26 +224,6 @@ class Store:
         for row in rows:
             refused += self._flush([row], now, approve_new)
         return refused
-
-    def _upsert_liveness(self, rows: Sequence[LivenessRow], now: float, approve_new: bool) -> None:
-        # one statement executed for many parameter sets: compiling a 10k-row VALUES list took
-        # seconds, and PostgreSQL refuses more than 65535 parameters in one statement
-        table = SQLModel.metadata.tables["device"]
-        stmt = self._insert(table)
-        excluded = stmt.excluded
-        updates: dict[str, ColumnElement[Any]] = {k: excluded[k] for k in ("boot", "fw", "ip", "applied_version")}
-        seen = table.c.last_seen  # several controllers flush: never move last_seen backwards
-        updates["last_seen"] = case((seen.is_(None) | (excluded.last_seen > seen), excluded.last_seen), else_=seen)
-        updates["first_seen"] = func.coalesce(table.c.first_seen, excluded.first_seen)
-        upsert = stmt.on_conflict_do_update(index_elements=["id"], set_=updates)
-        with self.engine.begin() as conn:
-            for start in range(0, len(rows), _FLUSH_CHUNK):  # parameter sets built a chunk at a time
-                conn.execute(upsert, [
-                    {"id": r.device_id, "first_seen": now, "last_seen": r.last_seen, "boot": r.boot, "fw": _text(r.fw),
-                     "ip": _text(r.ip), "applied_version": r.applied_version, "retired": False,
-                     "approved": approve_new, "config_version": 0}
-                    for r in rows[start:start + _FLUSH_CHUNK]
-                ])
 
     # --- sessions ---------------------------------------------------------------------------------
 
@@ -233,24 +240,39 @@ class Store:
         `candidates` (or the one the request names) in one transaction; the session's config is
         named by `core.naming`. A course's title is remembered, so later sessions need not repeat it."""
         candidates = list(candidates)  # a claim that raced goes through them again
+        return self._claiming(lambda s: claims.start(s, request, candidates, reported, now, started_by=started_by))
+
+    def _claiming(self, claim: Callable[[Session], T]) -> T:
+        """Run a claim in a transaction of its own; one that lost a race for a device or an SSID to
+        another writer runs again with fresh data."""
         with self._translated():
             for attempt in range(_CLAIM_ATTEMPTS):
                 try:
                     with Session(self.engine) as s, s.begin():
-                        return claims.start(s, request, candidates, reported, now, started_by=started_by)
-                except IntegrityError as exc:  # another writer took the device or the SSID first
+                        return claim(s)
+                except IntegrityError as exc:
                     log.info("claim raced (%s); retrying", str(exc.orig).splitlines()[0])
                     if attempt == _CLAIM_ATTEMPTS - 1:
                         raise NoDeviceAvailable("every candidate device was claimed by someone else") from exc
         raise AssertionError("unreachable")
 
-    def move_session(self, session_id: int, from_device: str, candidates: Iterable[str],
-                     reported: Mapping[str, int]) -> Moved:
+    def move_session(self, session_id: int, from_device: str, candidates: Iterable[str], *,
+                     reported: Mapping[str, int], now: float) -> Moved:
         """Fail a session over to the first free candidate, in one transaction: the new device gets
         the session's config under its own next version, the old one a newer idle config (applied
         when it returns). NoDeviceAvailable leaves everything as it was."""
         with self._writing() as s:
-            return claims.move(s, session_id, from_device, candidates, reported)
+            return claims.move(s, session_id, from_device, candidates, reported=reported, now=now)
+
+    def scale_session(self, session_id: int, wanted: int, *, candidates: Iterable[str],
+                      release_first: Sequence[str], reported: Mapping[str, int], now: float,
+                      anyway: bool = False) -> Scaled:
+        """Give an active session `wanted` devices, claiming free candidates or releasing devices
+        (`claims.scale`), in one transaction; a refusal leaves everything as it was."""
+        candidates = list(candidates)
+        return self._claiming(lambda s: claims.scale(s, session_id, wanted, candidates=candidates,
+                                                     release_first=release_first, reported=reported, now=now,
+                                                     anyway=anyway))
 
     def set_degraded(self, session_id: int) -> None:
         """Mark a session degraded (no device was free to take it over); a move clears it."""
@@ -301,7 +323,12 @@ class Store:
             row = s.get(FleetSession, session_id)
             if row is None:
                 raise UnknownSession(f"no session {session_id}")
-            return session_record(row, claims.serving(s, [session_id]).get(session_id, []))
+            return _records(s, [row])[0]
+
+    def session_history(self, session_id: int) -> list[ServedRecord]:
+        """Every device's time serving the session, in the order they joined."""
+        with self._reading() as s:
+            return claims.history(s, session_id)
 
     def session_owner(self, session_id: int) -> str:
         """Who started a session (its `started_by`, "" when not recorded): one column, for a permission check."""

@@ -80,6 +80,19 @@ class FleetSession(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=128)
 
 
+class SessionDevice(SQLModel, table=True):
+    """One device's time serving one session: claimed at the start, by a failover or a scale-up;
+    left when the session ended, moved away from it or released it (a scale-down)."""
+
+    __tablename__ = "session_device"
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(index=True)
+    device_id: str = Field(max_length=32)
+    joined_at: float
+    left_at: float | None = None
+    left_why: str | None = Field(default=None, max_length=16)  # LEFT_WHY
+
+
 class AttendanceRecord(SQLModel, table=True):
     __tablename__ = "attendance"
     __table_args__ = (UniqueConstraint("session_id", "student_id", name="uq_attendance_student"),)
@@ -123,11 +136,10 @@ def stored_id(row_id: int | None) -> int:
 
 
 def session_record(row: FleetSession, serving: Collection[str] = ()) -> SessionRecord:
-    """The session's frozen value; `serving`: the devices whose claim is on it (an active session's
-    devices besides `device_id`, which is always first)."""
+    """The session's frozen value; `serving`: its devices besides `device_id`, which is always first
+    (an active session's claims, an ended one's devices when it ended)."""
     devices: tuple[str, ...] = (row.device_id,) if row.device_id else ()
-    if row.active:
-        devices += tuple(sorted(d for d in serving if d != row.device_id))
+    devices += tuple(sorted(d for d in serving if d != row.device_id))
     return SessionRecord(
         id=stored_id(row.id), course_code=row.course_code, course_title=row.course_title,
         academic_session=row.academic_session, semester=row.semester, lecturer=row.lecturer,

@@ -1,4 +1,4 @@
-"""`fleet session start|end|list`: a lecturer's attendance sessions, through the running controller."""
+"""`fleet session start|end|scale|show|list`: a lecturer's attendance sessions, through the running controller."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.live import Live
 
 from controller.cli import ui
 from controller.cli.common import (
@@ -20,7 +21,7 @@ from controller.cli.common import (
     show,
     wide_output,
 )
-from controller.contract.requests import SessionStartParams, SessionWaitParams
+from controller.contract.requests import SessionScaleParams, SessionStartParams, SessionWaitParams
 from controller.contract.results import SessionStarted, SessionWaited
 
 if TYPE_CHECKING:
@@ -114,6 +115,60 @@ def session_end(ctx: typer.Context, session_id: Annotated[int, typer.Argument(he
         print_json(result.to_obj())
     else:
         out.print(f"session {session_id} ended; device {result.device or '-'} returns to idle")
+
+
+@app.command("scale")
+@friendly
+def session_scale(
+    ctx: typer.Context,
+    session_id: Annotated[int, typer.Argument(help="Session id.")],
+    devices: Annotated[int, typer.Option(min=1, max=10, help="The number of devices the session should have.")],
+    anyway: Annotated[bool, typer.Option(
+        "--anyway", help="With fewer free devices than wanted: add those that are free.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add devices to a running session (free ones in its room, same Wi-Fi) or release some (offline
+    ones and those with the fewest phones first; never its first device)."""
+    with client(globals_of(ctx)) as fleet:
+        result = fleet.scale_session(SessionScaleParams(session_id, devices, anyway))
+    if as_json:
+        print_json(result.to_obj())
+        return
+    changes = [f"added {', '.join(result.added)}" if result.added else "",
+               f"released {', '.join(result.released)}" if result.released else ""]
+    said = "; ".join(c for c in changes if c) or "no change"
+    out.print(f"session {session_id}: {said} — now on {', '.join(result.devices)}", highlight=False)
+
+
+@app.command("show")
+@friendly
+def session_show(
+    ctx: typer.Context,
+    session_id: Annotated[int, typer.Argument(help="Session id.")],
+    watch: Annotated[bool, typer.Option("--watch", help="Redraw every --interval seconds; Ctrl-C to leave.")]
+    = False,
+    interval: Annotated[float, typer.Option(min=0.5, help="Refresh period of --watch in seconds.")] = 2.0,
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
+) -> None:
+    """One session: its devices (slots in use, refused phones, check-ins each), its check-ins per
+    minute, and a warning when its access points turn phones away."""
+    with client(globals_of(ctx)) as fleet:
+        if not watch:
+            shown = fleet.show_session(session_id)
+            if as_json:
+                print_json(shown.to_obj())
+            else:
+                show(ui.session_view(shown, time.time(), wide=wide_output(wide)))
+            return
+        try:
+            with Live(console=out, auto_refresh=False, screen=False, redirect_stderr=True) as live:
+                while True:
+                    live.update(ui.session_view(fleet.show_session(session_id, timeout=5), time.time(), wide=wide),
+                                refresh=True)
+                    time.sleep(interval)
+        except KeyboardInterrupt:
+            pass
 
 
 @app.command("list")

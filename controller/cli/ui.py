@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from rich import box
 from rich.cells import cell_len
@@ -34,6 +34,7 @@ from controller.contract.results import (
     SessionRow,
     SessionStarted,
 )
+from controller.contract.session_detail import ServedRow, SessionShown
 
 GAP: Final = 3
 """Characters between two columns: one of padding, the (blank) rule, one of padding."""
@@ -158,7 +159,18 @@ def health(row: DeviceRow) -> tuple[Text, Text, str, str]:
     return rssi_text, heap_text, up, _dash(row.fw)
 
 
-def slots(row: DeviceRow) -> Text:
+class SlotUse(Protocol):
+    """A device's slot use as its heartbeat reported it (a fleet table row, a session's device)."""
+
+    @property
+    def stations(self) -> int | None: ...
+    @property
+    def stations_peak(self) -> int | None: ...
+    @property
+    def stations_refused(self) -> int | None: ...
+
+
+def slots(row: SlotUse) -> Text:
     """`3/10 ↑10 ✗23`: phones on the access point now of its AP_SLOTS (yellow when full), the session's
     peak when above now, associations refused for want of a slot (red) when there were any."""
     stations, peak, refused = row.stations, row.stations_peak, row.stations_refused
@@ -239,6 +251,68 @@ def sessions_table(sessions: Sequence[SessionRow], *, wide: bool = False) -> Gri
              _dash(s.moved_from if s.moves else None), s.ssid, _status(s), str(s.checkins), stamp(s.started_at))
             for s in sessions]
     return grid(SESSION_COLUMNS, rows, title="Sessions", wide=wide)
+
+
+SPARKS: Final = "▂▃▄▅▆▇█"
+
+
+def sparkline(counts: Sequence[int]) -> Text:
+    """One character per count, its height relative to the largest; a zero is a dim baseline."""
+    top = max(counts, default=0)
+    text = Text()
+    for n in counts:
+        if n == 0:
+            text.append("▁", style="dim")
+        else:
+            text.append(SPARKS[min(len(SPARKS) - 1, (n * len(SPARKS) - 1) // top)], style="cyan")
+    return text
+
+
+SERVED_COLUMNS: Final = (Column("device"), Column("state"), Column("config"), Column("slots", 0, "right"),
+                         Column("check-ins", 0, "right"), Column("joined", 1), Column("left", 2))
+
+
+def _served_state(row: ServedRow) -> Text:
+    if row.left_why is not None:
+        return Text({"moved": "failed over", "released": "released"}.get(row.left_why, row.left_why), style="dim")
+    return Text("online", style="green") if row.online else Text("offline", style="bold red")
+
+
+def saturation(shown: SessionShown) -> Text | None:
+    """What a lecturer should do when the room's access points turn phones away, or None."""
+    serving = [d for d in shown.devices if d.left_why is None]
+    refused = sum(d.stations_refused or 0 for d in serving)
+    full = [d.device for d in serving if d.stations is not None and d.stations >= AP_SLOTS]
+    if not refused and not full:
+        return None
+    said = f"{refused} phone(s) refused for want of a slot" if refused else f"{', '.join(full)} full"
+    more = len(serving) + 1
+    return Text(f"⚠ saturated: {said} — add a device: fleet session scale {shown.session.session_id} "
+                f"--devices {more}", style="bold yellow")
+
+
+def session_view(shown: SessionShown, now: float, *, wide: bool = False) -> RenderableType:
+    """`fleet session show`: the session in two lines, its check-ins over time, its devices, and a
+    warning when its access points are saturated."""
+    s = shown.session
+    head = Text.assemble((f"Session {s.session_id}", "bold"), f" · {s.course} {s.title} · {s.session} {s.semester}",
+                         f" · room {_dash(s.room)} · ", _status(s))
+    end = f"ended {stamp(s.ended_at)}" if s.ended_at is not None else f"running {ago(s.started_at, now)[:-4]}"
+    facts = Text(f"Wi-Fi {s.ssid} · started {stamp(s.started_at)} · {end}")
+    minutes = shown.bucket_s // 60
+    rejected = f", {shown.rejected} rejected" if shown.rejected else ""
+    counts = Text.assemble((f"{s.checkins} check-ins", "bold"), rejected,
+                           f" · per {'minute' if minutes == 1 else f'{minutes} minutes'} ", sparkline(shown.timeline),
+                           f" (peak {max(shown.timeline, default=0)})")
+    rows = [(d.device, _served_state(d),
+             Text("applied ✓", style="green") if d.applied else Text("-" if d.left_why else "pending",
+                                                                    style="" if d.left_why else "yellow"),
+             slots(d), str(d.checkins), stamp(d.joined_at), stamp(d.left_at)) for d in shown.devices]
+    parts: list[RenderableType] = [head, facts, counts, grid(SERVED_COLUMNS, rows, title="Devices", wide=wide)]
+    warning = saturation(shown)
+    if warning is not None and s.active:
+        parts.append(warning)
+    return Group(*parts)
 
 
 ATTENDANCE_COLUMNS: Final = (Column("#", 1, "right"), Column("student"), Column("device"), Column("received", 2))

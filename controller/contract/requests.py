@@ -24,10 +24,12 @@ from controller.contract.results import (
     DeviceUpdated,
     SessionEnded,
     SessionList,
+    SessionScaled,
     SessionStarted,
     SessionWaited,
     StatsResult,
 )
+from controller.contract.session_detail import SessionShown
 from controller.contract.topics import valid_device_id
 from controller.errors import BadRequest, UnknownSession
 
@@ -204,7 +206,7 @@ class SessionWaitParams:
 
 @dataclass(frozen=True, slots=True)
 class SessionParams:
-    """session.end and attendance.list: one session."""
+    """session.end, session.show and attendance.list: one session."""
 
     session_id: int
 
@@ -214,6 +216,26 @@ class SessionParams:
 
     def to_obj(self) -> JsonObject:
         return {"session_id": self.session_id}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionScaleParams:
+    """session.scale: give a running session this many devices (claim free ones in its room, or release)."""
+
+    session_id: int
+    devices: int
+    anyway: bool = False
+    """With too few free devices: add those that are free."""
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        devices = _opt_int(params, "devices", hi=MAX_SESSION_DEVICES)
+        if devices is None:
+            raise _missing("devices")
+        return cls(_session_id(params), devices, _bool(params, "anyway"))
+
+    def to_obj(self) -> JsonObject:
+        return {"session_id": self.session_id, "devices": self.devices, **({"anyway": True} if self.anyway else {})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +352,8 @@ class Method(Generic[P, R]):
 SESSION_START: Final = Method("session.start", SessionStartParams, SessionStarted)
 SESSION_WAIT: Final = Method("session.wait", SessionWaitParams, SessionWaited)
 SESSION_END: Final = Method("session.end", SessionParams, SessionEnded)
+SESSION_SCALE: Final = Method("session.scale", SessionScaleParams, SessionScaled)
+SESSION_SHOW: Final = Method("session.show", SessionParams, SessionShown)
 SESSION_LIST: Final = Method("session.list", SessionListParams, SessionList)
 DEVICES_LIST: Final = Method("devices.list", DevicesListParams, DevicesList)
 STATS: Final = Method("stats", NoParams, StatsResult)
@@ -344,6 +368,7 @@ DEVICE_APPROVE: Final = Method("device.approve", DeviceParams, DeviceUpdated)
 DEVICE_FORGET: Final = Method("device.forget", DeviceParams, DeviceForgotten)
 
 METHODS: Final[Mapping[str, Method[Any, Any]]] = {m.name: m for m in (
-    SESSION_START, SESSION_WAIT, SESSION_END, SESSION_LIST, DEVICES_LIST, STATS, ATTENDANCE_LIST, ATTENDANCE_REPORT,
-    COURSES_LIST, DEVICE_LIST, DEVICE_SET, DEVICE_RETIRE, DEVICE_RESTORE, DEVICE_APPROVE, DEVICE_FORGET)}
+    SESSION_START, SESSION_WAIT, SESSION_END, SESSION_SCALE, SESSION_SHOW, SESSION_LIST, DEVICES_LIST, STATS,
+    ATTENDANCE_LIST, ATTENDANCE_REPORT, COURSES_LIST, DEVICE_LIST, DEVICE_SET, DEVICE_RETIRE, DEVICE_RESTORE,
+    DEVICE_APPROVE, DEVICE_FORGET)}
 """Every method of the request API, by name, with its params and result types."""

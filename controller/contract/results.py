@@ -149,6 +149,24 @@ class SessionList:
         return {"sessions": [s.to_obj() for s in self.sessions]}
 
 
+@dataclass(frozen=True, slots=True)
+class SessionScaled:
+    """session.scale: the session's devices now (its first device first), those added and those released."""
+
+    session_id: int
+    devices: tuple[str, ...]
+    added: tuple[str, ...]
+    released: tuple[str, ...]
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> Self:
+        return cls(integer(obj, "session_id"), texts(obj, "devices"), texts(obj, "added"), texts(obj, "released"))
+
+    def to_obj(self) -> JsonObject:
+        return {"session_id": self.session_id, "devices": list(self.devices), "added": list(self.added),
+                "released": list(self.released)}
+
+
 # --- devices -------------------------------------------------------------------------------------
 
 

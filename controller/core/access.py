@@ -6,10 +6,11 @@ profile's ACL file. Without a role table (the open quick-start profile, no accou
 may do everything, and this module is not asked.
 
 - operator: the fleet's health, read only: `devices.list`, `stats`, `session.list` (what `fleet
-  devices` and `fleet watch` call), `courses.list` and the inventory `device.list`. No student
-  data (`attendance.*`), as the ACL gives operators no check-in topic either.
-- lecturer: starts sessions; waits on, ends and reads the check-ins of the sessions it started
-  (OWN); reads the attendance report of a course when it started one of the sessions the report
+  devices` and `fleet watch` call), `session.show` (devices, slots and check-in counts, no student
+  ids), `courses.list` and the inventory `device.list`. No student data (`attendance.*`), as the
+  ACL gives operators no check-in topic either.
+- lecturer: starts sessions; waits on, ends, scales, shows and reads the check-ins of the sessions
+  it started (OWN); reads the attendance report of a course when it started one of the sessions the report
   covers; reads the fleet (`devices.list`, `session.list`: which devices and rooms are busy, no
   student ids) and the courses. Not `stats` nor the inventory.
 - admin: every method, the inventory's changes too.
@@ -37,11 +38,11 @@ class Grant(Enum):
 _FLEET_READS: Final = (api.DEVICES_LIST, api.SESSION_LIST, api.COURSES_LIST)
 
 PERMISSIONS: Final[Mapping[Role, Mapping[str, Grant]]] = {
-    Role.OPERATOR: {m.name: Grant.ANY for m in (*_FLEET_READS, api.STATS, api.DEVICE_LIST)},
+    Role.OPERATOR: {m.name: Grant.ANY for m in (*_FLEET_READS, api.SESSION_SHOW, api.STATS, api.DEVICE_LIST)},
     Role.LECTURER: {
         **{m.name: Grant.ANY for m in (*_FLEET_READS, api.SESSION_START)},
-        **{m.name: Grant.OWN for m in (api.SESSION_WAIT, api.SESSION_END, api.ATTENDANCE_LIST,
-                                       api.ATTENDANCE_REPORT)},
+        **{m.name: Grant.OWN for m in (api.SESSION_WAIT, api.SESSION_END, api.SESSION_SCALE, api.SESSION_SHOW,
+                                       api.ATTENDANCE_LIST, api.ATTENDANCE_REPORT)},
     },
     Role.ADMIN: {name: Grant.ANY for name in api.METHODS},
     Role.CONTROLLER: {},

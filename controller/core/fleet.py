@@ -62,6 +62,9 @@ class SessionState:
 
     grace_s: float = DEFAULT_GRACE_S
     degraded: bool = False
+    first: str | None = None
+    """Its first device (the session row's `device_id`): the one whose outcome is the session's
+    (applied, rejected; what `session.wait` answers). None: not known here, any device's counts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +131,8 @@ class Fleet:
         for one in desired:
             device = self.record(one.device_id)
             device.desired, device.serving = one, one.session_id
-        self.sessions = {session.id: SessionState(session.failover_grace_s, session.degraded) for session in sessions}
+        self.sessions = {session.id: SessionState(session.failover_grace_s, session.degraded, session.device_id)
+                         for session in sessions}
 
     def set_desired(self, desired: Desired) -> None:
         self.record(desired.device_id).desired = desired
@@ -258,7 +262,10 @@ class Fleet:
         """The database moved the session to `to.device_id`; the old device goes idle."""
         old = self.record(move.device_id)
         old.offline_since = old.serving = None
-        self.sessions.setdefault(move.session_id, SessionState()).degraded = False
+        session = self.sessions.setdefault(move.session_id, SessionState())
+        session.degraded = False
+        if session.first == move.device_id:
+            session.first = to.device_id
         self.record(to.device_id).serving = move.session_id
         effects: list[Effect] = [Log(logging.WARNING, "session %d moved from %s (offline %.0f s) to %s as config "
                                      "version %d", (move.session_id, move.device_id, move.offline_s, to.device_id,
@@ -290,7 +297,7 @@ class Fleet:
         for one in desired:
             if one.session_id is None:
                 raise ValueError("a started session's config names its session")
-            self.sessions[one.session_id] = SessionState(grace_s)
+            self.sessions.setdefault(one.session_id, SessionState(grace_s, first=one.device_id))
             self.record(one.device_id).serving = one.session_id
             effects.extend(self._assign(one))
         return effects
@@ -302,6 +309,30 @@ class Fleet:
             self.record(one.device_id).serving = None
             effects.extend(self._assign(one))
         effects.append(SettleWaiters(session_id, "ended", None))
+        return effects
+
+    def release_order(self, session_id: int) -> list[str]:
+        """The session's devices in the order a scale-down releases them: offline ones, then those
+        with the fewest phones on their access point now (the fewest students cut off mid-check-in)."""
+        def phones(device_id: str) -> int:
+            live = self.live.devices.get(device_id)
+            heartbeat = live.heartbeat if live is not None else None
+            return (heartbeat.stations or 0) if heartbeat is not None else 0
+
+        return sorted(self.serving_session(session_id), key=lambda d: (d in self._online, phones(d), d))
+
+    def scaled(self, session_id: int, added: Sequence[Desired], released: Sequence[Desired]) -> list[Effect]:
+        """A running session got devices (`added`, its config each) and lost some (`released`, idle)."""
+        effects: list[Effect] = [Log(logging.INFO, "session %d scaled: added %s, released %s",
+                                     (session_id, ", ".join(d.device_id for d in added) or "none",
+                                      ", ".join(d.device_id for d in released) or "none"))]
+        for one in added:
+            self.record(one.device_id).serving = session_id
+            effects.extend(self._assign(one))
+        for one in released:
+            device = self.record(one.device_id)
+            device.serving = device.offline_since = None
+            effects.extend(self._assign(one))
         return effects
 
     def _assign(self, desired: Desired) -> list[Effect]:
@@ -330,7 +361,8 @@ class Fleet:
         return self.settle(device.desired, action, now)
 
     def settle(self, desired: Desired, action: Applied | RejectedByDevice, now: float) -> list[Effect]:
-        """The device reported the outcome of its desired config: recorded once per version."""
+        """The device reported the outcome of its desired config: logged once per version, and the
+        session's outcome when it is the session's first device (the others' show in session.show)."""
         device = self.record(desired.device_id)
         if device.settled == action.version:
             return []
@@ -342,7 +374,8 @@ class Fleet:
             Log(logging.WARNING, "device %s rejected config version %d: %s", (desired.device_id, action.version,
                                                                                   shown(error)))
         ]
-        if desired.session_id is not None:
+        session = self.sessions.get(desired.session_id) if desired.session_id is not None else None
+        if desired.session_id is not None and (session is None or session.first in (None, desired.device_id)):
             effects.append(MarkSession(desired.session_id, None if error else now, error))
             effects.append(SettleWaiters(desired.session_id, "rejected" if error else "applied", error))
         return effects

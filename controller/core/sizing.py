@@ -16,9 +16,12 @@ def wanted(request: SessionStartParams) -> int:
     return 1
 
 
-def shortfall(wanted_devices: int, free: int, room: str | None) -> str:
-    """The not_enough_devices message: how many are free (in `room`), what they serve, and how to
-    start on them anyway."""
+def shortfall(wanted_devices: int, free: int, room: str | None, *, serving: int = 0) -> str:
+    """The not_enough_devices message: how many are free (in `room`) besides the `serving` a running
+    session has, what they all serve, and how to take them anyway."""
     where = f" in room {room}" if room else ""
-    return (f"{wanted_devices} devices wanted but only {free} free{where}: {free} check in about "
-            f"{capacity(free)} students in {TARGET_S // 60} minutes; pass --anyway to start on them")
+    besides = f" besides the {serving} serving it" if serving else ""
+    total = serving + free
+    return (f"{wanted_devices} devices wanted but only {free} free{where}{besides}: {total} check in about "
+            f"{capacity(total)} students in {TARGET_S // 60} minutes; pass --anyway to "
+            + ("add them" if serving else "start on them"))

@@ -125,6 +125,32 @@ class Moved:
 
 
 @dataclass(frozen=True, slots=True)
+class Scaled:
+    """A session's devices added or released while it runs: `added` hold the session's config under
+    each one's own version, `released` each one's new idle config."""
+
+    session: SessionRecord
+    added: tuple[Desired, ...]
+    released: tuple[Desired, ...]
+
+
+LEFT_WHY: Final = ("ended", "moved", "released")
+"""Why a device stopped serving a session: the session ended, failed over from it, or a scale-down
+released it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServedRecord:
+    """One device's time serving a session (a device that left and came back has two)."""
+
+    device_id: str
+    joined_at: float
+    left_at: float | None
+    left_why: str | None
+    """One of LEFT_WHY; None while it serves."""
+
+
+@dataclass(frozen=True, slots=True)
 class Ended:
     """A session ended; `idle` holds the new idle config of each device still serving it."""
 

@@ -6,7 +6,10 @@ the stored values it read; these functions choose, sort and shape, and change no
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
+from typing import Final
 
 from controller.contract.requests import AttendanceReportParams, DevicesListParams
 from controller.contract.results import (
@@ -25,6 +28,7 @@ from controller.contract.results import (
     SessionRow,
     SessionWaited,
 )
+from controller.contract.session_detail import ServedRow, SessionShown
 from controller.core import census, report
 from controller.core.liveness import DeviceLive
 from controller.core.values import (
@@ -35,6 +39,7 @@ from controller.core.values import (
     DeviceEntry,
     DeviceInfo,
     RejectedRecord,
+    ServedRecord,
     SessionRecord,
 )
 from controller.core.versions import applied_version
@@ -111,6 +116,45 @@ def session_row(record: SessionRecord, checkins: int) -> SessionRow:
 def sessions_result(records: Sequence[SessionRecord], counts: Mapping[int, int]) -> SessionList:
     """session.list: each session with its stored check-ins."""
     return SessionList(tuple(session_row(r, counts.get(r.id, 0)) for r in records))
+
+
+MAX_BUCKETS: Final = 60
+"""The most bars session.show's timeline has: buckets are whole minutes, as many as fit."""
+
+
+def timeline(times: Sequence[float], start: float, end: float) -> tuple[int, tuple[int, ...]]:
+    """Check-ins counted per bucket from `start` to `end` (one bucket at least): (bucket seconds,
+    counts). A time outside the span (a device's clock, a check-in stored after the end) counts in
+    the nearest bucket."""
+    span = max(0.0, end - start)
+    width = 60 * max(1, math.ceil(span / 60 / MAX_BUCKETS))
+    counts = [0] * max(1, math.ceil(span / width))
+    for t in times:
+        counts[min(len(counts) - 1, max(0, int((t - start) // width)))] += 1
+    return width, tuple(counts)
+
+
+def session_shown(record: SessionRecord, history: Sequence[ServedRecord], checkins: Sequence[CheckinRecord],
+                  rejected: int, *, devices: Mapping[str, DeviceLive], desired: Mapping[str, Desired],
+                  online: Collection[str], now: float) -> SessionShown:
+    """session.show: the session, each device's time serving it (the slot counts of those serving it
+    now, from their heartbeats; its check-ins on its latest row), and its check-ins over time."""
+    per_device = Counter(c.device_id for c in checkins)
+    latest = {h.device_id: i for i, h in enumerate(history)}
+    rows = []
+    for i, h in enumerate(history):
+        serving = h.left_at is None
+        heartbeat = devices[h.device_id].heartbeat if serving and h.device_id in devices else None
+        wanted = desired.get(h.device_id)
+        applied = (serving and wanted is not None and wanted.session_id == record.id and h.device_id in devices
+                   and applied_version(devices[h.device_id].reported) == wanted.config.version)
+        rows.append(ServedRow(
+            h.device_id, h.joined_at, h.left_at, h.left_why, serving and h.device_id in online, applied,
+            heartbeat.stations if heartbeat else None, heartbeat.stations_peak if heartbeat else None,
+            heartbeat.stations_refused if heartbeat else None,
+            per_device[h.device_id] if latest[h.device_id] == i else 0))
+    width, counts = timeline([c.received_at for c in checkins], record.started_at, record.ended_at or now)
+    return SessionShown(session_row(record, len(checkins)), tuple(rows), width, counts, rejected)
 
 
 def wait_result(record: SessionRecord) -> SessionWaited | None:

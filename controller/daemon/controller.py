@@ -270,8 +270,8 @@ class Controller:
         """Move a session whose device stayed offline past its grace period to a free device."""
         order = self.fleet.takeover_order(move, now)
         try:
-            moved = self.store.move_session(move.session_id, move.device_id, order,
-                                            self.fleet.reported())
+            moved = self.store.move_session(move.session_id, move.device_id, order, reported=self.fleet.reported(),
+                                            now=now)
         except UnknownSession:  # ended, or moved by another controller: the next resync shows it
             self.fleet.move_gone(move)
             return

@@ -34,6 +34,7 @@ from controller.contract.requests import (
     NoParams,
     SessionListParams,
     SessionParams,
+    SessionScaleParams,
     SessionStartParams,
     SessionWaitParams,
 )
@@ -47,10 +48,12 @@ from controller.contract.results import (
     DeviceUpdated,
     SessionEnded,
     SessionList,
+    SessionScaled,
     SessionStarted,
     SessionWaited,
     StatsResult,
 )
+from controller.contract.session_detail import SessionShown
 from controller.contract.topics import Topics
 from controller.core import access, views
 from controller.core.fleet import Fleet
@@ -145,7 +148,7 @@ class Requests:
     def _authorise(self, user: str, method: str, params: requests.Wire) -> None:
         """Forbidden unless the role table lets `user` call `method` (on these params, for a grant
         limited to the user's own sessions). Without a role table everyone may do everything."""
-        if isinstance(params, (SessionParams, SessionWaitParams)):
+        if isinstance(params, (SessionParams, SessionWaitParams, SessionScaleParams)):
             session_id = params.session_id
             self._permit(user, method, lambda: {self.store.session_owner(session_id)})
         elif isinstance(params, AttendanceReportParams):
@@ -193,6 +196,28 @@ class Requests:
         if settled is None:
             self.applier.waiters.park(request, params.session_id, now + params.timeout_s)
         return settled
+
+    def session_scale(self, params: SessionScaleParams, _request: Request, now: float) -> SessionScaled:
+        self.applier.note_transitions(now)
+        session_id = params.session_id
+        record = self.store.get_session(session_id)
+        fleet = self.fleet
+        candidates = fleet.candidates(record.room, False, None, now) if params.devices > len(record.devices) else []
+        scaled = self.store.scale_session(session_id, params.devices, candidates=candidates,
+                                          release_first=fleet.release_order(session_id), reported=fleet.reported(),
+                                          now=now, anyway=params.anyway)
+        self.applier.apply(fleet.scaled(session_id, scaled.added, scaled.released), now)
+        return SessionScaled(session_id, scaled.session.devices, tuple(d.device_id for d in scaled.added),
+                             tuple(d.device_id for d in scaled.released))
+
+    def session_show(self, params: SessionParams, _request: Request, now: float) -> SessionShown:
+        session_id = params.session_id
+        record = self.store.get_session(session_id)
+        checkins, rejected = self.store.attendance(session_id)
+        fleet = self.fleet
+        return views.session_shown(record, self.store.session_history(session_id), checkins, len(rejected),
+                                   devices=fleet.live.devices, desired=fleet.desired(),
+                                   online=fleet.live.online_ids(now), now=now)
 
     def session_list(self, params: SessionListParams, _request: Request, _now: float) -> SessionList:
         return views.sessions_result(self.store.sessions(active_only=params.active), self.store.attendance_counts())
@@ -273,6 +298,8 @@ TABLE: Mapping[str, Route[Any, Any]] = {route.method.name: route for route in (
     Route(requests.SESSION_START, Requests.session_start, flush_first=True),
     Route(requests.SESSION_WAIT, Requests.session_wait),
     Route(requests.SESSION_END, Requests.session_end),
+    Route(requests.SESSION_SCALE, Requests.session_scale, flush_first=True),
+    Route(requests.SESSION_SHOW, Requests.session_show),
     Route(requests.SESSION_LIST, Requests.session_list),
     Route(requests.DEVICES_LIST, Requests.devices_list),
     Route(requests.STATS, Requests.stats_report),

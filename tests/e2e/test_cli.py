@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from controller.contract.results import SessionScaled
+from controller.contract.session_detail import SessionShown
 from tests.brokers import RunningBroker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,6 +122,18 @@ def test_a_lecturers_session_from_start_to_export(fleet: Fleet, running: subproc
     one_line_error(fleet(*big), "not_enough_devices", "only 2 free", "--anyway")
     anyway = fleet.json(*big, "--anyway")
     assert isinstance(anyway["devices"], list) and len(anyway["devices"]) == 2 and anyway["applied"] is True
+
+    big_id, (kept, other) = str(anyway["session_id"]), anyway["devices"]
+    shrunk = fleet("session", "scale", big_id, "--devices", "1")
+    assert shrunk.returncode == 0 and f"released {other}" in shrunk.stdout, shrunk.stderr
+    one_line_error(fleet("session", "scale", big_id, "--devices", "3"), "not_enough_devices", "only 1 free",
+                   "--anyway to add them")
+    grown = SessionScaled.from_obj(fleet.json("session", "scale", big_id, "--devices", "3", "--anyway"))
+    assert (grown.devices[0], grown.added) == (kept, (other,))
+    shown = SessionShown.from_obj(fleet.json("session", "show", big_id))
+    assert [(d.device, d.left_why) for d in shown.devices] == [(kept, None), (other, "released"), (other, None)]
+    view = fleet("session", "show", big_id)
+    assert view.returncode == 0 and f"Session {big_id}" in view.stdout and "per minute" in view.stdout, view.stderr
 
     out = tmp_path / "cs101.csv"
     export = fleet("attendance", "export", str(started["session_id"]), "--out", str(out))

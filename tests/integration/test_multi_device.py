@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from controller.adapters.client import FleetClient
+from controller.contract.requests import SessionScaleParams, SessionStartParams
 from controller.core.capacity import capacity, devices_for
 from controller.daemon.controller import Controller
 from controller.errors import ApiError
@@ -70,3 +71,40 @@ def test_too_few_free_devices_says_so_and_anyway_takes_what_is_free(
         assert sorted(started["devices"]) == sorted(devices)
         for device in devices.values():
             assert device.wait_config()["session_id"] == started["session_id"]
+
+
+def test_a_running_session_gains_and_releases_devices_and_shows_them(
+    broker: RunningBroker, root: str, start_controller: Callable[..., Controller], make_device: Callable[..., Device],
+) -> None:
+    start_controller()
+    devices = {i: online_device(make_device, i) for i in IDS}
+    with FleetClient(broker.url, root) as client:
+        wait_online(client, len(IDS))
+        started = client.start_session(SessionStartParams("CS101", "Intro", "2024/2025", "1st Semester"))
+        session_id, first = started.session_id, started.device
+        ssid = devices[first].wait_config()["ssid"]
+        grown = client.scale_session(SessionScaleParams(session_id, 3))
+        assert grown.devices[0] == first and sorted(grown.devices) == sorted(IDS) and len(grown.added) == 2
+        added = {d: devices[d].wait_config() for d in grown.added}
+        assert {c["ssid"] for c in added.values()} == {ssid} and {c["session_id"] for c in added.values()} == {
+            session_id}
+        [row] = client.sessions(active=True).sessions
+        assert sorted(row.devices) == sorted(IDS)
+        added_one = grown.added[0]
+        devices[added_one].send("attendance", {"v": 1, "id": added_one, "session_id": session_id, "events": [
+            {"seq": 1, "student_id": "U2021/0042"}]})
+        eventually(lambda: any(a.get("upto") == 1 for a in devices[added_one].acks))
+
+        with pytest.raises(ApiError) as caught:  # no fourth device in the room
+            client.scale_session(SessionScaleParams(session_id, 4))
+        assert caught.value.code == "no_device_available"
+        shrunk = client.scale_session(SessionScaleParams(session_id, 1))
+        assert shrunk.devices == (first,) and sorted(shrunk.released) == sorted(grown.added)
+        for d in grown.added:
+            assert devices[d].wait_config(newer_than=int(str(added[d]["version"])))["active_session"] is False
+        shown = client.show_session(session_id)
+        assert [(d.device, d.left_why) for d in shown.devices] == [(first, None)] + [
+            (d, "released") for d in grown.added]
+        assert {d.device: d.checkins for d in shown.devices}[added_one] == 1 and shown.session.checkins == 1
+        client.end_session(session_id)
+        assert [d.left_why for d in client.show_session(session_id).devices] == ["ended", "released", "released"]

@@ -17,6 +17,7 @@ from controller.contract.requests import (
     AttendanceReportParams,
     DeviceSetParams,
     DevicesListParams,
+    SessionScaleParams,
     SessionStartParams,
     SessionWaitParams,
 )
@@ -73,6 +74,11 @@ def test_every_method_answers_as_its_schema_says(
         checkins = client.attendance(started.session_id)
         assert [r.student_id for r in checkins.records] == ["U1"] and len(checkins.rejected) == 1
         assert [s.checkins for s in client.sessions(active=True).sessions] == [1]
+        shown = client.show_session(started.session_id)
+        assert [(d.device, d.applied, d.stations, d.checkins) for d in shown.devices] == [(device.id, True, 3, 1)]
+        assert sum(shown.timeline) == 1 and shown.rejected == 1
+        unchanged = client.scale_session(SessionScaleParams(started.session_id, 1))
+        assert (unchanged.devices, unchanged.added, unchanged.released) == ((device.id,), (), ())
         ended = client.end_session(started.session_id)
         assert ended.device == device.id and ended.config is not None and not ended.config.active
         report = client.report(AttendanceReportParams("CS101", "2024/2025", "1st Semester"))

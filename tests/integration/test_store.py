@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from controller.adapters.store import Store
+from controller.adapters.tables import MIGRATIONS, make_engine
 from controller.contract.messages import Attendance, CheckinEvent
 from controller.contract.requests import SessionStartParams
 from controller.core.capacity import capacity
 from controller.core.values import LivenessRow
-from controller.errors import DeviceBusy, NoDeviceAvailable, NotEnoughDevices, StoreError, UnknownDevice, UnknownSession
+from controller.errors import (
+    DeviceBusy,
+    NoDeviceAvailable,
+    NotEnoughDevices,
+    SessionAlreadyEnded,
+    StoreError,
+    UnknownDevice,
+    UnknownSession,
+)
 from tests.databases import throwaway_postgres
 
 
@@ -65,13 +77,14 @@ def test_claim_takes_the_first_free_candidate_and_versions_rise(store: Store) ->
 def test_a_move_numbers_both_devices_configs_by_what_they_reported(store: Store) -> None:
     seen(store, "dev-a", "dev-b")
     started = store.start_session(REQUEST, ["dev-a"], {}, now=1.0)
-    moved = store.move_session(started.session.id, "dev-a", ["dev-a", "dev-b"], {"dev-a": 4, "dev-b": 2})
+    moved = store.move_session(started.session.id, "dev-a", ["dev-a", "dev-b"],
+                               reported={"dev-a": 4, "dev-b": 2}, now=1.5)
     assert (moved.to.device_id, moved.to.config.version, moved.to.session_id) == ("dev-b", 3, started.session.id)
     assert moved.to.config.session == started.desired[0].config.session  # the same session, another device
     assert (moved.idle.device_id, moved.idle.config.version, moved.idle.config.active) == ("dev-a", 5, False)
     assert (moved.session.device_id, moved.session.moved_from, moved.session.moves) == ("dev-b", "dev-a", 1)
     with pytest.raises(NoDeviceAvailable):  # never onto the device it leaves
-        store.move_session(started.session.id, "dev-b", ["dev-b"], {})
+        store.move_session(started.session.id, "dev-b", ["dev-b"], reported={}, now=1.5)
     assert [d.device_id for d in store.end_session(started.session.id, {}, now=2.0).idle] == ["dev-b"]
 
 
@@ -154,7 +167,7 @@ def test_a_session_claims_several_devices_with_one_ssid_and_their_own_versions(s
         ("dev-a", None, False), ("dev-b", None, False), ("dev-c", None, False)]
     assert [d.config.version for d in ended.idle] == [2, 6, 2]
     assert {d.device_id: d.session_id for d in store.desired()} == {"dev-a": None, "dev-b": None, "dev-c": None}
-    assert store.get_session(started.session.id).devices == ("dev-a",)
+    assert store.get_session(started.session.id).devices == ("dev-a", "dev-b", "dev-c")  # kept after the end
 
 
 def test_too_few_free_devices_is_not_enough_devices_and_claims_nothing(store: Store) -> None:
@@ -174,12 +187,64 @@ def test_too_few_free_devices_is_not_enough_devices_and_claims_nothing(store: St
 def test_one_device_of_a_session_moves_alone(store: Store) -> None:
     seen(store, "dev-a", "dev-b", "dev-c")
     started = store.start_session(replace(REQUEST, devices=2), ["dev-a", "dev-b"], {}, now=1.0)
-    moved = store.move_session(started.session.id, "dev-b", ["dev-c"], {})
+    moved = store.move_session(started.session.id, "dev-b", ["dev-c"], reported={}, now=2.0)
     assert (moved.to.device_id, moved.idle.device_id) == ("dev-c", "dev-b")
     assert moved.to.config.session == started.desired[1].config.session
     assert moved.session.device_id == "dev-a" and moved.session.devices == ("dev-a", "dev-c")
     assert moved.session.config_version == started.session.config_version  # the first device's, unchanged
     assert [d.device_id for d in store.end_session(started.session.id, {}, now=2.0).idle] == ["dev-a", "dev-c"]
+
+
+def test_a_running_session_scales_up_and_down_and_keeps_its_history(store: Store) -> None:
+    seen(store, "dev-a", "dev-b", "dev-c", "dev-d")
+    started = store.start_session(REQUEST, ["dev-a"], {}, now=1.0)
+    session_id = started.session.id
+    up = store.scale_session(session_id, 3, candidates=["dev-a", "dev-b", "dev-c", "dev-d"], release_first=[],
+                             reported={"dev-c": 8}, now=2.0)
+    assert [(d.device_id, d.config.version, d.session_id) for d in up.added] == [
+        ("dev-b", 1, session_id), ("dev-c", 9, session_id)]
+    assert {d.config.session for d in up.added} == {started.desired[0].config.session}  # the same SSID
+    assert up.released == () and up.session.devices == ("dev-a", "dev-b", "dev-c")
+    down = store.scale_session(session_id, 1, candidates=[], release_first=["dev-a", "dev-b"], reported={}, now=3.0)
+    assert [(d.device_id, d.session_id, d.config.active) for d in down.released] == [
+        ("dev-b", None, False), ("dev-c", None, False)]  # dev-b first as asked; never the first device
+    assert down.added == () and down.session.devices == ("dev-a",)
+    assert serving(store) == {"dev-a"}
+    same = store.scale_session(session_id, 1, candidates=["dev-d"], release_first=[], reported={}, now=3.5)
+    assert (same.added, same.released) == ((), ())
+    store.scale_session(session_id, 2, candidates=["dev-d"], release_first=[], reported={}, now=4.0)
+    store.end_session(session_id, {}, now=5.0)
+    assert [(h.device_id, h.joined_at, h.left_at, h.left_why) for h in store.session_history(session_id)] == [
+        ("dev-a", 1.0, 5.0, "ended"), ("dev-b", 2.0, 3.0, "released"), ("dev-c", 2.0, 3.0, "released"),
+        ("dev-d", 4.0, 5.0, "ended")]
+    assert store.get_session(session_id).devices == ("dev-a", "dev-d")
+    with pytest.raises(SessionAlreadyEnded):
+        store.scale_session(session_id, 2, candidates=["dev-b"], release_first=[], reported={}, now=6.0)
+
+
+def test_scaling_up_with_too_few_free_devices_claims_nothing_unless_anyway(store: Store) -> None:
+    seen(store, "dev-a", "dev-b", "dev-c")
+    started = store.start_session(replace(MANY, devices=1), ["dev-a"], {}, now=1.0)
+    store.start_session(REQUEST, ["dev-c"], {}, now=1.0)
+    with pytest.raises(NotEnoughDevices) as info:
+        store.scale_session(started.session.id, 3, candidates=["dev-b", "dev-c"], release_first=[], reported={},
+                            now=2.0)
+    assert info.value.message == (f"3 devices wanted but only 1 free besides the 1 serving it: 2 check "
+                                  f"in about {capacity(2)} students in 5 minutes; pass --anyway to add them")
+    assert serving(store) == {"dev-a", "dev-c"}
+    anyway = store.scale_session(started.session.id, 3, candidates=["dev-b", "dev-c"], release_first=[],
+                                 reported={}, now=2.0, anyway=True)
+    assert [d.device_id for d in anyway.added] == ["dev-b"]
+    with pytest.raises(NoDeviceAvailable):
+        store.scale_session(started.session.id, 4, candidates=["dev-c"], release_first=[], reported={}, now=3.0)
+
+
+def test_a_move_is_kept_in_the_history(store: Store) -> None:
+    seen(store, "dev-a", "dev-b")
+    started = store.start_session(REQUEST, ["dev-a"], {}, now=1.0)
+    store.move_session(started.session.id, "dev-a", ["dev-b"], reported={}, now=2.0)
+    assert [(h.device_id, h.left_at, h.left_why) for h in store.session_history(started.session.id)] == [
+        ("dev-a", 2.0, "moved"), ("dev-b", None, None)]
 
 
 def test_racing_multi_device_claims_never_share_a_device(store: Store) -> None:
@@ -259,3 +324,37 @@ def test_liveness_loads_as_it_was_flushed(store: Store) -> None:
     store.flush_liveness([row], now=100.0)
     store.set_device("dev-never", name="spare", room=None)  # registered, never seen: no liveness
     assert store.load_liveness() == [row]
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_migration_0004_keeps_what_is_known_of_each_sessions_devices(dialect: str, tmp_path: Path) -> None:
+    """A database of 0003 with an ended and an active two-device session: after the upgrade the
+    active one lists both devices and the ended one its last first device, as before."""
+    with (throwaway_postgres() if dialect == "postgresql" else nullcontext(f"sqlite:///{tmp_path / 'f.db'}")) as url:
+        engine = make_engine(url)
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0003")
+            conn.execute(text(
+                "INSERT INTO session (id, course_code, course_title, academic_session, semester, lecturer, started_by,"
+                " device_id, ssid, password, label, name, location, config_version, failover_grace_s, moves, degraded,"
+                " active, started_at, ended_at) VALUES "
+                "(1, 'CS101', 'Intro', 'x', 'y', '', '', 'dev-a', 'S1', '', '', '', '', 1, 60, 0, false, false,"
+                " 10, 20),"
+                "(2, 'CS101', 'Intro', 'x', 'y', '', '', 'dev-b', 'S2', '', '', '', '', 1, 60, 0, false, true,"
+                " 30, NULL)"))
+            conn.execute(text(
+                "INSERT INTO device (id, retired, approved, session_id, config_version) VALUES "
+                "('dev-a', false, true, NULL, 2), ('dev-b', false, true, 2, 1), ('dev-c', false, true, 2, 1)"))
+        engine.dispose()
+        store = Store(url)
+        try:
+            assert [(s.id, s.devices) for s in store.sessions()] == [(1, ("dev-a",)), (2, ("dev-b", "dev-c"))]
+            assert [(h.device_id, h.joined_at, h.left_at, h.left_why) for h in store.session_history(1)] == [
+                ("dev-a", 10.0, 20.0, "ended")]
+            assert sorted((h.device_id, h.joined_at, h.left_at) for h in store.session_history(2)) == [
+                ("dev-b", 30.0, None), ("dev-c", 30.0, None)]
+        finally:
+            store.close()

@@ -13,6 +13,7 @@ from rich.text import Text
 from controller.cli import ui
 from controller.contract.messages import AP_SLOTS
 from controller.contract.results import AttendanceList, AttendanceReport, DevicesList, InventoryRow, SessionRow
+from controller.contract.session_detail import SessionShown
 
 NOW = 1_000_000.0
 
@@ -257,3 +258,48 @@ def test_inventory_attendance_and_report_fit_80_columns() -> None:
 def test_a_narrow_terminal_still_never_cuts_an_identifier() -> None:
     out = text(ui.fleet_table(SNAPSHOT, NOW), width=40)
     assert "…" not in out and "esp32-a1b2c3d4e5f6" in out and "CS101_Attendance_2024_2025" in out
+
+
+def shown_of(devices: Sequence[Mapping[str, Any]], *, timeline: Sequence[int] = (0, 4, 9), active: bool = True,
+             checkins: int = 13) -> SessionShown:
+    """A session.show result with session 4 (running since NOW - 180) and the given devices."""
+    session = SESSION_DEFAULTS | {"session_id": 4, "course": "CS101", "title": "Intro", "session": "2024/2025",
+                                  "semester": "1st", "lecturer": "", "ssid": "CS101_Attendance_2024_2025",
+                                  "active": active, "applied": True, "started_at": NOW - 180, "room": "LT2",
+                                  "checkins": checkins, "device": devices[0]["device"] if devices else None}
+    rows = [{"joined_at": NOW - 180, "left_at": None, "left_why": None, "online": True, "applied": True,
+             "stations": None, "stations_peak": None, "stations_refused": None, "checkins": 0} | d for d in devices]
+    return SessionShown.from_obj({"session": session, "devices": rows, "bucket_s": 60, "timeline": list(timeline),
+                                  "rejected": 1})
+
+
+def test_a_sparkline_is_one_bar_per_count_scaled_to_the_largest() -> None:
+    assert ui.sparkline([0, 1, 4, 8]).plain == "▁▂▅█"  # 1/8 and 4/8 of the top: bars 2 and 5 of 8
+    assert ui.sparkline([3, 3]).plain == "██"
+    assert ui.sparkline([]).plain == ""
+    assert ui.sparkline([0, 0]).plain == "▁▁"
+
+
+def test_session_view_shows_devices_slots_check_ins_and_the_timeline() -> None:
+    shown = shown_of([{"device": "esp32-0000000000f1", "stations": 4, "stations_peak": 9, "checkins": 11},
+                      {"device": "esp32-0000000000f2", "left_at": NOW - 60, "left_why": "moved", "online": False,
+                       "applied": False, "checkins": 2}])
+    drawn = text(ui.session_view(shown, NOW), width=80)
+    assert "Session 4" in drawn and "CS101_Attendance_2024_2025" in drawn and "running 3m" in drawn
+    assert "13 check-ins, 1 rejected · per minute ▁▅█ (peak 9)" in drawn
+    lines = {line.split()[0]: line for line in drawn.splitlines() if line.startswith("esp32-")}
+    assert "4/10 ↑9" in lines["esp32-0000000000f1"] and " 11 " in lines["esp32-0000000000f1"] + " "
+    assert "failed over" in lines["esp32-0000000000f2"]
+    assert "saturated" not in drawn
+
+
+def test_a_saturated_session_tells_the_lecturer_to_add_a_device() -> None:
+    full = shown_of([{"device": "esp32-0000000000f1", "stations": 10, "stations_peak": 10, "stations_refused": 0},
+                     {"device": "esp32-0000000000f2", "stations": 3}])
+    warning = ui.saturation(full)
+    assert warning is not None
+    assert warning.plain == "⚠ saturated: esp32-0000000000f1 full — add a device: fleet session scale 4 --devices 3"
+    refused = shown_of([{"device": "esp32-0000000000f1", "stations": 6, "stations_refused": 5}])
+    assert "5 phone(s) refused for want of a slot" in text(ui.session_view(refused, NOW))
+    ended = shown_of([{"device": "esp32-0000000000f1", "stations": 10, "stations_refused": 5}], active=False)
+    assert "saturated" not in text(ui.session_view(ended, NOW))  # nothing to do about an ended one

@@ -30,11 +30,13 @@ from controller.contract.results import (
     SessionEnded,
     SessionList,
     SessionRow,
+    SessionScaled,
     SessionStarted,
     SessionWaited,
     StatsResult,
     StudentRow,
 )
+from controller.contract.session_detail import ServedRow, SessionShown
 from controller.errors import ApiError, BadRequest, Rejected, UnknownSession
 from tests import contract
 
@@ -55,6 +57,12 @@ RESULTS: dict[str, list[Any]] = {
                       SessionStarted(4, "esp32-a1b2c3d4e5f6", ACTIVE, ("esp32-a1b2c3d4e5f6", "sim-00002"))],
     "session.wait": [SessionWaited(4, "applied"), SessionWaited(4, "rejected", "bad ssid")],
     "session.end": [SessionEnded(4, "esp32-a1b2c3d4e5f6", Config(8)), SessionEnded(4, None, None)],
+    "session.scale": [SessionScaled(4, ("esp32-a1b2c3d4e5f6", "sim-00003"), ("sim-00003",), ()),
+                      SessionScaled(4, ("esp32-a1b2c3d4e5f6",), (), ("sim-00003", "sim-00004"))],
+    "session.show": [SessionShown(SESSION, (
+        ServedRow("sim-00001", 1_000_000.0, 1_000_090.5, "moved", False, False, None, None, None, 0),
+        ServedRow("esp32-a1b2c3d4e5f6", 1_000_090.5, None, None, True, True, 10, 10, 4, 12)), 60, (0, 5, 7), 1),
+                     SessionShown(SESSION, (), 120, (0,), 0)],
     "session.list": [SessionList((SESSION,)), SessionList(())],
     "devices.list": [DevicesList(2, 1, 1, 0, 2, (ROW, IDLE_ROW))],
     "stats": [StatsResult({"heartbeat": 3}, {"schema": 1}, {"stored": 2}, {}, 1, {"dropped": 0})],
@@ -170,6 +178,10 @@ def test_params_the_schema_refuses_are_refused(request_obj: dict[str, Any]) -> N
     ("session.end", {"session_id": 2**31}, UnknownSession, "no session 2147483648"),
     ("session.end", {"session_id": True}, BadRequest, "'session_id' must be an integer in 1..4294967295"),
     ("session.list", {"active": 1}, BadRequest, "'active' must be true or false"),
+    ("session.scale", {"session_id": 1}, BadRequest, "missing parameter 'devices'"),
+    ("session.scale", {"session_id": 1, "devices": 11}, BadRequest, "'devices' must be an integer in 1..10"),
+    ("session.scale", {"devices": 2}, BadRequest, "missing parameter 'session_id'"),
+    ("session.show", {}, BadRequest, "missing parameter 'session_id'"),
     ("devices.list", {"limit": 0}, BadRequest, "'limit' must be an integer in 1..4294967295"),
     ("device.set", {"device": "Not An Id"}, BadRequest, "'Not An Id' is not a device id"),
     ("device.forget", {"device": ""}, BadRequest, "'device' must be a string of 1-32 characters"),
@@ -192,6 +204,7 @@ def test_defaults_and_what_a_client_sends() -> None:
     assert (many.students, many.devices, many.anyway) == (1000, None, True)
     assert many.to_obj()["students"] == 1000 and many.to_obj()["anyway"] is True
     assert api.SessionWaitParams.from_obj({"session_id": 3}).timeout_s == 10.0
+    assert api.SessionScaleParams.from_obj({"session_id": 3, "devices": 2}).to_obj() == {"session_id": 3, "devices": 2}
     assert api.DevicesListParams().to_obj() == {"offline_first": False}
     cleared = api.DeviceSetParams.from_obj({"device": "sim-00001", "room": ""})
     assert cleared == api.DeviceSetParams("sim-00001", None, "")
@@ -234,6 +247,9 @@ def test_numbers_keep_their_json_type() -> None:
     ("stats", {"received": {"heartbeat": "3"}}),
     ("device.forget", {"device": "sim-00001"}),
     ("attendance.list", {"session_id": 1, "records": [{"student_id": "U1"}], "rejected": []}),
+    ("session.scale", {"session_id": 1, "devices": "sim-00001", "added": [], "released": []}),
+    ("session.show", {"session": None, "devices": [], "bucket_s": 60, "timeline": [0], "rejected": 0}),
+    ("session.show", {"session": SESSION.to_obj(), "devices": [], "bucket_s": 60, "timeline": [1.5], "rejected": 0}),
 ])
 def test_a_result_that_cannot_be_read_is_refused(method: str, obj: dict[str, Any]) -> None:
     with pytest.raises(Rejected):

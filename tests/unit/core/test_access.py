@@ -22,18 +22,20 @@ def test_every_method_named_is_a_method_of_the_api() -> None:
 
 
 def test_an_operator_reads_the_fleet_and_nothing_else() -> None:
-    assert allowed(Role.OPERATOR) == READS | {"stats", "device.list"}  # `fleet watch`, `fleet devices`, `fleet stats`
+    # `fleet watch`, `fleet devices`, `fleet stats`, `fleet session show` (counts, no student ids)
+    assert allowed(Role.OPERATOR) == READS | {"stats", "device.list", "session.show"}
     assert all(grant(Role.OPERATOR, m) is Grant.ANY for m in allowed(Role.OPERATOR))
     assert grant(Role.OPERATOR, "session.start") is Grant.NONE
+    assert grant(Role.OPERATOR, "session.scale") is Grant.NONE
     assert grant(Role.OPERATOR, "attendance.list") is Grant.NONE  # no student data
 
 
 def test_a_lecturer_starts_sessions_and_touches_only_its_own() -> None:
     assert grant(Role.LECTURER, "session.start") is Grant.ANY
-    for method in ("session.end", "session.wait", "attendance.list", "attendance.report"):
+    own = {"session.end", "session.wait", "session.scale", "session.show", "attendance.list", "attendance.report"}
+    for method in own:
         assert grant(Role.LECTURER, method) is Grant.OWN, method
-    assert allowed(Role.LECTURER) == READS | {"session.start", "session.end", "session.wait", "attendance.list",
-                                               "attendance.report"}
+    assert allowed(Role.LECTURER) == READS | own | {"session.start"}
     for method in ("stats", "device.list", "device.set", "device.retire", "device.forget"):
         assert grant(Role.LECTURER, method) is Grant.NONE, method
 

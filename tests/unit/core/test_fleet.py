@@ -19,7 +19,7 @@ from controller.core.effects import (
 )
 from controller.core.fleet import Fleet, Move
 from controller.core.liveness import Registry
-from controller.core.reconcile import Published
+from controller.core.reconcile import Applied, Published, RejectedByDevice
 from controller.core.values import Desired, DeviceInfo, SessionRecord
 from controller.errors import NoDeviceAvailable
 
@@ -213,7 +213,39 @@ def test_an_ended_session_idles_its_device_and_answers_its_waiters() -> None:
     assert fleet.ended(8, [])[1:] == [SettleWaiters(8, "ended", None)]  # its device had left it already
 
 
+def test_a_scale_down_releases_offline_devices_then_those_with_fewest_phones() -> None:
+    fleet = fleet_of("dev-a", "dev-b", "dev-c", "dev-d")
+    fleet.started([Desired(d, ACTIVE, 7) for d in ("dev-a", "dev-b", "dev-c", "dev-d")], 60.0)
+    for device_id, phones in (("dev-a", 9), ("dev-b", 2), ("dev-c", 6)):
+        fleet.live.on_heartbeat(device_id, Heartbeat(1, 20, stations=phones), 101.0)
+    fleet.note_online({"dev-a", "dev-b", "dev-c"})  # dev-d went offline
+    assert fleet.release_order(7) == ["dev-d", "dev-b", "dev-c", "dev-a"]
+
+
+def test_a_scaled_session_counts_added_devices_busy_and_frees_released_ones() -> None:
+    fleet = fleet_of("dev-a", "dev-b", "dev-c")
+    fleet.started([Desired("dev-a", ACTIVE, 7), Desired("dev-b", ACTIVE, 7)], 60.0)
+    fleet.record("dev-b").offline_since = 90.0
+    effects = fleet.scaled(7, [Desired("dev-c", ACTIVE, 7)], [Desired("dev-b", IDLE, None)])
+    assert effects[1:] == [Reconcile("dev-c"), Reconcile("dev-b")]
+    assert fleet.busy() == {"dev-a": 7, "dev-c": 7}
+    assert fleet.record("dev-b").offline_since is None and fleet.desired()["dev-b"] == Desired("dev-b", IDLE, None)
+    assert fleet.due_moves(500.0) == []  # a released device is never failed over
+
+
 # --- reconcile and settling ------------------------------------------------------------------------
+
+
+def test_a_multi_device_sessions_outcome_is_its_first_devices() -> None:
+    fleet = fleet_of("dev-a", "dev-b", "dev-c")
+    fleet.started([Desired("dev-a", ACTIVE, 7), Desired("dev-b", ACTIVE, 7)], 60.0)
+    second = fleet.settle(Desired("dev-b", ACTIVE, 7), RejectedByDevice("dev-b", 5, "bad ssid"), 101.0)
+    assert effects_of(MarkSession, second) == effects_of(SettleWaiters, second) == []  # logged only
+    first = fleet.settle(Desired("dev-a", ACTIVE, 7), Applied("dev-a", 5), 102.0)
+    assert effects_of(MarkSession, first) == [MarkSession(7, 102.0, None)]
+    fleet.moved(Move(7, "dev-a", 90.0), Desired("dev-c", Config(2, SESSION), 7), Desired("dev-a", IDLE, None))
+    taken_over = fleet.settle(Desired("dev-c", Config(2, SESSION), 7), Applied("dev-c", 2), 103.0)
+    assert effects_of(SettleWaiters, taken_over) == [SettleWaiters(7, "applied", None)]  # the first's successor
 
 
 def test_reconcile_publishes_then_settles_once() -> None:

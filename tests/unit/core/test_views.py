@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from controller.contract.messages import Config
+from controller.contract.messages import Config, Heartbeat, State
 from controller.contract.requests import AttendanceReportParams, DevicesListParams
 from controller.contract.results import SessionWaited
 from controller.core import views
 from controller.core.liveness import DeviceLive
-from controller.core.values import CheckinRecord, Desired, DeviceEntry, DeviceInfo, SessionRecord
+from controller.core.values import CheckinRecord, Desired, DeviceEntry, DeviceInfo, ServedRecord, SessionRecord
 
 NOW = 1_000.0
 LIVE = [DeviceLive("dev-a", boot=1, last_seen=NOW), DeviceLive("dev-b", boot=1, last_seen=NOW - 5),
@@ -63,3 +63,29 @@ def test_sessions_report_and_courses() -> None:
     assert report.held == 2 and [(s.student_id, s.percent, s.flagged) for s in report.students] == [
         ("U1", 50.0, 1), ("U2", 50.0, 1)]
     assert [(h.session_id, h.present) for h in report.sessions] == [(1, 2), (2, 0)]
+
+
+def test_check_ins_are_counted_per_minute_from_the_start_and_long_sessions_use_wider_buckets() -> None:
+    assert views.timeline([NOW + 5, NOW + 59.9, NOW + 60, NOW + 250], NOW, NOW + 300) == (60, (2, 1, 0, 0, 1))
+    assert views.timeline([], NOW, NOW) == (60, (0,))  # just started: one empty bucket
+    assert views.timeline([NOW - 3, NOW + 900], NOW, NOW + 120) == (60, (1, 1))  # out of span: the nearest
+    width, counts = views.timeline([NOW + 7100], NOW, NOW + 7200)  # two hours: 2-minute bars
+    assert (width, len(counts), counts[-1]) == (120, 60, 1)
+
+
+def test_session_shown_gives_each_devices_slots_and_check_ins_and_the_timeline() -> None:
+    record = session(7, devices=("dev-a", "dev-b"), started_at=NOW - 120)
+    live = {"dev-a": DeviceLive("dev-a", boot=1, last_seen=NOW), "dev-b": DeviceLive("dev-b", boot=1, last_seen=NOW)}
+    live["dev-a"].heartbeat = Heartbeat(1, 5, stations=10, stations_peak=10, stations_refused=3)
+    live["dev-a"].reported = State(3, "applied", True, 7, "S")
+    history = [ServedRecord("dev-c", NOW - 120, NOW - 60, "moved"), ServedRecord("dev-a", NOW - 120, None, None),
+               ServedRecord("dev-b", NOW - 60, None, None)]
+    checkins = [CheckinRecord(7, f"U{i}", device, i, None, NOW - 100 + 30 * i)
+                for i, device in enumerate(("dev-c", "dev-a", "dev-a", "dev-b"))]
+    desired = {"dev-a": Desired("dev-a", Config(3), 7), "dev-b": Desired("dev-b", Config(4), 7)}
+    shown = views.session_shown(record, history, checkins, 2, devices=live, desired=desired, online={"dev-a"}, now=NOW)
+    assert [(d.device, d.left_why, d.online, d.applied, d.stations, d.stations_refused, d.checkins)
+            for d in shown.devices] == [("dev-c", "moved", False, False, None, None, 1),
+                                        ("dev-a", None, True, True, 10, 3, 2),
+                                        ("dev-b", None, False, False, None, None, 1)]
+    assert (shown.bucket_s, shown.timeline, shown.rejected, shown.session.checkins) == (60, (2, 2), 2, 4)
