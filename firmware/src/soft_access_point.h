@@ -3,6 +3,7 @@
 // release() deauthenticates a station by its association id, and the radio drops a station that
 // sends nothing for kRadioInactiveS. The radio admits kApRadioConnections, one more than the
 // device serves: the core refuses whoever joins a full access point and release()s it at once.
+// Its DHCP server gets kDhcpPoolSize addresses and a kDhcpLeaseMinutes lease (fleet_core/limits.h).
 #pragma once
 
 #include <IPAddress.h>

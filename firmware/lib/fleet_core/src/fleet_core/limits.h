@@ -76,6 +76,20 @@ constexpr std::uint8_t kApMaxConnections = 10;  // softAP default is 4: too few 
 // phone joining a full access point raises an event: the core refuses it, counts it and releases
 // it at once (Device::joinStation). Past max_connection the driver refuses without telling.
 constexpr std::uint8_t kApRadioConnections = kApMaxConnections + 1;
+// The soft AP's DHCP server (ESP32; soft_access_point.cpp applies these). ESP-IDF 4.4's server
+// (components/lwip/apps/dhcpserver/dhcpserver.c) holds at most CONFIG_LWIP_DHCPS_MAX_STATION_NUM
+// leases (8 in the Arduino core's prebuilt sdkconfig): each second it drops the lease granted or
+// renewed longest ago, associated phone or not, and may offer that address again. It frees no
+// lease when a phone leaves. arduino-esp32's softAPConfig() gives it 11 addresses, so with 10
+// phones joined a new phone soon got an address an earlier one still used. A pool of
+// kDhcpPoolSize addresses offers a dropped address again only after about kDhcpPoolSize - 8
+// newer leases. Phones renew after half the lease; a phone whose lease was dropped is then
+// refused and takes a fresh address, so no phone keeps a handed-back address for more than
+// kDhcpLeaseMinutes / 2, far less than the time 10 slots need to pass 92 new phones.
+constexpr std::uint8_t kDhcpPoolSize = 100;     // addresses after the AP's; <= DHCPS_MAX_LEASE
+constexpr std::uint32_t kDhcpLeaseMinutes = 2;  // ESP-IDF counts leases in minutes (default 120)
+static_assert(kDhcpPoolSize >= kApRadioConnections, "each station the radio admits needs an address");
+static_assert(kDhcpLeaseMinutes >= 1, "ESP-IDF takes a lease of 0 minutes as its 120-minute default");
 
 // --- worst-case sizes of what the device sends ---
 // Each literal below is the message with every string and number emptied; the terms added are
