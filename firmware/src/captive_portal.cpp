@@ -1,23 +1,12 @@
 #include "captive_portal.h"
 
-#include <esp_wifi.h>
 #include <lwip/opt.h>
 #include <sdkconfig.h>
 
-// Pairing a client's IP with its MAC: esp_netif_get_sta_list() up to ESP-IDF 5.0 (arduino-esp32
-// 2.x); it is gone from IDF 5.1 (arduino-esp32 3.x), which has esp_wifi_ap_get_sta_list_with_ip().
-#if __has_include(<esp_wifi_ap_get_sta_list.h>)
-#include <esp_wifi_ap_get_sta_list.h>
-#define FLEET_STA_LIST_WITH_IP 1
-#else
-#include <esp_netif.h>
-#include <esp_netif_sta_list.h>
-#define FLEET_STA_LIST_WITH_IP 0
-#endif
-
 #include <fleet_core/http_framing.h>
-#include <fleet_core/identifiers.h>
 #include <fleet_core/portal.h>
+
+#include "station_addresses.h"
 
 namespace glue {
 namespace {
@@ -236,24 +225,6 @@ void CaptivePortal::handleRequest() {
   server_.sendHeader("Cache-Control", "no-store");
   if (!response.location.empty()) server_.sendHeader("Location", response.location.c_str());
   server_.send(response.status, response.content_type.c_str(), response.body.c_str());
-}
-
-std::string CaptivePortal::stationMacOf(const IPAddress& client) const {
-  // The AP's station list pairs each client's MAC with the address DHCP gave it.
-  wifi_sta_list_t stations = {};
-  if (esp_wifi_ap_get_sta_list(&stations) != ESP_OK) return std::string();
-#if FLEET_STA_LIST_WITH_IP
-  wifi_sta_mac_ip_list_t addresses = {};
-  if (esp_wifi_ap_get_sta_list_with_ip(&stations, &addresses) != ESP_OK) return std::string();
-#else
-  esp_netif_sta_list_t addresses = {};
-  if (esp_netif_get_sta_list(&stations, &addresses) != ESP_OK) return std::string();
-#endif
-  const std::uint32_t wanted = static_cast<std::uint32_t>(client);
-  for (int i = 0; i < addresses.num; ++i) {
-    if (addresses.sta[i].ip.addr == wanted) return fleet::formatMac(addresses.sta[i].mac);
-  }
-  return std::string();
 }
 
 }  // namespace glue

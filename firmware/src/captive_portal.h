@@ -70,7 +70,6 @@ class CaptivePortal {
  private:
   void handleRequest();
   void report();
-  std::string stationMacOf(const IPAddress& client) const;
 
   fleet::PortalBackend& backend_;
   fleet::Logger& logger_;

@@ -29,8 +29,6 @@ const IPAddress kDhcpPoolLast(192, 168, 4, kApHostOctet + fleet::kDhcpPoolSize);
 // DHCP server of later IDFs one with end - start + 1 > DHCPS_MAX_LEASE: 100 addresses pass both.
 static_assert(fleet::kDhcpPoolSize <= DHCPS_MAX_LEASE, "ESP-IDF's DHCP server leases at most 100");
 static_assert(kApHostOctet + fleet::kDhcpPoolSize <= 254, "the pool stays inside the /24");
-// The key of the soft-AP netif that esp_netif_create_default_wifi_ap() (arduino-esp32) makes.
-constexpr const char* kApNetifKey = "WIFI_AP_DEF";
 
 // Replaces the 11 addresses and 120-minute lease softAPConfig() leaves (why: fleet_core/limits.h).
 // ESP-IDF takes DHCP server options only while the server is stopped, as softAPConfig() does.

@@ -15,6 +15,9 @@
 
 namespace glue {
 
+// The key of the soft-AP netif that esp_netif_create_default_wifi_ap() (arduino-esp32) makes.
+constexpr const char* kApNetifKey = "WIFI_AP_DEF";
+
 class SoftAccessPoint : public fleet::AccessPoint {
  public:
   using Listener = std::function<void(bool up, const IPAddress& ip)>;

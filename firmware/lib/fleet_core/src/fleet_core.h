@@ -20,6 +20,7 @@
 #include "fleet_core/ports.h"
 #include "fleet_core/provisioning.h"
 #include "fleet_core/seen_students.h"
+#include "fleet_core/station_address.h"
 #include "fleet_core/storage_keys.h"
 #include "fleet_core/topics.h"
 #include "fleet_core/version.h"
