@@ -114,7 +114,7 @@ def _claim_many(s: Session, candidates: Iterable[str], session_id: int, wanted: 
 
 
 def start(s: Session, request: SessionStartParams, candidates: Iterable[str], reported: Mapping[str, int],
-          now: float, *, started_by: str) -> Started:
+          now: float, *, started_by: str, ends_at: float, begins_at: float | None = None) -> Started:
     """Create the session (owned by `started_by`) and claim the first free candidates (or the
     device the request names): as many as `core.sizing.wanted`, every one with the same session
     config under its own next version; fewer free is NotEnoughDevices unless the request says
@@ -124,7 +124,8 @@ def start(s: Session, request: SessionStartParams, candidates: Iterable[str], re
     title = _course_title(s, request.course, request.title)
     row = FleetSession(course_code=request.course, course_title=title, academic_session=request.session,
                        semester=request.semester, lecturer=request.lecturer, password=request.password,
-                       started_by=started_by, started_at=now, failover_grace_s=request.failover_grace_s)
+                       started_by=started_by, started_at=now, failover_grace_s=request.failover_grace_s,
+                       ends_at=ends_at, begins_at=begins_at)
     s.add(row)
     s.flush()
     session_id = stored_id(row.id)
@@ -210,7 +211,7 @@ def move(s: Session, session_id: int, from_device: str, candidates: Iterable[str
 def end(s: Session, session_id: int, reported: Mapping[str, int], now: float) -> Ended:
     """Mark the session ended; each device still serving it gets a newer idle config (the
     session's `device_id` first)."""
-    row = _active(s, session_id)
+    row = active(s, session_id)
     row.active = False
     row.ended_at = now
     ids = sorted(serving(s, [session_id]).get(session_id, []), key=lambda d: (d != row.device_id, d))
@@ -220,7 +221,7 @@ def end(s: Session, session_id: int, reported: Mapping[str, int], now: float) ->
     return Ended(session_record(row, ids), idle)
 
 
-def _active(s: Session, session_id: int) -> FleetSession:
+def active(s: Session, session_id: int) -> FleetSession:
     row = s.get(FleetSession, session_id)
     if row is None:
         raise UnknownSession(f"no session {session_id}")
@@ -235,7 +236,7 @@ def scale(s: Session, session_id: int, wanted: int, *, candidates: Iterable[str]
     under its own next version) or release devices (each a newer idle config). Released first: those
     in `release_first` (the caller's choice, e.g. offline ones), then the latest to join; never the
     session's first device. Too few free is NotEnoughDevices unless `anyway`, none NoDeviceAvailable."""
-    row = _active(s, session_id)
+    row = active(s, session_id)
     joined = [r.device_id for r in history(s, session_id) if r.left_at is None]
     current = serving(s, [session_id]).get(session_id, [])
     added: tuple[Desired, ...] = ()

@@ -26,6 +26,7 @@ from controller.contract.results import (
     DevicesList,
     DeviceUpdated,
     SessionEnded,
+    SessionExtended,
     SessionList,
     SessionScaled,
     SessionStarted,
@@ -183,6 +184,9 @@ class FleetClient:
 
     def scale_session(self, params: api.SessionScaleParams) -> SessionScaled:
         return self.request(api.SESSION_SCALE, params)
+
+    def extend_session(self, params: api.SessionExtendParams) -> SessionExtended:
+        return self.request(api.SESSION_EXTEND, params)
 
     def show_session(self, session_id: int, *, timeout: float = 10.0) -> SessionShown:
         return self.request(api.SESSION_SHOW, api.SessionParams(session_id), timeout=timeout)

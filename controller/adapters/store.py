@@ -11,58 +11,36 @@ caller says each device reported.
 
 from __future__ import annotations
 
-import logging
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, case, func
 from sqlalchemy import select as select_columns
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
-from controller.adapters import claims
+from controller.adapters.session_store import SessionStore
 from controller.adapters.tables import (
     AttendanceRecord,
-    Course,
     Device,
     FleetSession,
     RejectedCheckin,
     checkin_record,
-    config_json,
     device_entry,
-    make_engine,
-    migrate,
     rejected_record,
-    session_record,
-    stored_config,
-    stored_id,
 )
-from controller.contract.messages import Attendance, Config
-from controller.contract.requests import SessionStartParams
+from controller.contract.messages import Attendance
 from controller.core.values import (
     CheckinRecord,
-    CourseRecord,
-    Desired,
     DeviceEntry,
     DeviceInfo,
-    Ended,
     IngestResult,
     LivenessRow,
-    Moved,
     RejectedRecord,
-    Scaled,
-    ServedRecord,
-    SessionRecord,
-    Started,
 )
-from controller.errors import DeviceBusy, NoDeviceAvailable, StoreError, UnknownDevice, UnknownSession
+from controller.errors import DeviceBusy, UnknownDevice, UnknownSession
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-_CLAIM_ATTEMPTS = 5  # a claim that loses a race on a device or an SSID retries with fresh data
 _DEFAULT_INFO = DeviceInfo()
 _FLUSH_CHUNK = 1000
 """Liveness rows per executemany: bounds the parameter sets held in memory at once."""
@@ -117,14 +95,6 @@ def _upsert_liveness(engine: Engine, insert: Any, rows: Sequence[LivenessRow], n
             ])
 
 
-def _records(s: Session, rows: Sequence[FleetSession]) -> list[SessionRecord]:
-    """The sessions' frozen values, with the devices serving each, or that served it when it ended
-    (two queries for all)."""
-    serving = claims.serving(s, [stored_id(row.id) for row in rows if row.active])
-    serving |= claims.served(s, [stored_id(row.id) for row in rows if not row.active])
-    return [session_record(row, serving.get(stored_id(row.id), [])) for row in rows]
-
-
 def _known(s: Session, device_id: str) -> Device:
     device = s.get(Device, device_id)
     if device is None:
@@ -138,44 +108,9 @@ def _free(device: Device) -> Device:
     return device
 
 
-class Store:
-    """All reads and writes of the controller's database. `reported` arguments map a device id to
-    the highest config version the device has reported (a device left out counts as 0)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        try:
-            self.engine = make_engine(url)
-            migrate(self.engine)
-        except (OperationalError, ValueError, ImportError) as exc:
-            raise StoreError(f"cannot open database {url}: {str(exc).splitlines()[0]}") from exc
-        self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        self.answered = True
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        """Database errors leave the store as StoreError, carrying the database's first line;
-        `answered` records whether the database answered this use (the controller's readiness)."""
-        try:
-            yield
-        except SQLAlchemyError as exc:
-            self.answered = False
-            raise StoreError(str(exc).splitlines()[0]) from exc
-        self.answered = True
-
-    @contextmanager
-    def _reading(self) -> Iterator[Session]:
-        with self._translated(), Session(self.engine) as s:
-            yield s
-
-    @contextmanager
-    def _writing(self) -> Iterator[Session]:
-        with self._translated(), Session(self.engine) as s, s.begin():
-            yield s
-
+class Store(SessionStore):
+    """All reads and writes of the controller's database: liveness, check-ins and the inventory
+    here, sessions in SessionStore, the engine and transactions in Database."""
     # --- liveness ---------------------------------------------------------------------------------
 
     def load_devices(self) -> list[DeviceEntry]:
@@ -224,136 +159,6 @@ class Store:
         for row in rows:
             refused += self._flush([row], now, approve_new)
         return refused
-
-    # --- sessions ---------------------------------------------------------------------------------
-
-    def desired(self) -> list[Desired]:
-        """Every device that has a desired config."""
-        with self._reading() as s:
-            rows = s.exec(select(Device.id, Device.config_json, Device.session_id).where(
-                col(Device.config_json).is_not(None)))
-            return [Desired(i, stored_config(raw), sid) for i, raw, sid in rows if raw is not None]
-
-    def start_session(self, request: SessionStartParams, candidates: Iterable[str], reported: Mapping[str, int],
-                      now: float, *, started_by: str = "") -> Started:
-        """Create a session, owned by user `started_by`, and claim the first free device of
-        `candidates` (or the one the request names) in one transaction; the session's config is
-        named by `core.naming`. A course's title is remembered, so later sessions need not repeat it."""
-        candidates = list(candidates)  # a claim that raced goes through them again
-        return self._claiming(lambda s: claims.start(s, request, candidates, reported, now, started_by=started_by))
-
-    def _claiming(self, claim: Callable[[Session], T]) -> T:
-        """Run a claim in a transaction of its own; one that lost a race for a device or an SSID to
-        another writer runs again with fresh data."""
-        with self._translated():
-            for attempt in range(_CLAIM_ATTEMPTS):
-                try:
-                    with Session(self.engine) as s, s.begin():
-                        return claim(s)
-                except IntegrityError as exc:
-                    log.info("claim raced (%s); retrying", str(exc.orig).splitlines()[0])
-                    if attempt == _CLAIM_ATTEMPTS - 1:
-                        raise NoDeviceAvailable("every candidate device was claimed by someone else") from exc
-        raise AssertionError("unreachable")
-
-    def move_session(self, session_id: int, from_device: str, candidates: Iterable[str], *,
-                     reported: Mapping[str, int], now: float) -> Moved:
-        """Fail a session over to the first free candidate, in one transaction: the new device gets
-        the session's config under its own next version, the old one a newer idle config (applied
-        when it returns). NoDeviceAvailable leaves everything as it was."""
-        with self._writing() as s:
-            return claims.move(s, session_id, from_device, candidates, reported=reported, now=now)
-
-    def scale_session(self, session_id: int, wanted: int, *, candidates: Iterable[str],
-                      release_first: Sequence[str], reported: Mapping[str, int], now: float,
-                      anyway: bool = False) -> Scaled:
-        """Give an active session `wanted` devices, claiming free candidates or releasing devices
-        (`claims.scale`), in one transaction; a refusal leaves everything as it was."""
-        candidates = list(candidates)
-        return self._claiming(lambda s: claims.scale(s, session_id, wanted, candidates=candidates,
-                                                     release_first=release_first, reported=reported, now=now,
-                                                     anyway=anyway))
-
-    def set_degraded(self, session_id: int) -> None:
-        """Mark a session degraded (no device was free to take it over); a move clears it."""
-        with self._writing() as s:
-            row = s.get(FleetSession, session_id)
-            if row is not None:
-                row.degraded = True
-
-    def end_session(self, session_id: int, reported: Mapping[str, int], now: float) -> Ended:
-        """End a session; its device gets a newer idle config. Ending twice is an error."""
-        with self._writing() as s:
-            return claims.end(s, session_id, reported, now)
-
-    def bump(self, device_id: str, version: int) -> Config | None:
-        """Re-issue a device's desired config under `version` (from the version rule), unless the
-        database already holds that version or a newer one."""
-        with self._writing() as s:
-            device = s.get(Device, device_id)
-            if device is None or device.config_json is None or version <= device.config_version:
-                return None
-            config = Config(version, stored_config(device.config_json).session)
-            device.config_version = version
-            device.config_json = config_json(config)
-            if config.session is not None:
-                session = s.get(FleetSession, config.session.session_id)
-                if session is not None and session.device_id == device_id:  # the version it carries
-                    session.config_version = version
-                    session.applied_at = None
-            return config
-
-    def mark_session(self, session_id: int, *, applied_at: float | None = None,
-                     error: str | None = None) -> float | None:
-        """Record a session's outcome. Returns the seconds from its start to `applied_at` when this
-        is the first apply of a session that never moved (what the apply-latency histogram times),
-        else None (a restart settling it again, a failover, a rejection, an unknown session)."""
-        with self._writing() as s:
-            row = s.get(FleetSession, session_id)
-            if row is None:
-                return None
-            first_apply = row.applied_at is None and row.moves == 0
-            delay = applied_at - row.started_at if applied_at is not None and first_apply else None
-            row.applied_at = applied_at
-            row.error = error
-            return delay
-
-    def get_session(self, session_id: int) -> SessionRecord:
-        with self._reading() as s:
-            row = s.get(FleetSession, session_id)
-            if row is None:
-                raise UnknownSession(f"no session {session_id}")
-            return _records(s, [row])[0]
-
-    def session_history(self, session_id: int) -> list[ServedRecord]:
-        """Every device's time serving the session, in the order they joined."""
-        with self._reading() as s:
-            return claims.history(s, session_id)
-
-    def session_owner(self, session_id: int) -> str:
-        """Who started a session (its `started_by`, "" when not recorded): one column, for a permission check."""
-        with self._reading() as s:
-            owner = s.exec(select(FleetSession.started_by).where(FleetSession.id == session_id)).first()
-            if owner is None:
-                raise UnknownSession(f"no session {session_id}")
-            return owner
-
-    def sessions(self, *, active_only: bool = False) -> list[SessionRecord]:
-        with self._reading() as s:
-            query = select(FleetSession).order_by(col(FleetSession.id))
-            if active_only:
-                query = query.where(col(FleetSession.active))
-            return _records(s, s.exec(query).all())
-
-    def course_sessions(self, course: str, session: str, semester: str) -> list[SessionRecord]:
-        with self._reading() as s:
-            return _records(s, s.exec(select(FleetSession).where(
-                FleetSession.course_code == course, FleetSession.academic_session == session,
-                FleetSession.semester == semester).order_by(col(FleetSession.id))).all())
-
-    def courses(self) -> list[CourseRecord]:
-        with self._reading() as s:
-            return [CourseRecord(c.code, c.title) for c in s.exec(select(Course).order_by(col(Course.code)))]
 
     # --- attendance -------------------------------------------------------------------------------
 

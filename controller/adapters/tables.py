@@ -76,6 +76,8 @@ class FleetSession(SQLModel, table=True):
     active: bool = True
     started_at: float
     ended_at: float | None = None
+    ends_at: float | None = Field(default=None, index=True)  # when the controller ends it; None only before 0005
+    begins_at: float | None = None  # when its lecture begins (lateness counts from it); None: at its start
     applied_at: float | None = None
     error: str | None = Field(default=None, max_length=128)
 
@@ -147,7 +149,7 @@ def session_record(row: FleetSession, serving: Collection[str] = ()) -> SessionR
         config_version=row.config_version,
         failover_grace_s=row.failover_grace_s, moves=row.moves, moved_from=row.moved_from, degraded=row.degraded,
         active=row.active, started_at=row.started_at, ended_at=row.ended_at, applied_at=row.applied_at,
-        error=row.error, devices=devices,
+        error=row.error, devices=devices, ends_at=row.ends_at, begins_at=row.begins_at,
     )
 
 

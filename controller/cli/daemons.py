@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from controller.cli import runstate
+from controller.cli import clock, runstate
 from controller.cli.common import (
     ConfigOpt,
     DbOpt,
@@ -32,6 +32,7 @@ from controller.cli.common import (
 )
 from controller.cli.monitor import watch_loop
 from controller.daemon.settings import DEFAULT_ROOT, ENV_ACL, ControllerSettings, default_db_url
+from controller.errors import FleetError
 
 if TYPE_CHECKING:
     from controller.sim.simulator import Simulator
@@ -88,6 +89,11 @@ def controller(
     metrics_port: MetricsPortOpt = None,
     metrics_host: MetricsHostOpt = ControllerSettings.metrics_host,
     log_format: LogFormatOpt = LogFormat.TEXT,
+    default_session: Annotated[str, typer.Option(
+        envvar="FLEET_DEFAULT_SESSION", help="A session's length when the lecturer gives none and its course has "
+        "no past sessions (90m, 2h).")] = "2h",
+    max_session: Annotated[str, typer.Option(
+        envvar="FLEET_MAX_SESSION", help="The longest a session may last; the controller ends it then.")] = "4h",
 ) -> None:
     """Run the controller daemon in the foreground (SIGTERM or Ctrl-C stops it cleanly)."""
     from dataclasses import replace
@@ -101,12 +107,20 @@ def controller(
         broker_url=g.broker, root=g.root, db_url=db or default_db_url(), heartbeat_ttl_s=heartbeat_ttl,
         require_approval=require_approval, max_device_rate=max_device_rate, request_rate=request_rate,
         request_burst=request_burst, max_packet_bytes=max_packet, acl_file=acl_file, metrics_port=metrics_port,
-        metrics_host=metrics_host)
+        metrics_host=metrics_host, default_session_s=_length("--default-session", default_session),
+        max_session_s=_length("--max-session", max_session))
     if shared_group:
         settings = replace(settings, shared_group=shared_group, flush_s=2.0, resync_s=5.0)
     ensure_sqlite_dir(settings.db_url)
     _log_own_lines(g.verbose)
     Controller(settings).run(_wait_for_signal())
+
+
+def _length(option: str, text: str) -> float:
+    seconds = clock.seconds(text)
+    if seconds < 60:
+        raise FleetError(f"{option} must be at least a minute, not {text!r}")
+    return seconds
 
 
 @friendly

@@ -1,4 +1,5 @@
-"""`fleet session start|end|scale|show|list`: a lecturer's attendance sessions, through the running controller."""
+"""`fleet session start|end|extend|scale|show|list`: a lecturer's attendance sessions, through the running
+controller."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.live import Live
 
-from controller.cli import ui
+from controller.cli import clock, ui
 from controller.cli.common import (
     JsonOpt,
     WideOpt,
@@ -21,8 +22,14 @@ from controller.cli.common import (
     show,
     wide_output,
 )
-from controller.contract.requests import SessionScaleParams, SessionStartParams, SessionWaitParams
+from controller.contract.requests import (
+    SessionExtendParams,
+    SessionScaleParams,
+    SessionStartParams,
+    SessionWaitParams,
+)
 from controller.contract.results import SessionStarted, SessionWaited
+from controller.errors import FleetError
 
 if TYPE_CHECKING:
     from controller.adapters.client import FleetClient
@@ -50,6 +57,12 @@ def session_start(
     devices: Annotated[int | None, typer.Option(min=1, max=10, help="Claim this many devices (default 1).")] = None,
     anyway: Annotated[bool, typer.Option(
         "--anyway", help="With --students/--devices: start on the free devices when there are fewer.")] = False,
+    until: Annotated[str | None, typer.Option(
+        help="End the session then: 11:30 (the next 11:30) or 2026-12-02 11:30, in FLEET_TIMEZONE or local time.")]
+    = None,
+    duration: Annotated[str | None, typer.Option(
+        help="End the session after this long: 90m, 1h30m. Neither: the course's usual length (at most the "
+        "controller's --max-session).")] = None,
     password: Annotated[str, typer.Option(help="Wi-Fi password (8-63 characters); empty = open network.")] = "",
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the device applied the config.")]
     = True,
@@ -57,17 +70,20 @@ def session_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Start an attendance session: pick a device (or several), publish its course config, wait until
-    it is applied."""
+    it is applied. The controller ends it at its end (--until, --duration, or the course's usual length)."""
+    if until is not None and duration is not None:
+        raise FleetError("give --until or --duration, not both")
     params = SessionStartParams(course=course, title=title or None, session=session, semester=semester,
                                 lecturer=lecturer, password=password, device=device or None, room=room or None,
                                 any_room=any_room, failover_grace_s=failover_grace, students=students,
-                                devices=devices, anyway=anyway)
+                                devices=devices, anyway=anyway, until=clock.until(until),
+                                duration_s=clock.seconds(duration) if duration is not None else None)
     with client(globals_of(ctx)) as fleet:
         result = fleet.start_session(params)
         if not as_json:
             ssid = result.config.session.ssid if result.config.session else "-"
             out.print(f"[green]session {result.session_id} started[/] on [bold]{', '.join(result.devices)}[/] — "
-                      f"students join Wi-Fi [bold]{ssid}[/]")
+                      f"students join Wi-Fi [bold]{ssid}[/]; it ends at {clock.shown(result.ends_at)}")
             out.print(ui.config_panel(result))
         waited = SessionWaited(result.session_id, "pending")
         if wait:
@@ -115,6 +131,28 @@ def session_end(ctx: typer.Context, session_id: Annotated[int, typer.Argument(he
         print_json(result.to_obj())
     else:
         out.print(f"session {session_id} ended; device {result.device or '-'} returns to idle")
+
+
+@app.command("extend")
+@friendly
+def session_extend(
+    ctx: typer.Context,
+    session_id: Annotated[int, typer.Argument(help="Session id.")],
+    by: Annotated[str | None, typer.Argument(help="Move its end by this much: 15m, 1h, -10m (sooner).")] = None,
+    until: Annotated[str | None, typer.Option(help="Move its end to this time instead: 11:45.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move a running session's end (the controller ends it then); an end already past ends it now."""
+    if (by is None) == (until is None):
+        raise FleetError("give how much to extend by (e.g. 15m) or --until, one of them")
+    params = SessionExtendParams(session_id, by_s=clock.seconds(by) if by is not None else None,
+                                 until=clock.until(until))
+    with client(globals_of(ctx)) as fleet:
+        result = fleet.extend_session(params)
+    if as_json:
+        print_json(result.to_obj())
+    else:
+        out.print(f"session {session_id} now ends at {clock.shown(result.ends_at)}", highlight=False)
 
 
 @app.command("scale")

@@ -237,7 +237,7 @@ def _status(s: SessionRow) -> Text:
 SESSION_COLUMNS: Final = (
     Column("id", 0, "right"), Column("course", 2), Column("session", 3), Column("semester", 3), Column("lecturer", 4),
     Column("device"), Column("moved from", 2), Column("SSID"), Column("status"), Column("check-ins", 1, "right"),
-    Column("started", 2),
+    Column("started", 2), Column("ends", 1),
 )
 
 
@@ -248,7 +248,8 @@ def _devices(session: SessionRow) -> str:
 
 def sessions_table(sessions: Sequence[SessionRow], *, wide: bool = False) -> Grid:
     rows = [(str(s.session_id), s.course, s.session, s.semester, s.lecturer or "-", _devices(s),
-             _dash(s.moved_from if s.moves else None), s.ssid, _status(s), str(s.checkins), stamp(s.started_at))
+             _dash(s.moved_from if s.moves else None), s.ssid, _status(s), str(s.checkins), stamp(s.started_at),
+             stamp(s.ends_at) if s.active else "-")
             for s in sessions]
     return grid(SESSION_COLUMNS, rows, title="Sessions", wide=wide)
 
@@ -297,7 +298,8 @@ def session_view(shown: SessionShown, now: float, *, wide: bool = False) -> Rend
     s = shown.session
     head = Text.assemble((f"Session {s.session_id}", "bold"), f" · {s.course} {s.title} · {s.session} {s.semester}",
                          f" · room {_dash(s.room)} · ", _status(s))
-    end = f"ended {stamp(s.ended_at)}" if s.ended_at is not None else f"running {ago(s.started_at, now)[:-4]}"
+    end = (f"ended {stamp(s.ended_at)}" if s.ended_at is not None
+           else f"running {ago(s.started_at, now)[:-4]}, ends {stamp(s.ends_at)}")
     facts = Text(f"Wi-Fi {s.ssid} · started {stamp(s.started_at)} · {end}")
     minutes = shown.bucket_s // 60
     rejected = f", {shown.rejected} rejected" if shown.rejected else ""

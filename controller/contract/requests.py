@@ -23,6 +23,7 @@ from controller.contract.results import (
     DevicesList,
     DeviceUpdated,
     SessionEnded,
+    SessionExtended,
     SessionList,
     SessionScaled,
     SessionStarted,
@@ -37,6 +38,8 @@ MAX_WAIT_S: Final = 60.0
 MAX_GRACE_S: Final = 86400.0
 MAX_STUDENTS: Final = 1000
 MAX_SESSION_DEVICES: Final = 10
+MAX_LENGTH_S: Final = 7 * 86400.0  # a session's length or extension, before the controller's own --max-session
+MAX_EPOCH_S: Final = 2**33  # 2242: far enough for any `until`, near enough to refuse nonsense
 MAX_STORED_ID: Final = 2**31 - 1  # the largest id a database row holds (PostgreSQL integer)
 ROOM_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}")
 # Refused in any text a request carries (titles, names, lecturers), as it lands in configs, SSID
@@ -114,6 +117,25 @@ def _seconds(params: Mapping[str, Any], key: str, *, default: float, hi: float) 
     return float(value)
 
 
+def _opt_number(params: Mapping[str, Any], key: str, *, lo: float, hi: float) -> float | None:
+    """An optional number in lo..hi (seconds, or a time as epoch seconds)."""
+    value = params.get(key)
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not lo <= value <= hi:
+        raise BadRequest(f"{key!r} must be a number in {lo:g}..{hi:g}")
+    return float(value)
+
+
+def _end(params: Mapping[str, Any], length: str) -> tuple[float | None, float | None]:
+    """`until` (epoch seconds) or the `length` key (seconds), not both."""
+    until = _opt_number(params, "until", lo=0, hi=MAX_EPOCH_S)
+    seconds = _opt_number(params, length, lo=-MAX_LENGTH_S if length == "by_s" else 1, hi=MAX_LENGTH_S)
+    if until is not None and seconds is not None:
+        raise BadRequest(f"give either 'until' or {length!r}, not both")
+    return until, seconds
+
+
 def _device(params: Mapping[str, Any], *, required: bool) -> str | None:
     device = _str(params, "device", hi=32) if required else _opt_str(params, "device", hi=32)
     if device is not None and not valid_device_id(device):
@@ -161,10 +183,14 @@ class SessionStartParams:
     """Claim this many devices (not with `students`); neither: one."""
     anyway: bool = False
     """With too few free devices for `students`/`devices`: start on those that are free."""
+    until: float | None = None
+    """End the session then (epoch seconds; not with `duration_s`); neither: its course's usual length."""
+    duration_s: float | None = None
 
     @classmethod
     def from_obj(cls, params: Mapping[str, Any]) -> Self:
         course = check_course(_str(params, "course", hi=16))
+        until, duration_s = _end(params, "duration_s")
         device = _device(params, required=False)
         students = _opt_int(params, "students", hi=MAX_STUDENTS)
         devices = _opt_int(params, "devices", hi=MAX_SESSION_DEVICES)
@@ -178,14 +204,15 @@ class SessionStartParams:
             password=check_password(_opt_str(params, "password", hi=63, lo=0) or ""), device=device,
             room=_room(params), any_room=_bool(params, "any_room"),
             failover_grace_s=_seconds(params, "failover_grace_s", default=60.0, hi=MAX_GRACE_S),
-            students=students, devices=devices, anyway=_bool(params, "anyway"),
+            students=students, devices=devices, anyway=_bool(params, "anyway"), until=until, duration_s=duration_s,
         )
 
     def to_obj(self) -> JsonObject:
         return {"course": self.course, "session": self.session, "semester": self.semester, "lecturer": self.lecturer,
                 "password": self.password, "failover_grace_s": self.failover_grace_s, "any_room": self.any_room,
                 **drop_none({"title": self.title, "device": self.device, "room": self.room,
-                              "students": self.students, "devices": self.devices}),
+                              "students": self.students, "devices": self.devices, "until": self.until,
+                              "duration_s": self.duration_s}),
                 **({"anyway": True} if self.anyway else {})}
 
 
@@ -236,6 +263,25 @@ class SessionScaleParams:
 
     def to_obj(self) -> JsonObject:
         return {"session_id": self.session_id, "devices": self.devices, **({"anyway": True} if self.anyway else {})}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionExtendParams:
+    """session.extend: move a running session's end by `by_s` (negative: sooner) or to `until`."""
+
+    session_id: int
+    by_s: float | None = None
+    until: float | None = None
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        until, by_s = _end(params, "by_s")
+        if until is None and by_s is None:
+            raise BadRequest("give 'by_s' or 'until'")
+        return cls(_session_id(params), by_s, until)
+
+    def to_obj(self) -> JsonObject:
+        return {"session_id": self.session_id, **drop_none({"by_s": self.by_s, "until": self.until})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +400,7 @@ SESSION_WAIT: Final = Method("session.wait", SessionWaitParams, SessionWaited)
 SESSION_END: Final = Method("session.end", SessionParams, SessionEnded)
 SESSION_SCALE: Final = Method("session.scale", SessionScaleParams, SessionScaled)
 SESSION_SHOW: Final = Method("session.show", SessionParams, SessionShown)
+SESSION_EXTEND: Final = Method("session.extend", SessionExtendParams, SessionExtended)
 SESSION_LIST: Final = Method("session.list", SessionListParams, SessionList)
 DEVICES_LIST: Final = Method("devices.list", DevicesListParams, DevicesList)
 STATS: Final = Method("stats", NoParams, StatsResult)
@@ -368,7 +415,7 @@ DEVICE_APPROVE: Final = Method("device.approve", DeviceParams, DeviceUpdated)
 DEVICE_FORGET: Final = Method("device.forget", DeviceParams, DeviceForgotten)
 
 METHODS: Final[Mapping[str, Method[Any, Any]]] = {m.name: m for m in (
-    SESSION_START, SESSION_WAIT, SESSION_END, SESSION_SCALE, SESSION_SHOW, SESSION_LIST, DEVICES_LIST, STATS,
-    ATTENDANCE_LIST, ATTENDANCE_REPORT, COURSES_LIST, DEVICE_LIST, DEVICE_SET, DEVICE_RETIRE, DEVICE_RESTORE,
-    DEVICE_APPROVE, DEVICE_FORGET)}
+    SESSION_START, SESSION_WAIT, SESSION_END, SESSION_SCALE, SESSION_SHOW, SESSION_EXTEND, SESSION_LIST,
+    DEVICES_LIST, STATS, ATTENDANCE_LIST, ATTENDANCE_REPORT, COURSES_LIST,
+    DEVICE_LIST, DEVICE_SET, DEVICE_RETIRE, DEVICE_RESTORE, DEVICE_APPROVE, DEVICE_FORGET)}
 """Every method of the request API, by name, with its params and result types."""

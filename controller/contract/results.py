@@ -41,17 +41,20 @@ class SessionStarted:
     """The config published to `device`; every device of the session has it under its own version."""
     devices: tuple[str, ...]
     """All the devices claimed, `device` first."""
+    ends_at: float
+    """When the controller will end it."""
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
         config = read_config(obj, "config")
         if config is None:
             raise bad("config", "a config object")
-        return cls(integer(obj, "session_id"), text(obj, "device"), config, texts(obj, "devices"))
+        return cls(integer(obj, "session_id"), text(obj, "device"), config, texts(obj, "devices"),
+                   number(obj, "ends_at"))
 
     def to_obj(self) -> JsonObject:
         return {"session_id": self.session_id, "device": self.device, "config": self.config.to_obj(),
-                "devices": list(self.devices)}
+                "devices": list(self.devices), "ends_at": self.ends_at}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,9 @@ class SessionRow:
     failover_grace_s: float
     checkins: int
     devices: tuple[str, ...]
-    """The devices serving it, `device` first (an ended session: the one it last had)."""
+    """The devices serving it, `device` first (an ended session: those serving it at its end)."""
+    ends_at: float | None
+    """When the controller ends it (an ended session: when it was due to; None before migration 0005)."""
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
@@ -123,7 +128,7 @@ class SessionRow:
             boolean(obj, "active"), boolean(obj, "applied"), opt_text(obj, "error"), integer(obj, "config_version"),
             number(obj, "started_at"), opt_number(obj, "ended_at"), opt_text(obj, "room"), integer(obj, "moves"),
             opt_text(obj, "moved_from"), boolean(obj, "degraded"), number(obj, "failover_grace_s"),
-            integer(obj, "checkins"), texts(obj, "devices"),
+            integer(obj, "checkins"), texts(obj, "devices"), opt_number(obj, "ends_at"),
         )
 
     def to_obj(self) -> JsonObject:
@@ -134,6 +139,7 @@ class SessionRow:
             "config_version": self.config_version, "started_at": self.started_at, "ended_at": self.ended_at,
             "room": self.room, "moves": self.moves, "moved_from": self.moved_from, "degraded": self.degraded,
             "failover_grace_s": self.failover_grace_s, "checkins": self.checkins, "devices": list(self.devices),
+            "ends_at": self.ends_at,
         }
 
 
@@ -147,6 +153,21 @@ class SessionList:
 
     def to_obj(self) -> JsonObject:
         return {"sessions": [s.to_obj() for s in self.sessions]}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionExtended:
+    """session.extend: the session's new end."""
+
+    session_id: int
+    ends_at: float
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> Self:
+        return cls(integer(obj, "session_id"), number(obj, "ends_at"))
+
+    def to_obj(self) -> JsonObject:
+        return {"session_id": self.session_id, "ends_at": self.ends_at}
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ may do everything, and this module is not asked.
   devices` and `fleet watch` call), `session.show` (devices, slots and check-in counts, no student
   ids), `courses.list` and the inventory `device.list`. No student data (`attendance.*`), as the
   ACL gives operators no check-in topic either.
-- lecturer: starts sessions; waits on, ends, scales, shows and reads the check-ins of the sessions
+- lecturer: starts sessions; waits on, ends, extends, scales, shows and reads the check-ins of the sessions
   it started (OWN); reads the attendance report of a course when it started one of the sessions the report
   covers; reads the fleet (`devices.list`, `session.list`: which devices and rooms are busy, no
   student ids) and the courses. Not `stats` nor the inventory.
@@ -42,7 +42,7 @@ PERMISSIONS: Final[Mapping[Role, Mapping[str, Grant]]] = {
     Role.LECTURER: {
         **{m.name: Grant.ANY for m in (*_FLEET_READS, api.SESSION_START)},
         **{m.name: Grant.OWN for m in (api.SESSION_WAIT, api.SESSION_END, api.SESSION_SCALE, api.SESSION_SHOW,
-                                       api.ATTENDANCE_LIST, api.ATTENDANCE_REPORT)},
+                                       api.SESSION_EXTEND, api.ATTENDANCE_LIST, api.ATTENDANCE_REPORT)},
     },
     Role.ADMIN: {name: Grant.ANY for name in api.METHODS},
     Role.CONTROLLER: {},

@@ -103,7 +103,11 @@ class SessionRecord:
     applied_at: float | None
     error: str | None
     devices: tuple[str, ...] = ()
-    """The devices serving it, `device_id` first; an ended session: the one it last had."""
+    """The devices serving it, `device_id` first; an ended session: those serving it at its end."""
+    ends_at: float | None = None
+    """When the controller ends it (None: a session from before migration 0005 that had ended)."""
+    begins_at: float | None = None
+    """When its lecture begins, from which lateness counts (None: at `started_at`)."""
 
 
 @dataclass(frozen=True, slots=True)

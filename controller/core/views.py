@@ -109,7 +109,7 @@ def session_row(record: SessionRecord, checkins: int) -> SessionRow:
         semester=r.semester, lecturer=r.lecturer, device=r.device_id, ssid=r.ssid, active=r.active,
         applied=r.applied_at is not None, error=r.error, config_version=r.config_version, started_at=r.started_at,
         ended_at=r.ended_at, room=r.room, moves=r.moves, moved_from=r.moved_from, degraded=r.degraded,
-        failover_grace_s=r.failover_grace_s, checkins=checkins, devices=r.devices,
+        failover_grace_s=r.failover_grace_s, checkins=checkins, devices=r.devices, ends_at=r.ends_at,
     )
 
 

@@ -39,6 +39,7 @@ from controller.daemon.observer import Observer
 from controller.daemon.outbox import Outbox
 from controller.daemon.requests import Requests
 from controller.daemon.roles import RoleTable
+from controller.daemon.schedule import Schedule
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
 from controller.errors import FleetError, NoDeviceAvailable, StoreError, UnknownSession
@@ -88,8 +89,9 @@ class Controller:
                                  connected=outbox.connected, lock=self._lock, clock=clock)
         self._applier = Applier(self.fleet, self.store, outbox, Waiters(), settings=settings, topics=self.topics,
                                 stats=self.stats, metrics=self.observer.metrics)
+        self.schedule = Schedule(self._applier, settings)
         requests = Requests(self._applier, settings=settings, topics=self.topics, stats=self.stats, clock=clock,
-                            roles=self.roles)
+                            roles=self.roles, schedule=self.schedule)
         self._inbound = Inbound(self._applier, requests, settings=settings, topics=self.topics, stats=self.stats,
                                 clock=clock)
 
@@ -255,6 +257,7 @@ class Controller:
             log.warning("device %s is %s: %s", device_id, flag.replace("_", " "), _FLAG_HINTS[flag])
         for move in self.fleet.due_moves(now):
             self._failover(move, now)
+        self.schedule.tick(now)
         if now >= self._next["resync"]:
             self.roles.reload()  # `fleet user add` takes effect without a restart
             self._resync(now)

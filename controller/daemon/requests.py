@@ -32,6 +32,7 @@ from controller.contract.requests import (
     DevicesListParams,
     Method,
     NoParams,
+    SessionExtendParams,
     SessionListParams,
     SessionParams,
     SessionScaleParams,
@@ -47,6 +48,7 @@ from controller.contract.results import (
     DevicesList,
     DeviceUpdated,
     SessionEnded,
+    SessionExtended,
     SessionList,
     SessionScaled,
     SessionStarted,
@@ -55,16 +57,17 @@ from controller.contract.results import (
 )
 from controller.contract.session_detail import SessionShown
 from controller.contract.topics import Topics
-from controller.core import access, views
+from controller.core import access, schedule, views
 from controller.core.fleet import Fleet
 from controller.core.ratelimit import Buckets
 from controller.core.values import DeviceEntry
 from controller.daemon import failpoints
 from controller.daemon.effects import Applier
 from controller.daemon.roles import RoleTable
+from controller.daemon.schedule import Schedule
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
-from controller.errors import ApiError, BadRequest, Forbidden, Rejected, StoreError
+from controller.errors import ApiError, BadRequest, Forbidden, Rejected, SessionAlreadyEnded, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +79,9 @@ class Requests:
     """Answers requests from `{root}/controller/requests/{user}` on their reply topics."""
 
     def __init__(self, applier: Applier, *, settings: ControllerSettings, topics: Topics, stats: Stats,
-                 clock: Callable[[], float], roles: RoleTable) -> None:
+                 clock: Callable[[], float], roles: RoleTable, schedule: Schedule) -> None:
         self.applier = applier
+        self.schedule = schedule
         self.fleet: Fleet = applier.fleet
         self.store: Store = applier.store
         self.stats = stats
@@ -148,7 +152,7 @@ class Requests:
     def _authorise(self, user: str, method: str, params: requests.Wire) -> None:
         """Forbidden unless the role table lets `user` call `method` (on these params, for a grant
         limited to the user's own sessions). Without a role table everyone may do everything."""
-        if isinstance(params, (SessionParams, SessionWaitParams, SessionScaleParams)):
+        if isinstance(params, (SessionParams, SessionWaitParams, SessionScaleParams, SessionExtendParams)):
             session_id = params.session_id
             self._permit(user, method, lambda: {self.store.session_owner(session_id)})
         elif isinstance(params, AttendanceReportParams):
@@ -175,21 +179,31 @@ class Requests:
     def session_start(self, start: SessionStartParams, request: Request, now: float) -> SessionStarted:
         self.applier.note_transitions(now)
         order = self.fleet.candidates(start.room, start.any_room, start.device, now)
-        started = self.store.start_session(start, order, self.fleet.reported(), now, started_by=request.sender)
+        started = self.store.start_session(start, order, self.fleet.reported(), now, started_by=request.sender,
+                                           ends_at=self.schedule.end_of(start, now))
         failpoints.hit("after_claim_commit")
         row, first = started.session, started.desired[0]
         log.info("session %d (%s %s %s) started by %s on %s as %s, config version %d", row.id, row.course_code,
                  row.academic_session, row.semester, row.started_by, ", ".join(row.devices), row.ssid,
                  first.config.version)
         self.applier.apply(self.fleet.started(started.desired, start.failover_grace_s), now)
-        return SessionStarted(row.id, first.device_id, first.config, row.devices)
+        return SessionStarted(row.id, first.device_id, first.config, row.devices, row.ends_at or now)
 
     def session_end(self, params: SessionParams, _request: Request, now: float) -> SessionEnded:
         session_id = params.session_id
-        ended = self.store.end_session(session_id, self.fleet.reported(), now)
-        self.applier.apply(self.fleet.ended(session_id, ended.idle), now)
+        ended = self.schedule.end(session_id, now)
         first = next((d for d in ended.idle if d.device_id == ended.session.device_id), None)
         return SessionEnded(session_id, ended.session.device_id, first.config if first else None)
+
+    def session_extend(self, params: SessionExtendParams, _request: Request, now: float) -> SessionExtended:
+        record = self.store.get_session(params.session_id)
+        if not record.active:
+            raise SessionAlreadyEnded(f"session {record.id} has already ended")
+        ends_at = schedule.extended(record.ends_at, now, by_s=params.by_s, until=params.until,
+                                    max_s=self._settings.max_session_s)
+        moved = self.store.set_session_end(record.id, ends_at)
+        log.info("session %d now ends at %.0f (was %s)", record.id, ends_at, record.ends_at)
+        return SessionExtended(moved.id, moved.ends_at or ends_at)
 
     def session_wait(self, params: SessionWaitParams, request: Request, now: float) -> SessionWaited | None:
         settled = views.wait_result(self.store.get_session(params.session_id))
@@ -300,6 +314,7 @@ TABLE: Mapping[str, Route[Any, Any]] = {route.method.name: route for route in (
     Route(requests.SESSION_END, Requests.session_end),
     Route(requests.SESSION_SCALE, Requests.session_scale, flush_first=True),
     Route(requests.SESSION_SHOW, Requests.session_show),
+    Route(requests.SESSION_EXTEND, Requests.session_extend),
     Route(requests.SESSION_LIST, Requests.session_list),
     Route(requests.DEVICES_LIST, Requests.devices_list),
     Route(requests.STATS, Requests.stats_report),

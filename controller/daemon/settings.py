@@ -9,6 +9,7 @@ from pathlib import Path
 
 from controller.adapters.mqtt import DEFAULT_BROKER_URL
 from controller.contract.messages import MAX_PACKET_SIZE
+from controller.core.schedule import DEFAULT_SESSION_S, MAX_SESSION_S
 
 ENV_BROKER = "FLEET_BROKER_URL"
 ENV_ROOT = "FLEET_TOPIC_ROOT"
@@ -57,6 +58,12 @@ class ControllerSettings:
     metrics_host: str = "127.0.0.1"
     health_stale_s: float = 10.0
     """/healthz fails when the ticker has not completed a tick for this long."""
+    default_session_s: float = DEFAULT_SESSION_S
+    """A session's length when neither the lecturer nor its course's past sessions say (core.schedule)."""
+    max_session_s: float = MAX_SESSION_S
+    """The longest a session may last: longer requests are refused, defaults capped."""
+    schedule_s: float = 5.0
+    """How often the controller looks for sessions whose end has come."""
 
 
 def ensure_sqlite_dir(db_url: str) -> None:

@@ -90,12 +90,19 @@ def test_a_lecturers_session_from_start_to_export(fleet: Fleet, running: subproc
     assert isinstance(config, dict)
     assert config["ssid"] == "CS101_Attendance_2024_2025"
     assert config["device_id"] == "ESP32_CS101_2024_2025_1st_Semester"
-    assert set(started) == {"session_id", "device", "config", "devices", "applied"}
+    assert set(started) == {"session_id", "device", "config", "devices", "ends_at", "applied"}
     assert started["devices"] == [started["device"]]  # one device unless --students/--devices
 
-    human = fleet(*START[:2], "EE201", *START[3:])
+    human = fleet(*START[:2], "EE201", *START[3:], "--duration", "90m")
     assert human.returncode == 0, human.stderr
-    assert "EE201_Attendance_2024_2025" in human.stdout and "applied" in human.stdout
+    assert "EE201_Attendance_2024_2025" in human.stdout and "applied" in human.stdout and "ends at" in human.stdout
+    ee201 = next(s for s in fleet.json("session", "list", "--active")["sessions"]  # type: ignore[union-attr]
+                 if s["course"] == "EE201")
+    assert 5300 < ee201["ends_at"] - ee201["started_at"] <= 5400  # type: ignore[index, operator]
+    extended = fleet.json("session", "extend", str(ee201["session_id"]), "15m")  # type: ignore[index]
+    assert extended["ends_at"] == ee201["ends_at"] + 900  # type: ignore[index, operator]
+    one_line_error(fleet(*START[:2], "EE201", *START[3:], "--until", "25:00"), "'25:00' is not a time")
+    one_line_error(fleet("session", "extend", str(ee201["session_id"]), "5h"), "at most 4 h from now")
 
     fleet_json = fleet.json("devices")
     assert (fleet_json["total"], fleet_json["online"], fleet_json["available"]) == (3, 3, 1)
@@ -118,7 +125,19 @@ def test_a_lecturers_session_from_start_to_export(fleet: Fleet, running: subproc
     assert ended["config"] == {"v": 1, "version": int(config["version"]) + 1, "active_session": False}
     one_line_error(fleet("session", "end", str(started["session_id"])), "already ended")
 
-    big = [*START[:2], "MA100", *START[3:], "--devices", "3"]  # two of the three are free again
+    out = tmp_path / "cs101.csv"
+    export = fleet("attendance", "export", str(started["session_id"]), "--out", str(out))
+    assert export.returncode == 0, export.stderr
+    assert out.read_text().splitlines()[0] == "session_id,student_id,device,seq,station_mac,received_at"
+
+    stats = fleet.json("stats")
+    assert stats["received"]["heartbeat"] >= 3  # type: ignore[index]
+
+
+def test_a_big_lecture_on_several_devices_scales_while_it_runs(fleet: Fleet,
+                                                               running: subprocess.Popen[bytes]) -> None:
+    assert fleet.json(*START)["applied"] is True  # one of the three devices busy
+    big = [*START[:2], "MA100", *START[3:], "--devices", "3"]  # two of the three are free
     one_line_error(fleet(*big), "not_enough_devices", "only 2 free", "--anyway")
     anyway = fleet.json(*big, "--anyway")
     assert isinstance(anyway["devices"], list) and len(anyway["devices"]) == 2 and anyway["applied"] is True
@@ -135,13 +154,6 @@ def test_a_lecturers_session_from_start_to_export(fleet: Fleet, running: subproc
     view = fleet("session", "show", big_id)
     assert view.returncode == 0 and f"Session {big_id}" in view.stdout and "per minute" in view.stdout, view.stderr
 
-    out = tmp_path / "cs101.csv"
-    export = fleet("attendance", "export", str(started["session_id"]), "--out", str(out))
-    assert export.returncode == 0, export.stderr
-    assert out.read_text().splitlines()[0] == "session_id,student_id,device,seq,station_mac,received_at"
-
-    stats = fleet.json("stats")
-    assert stats["received"]["heartbeat"] >= 3  # type: ignore[index]
 
 
 def test_clean_errors_and_clean_shutdown(fleet: Fleet, running: subprocess.Popen[bytes], root: str,

@@ -17,6 +17,7 @@ from controller.contract.requests import (
     AttendanceReportParams,
     DeviceSetParams,
     DevicesListParams,
+    SessionExtendParams,
     SessionScaleParams,
     SessionStartParams,
     SessionWaitParams,
@@ -77,6 +78,8 @@ def test_every_method_answers_as_its_schema_says(
         shown = client.show_session(started.session_id)
         assert [(d.device, d.applied, d.stations, d.checkins) for d in shown.devices] == [(device.id, True, 3, 1)]
         assert sum(shown.timeline) == 1 and shown.rejected == 1
+        extended = client.extend_session(SessionExtendParams(started.session_id, by_s=600))
+        assert extended.ends_at == started.ends_at + 600
         unchanged = client.scale_session(SessionScaleParams(started.session_id, 1))
         assert (unchanged.devices, unchanged.added, unchanged.released) == ((device.id,), (), ())
         ended = client.end_session(started.session_id)

@@ -21,6 +21,7 @@ from controller.adapters.tables import MIGRATIONS, make_engine
 from controller.contract.messages import Attendance, CheckinEvent
 from controller.contract.requests import SessionStartParams
 from controller.core.capacity import capacity
+from controller.core.schedule import MAX_SESSION_S
 from controller.core.values import LivenessRow
 from controller.errors import (
     DeviceBusy,
@@ -327,7 +328,7 @@ def test_liveness_loads_as_it_was_flushed(store: Store) -> None:
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
-def test_migration_0004_keeps_what_is_known_of_each_sessions_devices(dialect: str, tmp_path: Path) -> None:
+def test_migrations_0004_and_0005_keep_what_is_known_of_sessions(dialect: str, tmp_path: Path) -> None:
     """A database of 0003 with an ended and an active two-device session: after the upgrade the
     active one lists both devices and the ended one its last first device, as before."""
     with (throwaway_postgres() if dialect == "postgresql" else nullcontext(f"sqlite:///{tmp_path / 'f.db'}")) as url:
@@ -352,9 +353,35 @@ def test_migration_0004_keeps_what_is_known_of_each_sessions_devices(dialect: st
         store = Store(url)
         try:
             assert [(s.id, s.devices) for s in store.sessions()] == [(1, ("dev-a",)), (2, ("dev-b", "dev-c"))]
+            # 0005: an ended session ended when it did, one from before runs at most 4 h
+            assert [s.ends_at for s in store.sessions()] == [20.0, 30.0 + MAX_SESSION_S]
             assert [(h.device_id, h.joined_at, h.left_at, h.left_why) for h in store.session_history(1)] == [
                 ("dev-a", 10.0, 20.0, "ended")]
             assert sorted((h.device_id, h.joined_at, h.left_at) for h in store.session_history(2)) == [
                 ("dev-b", 30.0, None), ("dev-c", 30.0, None)]
         finally:
             store.close()
+
+
+def test_sessions_come_due_at_their_end_and_an_end_can_move(store: Store) -> None:
+    seen(store, "dev-a", "dev-b")
+    short = store.start_session(REQUEST, ["dev-a"], {}, now=100.0, ends_at=200.0)
+    long = store.start_session(REQUEST, ["dev-b"], {}, now=100.0)
+    assert (short.session.ends_at, long.session.ends_at) == (200.0, 100.0 + MAX_SESSION_S)  # none given: the maximum
+    assert store.due_ends(199.0) == [] and store.due_ends(200.0) == [short.session.id]
+    moved = store.set_session_end(short.session.id, 400.0)
+    assert moved.ends_at == 400.0 and store.due_ends(300.0) == []
+    assert [s.ends_at for s in store.sessions(active_only=True)] == [400.0, 100.0 + MAX_SESSION_S]
+    store.end_session(short.session.id, {}, now=410.0)
+    assert store.due_ends(1e9) == [long.session.id]  # an ended session is never due again
+    with pytest.raises(SessionAlreadyEnded):
+        store.set_session_end(short.session.id, 900.0)
+
+
+def test_a_courses_usual_lengths_are_its_last_ended_sessions(store: Store) -> None:
+    seen(store, "dev-a")
+    for start, end in ((0.0, 3600.0), (10_000.0, 15_400.0), (20_000.0, 20_060.0)):
+        started = store.start_session(REQUEST, ["dev-a"], {}, now=start)
+        store.end_session(started.session.id, {}, now=end)
+    store.start_session(REQUEST, ["dev-a"], {}, now=30_000.0)  # running: not a length yet
+    assert store.usual_lengths("CS101") == [60.0, 5400.0, 3600.0] and store.usual_lengths("MA100") == []

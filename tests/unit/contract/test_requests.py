@@ -28,6 +28,7 @@ from controller.contract.results import (
     InventoryRow,
     RejectedRow,
     SessionEnded,
+    SessionExtended,
     SessionList,
     SessionRow,
     SessionScaled,
@@ -51,10 +52,11 @@ IDLE_ROW = DeviceRow("sim-00002", False, None, None, None, None, None, None, Non
                      None, None, None, None, True, False, ())
 SESSION = SessionRow(4, "CS101", "Intro", "2024/2025", "1st Semester", "", "esp32-a1b2c3d4e5f6",
                      "CS101_Attendance_2024_2025", True, False, None, 7, 1_000_000.0, None, "LT2", 1, "sim-00001",
-                     False, 60.0, 12, ("esp32-a1b2c3d4e5f6", "sim-00003"))
+                     False, 60.0, 12, ("esp32-a1b2c3d4e5f6", "sim-00003"), 1_005_400.0)
 RESULTS: dict[str, list[Any]] = {
-    "session.start": [SessionStarted(4, "esp32-a1b2c3d4e5f6", ACTIVE, ("esp32-a1b2c3d4e5f6",)),
-                      SessionStarted(4, "esp32-a1b2c3d4e5f6", ACTIVE, ("esp32-a1b2c3d4e5f6", "sim-00002"))],
+    "session.start": [SessionStarted(4, "esp32-a1b2c3d4e5f6", ACTIVE, ("esp32-a1b2c3d4e5f6",), 1_005_400.0),
+                      SessionStarted(4, "esp32-a1b2c3d4e5f6", ACTIVE, ("esp32-a1b2c3d4e5f6", "sim-00002"), 1_007_200)],
+    "session.extend": [SessionExtended(4, 1_006_300.0)],
     "session.wait": [SessionWaited(4, "applied"), SessionWaited(4, "rejected", "bad ssid")],
     "session.end": [SessionEnded(4, "esp32-a1b2c3d4e5f6", Config(8)), SessionEnded(4, None, None)],
     "session.scale": [SessionScaled(4, ("esp32-a1b2c3d4e5f6", "sim-00003"), ("sim-00003",), ()),
@@ -182,6 +184,14 @@ def test_params_the_schema_refuses_are_refused(request_obj: dict[str, Any]) -> N
     ("session.scale", {"session_id": 1, "devices": 11}, BadRequest, "'devices' must be an integer in 1..10"),
     ("session.scale", {"devices": 2}, BadRequest, "missing parameter 'session_id'"),
     ("session.show", {}, BadRequest, "missing parameter 'session_id'"),
+    ("session.extend", {"session_id": 1}, BadRequest, "give 'by_s' or 'until'"),
+    ("session.extend", {"session_id": 1, "by_s": 60, "until": 1e9}, BadRequest,
+     "give either 'until' or 'by_s', not both"),
+    ("session.extend", {"session_id": 1, "by_s": 700000}, BadRequest, "'by_s' must be a number in -604800..604800"),
+    ("session.start", {"course": "CS101", "session": "x", "semester": "y", "until": 1e9, "duration_s": 60}, BadRequest,
+     "give either 'until' or 'duration_s', not both"),
+    ("session.start", {"course": "CS101", "session": "x", "semester": "y", "duration_s": 0}, BadRequest,
+     "'duration_s' must be a number in 1..604800"),
     ("devices.list", {"limit": 0}, BadRequest, "'limit' must be an integer in 1..4294967295"),
     ("device.set", {"device": "Not An Id"}, BadRequest, "'Not An Id' is not a device id"),
     ("device.forget", {"device": ""}, BadRequest, "'device' must be a string of 1-32 characters"),

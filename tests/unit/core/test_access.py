@@ -32,7 +32,8 @@ def test_an_operator_reads_the_fleet_and_nothing_else() -> None:
 
 def test_a_lecturer_starts_sessions_and_touches_only_its_own() -> None:
     assert grant(Role.LECTURER, "session.start") is Grant.ANY
-    own = {"session.end", "session.wait", "session.scale", "session.show", "attendance.list", "attendance.report"}
+    own = {"session.end", "session.wait", "session.scale", "session.show", "session.extend", "attendance.list",
+           "attendance.report"}
     for method in own:
         assert grant(Role.LECTURER, method) is Grant.OWN, method
     assert allowed(Role.LECTURER) == READS | own | {"session.start"}
