@@ -24,6 +24,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlche
 from sqlmodel import Session, SQLModel, col, select
 
 from controller.adapters import claims
+from controller.adapters.rosters import RosterStore
 from controller.adapters.tables import (
     AttendanceRecord,
     Course,
@@ -151,6 +152,8 @@ class Store:
             raise StoreError(f"cannot open database {url}: {str(exc).splitlines()[0]}") from exc
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         self.answered = True
+        self.rosters = RosterStore(self._reading, self._writing)
+        """Rosters, the courses' late rule, manual attendance marks."""
 
     def close(self) -> None:
         self.engine.dispose()
@@ -353,7 +356,8 @@ class Store:
 
     def courses(self) -> list[CourseRecord]:
         with self._reading() as s:
-            return [CourseRecord(c.code, c.title) for c in s.exec(select(Course).order_by(col(Course.code)))]
+            return [CourseRecord(c.code, c.title, c.late_after_s) for c in s.exec(
+                select(Course).where(Course.title != "").order_by(col(Course.code)))]
 
     # --- attendance -------------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ from rich.text import Text
 
 from controller.cli import ui
 from controller.contract.messages import AP_SLOTS
-from controller.contract.results import AttendanceList, AttendanceReport, DevicesList, InventoryRow, SessionRow
+from controller.contract.report import AttendanceReport
+from controller.contract.results import AttendanceList, DevicesList, InventoryRow, SessionRow
 from controller.contract.session_detail import SessionShown
 
 NOW = 1_000_000.0
