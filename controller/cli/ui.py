@@ -383,14 +383,14 @@ def _bar(percent: float, width: int = 20) -> Text:
 
 
 STUDENT_COLUMNS: Final = (
-    Column("student"), Column("name", 4), Column("attended", 0, "right"), Column("%", 1, "right"), Column("", 5),
-    Column("P", 3, "right"), Column("L", 3, "right"), Column("A", 3, "right"), Column("E", 3, "right"),
-    Column("warnings", 1),
+    Column("student"), Column("name", 5), Column("attended", 0, "right"), Column("%", 1, "right"), Column("", 6),
+    Column("P", 4, "right"), Column("L", 4, "right"), Column("A", 3, "right"), Column("E", 4, "right"),
+    Column("warnings", 2),
 )
 HEAD_COUNT_COLUMNS: Final = (Column("session", 0, "right"), Column("date", 2), Column("device"),
                              Column("present", 0, "right"), Column("flagged", 1, "right"))
-WARNING_TEXT: Final = {LOW_ATTENDANCE: "under {threshold:g} %", CONSECUTIVE_ABSENCES: "{consecutive}+ absent in a row",
-                       NOT_ON_ROSTER: "not on the roster"}
+WARNING_TEXT: Final = {LOW_ATTENDANCE: "<{threshold:g} %", CONSECUTIVE_ABSENCES: "{consecutive}+ absent in a row",
+                       NOT_ON_ROSTER: "not enrolled"}
 
 
 def minutes(seconds: float) -> str:
