@@ -349,10 +349,8 @@ class RosterImportParams:
         students = params.get("students")
         if type(students) is not list or len(students) > MAX_ROSTER_CHUNK:
             raise BadRequest(f"'students' must be a list of at most {MAX_ROSTER_CHUNK} students")
-        entries = tuple(_roster_entry(s) for s in students)
-        if len({e.student_id for e in entries}) != len(entries):
-            raise BadRequest("a student id is given twice")
-        return cls(course, entries, _bool(params, "replace"))
+        entries = {e.student_id: e for e in (_roster_entry(s) for s in students)}  # an id given twice: the last
+        return cls(course, tuple(entries.values()), _bool(params, "replace"))
 
     def to_obj(self) -> JsonObject:
         return {"course": self.course, "students": [drop_none(s.to_obj()) for s in self.students],
