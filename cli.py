@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from controller.adapters.mqtt import DEFAULT_BROKER_URL
-from controller.cli import accounts, attendance, daemons, inventory, monitor, sessions
+from controller.cli import accounts, attendance, daemons, inventory, monitor, rosters, sessions
 from controller.cli.common import BrokerOpt, Globals, RootOpt, UserOpt, err, running_stack, setup_logging
 from controller.contract.topics import Topics
 from controller.daemon.settings import DEFAULT_ROOT
@@ -29,6 +29,8 @@ app.add_typer(sessions.app, name="session")
 app.add_typer(attendance.app, name="attendance")
 app.add_typer(device_app, name="device")
 app.add_typer(accounts.user_app, name="user")
+app.add_typer(rosters.roster_app, name="roster")
+app.add_typer(rosters.course_app, name="course")
 
 
 @app.callback()

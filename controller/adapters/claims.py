@@ -44,7 +44,7 @@ def _course_title(s: Session, code: str, title: str | None) -> str:
     """The course's title; a given one is remembered, so later sessions need not repeat it."""
     course = s.get(Course, code)
     if title is None:
-        if course is None:
+        if course is None or not course.title:  # "": set up (a roster, its late rule) before any session
             raise BadRequest(f"course {code} is new: give its title once (--title)")
         return course.title
     if course is None:

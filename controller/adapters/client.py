@@ -8,6 +8,7 @@ from __future__ import annotations
 import getpass
 import threading
 import uuid
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -16,10 +17,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from controller.adapters.mqtt import new_client, parse_broker_url
 from controller.contract import requests as api
-from controller.contract.messages import JsonObject, Request, encode, load_object
+from controller.contract.messages import MAX_REQUEST_PAYLOAD, JsonObject, Request, encode, load_object
+from controller.contract.report import AttendanceReport
 from controller.contract.results import (
     AttendanceList,
-    AttendanceReport,
     CoursesList,
     DeviceForgotten,
     DeviceInventory,
@@ -33,6 +34,7 @@ from controller.contract.results import (
     SessionWaited,
     StatsResult,
 )
+from controller.contract.rosters import AttendanceMarked, CourseUpdated, RosterEntry, RosterImported, RosterList
 from controller.contract.session_detail import SessionShown
 from controller.contract.topics import CLIENT_RE, Topics
 from controller.errors import ApiError, ControllerOffline, FleetError, Rejected
@@ -41,6 +43,24 @@ _REPLY_LIMIT = 64 * 1024 * 1024
 ANONYMOUS = "anonymous"
 P = TypeVar("P", bound=api.Wire)
 R = TypeVar("R", bound=api.Wire)
+
+
+def roster_chunks(course: str, students: Sequence[RosterEntry], *, replace: bool, reply_to: str,
+                  limit: int = MAX_REQUEST_PAYLOAD) -> list[api.RosterImportParams]:
+    """A roster split into roster.import requests of at most `limit` bytes each, in order; only the
+    first carries `replace` (each is an upsert, so running them again repairs a partial import)."""
+    def size(chunk: Sequence[RosterEntry], first: bool) -> int:
+        params = api.RosterImportParams(course, tuple(chunk), replace and first)
+        return len(encode(Request("0" * 32, reply_to, api.ROSTER_IMPORT.name, params.to_obj()).to_obj()))
+
+    chunks: list[list[RosterEntry]] = [[]]
+    for entry in students:
+        grown = [*chunks[-1], entry]
+        if chunks[-1] and (size(grown, len(chunks) == 1) > limit or len(grown) > api.MAX_ROSTER_CHUNK):
+            chunks.append([entry])
+        else:
+            chunks[-1] = grown
+    return [api.RosterImportParams(course, tuple(c), replace and i == 0) for i, c in enumerate(chunks)]
 
 
 def request_user(username: str | None, user: str | None = None) -> str:
@@ -226,3 +246,17 @@ class FleetClient:
 
     def forget(self, device: str) -> DeviceForgotten:
         return self.request(api.DEVICE_FORGET, api.DeviceParams(device))
+
+    def import_roster(self, course: str, students: Sequence[RosterEntry], *, replace: bool) -> list[RosterImported]:
+        """A roster in as many roster.import requests as the request size limit needs."""
+        return [self.request(api.ROSTER_IMPORT, chunk)
+                for chunk in roster_chunks(course, students, replace=replace, reply_to=self._replies)]
+
+    def roster(self, course: str) -> RosterList:
+        return self.request(api.ROSTER_LIST, api.CourseParams(course))
+
+    def set_course(self, params: api.CourseSetParams) -> CourseUpdated:
+        return self.request(api.COURSE_SET, params)
+
+    def mark(self, params: api.AttendanceMarkParams) -> AttendanceMarked:
+        return self.request(api.ATTENDANCE_MARK, params)

@@ -210,4 +210,5 @@ class SessionStore(Database):
 
     def courses(self) -> list[CourseRecord]:
         with self._reading() as s:
-            return [CourseRecord(c.code, c.title) for c in s.exec(select(Course).order_by(col(Course.code)))]
+            return [CourseRecord(c.code, c.title, c.late_after_s) for c in s.exec(
+                select(Course).where(Course.title != "").order_by(col(Course.code)))]

@@ -20,6 +20,7 @@ from sqlalchemy import select as select_columns
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
+from controller.adapters.rosters import RosterStore
 from controller.adapters.session_store import SessionStore
 from controller.adapters.tables import (
     AttendanceRecord,
@@ -110,7 +111,12 @@ def _free(device: Device) -> Device:
 
 class Store(SessionStore):
     """All reads and writes of the controller's database: liveness, check-ins and the inventory
-    here, sessions in SessionStore, the engine and transactions in Database."""
+    here, sessions in SessionStore, the engine and transactions in Database, rosters in `rosters`."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.rosters = RosterStore(self._reading, self._writing)
+        """Rosters, the courses' late rule, manual attendance marks."""
     # --- liveness ---------------------------------------------------------------------------------
 
     def load_devices(self) -> list[DeviceEntry]:

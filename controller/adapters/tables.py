@@ -44,7 +44,34 @@ class Device(SQLModel, table=True):
 
 class Course(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=16)
-    title: str = Field(max_length=100)
+    title: str = Field(max_length=100)  # "" for a course set up (course.set, a roster) before its first session
+    late_after_s: float = 600.0  # a check-in later than this after a session's start is late
+
+
+class RosterStudent(SQLModel, table=True):
+    """A student on a course's roster."""
+
+    __tablename__ = "roster"
+    __table_args__ = (UniqueConstraint("course_code", "student_id", name="uq_roster_student"),)
+    id: int | None = Field(default=None, primary_key=True)
+    course_code: str = Field(max_length=16, index=True)
+    student_id: str = Field(max_length=32)
+    name: str = Field(max_length=100)
+    email: str | None = Field(default=None, max_length=254)
+
+
+class AttendanceMark(SQLModel, table=True):
+    """A manual status for a student in a session (attendance.mark), kept with who and when; the
+    latest for a (session, student) wins, the earlier ones are its history."""
+
+    __tablename__ = "attendance_mark"
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(index=True)
+    student_id: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    note: str = Field(default="", max_length=200)
+    marked_by: str = Field(max_length=64)
+    marked_at: float
 
 
 class FleetSession(SQLModel, table=True):

@@ -25,15 +25,22 @@ from rich.table import Table
 from rich.text import Text
 
 from controller.contract.messages import AP_SLOTS
+from controller.contract.report import (
+    CONSECUTIVE_ABSENCES,
+    LOW_ATTENDANCE,
+    NOT_ON_ROSTER,
+    AttendanceReport,
+    StudentRow,
+)
 from controller.contract.results import (
     AttendanceList,
-    AttendanceReport,
     DeviceRow,
     DevicesList,
     InventoryRow,
     SessionRow,
     SessionStarted,
 )
+from controller.contract.rosters import RosterList
 from controller.contract.session_detail import ServedRow, SessionShown
 
 GAP: Final = 3
@@ -322,7 +329,8 @@ REJECTED_COLUMNS: Final = (Column("student"), Column("device"), Column("reason")
 
 
 def attendance_table(result: AttendanceList, *, wide: bool = False) -> RenderableType:
-    rows = [(str(i), r.student_id, r.device, stamp(r.received_at)) for i, r in enumerate(result.records, 1)]
+    rows = [(str(i), Text(f"{r.student_id} ⚠ not on the roster", style="yellow") if r.on_roster is False
+             else r.student_id, r.device, stamp(r.received_at)) for i, r in enumerate(result.records, 1)]
     table = grid(ATTENDANCE_COLUMNS, rows, title=f"Attendance of session {result.session_id}", wide=wide)
     if not result.rejected:
         return table
@@ -376,19 +384,53 @@ def _bar(percent: float, width: int = 20) -> Text:
     return Text("█" * filled + "░" * (width - filled), style=style)
 
 
-STUDENT_COLUMNS: Final = (Column("student"), Column("attended", 0, "right"), Column("%", 1, "right"), Column("", 2),
-                          Column("flags", 1))
+STUDENT_COLUMNS: Final = (
+    Column("student"), Column("name", 5), Column("attended", 0, "right"), Column("%", 1, "right"), Column("", 6),
+    Column("P", 4, "right"), Column("L", 4, "right"), Column("A", 3, "right"), Column("E", 4, "right"),
+    Column("warnings", 2),
+)
 HEAD_COUNT_COLUMNS: Final = (Column("session", 0, "right"), Column("date", 2), Column("device"),
                              Column("present", 0, "right"), Column("flagged", 1, "right"))
+WARNING_TEXT: Final = {LOW_ATTENDANCE: "<{threshold:g} %", CONSECUTIVE_ABSENCES: "{consecutive}+ absent in a row",
+                       NOT_ON_ROSTER: "not enrolled"}
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds % 60 == 0 else f"{seconds:g} s"
+
+
+def _warnings(report: AttendanceReport, student: StudentRow) -> Text:
+    parts = [WARNING_TEXT[w].format(threshold=report.threshold, consecutive=report.consecutive)
+             for w in student.warnings]
+    if student.flagged:
+        parts.append(f"{student.flagged} shared-phone check-in(s)")
+    return Text(("⚠ " + ", ".join(parts)) if parts else "", style="yellow")
 
 
 def report_view(report: AttendanceReport, *, wide: bool = False) -> RenderableType:
-    """Per student: attended / held, percentage with a bar, suspicious check-ins marked; then per session."""
-    title = f"{report.course} {report.session} {report.semester}: {report.held} sessions held"
-    students = [(s.student_id, f"{s.attended}/{s.held}", f"{s.percent:.1f}", _bar(s.percent),
-                 Text(f"⚠ {s.flagged} shared-phone check-in(s)", style="yellow") if s.flagged else "")
+    """Per student (every enrolled one): attended / held, percentage with a bar, present / late /
+    absent / excused, warnings (low attendance, absences in a row, not on the roster, shared
+    phones); then the head count per session."""
+    roster = f", {report.enrolled} enrolled" if report.enrolled else ", no roster"
+    title = (f"{report.course} {report.session} {report.semester}: {report.held} sessions held{roster}; "
+             f"late after {minutes(report.late_after_s)}")
+    students = [(s.student_id, _dash(s.name), f"{s.attended}/{s.held}", f"{s.percent:.1f}", _bar(s.percent),
+                 str(s.present), str(s.late), str(s.absent), str(s.excused), _warnings(report, s))
                 for s in report.students]
     sessions = [(str(h.session_id), stamp(h.started_at), _dash(h.device), str(h.present),
                  str(h.flagged) if h.flagged else "-") for h in report.sessions]
-    return Group(grid(STUDENT_COLUMNS, students, title=title, wide=wide),
-                 grid(HEAD_COUNT_COLUMNS, sessions, title="Head count per session", wide=wide))
+    parts: list[RenderableType] = [grid(STUDENT_COLUMNS, students, title=title, wide=wide),
+                                   grid(HEAD_COUNT_COLUMNS, sessions, title="Head count per session", wide=wide)]
+    if report.marks:
+        parts.append(Text(f"{len(report.marks)} manual mark(s); --json lists them with who and when", style="dim"))
+    return Group(*parts)
+
+
+ROSTER_COLUMNS: Final = (Column("student"), Column("name"), Column("email", 1))
+
+
+def roster_table(result: RosterList, *, wide: bool = False) -> RenderableType:
+    title = (f"Roster of {result.course}: {len(result.students)} students; late after "
+             f"{minutes(result.late_after_s)}")
+    return grid(ROSTER_COLUMNS, [(r.student_id, r.name, _dash(r.email)) for r in result.students], title=title,
+                wide=wide)

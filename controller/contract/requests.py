@@ -13,10 +13,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, Self, TypeVar
 
-from controller.contract.messages import COURSE_RE, U32, JsonObject, drop_none, is_int, is_text
+from controller.contract.messages import (
+    COURSE_RE,
+    STUDENT_ID_RE,
+    U32,
+    JsonObject,
+    drop_none,
+    is_int,
+    is_text,
+)
+from controller.contract.report import MARKS, AttendanceReport
 from controller.contract.results import (
     AttendanceList,
-    AttendanceReport,
     CoursesList,
     DeviceForgotten,
     DeviceInventory,
@@ -30,6 +38,7 @@ from controller.contract.results import (
     SessionWaited,
     StatsResult,
 )
+from controller.contract.rosters import AttendanceMarked, CourseUpdated, RosterEntry, RosterImported, RosterList
 from controller.contract.session_detail import SessionShown
 from controller.contract.topics import valid_device_id
 from controller.errors import BadRequest, UnknownSession
@@ -40,6 +49,10 @@ MAX_STUDENTS: Final = 1000
 MAX_SESSION_DEVICES: Final = 10
 MAX_LENGTH_S: Final = 7 * 86400.0  # a session's length or extension, before the controller's own --max-session
 MAX_EPOCH_S: Final = 2**33  # 2242: far enough for any `until`, near enough to refuse nonsense
+MAX_ROSTER_CHUNK: Final = 500
+"""Students in one roster.import request (the request's 8 KB bound them first, in practice)."""
+MAX_LATE_AFTER_S: Final = 4 * 3600.0
+DEFAULT_LATE_AFTER_S: Final = 600.0
 MAX_STORED_ID: Final = 2**31 - 1  # the largest id a database row holds (PostgreSQL integer)
 ROOM_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}")
 # Refused in any text a request carries (titles, names, lecturers), as it lands in configs, SSID
@@ -328,18 +341,120 @@ class NoParams:
 
 @dataclass(frozen=True, slots=True)
 class AttendanceReportParams:
-    """attendance.report: a course over one academic session and semester."""
+    """attendance.report: a course over one academic session and semester; a student is warned under
+    `threshold` percent or after `consecutive` absences in a row."""
 
     course: str
     session: str
     semester: str
+    threshold: float = 75.0
+    consecutive: int = 3
 
     @classmethod
     def from_obj(cls, params: Mapping[str, Any]) -> Self:
-        return cls(_str(params, "course", hi=16), _str(params, "session", hi=16), _str(params, "semester", hi=32))
+        threshold = params.get("threshold", 75.0)
+        if type(threshold) not in (int, float) or not 0 <= threshold <= 100:
+            raise BadRequest("'threshold' must be a percentage in 0-100")
+        return cls(_str(params, "course", hi=16), _str(params, "session", hi=16), _str(params, "semester", hi=32),
+                   float(threshold), _opt_int(params, "consecutive", hi=1000) or 3)
 
     def to_obj(self) -> JsonObject:
-        return {"course": self.course, "session": self.session, "semester": self.semester}
+        return {"course": self.course, "session": self.session, "semester": self.semester,
+                "threshold": self.threshold, "consecutive": self.consecutive}
+
+
+def check_student_id(student_id: str) -> str:
+    """The contract's student id rule (`messages.STUDENT_ID_RE`), as a check-in's id is held to it."""
+    if STUDENT_ID_RE.fullmatch(student_id) is None:
+        raise BadRequest(f"student id {student_id[:40]!r} must be 1-32 letters, digits, '/', '.', '_' or '-', "
+                         "starting with a letter or digit")
+    return student_id
+
+
+def _roster_entry(obj: object) -> RosterEntry:
+    if type(obj) is not dict:
+        raise BadRequest("'students' must be a list of objects")
+    email = _opt_str(obj, "email", hi=254)
+    if email is not None and ("@" not in email or " " in email):
+        raise BadRequest(f"email {email[:60]!r} is not an email address")
+    return RosterEntry(check_student_id(_str(obj, "student_id", hi=32)), _str(obj, "name", hi=100), email)
+
+
+@dataclass(frozen=True, slots=True)
+class RosterImportParams:
+    """roster.import: upsert students into a course's roster (by student id); `replace`: clear it first
+    (the first chunk of an import that replaces the roster)."""
+
+    course: str
+    students: tuple[RosterEntry, ...]
+    replace: bool = False
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        course = check_course(_str(params, "course", hi=16))
+        students = params.get("students")
+        if type(students) is not list or len(students) > MAX_ROSTER_CHUNK:
+            raise BadRequest(f"'students' must be a list of at most {MAX_ROSTER_CHUNK} students")
+        entries = {e.student_id: e for e in (_roster_entry(s) for s in students)}  # an id given twice: the last
+        return cls(course, tuple(entries.values()), _bool(params, "replace"))
+
+    def to_obj(self) -> JsonObject:
+        return {"course": self.course, "students": [drop_none(s.to_obj()) for s in self.students],
+                **({"replace": True} if self.replace else {})}
+
+
+@dataclass(frozen=True, slots=True)
+class CourseParams:
+    """roster.list: one course."""
+
+    course: str
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        return cls(check_course(_str(params, "course", hi=16)))
+
+    def to_obj(self) -> JsonObject:
+        return {"course": self.course}
+
+
+@dataclass(frozen=True, slots=True)
+class CourseSetParams:
+    """course.set: a course's settings; None leaves one as it is (an unknown course is created)."""
+
+    course: str
+    late_after_s: float | None = None
+    title: str | None = None
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        late = None if params.get("late_after_s") is None else _seconds(
+            params, "late_after_s", default=DEFAULT_LATE_AFTER_S, hi=MAX_LATE_AFTER_S)
+        return cls(check_course(_str(params, "course", hi=16)), late, _opt_str(params, "title", hi=100))
+
+    def to_obj(self) -> JsonObject:
+        return {"course": self.course, **drop_none({"late_after_s": self.late_after_s, "title": self.title})}
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceMarkParams:
+    """attendance.mark: set one student's status in one session by hand (any of `report.MARKS`)."""
+
+    session_id: int
+    student_id: str
+    status: str
+    note: str = ""
+
+    @classmethod
+    def from_obj(cls, params: Mapping[str, Any]) -> Self:
+        status = _str(params, "status", hi=16)
+        if status not in MARKS:
+            raise BadRequest(f"'status' must be one of {', '.join(MARKS)}")
+        return cls(_session_id(params), check_student_id(_str(params, "student_id", hi=32)), status,
+                   _opt_str(params, "note", hi=200, lo=0) or "")
+
+    def to_obj(self) -> JsonObject:
+        return {"session_id": self.session_id, "student_id": self.student_id, "status": self.status,
+                "note": self.note}
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,9 +528,14 @@ DEVICE_RETIRE: Final = Method("device.retire", DeviceParams, DeviceUpdated)
 DEVICE_RESTORE: Final = Method("device.restore", DeviceParams, DeviceUpdated)
 DEVICE_APPROVE: Final = Method("device.approve", DeviceParams, DeviceUpdated)
 DEVICE_FORGET: Final = Method("device.forget", DeviceParams, DeviceForgotten)
+ROSTER_IMPORT: Final = Method("roster.import", RosterImportParams, RosterImported)
+ROSTER_LIST: Final = Method("roster.list", CourseParams, RosterList)
+COURSE_SET: Final = Method("course.set", CourseSetParams, CourseUpdated)
+ATTENDANCE_MARK: Final = Method("attendance.mark", AttendanceMarkParams, AttendanceMarked)
 
 METHODS: Final[Mapping[str, Method[Any, Any]]] = {m.name: m for m in (
     SESSION_START, SESSION_WAIT, SESSION_END, SESSION_SCALE, SESSION_SHOW, SESSION_EXTEND, SESSION_LIST,
-    DEVICES_LIST, STATS, ATTENDANCE_LIST, ATTENDANCE_REPORT, COURSES_LIST,
-    DEVICE_LIST, DEVICE_SET, DEVICE_RETIRE, DEVICE_RESTORE, DEVICE_APPROVE, DEVICE_FORGET)}
+    DEVICES_LIST, STATS, ATTENDANCE_LIST, ATTENDANCE_REPORT, ATTENDANCE_MARK, COURSES_LIST, COURSE_SET,
+    ROSTER_IMPORT, ROSTER_LIST, DEVICE_LIST, DEVICE_SET, DEVICE_RETIRE, DEVICE_RESTORE, DEVICE_APPROVE,
+    DEVICE_FORGET)}
 """Every method of the request API, by name, with its params and result types."""

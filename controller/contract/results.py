@@ -359,15 +359,20 @@ class CheckinRow:
     seq: int
     station_mac: str | None
     received_at: float
+    on_roster: bool | None = None
+    """Whether the student is on the course's roster; None: the course has no roster."""
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
+        on_roster = obj.get("on_roster")
+        if on_roster is not None and type(on_roster) is not bool:
+            raise bad("on_roster", "true, false or null")
         return cls(text(obj, "student_id"), text(obj, "device"), integer(obj, "seq"), opt_text(obj, "station_mac"),
-                   number(obj, "received_at"))
+                   number(obj, "received_at"), on_roster)
 
     def to_obj(self) -> JsonObject:
         return {"student_id": self.student_id, "device": self.device, "seq": self.seq,
-                "station_mac": self.station_mac, "received_at": self.received_at}
+                "station_mac": self.station_mac, "received_at": self.received_at, "on_roster": self.on_roster}
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,64 +409,6 @@ class AttendanceList:
     def to_obj(self) -> JsonObject:
         return {"session_id": self.session_id, "records": [r.to_obj() for r in self.records],
                 "rejected": [r.to_obj() for r in self.rejected]}
-
-
-@dataclass(frozen=True, slots=True)
-class StudentRow:
-    student_id: str
-    attended: int
-    held: int
-    percent: float
-    flagged: int
-
-    @classmethod
-    def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(text(obj, "student_id"), integer(obj, "attended"), integer(obj, "held"), number(obj, "percent"),
-                   integer(obj, "flagged"))
-
-    def to_obj(self) -> JsonObject:
-        return {"student_id": self.student_id, "attended": self.attended, "held": self.held,
-                "percent": self.percent, "flagged": self.flagged}
-
-
-@dataclass(frozen=True, slots=True)
-class HeldRow:
-    session_id: int
-    started_at: float
-    device: str | None
-    present: int
-    flagged: int
-
-    @classmethod
-    def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(integer(obj, "session_id"), number(obj, "started_at"), opt_text(obj, "device"),
-                   integer(obj, "present"), integer(obj, "flagged"))
-
-    def to_obj(self) -> JsonObject:
-        return {"session_id": self.session_id, "started_at": self.started_at, "device": self.device,
-                "present": self.present, "flagged": self.flagged}
-
-
-@dataclass(frozen=True, slots=True)
-class AttendanceReport:
-    """attendance.report: per student (attended / held, %, shared-phone check-ins) and per session held."""
-
-    course: str
-    session: str
-    semester: str
-    held: int
-    students: tuple[StudentRow, ...]
-    sessions: tuple[HeldRow, ...]
-
-    @classmethod
-    def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(text(obj, "course"), text(obj, "session"), text(obj, "semester"), integer(obj, "held"),
-                   tuple(StudentRow.from_obj(s) for s in object_list(obj, "students")),
-                   tuple(HeldRow.from_obj(h) for h in object_list(obj, "sessions")))
-
-    def to_obj(self) -> JsonObject:
-        return {"course": self.course, "session": self.session, "semester": self.semester, "held": self.held,
-                "students": [s.to_obj() for s in self.students], "sessions": [h.to_obj() for h in self.sessions]}
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,10 @@ may do everything, and this module is not asked.
   ACL gives operators no check-in topic either.
 - lecturer: starts sessions; waits on, ends, extends, scales, shows and reads the check-ins of the sessions
   it started (OWN); reads the attendance report of a course when it started one of the sessions the report
-  covers; reads the fleet (`devices.list`, `session.list`: which devices and rooms are busy, no
-  student ids) and the courses. Not `stats` nor the inventory.
+  covers; marks a student's status (excused, or any override) in its own sessions; imports and
+  reads the roster and sets the late rule of its courses (a course it started a session of, or a
+  course nobody has started a session of yet); reads the fleet (`devices.list`, `session.list`:
+  which devices and rooms are busy, no student ids) and the courses. Not `stats` nor the inventory.
 - admin: every method, the inventory's changes too.
 - controller: nothing (the daemon's own account sends no requests).
 """
@@ -42,7 +44,8 @@ PERMISSIONS: Final[Mapping[Role, Mapping[str, Grant]]] = {
     Role.LECTURER: {
         **{m.name: Grant.ANY for m in (*_FLEET_READS, api.SESSION_START)},
         **{m.name: Grant.OWN for m in (api.SESSION_WAIT, api.SESSION_END, api.SESSION_SCALE, api.SESSION_SHOW,
-                                       api.SESSION_EXTEND, api.ATTENDANCE_LIST, api.ATTENDANCE_REPORT)},
+                                       api.SESSION_EXTEND, api.ATTENDANCE_LIST, api.ATTENDANCE_REPORT,
+                                       api.ATTENDANCE_MARK, api.ROSTER_IMPORT, api.ROSTER_LIST, api.COURSE_SET)},
     },
     Role.ADMIN: {name: Grant.ANY for name in api.METHODS},
     Role.CONTROLLER: {},

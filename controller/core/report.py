@@ -1,11 +1,15 @@
-"""Attendance over a semester: per student and per session, with suspicious check-ins marked. Pure."""
+"""Attendance over a semester: per student (the roster's and who else checked in) and per session, with
+suspicious check-ins marked; the statuses come from `core.attendance`. Pure."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
 
-from controller.contract.results import HeldRow, StudentRow
+from controller.contract.report import HeldRow, MarkRow, StudentRow
+from controller.contract.rosters import RosterEntry
+from controller.core import attendance
+from controller.core.attendance import Rules
 from controller.core.values import CheckinRecord, SessionRecord
 
 
@@ -18,28 +22,42 @@ def suspicious(checkins: Sequence[CheckinRecord]) -> set[tuple[int, str]]:
     return {(sid, student) for (sid, _), names in students.items() if len(names) > 1 for student in names}
 
 
-def build(held: Sequence[SessionRecord],
-          checkins: Sequence[CheckinRecord]) -> tuple[tuple[StudentRow, ...], tuple[HeldRow, ...]]:
-    """One row per student (attended, held, percentage, flagged) and a head count per session held.
+DEFAULT_RULES = Rules()
 
-    Flagged check-ins are counted and marked, so a lecturer sees them instead of trusting them
-    silently.
+
+def build(held: Sequence[SessionRecord], checkins: Sequence[CheckinRecord], *, roster: Sequence[RosterEntry] = (),
+          marks: Sequence[MarkRow] = (),
+          rules: Rules = DEFAULT_RULES) -> tuple[tuple[StudentRow, ...], tuple[HeldRow, ...]]:
+    """One row per student — everyone on the roster, at 0 % if never present, and everyone else who
+    checked in or was marked, flagged not on the roster (a course without a roster flags no one) —
+    and a head count per session held.
+
+    Flagged check-ins (a phone that checked in several students) are counted and marked, so a
+    lecturer sees them instead of trusting them silently.
     """
     flagged = suspicious(checkins)
-    attended: dict[str, set[int]] = defaultdict(set)
+    checked_in = {(c.session_id, c.student_id): c.received_at for c in checkins}
     per_session: dict[int, set[str]] = defaultdict(set)
     for c in checkins:
-        attended[c.student_id].add(c.session_id)
         per_session[c.session_id].add(c.student_id)
-    n = len(held)
-    students = tuple(
-        StudentRow(student, len(sessions), n, round(100.0 * len(sessions) / n, 1) if n else 0.0,
-                   sum(1 for sid in sessions if (sid, student) in flagged))
-        for student, sessions in sorted(attended.items())
-    )
-    sessions = tuple(
+    sessions = [attendance.Held(h.id, h.started_at) for h in held]
+    held_ids = {h.id for h in held}
+    in_force = attendance.latest_marks(m for m in marks if m.session_id in held_ids)
+    names = {r.student_id: r.name for r in roster}
+    everyone = set(names) | {c.student_id for c in checkins} | {student for _, student in in_force}
+    students = []
+    for student in sorted(everyone):
+        enrolled = student in names or not names
+        counted = attendance.tally(attendance.statuses(student, sessions, checked_in, in_force, rules.late_after_s),
+                                   rules, enrolled=enrolled)
+        students.append(StudentRow(
+            student, counted.attended, len(held), counted.percent,
+            sum(1 for h in held if (h.id, student) in flagged and (h.id, student) in checked_in),
+            names.get(student), enrolled, counted.present, counted.late, counted.absent, counted.excused,
+            counted.statuses, counted.warnings))
+    rows = tuple(
         HeldRow(h.id, h.started_at, h.device_id, len(per_session[h.id]),
                 sum(1 for s in per_session[h.id] if (h.id, s) in flagged))
         for h in held
     )
-    return students, sessions
+    return tuple(students), rows

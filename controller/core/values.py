@@ -198,7 +198,9 @@ class RejectedRecord:
 
 @dataclass(frozen=True, slots=True)
 class CourseRecord:
-    """A course, with the title remembered from its first session."""
+    """A course, with the title remembered from its first session, and its late rule."""
 
     code: str
     title: str
+    late_after_s: float = 600.0
+    """A check-in later than this after a session's start is late."""

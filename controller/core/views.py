@@ -11,10 +11,10 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from typing import Final
 
+from controller.contract.report import AttendanceReport, MarkRow
 from controller.contract.requests import AttendanceReportParams, DevicesListParams
 from controller.contract.results import (
     AttendanceList,
-    AttendanceReport,
     CheckinRow,
     CourseRow,
     CoursesList,
@@ -28,8 +28,10 @@ from controller.contract.results import (
     SessionRow,
     SessionWaited,
 )
+from controller.contract.rosters import RosterEntry
 from controller.contract.session_detail import ServedRow, SessionShown
 from controller.core import census, report
+from controller.core.attendance import Rules
 from controller.core.liveness import DeviceLive
 from controller.core.values import (
     NO_INFO,
@@ -167,20 +169,28 @@ def wait_result(record: SessionRecord) -> SessionWaited | None:
     return SessionWaited(record.id, status, record.error)
 
 
-def attendance_result(session_id: int, records: Sequence[CheckinRecord],
-                      rejected: Sequence[RejectedRecord]) -> AttendanceList:
+def attendance_result(session_id: int, records: Sequence[CheckinRecord], rejected: Sequence[RejectedRecord],
+                      roster: Collection[str] = ()) -> AttendanceList:
+    """A session's check-ins, each marked on the course's `roster` or not (None: it has no roster)."""
     return AttendanceList(
         session_id,
-        tuple(CheckinRow(r.student_id, r.device_id, r.seq, r.station_mac, r.received_at) for r in records),
+        tuple(CheckinRow(r.student_id, r.device_id, r.seq, r.station_mac, r.received_at,
+                         (r.student_id in roster) if roster else None) for r in records),
         tuple(RejectedRow(r.student_id, r.device_id, r.seq, r.reason, r.received_at) for r in rejected),
     )
 
 
-def report_result(query: AttendanceReportParams, held: Sequence[SessionRecord],
-                  checkins: Sequence[CheckinRecord]) -> AttendanceReport:
-    """A course's semester: `held` its sessions, `checkins` theirs (core.report counts and flags)."""
-    students, sessions = report.build(held, checkins)
-    return AttendanceReport(query.course, query.session, query.semester, len(held), students, sessions)
+def report_result(query: AttendanceReportParams, held: Sequence[SessionRecord], checkins: Sequence[CheckinRecord],
+                  *, roster: Sequence[RosterEntry] = (), marks: Sequence[MarkRow] = (),
+                  late_after_s: float = 600.0) -> AttendanceReport:
+    """A course's semester: `held` its sessions, `checkins` and `marks` theirs, `roster` the course's
+    (core.report counts, flags and warns)."""
+    rules = Rules(late_after_s, query.threshold, query.consecutive)
+    students, sessions = report.build(held, checkins, roster=roster, marks=marks, rules=rules)
+    held_ids = {h.id for h in held}
+    return AttendanceReport(query.course, query.session, query.semester, len(held), students, sessions,
+                            len(roster), late_after_s, query.threshold, query.consecutive,
+                            tuple(m for m in marks if m.session_id in held_ids))
 
 
 def courses_result(courses: Sequence[CourseRecord]) -> CoursesList:

@@ -2,7 +2,8 @@
 (`core.access`), and each method answered by the handler the TABLE names for it (sessions, the
 fleet, attendance, reports, the inventory).
 
-Read requests (`session.list`, `devices.list`, `device.list`, `stats`, `attendance.*`, `courses.list`)
+Read requests (`session.list`, `devices.list`, `device.list`, `stats`, `attendance.list`,
+`attendance.report`, `courses.list`, `roster.list`)
 answer from the present and change no state: `device.list` only writes pending liveness to the
 database first (a flush, as the ticker's), so that devices seen since the last one are listed.
 """
@@ -25,13 +26,19 @@ from controller.contract.messages import (
     Request,
     reply_ok,
 )
+from controller.contract.report import AttendanceReport, MarkRow
 from controller.contract.requests import (
+    DEFAULT_LATE_AFTER_S,
+    AttendanceMarkParams,
     AttendanceReportParams,
+    CourseParams,
+    CourseSetParams,
     DeviceParams,
     DeviceSetParams,
     DevicesListParams,
     Method,
     NoParams,
+    RosterImportParams,
     SessionExtendParams,
     SessionListParams,
     SessionParams,
@@ -41,7 +48,6 @@ from controller.contract.requests import (
 )
 from controller.contract.results import (
     AttendanceList,
-    AttendanceReport,
     CoursesList,
     DeviceForgotten,
     DeviceInventory,
@@ -55,6 +61,7 @@ from controller.contract.results import (
     SessionWaited,
     StatsResult,
 )
+from controller.contract.rosters import AttendanceMarked, CourseUpdated, RosterImported, RosterList
 from controller.contract.session_detail import SessionShown
 from controller.contract.topics import Topics
 from controller.core import access, schedule, views
@@ -152,9 +159,14 @@ class Requests:
     def _authorise(self, user: str, method: str, params: requests.Wire) -> None:
         """Forbidden unless the role table lets `user` call `method` (on these params, for a grant
         limited to the user's own sessions). Without a role table everyone may do everything."""
-        if isinstance(params, (SessionParams, SessionWaitParams, SessionScaleParams, SessionExtendParams)):
+        if isinstance(params, (SessionParams, SessionWaitParams, SessionScaleParams, SessionExtendParams,
+                               AttendanceMarkParams)):
             session_id = params.session_id
             self._permit(user, method, lambda: {self.store.session_owner(session_id)})
+        elif isinstance(params, (CourseParams, CourseSetParams, RosterImportParams)):
+            # a lecturer's course: one they started a session of (a course with none yet: anyone's)
+            course = params.course
+            self._permit(user, method, lambda: self.store.rosters.course_owners(course))
         elif isinstance(params, AttendanceReportParams):
             # let by for now: its handler holds the sessions it reads to the rule before answering
             self._permit(user, method, lambda: {user})
@@ -248,12 +260,44 @@ class Requests:
         return self.stats.result()
 
     def attendance_list(self, params: SessionParams, _request: Request, _now: float) -> AttendanceList:
-        return views.attendance_result(params.session_id, *self.store.attendance(params.session_id))
+        records, rejected = self.store.attendance(params.session_id)
+        roster = self.store.rosters.roster(self.store.get_session(params.session_id).course_code)
+        return views.attendance_result(params.session_id, records, rejected, {r.student_id for r in roster})
 
     def attendance_report(self, query: AttendanceReportParams, request: Request, _now: float) -> AttendanceReport:
         held = self.store.course_sessions(query.course, query.session, query.semester)
         self._permit(request.sender, request.method, lambda: {h.started_by for h in held})
-        return views.report_result(query, held, self.store.records_of([h.id for h in held]))
+        ids = [h.id for h in held]
+        rosters = self.store.rosters
+        course = rosters.course(query.course)
+        return views.report_result(query, held, self.store.records_of(ids), roster=rosters.roster(query.course),
+                                   marks=rosters.marks_of(ids),
+                                   late_after_s=course.late_after_s if course else DEFAULT_LATE_AFTER_S)
+
+    def attendance_mark(self, params: AttendanceMarkParams, request: Request, now: float) -> AttendanceMarked:
+        mark = self.store.rosters.mark(MarkRow(params.session_id, params.student_id, params.status, params.note,
+                                       request.sender, now))
+        log.info("session %d: %s marked %s by %s", mark.session_id, mark.student_id, mark.status, mark.by)
+        return AttendanceMarked(mark)
+
+    # --- rosters and courses ----------------------------------------------------------------------
+
+    def roster_import(self, params: RosterImportParams, request: Request, _now: float) -> RosterImported:
+        added, updated, total = self.store.rosters.import_roster(params.course, params.students,
+                                                                 replace=params.replace)
+        log.info("roster of %s: %d added, %d updated%s by %s (%d now)", params.course, added, updated,
+                 " after clearing it" if params.replace else "", request.sender, total)
+        return RosterImported(params.course, added, updated, total)
+
+    def roster_list(self, params: CourseParams, _request: Request, _now: float) -> RosterList:
+        course = self.store.rosters.course(params.course)
+        return RosterList(params.course, course.late_after_s if course else DEFAULT_LATE_AFTER_S,
+                          tuple(self.store.rosters.roster(params.course)))
+
+    def course_set(self, params: CourseSetParams, request: Request, _now: float) -> CourseUpdated:
+        course = self.store.rosters.set_course(params.course, late_after_s=params.late_after_s, title=params.title)
+        log.info("course %s set by %s: late after %gs", course.code, request.sender, course.late_after_s)
+        return CourseUpdated(course.code, course.title, course.late_after_s)
 
     def courses_list(self, _params: NoParams, _request: Request, _now: float) -> CoursesList:
         return views.courses_result(self.store.courses())
@@ -321,6 +365,10 @@ TABLE: Mapping[str, Route[Any, Any]] = {route.method.name: route for route in (
     Route(requests.ATTENDANCE_LIST, Requests.attendance_list),
     Route(requests.ATTENDANCE_REPORT, Requests.attendance_report),
     Route(requests.COURSES_LIST, Requests.courses_list),
+    Route(requests.ATTENDANCE_MARK, Requests.attendance_mark),
+    Route(requests.ROSTER_IMPORT, Requests.roster_import),
+    Route(requests.ROSTER_LIST, Requests.roster_list),
+    Route(requests.COURSE_SET, Requests.course_set),
     Route(requests.DEVICE_LIST, Requests.device_list, flush_first=True),
     Route(requests.DEVICE_SET, Requests.device_set, flush_first=True),
     Route(requests.DEVICE_RETIRE, Requests.device_retire, flush_first=True),

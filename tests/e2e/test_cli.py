@@ -293,3 +293,46 @@ def test_fleet_up_is_found_without_flags_and_its_simulated_students_check_in(fle
     table = fleet_up.log.read_text()  # the live table's last frame (printed once when not on a terminal)
     assert "check-ins" in table and "CS101_Attendance_2024_2025" in table and "Traceback" not in table
     assert "went offline" not in table  # the controller stops before the devices it would warn about
+
+
+MOODLE_PARTICIPANTS = ("First name,Last name,ID number,Email address,Roles\n"
+                       "Ada,Lovelace,U2021/0042,ada@example.edu,Student\n"
+                       "Alan,Turing,U2021/0043,,Student\n")
+
+
+def test_a_roster_from_moodle_and_the_registrars_report_with_the_moodle_import(
+        fleet: Fleet, running: subprocess.Popen[bytes], tmp_path: Path) -> None:
+    roster = tmp_path / "participants.csv"
+    roster.write_text(MOODLE_PARTICIPANTS, encoding="utf-8")
+    imported = fleet("roster", "import", "CS101", str(roster), "--replace")
+    assert imported.returncode == 0 and "2 added" in imported.stdout and "ID number" in imported.stdout, \
+        imported.stderr
+    listed = fleet.json("roster", "list", "CS101")
+    assert [(s["student_id"], s["name"]) for s in listed["students"]] == [  # type: ignore[union-attr, index]
+        ("U2021/0042", "Ada Lovelace"), ("U2021/0043", "Alan Turing")]
+    assert fleet.json("course", "set", "CS101", "--late-after", "5m")["late_after_s"] == 300.0
+    one_line_error(fleet("course", "set", "CS101", "--late-after", "soon"), "not a duration")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("student_id,name\nU1,Ada\n/x,Alan\n", encoding="utf-8")
+    one_line_error(fleet("roster", "import", "CS101", str(bad)), "row 3")
+    one_line_error(fleet("roster", "import", "CS101", str(tmp_path / "missing.csv")), "cannot read")
+
+    started = fleet.json(*START)
+    marked = fleet("attendance", "mark", str(started["session_id"]), "U2021/0043", "excused", "--note", "ill")
+    assert marked.returncode == 0 and "U2021/0043 marked excused" in marked.stdout, marked.stderr
+    one_line_error(fleet("attendance", "mark", str(started["session_id"]), "U2021/0043", "sick"), "status")
+    fleet.json("session", "end", str(started["session_id"]))
+
+    moodle, plain = tmp_path / "cs101-moodle.csv", tmp_path / "cs101.csv"
+    report = fleet("attendance", "report", "CS101", "--session", "2024/2025", "--semester", "1st Semester",
+                   "--moodle", str(moodle), "--csv", str(plain))
+    assert report.returncode == 0 and "2 enrolled" in report.stdout, report.stderr
+    [imported_file] = list(tmp_path.glob(f"cs101-moodle-*-s{started['session_id']}.csv"))
+    lines = imported_file.read_text().splitlines()
+    assert lines[0] == "idnumber,email,status"
+    assert "U2021/0042,ada@example.edu,A" in lines and "U2021/0043,,E" in lines
+    rows = plain.read_text().splitlines()
+    assert rows[0] == "student_id,name,enrolled,present,late,absent,excused,held,percent,warnings,flagged"
+    assert any(r.startswith("U2021/0042,Ada Lovelace,yes,0,0,1,0,1,0.0,") for r in rows)
+    as_json = fleet.json("attendance", "report", "CS101", "--session", "2024/2025", "--semester", "1st Semester")
+    assert as_json["enrolled"] == 2 and [m["status"] for m in as_json["marks"]] == ["excused"]  # type: ignore[index]

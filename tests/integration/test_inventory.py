@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from controller.adapters.client import FleetClient
+from controller.contract.rosters import RosterEntry
 from controller.daemon.controller import Controller
 from controller.errors import ApiError
 from tests.brokers import RunningBroker
@@ -155,3 +156,21 @@ def test_courses_are_remembered_and_the_report_counts_sessions(
             "U1": (3, 100.0, 1), "U2": (1, 33.3, 0), "U3": (1, 33.3, 1)}
         assert [(s["session_id"], s["present"], s["flagged"]) for s in report["sessions"]] == [
             (ids[0], 2, 0), (ids[1], 1, 0), (ids[2], 2, 2)]
+
+
+def test_a_large_roster_goes_in_several_requests_each_accepted_and_a_rerun_repairs(
+    broker: RunningBroker, root: str, start_controller: Callable[..., Controller],
+) -> None:
+    """1,000 students: more than one 8 KB request; none is refused as too large; running the import
+    again (as after a partial one) adds nothing and updates everyone; --replace shrinks the roster."""
+    controller = start_controller()
+    students = [RosterEntry(f"U2021/{i:04d}", f"Student with a rather long name number {i}", f"s{i}@example.edu")
+                for i in range(1000)]
+    with FleetClient(broker.url, root) as client:
+        first = client.import_roster("CS101", students, replace=True)
+        assert len(first) > 1 and sum(r.added for r in first) == 1000 and first[-1].total == 1000
+        again = client.import_roster("CS101", students, replace=False)
+        assert sum(r.added for r in again) == 0 and sum(r.updated for r in again) == 1000
+        assert len(client.roster("CS101").students) == 1000
+        assert client.import_roster("CS101", students[:10], replace=True)[-1].total == 10
+    assert controller.stats.rejected["request_bad_request"] == 0

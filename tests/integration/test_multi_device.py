@@ -3,12 +3,20 @@ every device, check-ins from each landing once, all released at the end (issue 1
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
 
 from controller.adapters.client import FleetClient
-from controller.contract.requests import SessionScaleParams, SessionStartParams
+from controller.contract.requests import (
+    AttendanceMarkParams,
+    AttendanceReportParams,
+    CourseSetParams,
+    SessionScaleParams,
+    SessionStartParams,
+)
+from controller.contract.rosters import RosterEntry
 from controller.core.capacity import capacity, devices_for
 from controller.daemon.controller import Controller
 from controller.errors import ApiError
@@ -108,3 +116,51 @@ def test_a_running_session_gains_and_releases_devices_and_shows_them(
         assert {d.device: d.checkins for d in shown.devices}[added_one] == 1 and shown.session.checkins == 1
         client.end_session(session_id)
         assert [d.left_why for d in client.show_session(session_id).devices] == ["ended", "released", "released"]
+
+
+def test_a_roster_of_n_with_k_check_ins_reports_n_rows_and_n_minus_k_absent(
+    broker: RunningBroker, root: str, start_controller: Callable[..., Controller], make_device: Callable[..., Device],
+) -> None:
+    """Through a real controller and two devices: every enrolled student is a row, those who never
+    came absent at 0 %, the late ones by the course's grace, a stranger kept and flagged."""
+    start_controller()
+    devices = {i: online_device(make_device, i) for i in IDS[:2]}
+    roster = [RosterEntry(f"U2021/{i:04d}", f"Student {i}") for i in range(12)]
+    late_after = 3.0
+    with FleetClient(broker.url, root) as client:
+        wait_online(client, 2)
+        client.import_roster("CS101", roster, replace=True)
+        client.set_course(CourseSetParams("CS101", late_after))
+        t0 = time.time()
+        started = client.call("session.start", START | {"devices": 2})
+        session_id = started["session_id"]
+        first, second = (devices[d] for d in started["devices"])
+        first.send("attendance", {"v": 1, "session_id": session_id, "events": [
+            {"seq": 1, "student_id": "U2021/0000"}, {"seq": 2, "student_id": "U2021/0001"}]})
+        second.send("attendance", {"v": 1, "session_id": session_id, "events": [
+            {"seq": 1, "student_id": "U2021/0002"}, {"seq": 2, "student_id": "U2021/0003"},
+            {"seq": 3, "student_id": "X9"}]})
+        eventually(lambda: any(a.get("upto") == 2 for a in first.acks) and any(a.get("upto") == 3 for a in second.acks))
+        time.sleep(max(0.0, t0 + late_after + 1.0 - time.time()))
+        first.send("attendance", {"v": 1, "session_id": session_id, "events": [
+            {"seq": 3, "student_id": "U2021/0004"}, {"seq": 4, "student_id": "U2021/0005"}]})
+        second.send("attendance", {"v": 1, "session_id": session_id, "events": [
+            {"seq": 4, "student_id": "U2021/0006"}]})
+        eventually(lambda: any(a.get("upto") == 4 for a in first.acks) and any(a.get("upto") == 4 for a in second.acks))
+        on_roster = {r.student_id: r.on_roster for r in client.attendance(session_id).records}
+        assert on_roster["X9"] is False and on_roster["U2021/0000"] is True
+        client.mark(AttendanceMarkParams(session_id, "U2021/0011", "excused", "field trip"))
+        client.call("session.end", {"session_id": session_id})
+
+        report = client.report(AttendanceReportParams("CS101", "2024/2025", "1st Semester"))
+    k = 7
+    rows = {s.student_id: s for s in report.students}
+    enrolled = [s for s in report.students if s.enrolled]
+    assert len(enrolled) == len(roster) == report.enrolled
+    assert sum(s.absent for s in enrolled) == len(roster) - k - 1  # the excused one is not absent
+    assert {s.student_id for s in enrolled if s.present} == {f"U2021/{i:04d}" for i in range(4)}
+    assert {s.student_id for s in enrolled if s.late} == {f"U2021/{i:04d}" for i in range(4, 7)}
+    assert rows["U2021/0010"].percent == 0.0 and rows["U2021/0010"].warnings == ("low_attendance",)
+    assert (rows["U2021/0011"].excused, rows["U2021/0011"].warnings) == (1, ())
+    assert not rows["X9"].enrolled and rows["X9"].warnings == ("not_on_roster",)
+    assert [m.by for m in report.marks] == [client.user] and report.sessions[0].present == k + 1

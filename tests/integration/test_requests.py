@@ -14,7 +14,9 @@ from controller.adapters.client import FleetClient
 from controller.contract.messages import JsonObject
 from controller.contract.requests import (
     METHODS,
+    AttendanceMarkParams,
     AttendanceReportParams,
+    CourseSetParams,
     DeviceSetParams,
     DevicesListParams,
     SessionExtendParams,
@@ -22,6 +24,7 @@ from controller.contract.requests import (
     SessionStartParams,
     SessionWaitParams,
 )
+from controller.contract.rosters import RosterEntry
 from controller.daemon.controller import Controller
 from tests import contract
 from tests.brokers import RunningBroker
@@ -59,6 +62,12 @@ def test_every_method_answers_as_its_schema_says(
     with CheckingClient(broker.url, root) as client:
         eventually(lambda: client.devices(DevicesListParams()).online == 1)
         assert client.courses().courses == ()
+        assert client.set_course(CourseSetParams("CS101", 300.0)).late_after_s == 300.0
+        assert client.courses().courses == ()  # set up, but no title until a session gives one
+        imported = client.import_roster("CS101", [RosterEntry("U1", "Ada Lovelace", "ada@example.edu"),
+                                                  RosterEntry("U2", "Alan Turing")], replace=True)
+        assert [(r.added, r.total) for r in imported] == [(2, 2)]
+        assert [s.student_id for s in client.roster("CS101").students] == ["U1", "U2"]
         client.set_device(DeviceSetParams(device.id, "front", "LT2"))
         started = client.start_session(SessionStartParams("CS101", "Intro", "2024/2025", "1st Semester",
                                                           password="s3cret-pass", room="LT2"))
@@ -84,14 +93,24 @@ def test_every_method_answers_as_its_schema_says(
         assert (unchanged.devices, unchanged.added, unchanged.released) == ((device.id,), (), ())
         ended = client.end_session(started.session_id)
         assert ended.device == device.id and ended.config is not None and not ended.config.active
+        assert [r.on_roster for r in client.attendance(started.session_id).records] == [True]
+        marked = client.mark(AttendanceMarkParams(started.session_id, "U2", "excused", "medical certificate"))
+        assert (marked.mark.status, marked.mark.by) == ("excused", client.user)
         report = client.report(AttendanceReportParams("CS101", "2024/2025", "1st Semester"))
-        assert report.held == 1 and [s.student_id for s in report.students] == ["U1"]
+        assert report.held == 1 and [s.student_id for s in report.students] == ["U1", "U2"]
+        assert [(s.present, s.excused) for s in report.students] == [(1, 0), (0, 1)]
+        assert report.enrolled == 2 and report.late_after_s == 300.0 and len(report.marks) == 1
         assert [c.code for c in client.courses().courses] == ["CS101"]
         assert client.stats().received["heartbeat"] >= 1
-        client.set_device(DeviceSetParams(spare, name="spare"))
-        assert client.retire(spare).retired and not client.restore(spare).retired
-        assert client.approve(spare).approved
-        inventory = {row.device.id: row for row in client.inventory().devices}
-        assert inventory[spare].first_seen is None and inventory[spare].operator_name == "spare"
-        assert client.forget(spare).device == spare
+        _the_inventory(client, spare)
         assert client.seen == set(METHODS)
+
+
+def _the_inventory(client: CheckingClient, spare: str) -> None:
+    """The inventory's methods on a device an operator registered and never seen."""
+    client.set_device(DeviceSetParams(spare, name="spare"))
+    assert client.retire(spare).retired and not client.restore(spare).retired
+    assert client.approve(spare).approved
+    inventory = {row.device.id: row for row in client.inventory().devices}
+    assert inventory[spare].first_seen is None and inventory[spare].operator_name == "spare"
+    assert client.forget(spare).device == spare

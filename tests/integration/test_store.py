@@ -19,11 +19,14 @@ from sqlmodel import SQLModel
 from controller.adapters.store import Store
 from controller.adapters.tables import MIGRATIONS, make_engine
 from controller.contract.messages import Attendance, CheckinEvent
+from controller.contract.report import MarkRow
 from controller.contract.requests import SessionStartParams
+from controller.contract.rosters import RosterEntry
 from controller.core.capacity import capacity
 from controller.core.schedule import MAX_SESSION_S
-from controller.core.values import LivenessRow
+from controller.core.values import CourseRecord, LivenessRow
 from controller.errors import (
+    BadRequest,
     DeviceBusy,
     NoDeviceAvailable,
     NotEnoughDevices,
@@ -385,3 +388,69 @@ def test_a_courses_usual_lengths_are_its_last_ended_sessions(store: Store) -> No
         store.end_session(started.session.id, {}, now=end)
     store.start_session(REQUEST, ["dev-a"], {}, now=30_000.0)  # running: not a length yet
     assert store.usual_lengths("CS101") == [60.0, 5400.0, 3600.0] and store.usual_lengths("MA100") == []
+
+
+# --- rosters, the late rule, manual marks --------------------------------------------------------
+
+
+def test_a_roster_is_upserted_by_student_id_and_replaced_when_asked(store: Store) -> None:
+    rosters = store.rosters
+    assert rosters.import_roster("CS101", [RosterEntry("U1", "Ada"), RosterEntry("U2", "Alan")], replace=False) == (
+        2, 0, 2)
+    # a re-run of the same chunk changes nothing; a changed name or email is updated
+    assert rosters.import_roster("CS101", [RosterEntry("U2", "Alan Turing", "alan@example.edu")],
+                                 replace=False) == (0, 1, 2)
+    rosters.import_roster("EE201", [RosterEntry("U9", "Grace")], replace=False)
+    assert rosters.roster("CS101") == [RosterEntry("U1", "Ada"), RosterEntry("U2", "Alan Turing", "alan@example.edu")]
+    assert rosters.import_roster("CS101", [RosterEntry("U3", "Edsger")], replace=True) == (1, 0, 1)
+    assert [r.student_id for r in rosters.roster("CS101")] == ["U3"]
+    assert [r.student_id for r in rosters.roster("EE201")] == ["U9"]  # another course's roster is untouched
+    assert rosters.roster("XX1") == []
+
+
+def test_a_courses_late_rule_defaults_to_ten_minutes_and_a_session_gives_a_set_up_course_its_title(
+        store: Store) -> None:
+    rosters = store.rosters
+    assert rosters.course("CS101") is None
+    set_up = rosters.set_course("CS101", late_after_s=None, title=None)
+    assert (set_up.title, set_up.late_after_s) == ("", 600.0)
+    assert store.courses() == []  # no title yet: not listed
+    with pytest.raises(BadRequest, match="give its title once"):
+        store.start_session(replace(REQUEST, title=None), ["dev-a"], {}, now=1.0)
+    seen(store, "dev-a")
+    store.start_session(REQUEST, ["dev-a"], {}, now=1.0, started_by="alice")
+    assert rosters.set_course("CS101", late_after_s=300.0, title=None).late_after_s == 300.0
+    assert rosters.course("CS101") == CourseRecord("CS101", "Intro", 300.0)
+    assert rosters.course_owners("CS101") == {"alice"} and rosters.course_owners("EE201") == set()
+
+
+def test_marks_are_kept_with_who_and_when_in_the_order_made(store: Store) -> None:
+    seen(store, "dev-a")
+    started = store.start_session(REQUEST, ["dev-a"], {}, now=1.0)
+    sid = started.session.id
+    store.rosters.mark(MarkRow(sid, "U1", "excused", "medical", "alice", 20.0))
+    store.rosters.mark(MarkRow(sid, "U1", "present", "", "admin", 30.0))
+    assert [(m.status, m.by, m.at) for m in store.rosters.marks_of([sid])] == [
+        ("excused", "alice", 20.0), ("present", "admin", 30.0)]
+    assert store.rosters.marks_of([]) == [] and store.rosters.marks_of([999]) == []
+    with pytest.raises(UnknownSession):
+        store.rosters.mark(MarkRow(999, "U1", "excused", "", "alice", 1.0))
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_migration_0007_gives_existing_courses_the_default_late_rule(dialect: str, tmp_path: Path) -> None:
+    with (throwaway_postgres() if dialect == "postgresql" else nullcontext(f"sqlite:///{tmp_path / 'f.db'}")) as url:
+        engine = make_engine(url)
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0004")
+            conn.execute(text("INSERT INTO course (code, title) VALUES ('CS101', 'Intro')"))
+        engine.dispose()
+        store = Store(url)
+        try:
+            assert store.rosters.course("CS101") == CourseRecord("CS101", "Intro", 600.0)
+            assert store.rosters.roster("CS101") == []
+        finally:
+            store.close()

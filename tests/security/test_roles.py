@@ -15,8 +15,15 @@ from pathlib import Path
 import pytest
 
 from controller.adapters.client import FleetClient
-from controller.contract.requests import DevicesListParams, SessionStartParams
+from controller.contract.requests import (
+    AttendanceMarkParams,
+    AttendanceReportParams,
+    CourseSetParams,
+    DevicesListParams,
+    SessionStartParams,
+)
 from controller.contract.roles import Role
+from controller.contract.rosters import RosterEntry
 from controller.daemon.controller import Controller
 from controller.errors import ApiError
 from tests.brokers import HOST, RunningBroker
@@ -100,6 +107,26 @@ def test_a_lecturer_ends_and_reads_only_its_own_sessions(campus: Campus) -> None
         assert bob.end_session(theirs.session_id).session_id == theirs.session_id
         assert not alice.attendance(mine.session_id).records
         assert alice.end_session(mine.session_id).device == mine.device
+
+
+def test_a_lecturer_keeps_the_roster_and_marks_of_its_own_courses_and_an_operator_sees_no_student(
+        campus: Campus) -> None:
+    with campus.client("alice") as alice, campus.client("bob") as bob, campus.client("olga") as olga:
+        # nobody has started a session of CS101 yet: its lecturer may set it up before the first one
+        assert alice.import_roster("CS101", [RosterEntry("U1", "Ada")], replace=True)[0].total == 1
+        mine = alice.start_session(START)
+        assert alice.mark(AttendanceMarkParams(mine.session_id, "U1", "excused")).mark.by == "alice"
+        assert alice.set_course(CourseSetParams("CS101", 300.0)).late_after_s == 300.0
+        assert [s.student_id for s in alice.roster("CS101").students] == ["U1"]
+        forbidden(lambda: bob.import_roster("CS101", [RosterEntry("U2", "Eve")], replace=True))
+        forbidden(lambda: bob.roster("CS101"))
+        forbidden(lambda: bob.set_course(CourseSetParams("CS101", 0.0)))
+        forbidden(lambda: bob.mark(AttendanceMarkParams(mine.session_id, "U1", "absent")))
+        forbidden(lambda: olga.roster("CS101"))
+        forbidden(lambda: olga.report(AttendanceReportParams("CS101", "2024/2025", "1st Semester")))
+        report = alice.report(AttendanceReportParams("CS101", "2024/2025", "1st Semester"))
+        assert [(s.student_id, s.excused) for s in report.students] == [("U1", 1)]
+        alice.end_session(mine.session_id)
 
 
 def test_nobody_can_send_requests_as_another_user(campus: Campus, connect: Callable[..., Client]) -> None:

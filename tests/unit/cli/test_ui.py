@@ -12,7 +12,8 @@ from rich.text import Text
 
 from controller.cli import ui
 from controller.contract.messages import AP_SLOTS
-from controller.contract.results import AttendanceList, AttendanceReport, DevicesList, InventoryRow, SessionRow
+from controller.contract.report import AttendanceReport
+from controller.contract.results import AttendanceList, DevicesList, InventoryRow, SessionRow
 from controller.contract.session_detail import SessionShown
 
 NOW = 1_000_000.0
@@ -83,6 +84,40 @@ def test_report_view_marks_shared_phone_checkins() -> None:
     out = text(ui.report_view(AttendanceReport.from_obj(report)))
     assert "4 sessions held" in out and "3/4" in out and "75.0" in out and "███████████████░░░░░" in out
     assert "⚠ 1 shared-phone" in out
+
+
+def test_report_view_lists_the_never_present_and_says_why_a_student_is_warned() -> None:
+    report = {"course": "CS101", "session": "2024/2025", "semester": "1st Semester", "held": 3, "enrolled": 2,
+              "late_after_s": 300.0, "threshold": 75.0, "consecutive": 3,
+              "students": [
+                  {"student_id": "U1", "attended": 2, "held": 3, "percent": 100.0, "flagged": 0, "name": "Ada",
+                   "enrolled": True, "present": 1, "late": 1, "absent": 0, "excused": 1,
+                   "statuses": ["present", "late", "excused"], "warnings": []},
+                  {"student_id": "U2", "attended": 0, "held": 3, "percent": 0.0, "flagged": 0, "name": "Alan",
+                   "enrolled": True, "present": 0, "late": 0, "absent": 3, "excused": 0,
+                   "statuses": ["absent"] * 3, "warnings": ["low_attendance", "consecutive_absences"]},
+                  {"student_id": "X9", "attended": 1, "held": 3, "percent": 33.3, "flagged": 0, "name": None,
+                   "enrolled": False, "present": 1, "late": 0, "absent": 2, "excused": 0,
+                   "statuses": ["absent", "present", "absent"], "warnings": ["low_attendance", "not_on_roster"]}],
+              "sessions": [{"session_id": 1, "started_at": NOW, "device": "dev-a", "present": 2, "flagged": 0}],
+              "marks": [{"session_id": 1, "student_id": "U1", "status": "excused", "note": "", "by": "alice",
+                         "at": NOW}]}
+    out = text(ui.report_view(AttendanceReport.from_obj(report)))
+    assert "2 enrolled" in out and "late after 5 min" in out and "1 manual mark" in out
+    [alan] = [line for line in out.splitlines() if line.startswith("U2 ")]
+    assert "0/3" in alan and "0.0" in alan and "<75 %" in alan and "3+ absent in a row" in alan
+    [stranger] = [line for line in out.splitlines() if line.startswith("X9 ")]
+    assert "not enrolled" in stranger
+    rows_are_whole(text(ui.report_view(AttendanceReport.from_obj(report)), width=80), 80,
+                   [["U2", "0/3", "3+ absent in a row"], ["X9", "not enrolled"]])
+
+
+def test_a_check_in_not_on_the_roster_is_marked_in_the_attendance_list() -> None:
+    listed = {"session_id": 12, "rejected": [], "records": [
+        {"student_id": "U1", "device": "dev-a", "received_at": NOW, "on_roster": True},
+        {"student_id": "X9", "device": "dev-a", "received_at": NOW, "on_roster": False}]}
+    out = text(ui.attendance_table(attendance_of(listed)))
+    assert "X9 ⚠ not on the roster" in out and "U1 ⚠" not in out
 
 
 def test_sessions_table_shows_moves_and_degraded() -> None:

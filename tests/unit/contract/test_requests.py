@@ -13,9 +13,9 @@ from jsonschema import Draft202012Validator, ValidationError
 
 from controller.contract import requests as api
 from controller.contract.messages import Config, SessionConfig
+from controller.contract.report import AttendanceReport, HeldRow, MarkRow, StudentRow
 from controller.contract.results import (
     AttendanceList,
-    AttendanceReport,
     CheckinRow,
     CourseRow,
     CoursesList,
@@ -24,7 +24,6 @@ from controller.contract.results import (
     DeviceRow,
     DevicesList,
     DeviceUpdated,
-    HeldRow,
     InventoryRow,
     RejectedRow,
     SessionEnded,
@@ -35,8 +34,8 @@ from controller.contract.results import (
     SessionStarted,
     SessionWaited,
     StatsResult,
-    StudentRow,
 )
+from controller.contract.rosters import AttendanceMarked, CourseUpdated, RosterEntry, RosterImported, RosterList
 from controller.contract.session_detail import ServedRow, SessionShown
 from controller.errors import ApiError, BadRequest, Rejected, UnknownSession
 from tests import contract
@@ -69,11 +68,27 @@ RESULTS: dict[str, list[Any]] = {
     "devices.list": [DevicesList(2, 1, 1, 0, 2, (ROW, IDLE_ROW))],
     "stats": [StatsResult({"heartbeat": 3}, {"schema": 1}, {"stored": 2}, {}, 1, {"dropped": 0})],
     "attendance.list": [AttendanceList(4, (CheckinRow("U1", "sim-00001", 1, "aa:bb:cc:dd:ee:ff", 5.5),
-                                           CheckinRow("U2", "sim-00001", 2, None, 6)),
+                                           CheckinRow("U2", "sim-00001", 2, None, 6, False),
+                                           CheckinRow("U3", "sim-00001", 4, None, 6, True)),
                                        (RejectedRow("bad id!", "sim-00001", 3, "bad_student_id", 7.0),))],
     "attendance.report": [AttendanceReport("CS101", "2024/2025", "1st Semester", 2,
                                            (StudentRow("U1", 1, 2, 50.0, 0),),
-                                           (HeldRow(4, 1.0, "sim-00001", 1, 0), HeldRow(5, 2.0, None, 0, 0)))],
+                                           (HeldRow(4, 1.0, "sim-00001", 1, 0), HeldRow(5, 2.0, None, 0, 0))),
+                          AttendanceReport("CS101", "2024/2025", "1st Semester", 3, (
+                              StudentRow("U1", 2, 3, 100.0, 1, "Ada Lovelace", True, 1, 1, 0, 1,
+                                         ("present", "late", "excused"), ()),
+                              StudentRow("U2", 0, 3, 0.0, 0, "Alan Turing", True, 0, 0, 3, 0,
+                                         ("absent", "absent", "absent"), ("low_attendance", "consecutive_absences")),
+                              StudentRow("X9", 1, 3, 33.3, 0, None, False, 1, 0, 2, 0,
+                                         ("absent", "present", "absent"), ("low_attendance", "not_on_roster"))),
+                              (HeldRow(4, 1.0, "sim-00001", 1, 1), HeldRow(5, 2.0, None, 2, 0),
+                               HeldRow(6, 3.0, "sim-00002", 0, 0)), 2, 300.0, 80.0, 2,
+                              (MarkRow(6, "U1", "excused", "medical", "alice", 10.5),))],
+    "roster.import": [RosterImported("CS101", 2, 1, 40)],
+    "roster.list": [RosterList("CS101", 600.0, (RosterEntry("U1", "Ada Lovelace", "ada@example.edu"),
+                                                RosterEntry("U2", "Alan Turing"))), RosterList("EE201", 300, ())],
+    "course.set": [CourseUpdated("CS101", "Intro", 600.0), CourseUpdated("EE201", "", 0)],
+    "attendance.mark": [AttendanceMarked(MarkRow(4, "U1", "excused", "", "alice", 100.25))],
     "courses.list": [CoursesList((CourseRow("CS101", "Intro"),))],
     "device.list": [DeviceInventory((InventoryRow(ROW, 900_000.0, "front"), InventoryRow(IDLE_ROW, None, None)))],
     "device.set": [DeviceUpdated("sim-00001", "front", "LT2", False, True)],
@@ -196,6 +211,19 @@ def test_params_the_schema_refuses_are_refused(request_obj: dict[str, Any]) -> N
     ("device.set", {"device": "Not An Id"}, BadRequest, "'Not An Id' is not a device id"),
     ("device.forget", {"device": ""}, BadRequest, "'device' must be a string of 1-32 characters"),
     ("attendance.report", {"course": "CS101", "session": "x"}, BadRequest, "missing parameter 'semester'"),
+    ("attendance.report", {"course": "CS101", "session": "x", "semester": "y", "threshold": 101}, BadRequest,
+     "'threshold' must be a percentage in 0-100"),
+    ("roster.import", {"course": "CS101", "students": [{"student_id": "/U1", "name": "Ada"}]}, BadRequest,
+     "student id '/U1' must be 1-32 letters, digits, '/', '.', '_' or '-', starting with a letter or digit"),
+    ("roster.import", {"course": "CS101", "students": [{"student_id": "U1", "name": "A", "email": "a b"}]},
+     BadRequest, "email 'a b' is not an email address"),
+    ("roster.import", {"course": "CS101", "students": {}}, BadRequest,
+     "'students' must be a list of at most 500 students"),
+    ("roster.list", {"course": "CS 101"}, BadRequest, "course code 'CS 101' must be 1-16 letters, digits, '_' or '-'"),
+    ("course.set", {"course": "CS101", "late_after_s": 14401}, BadRequest,
+     "'late_after_s' must be a number of seconds in 0-14400"),
+    ("attendance.mark", {"session_id": 1, "student_id": "U1", "status": "sick"}, BadRequest,
+     "'status' must be one of present, late, absent, excused"),
 ])
 def test_refusals_say_why(method: str, params: dict[str, Any], error: type[ApiError], message: str) -> None:
     with pytest.raises(error) as info:
@@ -219,6 +247,16 @@ def test_defaults_and_what_a_client_sends() -> None:
     cleared = api.DeviceSetParams.from_obj({"device": "sim-00001", "room": ""})
     assert cleared == api.DeviceSetParams("sim-00001", None, "")
     assert api.NoParams.from_obj({"anything": 1}).to_obj() == {}
+    report = api.AttendanceReportParams.from_obj({"course": "CS101", "session": "x", "semester": "y"})
+    assert (report.threshold, report.consecutive) == (75.0, 3)
+    imported = api.RosterImportParams.from_obj({"course": "CS101", "students": [{"student_id": "U1", "name": "A"}]})
+    assert imported == api.RosterImportParams("CS101", (RosterEntry("U1", "A"),))
+    assert imported.to_obj() == {"course": "CS101", "students": [{"student_id": "U1", "name": "A"}]}
+    twice = api.RosterImportParams.from_obj({"course": "CS101", "students": [
+        {"student_id": "U1", "name": "A"}, {"student_id": "U2", "name": "B"}, {"student_id": "U1", "name": "C"}]})
+    assert twice.students == (RosterEntry("U1", "C"), RosterEntry("U2", "B"))  # an id given twice: the last wins
+    assert api.CourseSetParams.from_obj({"course": "CS101"}).to_obj() == {"course": "CS101"}
+    assert api.AttendanceMarkParams.from_obj({"session_id": 1, "student_id": "U1", "status": "late"}).note == ""
 
 
 # --- results -------------------------------------------------------------------------------------

@@ -28,12 +28,14 @@ def test_an_operator_reads_the_fleet_and_nothing_else() -> None:
     assert grant(Role.OPERATOR, "session.start") is Grant.NONE
     assert grant(Role.OPERATOR, "session.scale") is Grant.NONE
     assert grant(Role.OPERATOR, "attendance.list") is Grant.NONE  # no student data
+    assert grant(Role.OPERATOR, "roster.list") is Grant.NONE
+    assert grant(Role.OPERATOR, "attendance.mark") is Grant.NONE
 
 
 def test_a_lecturer_starts_sessions_and_touches_only_its_own() -> None:
     assert grant(Role.LECTURER, "session.start") is Grant.ANY
     own = {"session.end", "session.wait", "session.scale", "session.show", "session.extend", "attendance.list",
-           "attendance.report"}
+           "attendance.report", "attendance.mark", "roster.import", "roster.list", "course.set"}
     for method in own:
         assert grant(Role.LECTURER, method) is Grant.OWN, method
     assert allowed(Role.LECTURER) == READS | own | {"session.start"}
