@@ -8,12 +8,16 @@ its params and result types (`controller.contract.results`). Pure: no I/O.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, Self, TypeVar
 
-from controller.contract.messages import COURSE_RE, U32, JsonObject, drop_none, is_int, is_text
+from controller.contract.messages import JsonObject, drop_none
+from controller.contract.readers import ROOM_RE, check_course
+from controller.contract.readers import missing as _missing
+from controller.contract.readers import opt_int as _opt_int
+from controller.contract.readers import opt_str as _opt_str
+from controller.contract.readers import required_str as _str
 from controller.contract.results import (
     AttendanceList,
     AttendanceReport,
@@ -38,19 +42,6 @@ MAX_GRACE_S: Final = 86400.0
 MAX_STUDENTS: Final = 1000
 MAX_SESSION_DEVICES: Final = 10
 MAX_STORED_ID: Final = 2**31 - 1  # the largest id a database row holds (PostgreSQL integer)
-ROOM_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}")
-# Refused in any text a request carries (titles, names, lecturers), as it lands in configs, SSID
-# labels, logs and terminals: control characters, line/paragraph separators, the bidi embeddings,
-# overrides and isolates that can make text read as something else (U+202E), and non-characters.
-# NBSP, joiners and the plain direction marks (U+200E/F) are fine in names.
-FORBIDDEN_RE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufdd0-\ufdef]")
-
-
-def clean_text(value: str) -> bool:
-    """No character of FORBIDDEN_RE and no non-character (U+FFFE, U+FFFF in any plane)."""
-    return FORBIDDEN_RE.search(value) is None and not any(ord(c) & 0xFFFE == 0xFFFE for c in value)
-
-
 def check_password(password: str) -> str:
     """A Wi-Fi password: empty (an open network) or a WPA2 passphrase of 8-63 printable ASCII characters."""
     if password and not 8 <= len(password) <= 63:
@@ -59,45 +50,6 @@ def check_password(password: str) -> str:
         raise BadRequest("password must be printable ASCII")
     return password
 
-
-def check_course(course: str) -> str:
-    if COURSE_RE.fullmatch(course) is None:
-        raise BadRequest(f"course code {course[:40]!r} must be 1-16 letters, digits, '_' or '-'")
-    return course
-
-
-# --- field readers: a missing key and a JSON null are the same (the parameter is absent) ----------
-
-
-def _missing(key: str) -> BadRequest:
-    return BadRequest(f"missing parameter {key!r}")
-
-
-def _opt_str(params: Mapping[str, Any], key: str, *, hi: int, lo: int = 1) -> str | None:
-    value = params.get(key)
-    if value is None:
-        return None
-    if not is_text(value, lo, hi):
-        raise BadRequest(f"{key!r} must be a string of {lo}-{hi} characters")
-    if not clean_text(value):
-        raise BadRequest(f"{key!r} must not contain control, bidi-override or non-characters")
-    return value
-
-
-def _str(params: Mapping[str, Any], key: str, *, hi: int) -> str:
-    value = _opt_str(params, key, hi=hi)
-    if value is None:
-        raise _missing(key)
-    return value
-
-
-def _opt_int(params: Mapping[str, Any], key: str, *, lo: int = 1, hi: int = U32) -> int | None:
-    value = params.get(key)
-    if value is None:
-        return None
-    if not is_int(value, lo, hi):
-        raise BadRequest(f"{key!r} must be an integer in {lo}..{hi}")
-    return value
 
 
 def _bool(params: Mapping[str, Any], key: str) -> bool:
