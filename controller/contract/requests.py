@@ -34,6 +34,14 @@ from controller.contract.results import (
     StatsResult,
 )
 from controller.contract.session_detail import SessionShown
+from controller.contract.timetable import (
+    TimetableImported,
+    TimetableImportParams,
+    TimetableList,
+    TimetableListParams,
+    TimetableRemoved,
+    TimetableRemoveParams,
+)
 from controller.contract.topics import valid_device_id
 from controller.errors import BadRequest, UnknownSession
 
@@ -318,9 +326,12 @@ DEVICE_RETIRE: Final = Method("device.retire", DeviceParams, DeviceUpdated)
 DEVICE_RESTORE: Final = Method("device.restore", DeviceParams, DeviceUpdated)
 DEVICE_APPROVE: Final = Method("device.approve", DeviceParams, DeviceUpdated)
 DEVICE_FORGET: Final = Method("device.forget", DeviceParams, DeviceForgotten)
+TIMETABLE_IMPORT: Final = Method("timetable.import", TimetableImportParams, TimetableImported)
+TIMETABLE_LIST: Final = Method("timetable.list", TimetableListParams, TimetableList)
+TIMETABLE_REMOVE: Final = Method("timetable.remove", TimetableRemoveParams, TimetableRemoved)
 
 METHODS: Final[Mapping[str, Method[Any, Any]]] = {m.name: m for m in (
     SESSION_START, SESSION_WAIT, SESSION_END, SESSION_SCALE, SESSION_SHOW, SESSION_LIST, DEVICES_LIST, STATS,
     ATTENDANCE_LIST, ATTENDANCE_REPORT, COURSES_LIST, DEVICE_LIST, DEVICE_SET, DEVICE_RETIRE, DEVICE_RESTORE,
-    DEVICE_APPROVE, DEVICE_FORGET)}
+    DEVICE_APPROVE, DEVICE_FORGET, TIMETABLE_IMPORT, TIMETABLE_LIST, TIMETABLE_REMOVE)}
 """Every method of the request API, by name, with its params and result types."""
