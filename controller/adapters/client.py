@@ -33,6 +33,14 @@ from controller.contract.results import (
     StatsResult,
 )
 from controller.contract.session_detail import SessionShown
+from controller.contract.timetable import (
+    TimetableImported,
+    TimetableImportParams,
+    TimetableList,
+    TimetableListParams,
+    TimetableRemoved,
+    TimetableRemoveParams,
+)
 from controller.contract.topics import CLIENT_RE, Topics
 from controller.errors import ApiError, ControllerOffline, FleetError, Rejected
 
@@ -222,3 +230,12 @@ class FleetClient:
 
     def forget(self, device: str) -> DeviceForgotten:
         return self.request(api.DEVICE_FORGET, api.DeviceParams(device))
+
+    def import_timetable(self, params: TimetableImportParams) -> TimetableImported:
+        return self.request(api.TIMETABLE_IMPORT, params, timeout=30.0)
+
+    def timetable(self, params: TimetableListParams) -> TimetableList:
+        return self.request(api.TIMETABLE_LIST, params)
+
+    def remove_lectures(self, params: TimetableRemoveParams) -> TimetableRemoved:
+        return self.request(api.TIMETABLE_REMOVE, params)

@@ -1,10 +1,13 @@
-"""The timetable's reads and writes, each inside a transaction the store opens: importing series
-(upserted by uid: lectures not yet started are replaced, started or over ones kept), listing and
-removing lectures, the lectures due for the scheduler and its state changes."""
+"""The timetable's reads and writes: importing series (upserted by uid: lectures not yet started are
+replaced, started or over ones kept), listing and removing lectures, the lectures due for the scheduler
+and its state changes. `TimetableStore` is the store's part that owns them (the Store inherits it and
+gives it its transactions)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 
 from sqlmodel import Session, col, delete, select
 
@@ -120,3 +123,37 @@ def set_state(s: Session, lecture_id: int, state: str, session_id: int | None, e
     s.flush()
     return lecture_value(row)
 
+
+class TimetableStore(ABC):
+    """The store's timetable methods, one transaction each (`controller.adapters.store.Store`)."""
+
+    @abstractmethod
+    def _reading(self) -> AbstractContextManager[Session]: ...
+
+    @abstractmethod
+    def _writing(self) -> AbstractContextManager[Session]: ...
+
+    def import_timetable(self, params: TimetableImportParams, now: float) -> TimetableImported:
+        """Upsert each series by uid: its lectures not yet started become the given ones (those over
+        are not stored); started or past ones are kept. A new course remembers the series' title."""
+        with self._writing() as s:
+            return import_series(s, params, now)
+
+    def lectures(self, query: TimetableListParams) -> list[Lecture]:
+        with self._reading() as s:
+            return list_lectures(s, query)
+
+    def remove_lectures(self, params: TimetableRemoveParams, now: float) -> int:
+        with self._writing() as s:
+            return remove(s, params, now)
+
+    def due_lectures(self, now: float, lead_s: float) -> list[Lecture]:
+        """Lectures the scheduler should have a session for: scheduled or no_device, with
+        `starts_at - lead_s <= now < ends_at`, earliest first."""
+        with self._reading() as s:
+            return due(s, now, lead_s)
+
+    def set_lecture_state(self, lecture_id: int, state: str, session_id: int | None = None,
+                          error: str | None = None) -> Lecture:
+        with self._writing() as s:
+            return set_state(s, lecture_id, state, session_id, error)

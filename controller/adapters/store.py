@@ -23,7 +23,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, select
 
-from controller.adapters import claims, lectures
+from controller.adapters import claims
+from controller.adapters.lectures import TimetableStore
 from controller.adapters.tables import (
     AttendanceRecord,
     Course,
@@ -42,13 +43,6 @@ from controller.adapters.tables import (
 )
 from controller.contract.messages import Attendance, Config
 from controller.contract.requests import SessionStartParams
-from controller.contract.timetable import (
-    Lecture,
-    TimetableImported,
-    TimetableImportParams,
-    TimetableListParams,
-    TimetableRemoveParams,
-)
 from controller.core.values import (
     CheckinRecord,
     CourseRecord,
@@ -145,9 +139,10 @@ def _free(device: Device) -> Device:
     return device
 
 
-class Store:
-    """All reads and writes of the controller's database. `reported` arguments map a device id to
-    the highest config version the device has reported (a device left out counts as 0)."""
+class Store(TimetableStore):
+    """All reads and writes of the controller's database (the timetable's in `TimetableStore`).
+    `reported` arguments map a device id to the highest config version the device has reported (a
+    device left out counts as 0)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -361,33 +356,6 @@ class Store:
     def courses(self) -> list[CourseRecord]:
         with self._reading() as s:
             return [CourseRecord(c.code, c.title) for c in s.exec(select(Course).order_by(col(Course.code)))]
-
-    # --- the timetable ----------------------------------------------------------------------------
-
-    def import_timetable(self, params: TimetableImportParams, now: float) -> TimetableImported:
-        """Upsert each series by uid: its lectures not yet started become the given ones (those over
-        are not stored); started or past ones are kept. A new course remembers the series' title."""
-        with self._writing() as s:
-            return lectures.import_series(s, params, now)
-
-    def lectures(self, query: TimetableListParams) -> list[Lecture]:
-        with self._reading() as s:
-            return lectures.list_lectures(s, query)
-
-    def remove_lectures(self, params: TimetableRemoveParams, now: float) -> int:
-        with self._writing() as s:
-            return lectures.remove(s, params, now)
-
-    def due_lectures(self, now: float, lead_s: float) -> list[Lecture]:
-        """Lectures the scheduler should have a session for: scheduled or no_device, with
-        `starts_at - lead_s <= now < ends_at`, earliest first."""
-        with self._reading() as s:
-            return lectures.due(s, now, lead_s)
-
-    def set_lecture_state(self, lecture_id: int, state: str, session_id: int | None = None,
-                          error: str | None = None) -> Lecture:
-        with self._writing() as s:
-            return lectures.set_state(s, lecture_id, state, session_id, error)
 
     # --- attendance -------------------------------------------------------------------------------
 
