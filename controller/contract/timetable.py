@@ -38,7 +38,7 @@ def check_room(room: str, where: str = "room") -> str:
 @dataclass(frozen=True, slots=True)
 class Series:
     """One timetabled event: a course's lectures in one room, each `duration_s` long, starting at
-    `starts` (UTC epoch seconds, ascending)."""
+    `starts` (UTC epoch seconds, ascending: read in any order)."""
 
     uid: str
     course: str
@@ -53,14 +53,14 @@ class Series:
         starts = obj.get("starts")
         if type(starts) is not list or not 1 <= len(starts) <= MAX_STARTS or not all(is_int(t, 0, U32) for t in starts):
             raise BadRequest(f"'starts' must be a list of 1-{MAX_STARTS} epoch seconds")
-        if starts != sorted(set(starts)):
-            raise BadRequest("'starts' must be ascending, each start once")
+        if len(set(starts)) != len(starts):
+            raise BadRequest("'starts' must name each start once")
         duration = read_opt_int(obj, "duration_s", lo=60, hi=MAX_DURATION_S)
         if duration is None:
             raise missing("duration_s")
         return cls(required_str(obj, "uid", hi=MAX_UID), check_course(required_str(obj, "course", hi=16)),
                    required_str(obj, "title", hi=100), check_room(required_str(obj, "room", hi=32)),
-                   opt_str(obj, "lecturer", hi=64, lo=0) or "", duration, tuple(starts))
+                   opt_str(obj, "lecturer", hi=64, lo=0) or "", duration, tuple(sorted(starts)))
 
     def to_obj(self) -> JsonObject:
         return {"uid": self.uid, "course": self.course, "title": self.title, "room": self.room,
@@ -69,7 +69,8 @@ class Series:
 
 @dataclass(frozen=True, slots=True)
 class TimetableImportParams:
-    """timetable.import: series of one academic session and semester, each upserted by its uid."""
+    """timetable.import: series of one academic session and semester, each upserted by its uid in turn
+    (a uid given twice: the last one given wins)."""
 
     session: str
     semester: str
@@ -81,9 +82,6 @@ class TimetableImportParams:
         if type(items) is not list or not items or any(type(item) is not dict for item in items):
             raise BadRequest("'series' must be a non-empty list of objects")
         series = tuple(Series.from_obj(item) for item in items)
-        uids = [s.uid for s in series]
-        if len(set(uids)) != len(uids):
-            raise BadRequest("each series' 'uid' must be given once")
         return cls(required_str(params, "session", hi=16), required_str(params, "semester", hi=32), series)
 
     def to_obj(self) -> JsonObject:

@@ -124,3 +124,8 @@ def test_set_lecture_state_refuses_an_unknown_state_or_lecture(store: Store) -> 
         store.set_lecture_state(lecture.id, "going")
     with pytest.raises(StoreError, match="no lecture 999"):
         store.set_lecture_state(999, "ended")
+
+
+def test_a_uid_given_twice_in_one_import_is_the_last_one(store: Store) -> None:
+    assert imported(store, weekly(weeks=3), weekly(weeks=2, room="LT9"), now=T0 - 1) == TimetableImported(5, 3, 0)
+    assert [x.room for x in store.lectures(TimetableListParams())] == ["LT9", "LT9"]
