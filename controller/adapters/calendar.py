@@ -21,7 +21,7 @@ import hashlib
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Final
 
@@ -258,14 +258,20 @@ def _occurrence_fields(component: Any, zone: tzinfo, where: str) -> tuple[str, s
 
 
 def read_ics(text: str, zone: tzinfo, window: Window | None = None, *, source: str = "timetable.ics") -> Timetable:
-    """The lectures of an iCalendar file's VEVENTs in `window` (default: from its first event, a year)."""
+    """The lectures of an iCalendar file's VEVENTs in `window` (default: from its first event to its
+    last lecture, at most a year)."""
     calendar = _calendar(text, source)
     events, skipped, first = _events(calendar, text, source)
     if first is None:
         raise TimetableFileError(f"{source}: no event with a start time")
+    given = window
     window = window or Window(first, first + MAX_WINDOW - timedelta(days=1))
-    series = [s for event in events for s in _expand(calendar, event, zone, window)]
-    return _result(series, window, skipped, source)
+    timetable = _result([s for event in events for s in _expand(calendar, event, zone, window)], window, skipped,
+                        source)
+    if given is not None:
+        return timetable
+    last = max(datetime.fromtimestamp(s.starts[-1], zone).date() for s in timetable.series)
+    return replace(timetable, window=Window(first, last))  # the file's own range (at most the year read)
 
 
 def _result(series: Sequence[Series], window: Window, skipped: Sequence[str], source: str) -> Timetable:
