@@ -229,6 +229,14 @@ def test_a_timetable_imported_listed_and_removed(fleet: Fleet, running: subproce
     assert fleet.json("timetable", "remove", "--course", "CS101") == {"removed": 3}
     assert fleet.json("timetable", "list")["lectures"] == []
 
+    typed = tmp_path / "typed.csv"
+    typed.write_text("course,title,room,lecturer,weekday,start,end,first_date,last_date\n"
+                     f"MA201,Calculus,Room 1.05,Prof Gauss,Wed,14:00,16:00,{first},{first + timedelta(days=20)}\n")
+    assert fleet.json("timetable", "import", str(typed), *flags) == {"added": 3, "removed": 0, "kept": 0}
+    wednesdays = [x["starts_at"] for x in fleet.json("timetable", "list")["lectures"]]  # type: ignore[index]
+    assert wednesdays == [int(datetime.combine(first + timedelta(days=2 + 7 * i), time_of_day(14), LONDON).timestamp())
+                          for i in range(3)]
+
 
 def test_a_bad_topic_root_is_one_line() -> None:
     for bad in ("a" * 65, "a/#"):
