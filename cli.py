@@ -1,6 +1,6 @@
 """`fleet`: the command line of the ESP32 attendance fleet. The root app: the global options, and the
 command groups of `controller/cli/` composed by audience (daemons, the fleet table, sessions,
-attendance, the inventory through the controller, accounts in the broker's files)."""
+attendance, the timetable, the inventory through the controller, accounts in the broker's files)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from controller.adapters.mqtt import DEFAULT_BROKER_URL
-from controller.cli import accounts, attendance, daemons, inventory, monitor, rosters, sessions
+from controller.cli import accounts, attendance, daemons, inventory, monitor, rosters, sessions, timetable
 from controller.cli.common import BrokerOpt, Globals, RootOpt, UserOpt, err, running_stack, setup_logging
 from controller.contract.topics import Topics
 from controller.daemon.settings import DEFAULT_ROOT
@@ -27,6 +27,7 @@ app.command("secure-profile")(accounts.secure_profile)
 app.command()(daemons.simulate)
 app.add_typer(sessions.app, name="session")
 app.add_typer(attendance.app, name="attendance")
+app.add_typer(timetable.app, name="timetable")
 app.add_typer(device_app, name="device")
 app.add_typer(accounts.user_app, name="user")
 app.add_typer(rosters.roster_app, name="roster")

@@ -34,8 +34,27 @@ from controller.contract.results import (
     SessionWaited,
     StatsResult,
 )
-from controller.contract.rosters import AttendanceMarked, CourseUpdated, RosterEntry, RosterImported, RosterList
+from controller.contract.rosters import (
+    MAX_ROSTER_CHUNK,
+    AttendanceMarked,
+    AttendanceMarkParams,
+    CourseParams,
+    CourseSetParams,
+    CourseUpdated,
+    RosterEntry,
+    RosterImported,
+    RosterImportParams,
+    RosterList,
+)
 from controller.contract.session_detail import SessionShown
+from controller.contract.timetable import (
+    TimetableImported,
+    TimetableImportParams,
+    TimetableList,
+    TimetableListParams,
+    TimetableRemoved,
+    TimetableRemoveParams,
+)
 from controller.contract.topics import CLIENT_RE, Topics
 from controller.errors import ApiError, ControllerOffline, FleetError, Rejected
 
@@ -46,21 +65,21 @@ R = TypeVar("R", bound=api.Wire)
 
 
 def roster_chunks(course: str, students: Sequence[RosterEntry], *, replace: bool, reply_to: str,
-                  limit: int = MAX_REQUEST_PAYLOAD) -> list[api.RosterImportParams]:
+                  limit: int = MAX_REQUEST_PAYLOAD) -> list[RosterImportParams]:
     """A roster split into roster.import requests of at most `limit` bytes each, in order; only the
     first carries `replace` (each is an upsert, so running them again repairs a partial import)."""
     def size(chunk: Sequence[RosterEntry], first: bool) -> int:
-        params = api.RosterImportParams(course, tuple(chunk), replace and first)
+        params = RosterImportParams(course, tuple(chunk), replace and first)
         return len(encode(Request("0" * 32, reply_to, api.ROSTER_IMPORT.name, params.to_obj()).to_obj()))
 
     chunks: list[list[RosterEntry]] = [[]]
     for entry in students:
         grown = [*chunks[-1], entry]
-        if chunks[-1] and (size(grown, len(chunks) == 1) > limit or len(grown) > api.MAX_ROSTER_CHUNK):
+        if chunks[-1] and (size(grown, len(chunks) == 1) > limit or len(grown) > MAX_ROSTER_CHUNK):
             chunks.append([entry])
         else:
             chunks[-1] = grown
-    return [api.RosterImportParams(course, tuple(c), replace and i == 0) for i, c in enumerate(chunks)]
+    return [RosterImportParams(course, tuple(c), replace and i == 0) for i, c in enumerate(chunks)]
 
 
 def request_user(username: str | None, user: str | None = None) -> str:
@@ -253,10 +272,19 @@ class FleetClient:
                 for chunk in roster_chunks(course, students, replace=replace, reply_to=self._replies)]
 
     def roster(self, course: str) -> RosterList:
-        return self.request(api.ROSTER_LIST, api.CourseParams(course))
+        return self.request(api.ROSTER_LIST, CourseParams(course))
 
-    def set_course(self, params: api.CourseSetParams) -> CourseUpdated:
+    def set_course(self, params: CourseSetParams) -> CourseUpdated:
         return self.request(api.COURSE_SET, params)
 
-    def mark(self, params: api.AttendanceMarkParams) -> AttendanceMarked:
+    def mark(self, params: AttendanceMarkParams) -> AttendanceMarked:
         return self.request(api.ATTENDANCE_MARK, params)
+
+    def import_timetable(self, params: TimetableImportParams) -> TimetableImported:
+        return self.request(api.TIMETABLE_IMPORT, params, timeout=30.0)
+
+    def timetable(self, params: TimetableListParams) -> TimetableList:
+        return self.request(api.TIMETABLE_LIST, params)
+
+    def remove_lectures(self, params: TimetableRemoveParams) -> TimetableRemoved:
+        return self.request(api.TIMETABLE_REMOVE, params)

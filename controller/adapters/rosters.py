@@ -11,8 +11,7 @@ from sqlmodel import Session, col, delete, select
 
 from controller.adapters.tables import AttendanceMark, Course, FleetSession, RosterStudent
 from controller.contract.report import MarkRow
-from controller.contract.requests import DEFAULT_LATE_AFTER_S
-from controller.contract.rosters import RosterEntry
+from controller.contract.rosters import DEFAULT_LATE_AFTER_S, RosterEntry
 from controller.core.values import CourseRecord
 from controller.errors import UnknownSession
 

@@ -20,6 +20,7 @@ from sqlalchemy import select as select_columns
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
+from controller.adapters.lectures import TimetableStore
 from controller.adapters.rosters import RosterStore
 from controller.adapters.session_store import SessionStore
 from controller.adapters.tables import (
@@ -109,9 +110,10 @@ def _free(device: Device) -> Device:
     return device
 
 
-class Store(SessionStore):
+class Store(TimetableStore, SessionStore):
     """All reads and writes of the controller's database: liveness, check-ins and the inventory
-    here, sessions in SessionStore, the engine and transactions in Database, rosters in `rosters`."""
+    here, sessions in SessionStore, the timetable in TimetableStore, the engine and transactions in
+    Database, rosters in `rosters`."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)

@@ -18,6 +18,7 @@ from sqlalchemy import BigInteger, Column, Engine, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel, create_engine
 
 from controller.contract.messages import Config
+from controller.contract.timetable import Lecture
 from controller.core.values import CheckinRecord, DeviceEntry, RejectedRecord, SessionRecord
 from controller.errors import StoreError
 
@@ -146,6 +147,27 @@ class RejectedCheckin(SQLModel, table=True):
     received_at: float
 
 
+class LectureRow(SQLModel, table=True):
+    """One timetabled lecture: an occurrence of a series (`uid`), the scheduler's state of it and the
+    session it started for it."""
+
+    __tablename__ = "lecture"
+    __table_args__ = (UniqueConstraint("uid", "starts_at", name="uq_lecture_uid_start"),)
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(max_length=255)
+    course_code: str = Field(max_length=16, index=True)
+    title: str = Field(max_length=100)
+    room: str = Field(max_length=32)
+    lecturer: str = Field(default="", max_length=64)
+    academic_session: str = Field(max_length=16)
+    semester: str = Field(max_length=32)
+    starts_at: int = Field(sa_type=BigInteger, index=True)
+    ends_at: int = Field(sa_type=BigInteger)
+    session_id: int | None = None
+    state: str = Field(default="scheduled", max_length=16)  # timetable.LECTURE_STATES
+    error: str | None = Field(default=None, max_length=128)
+
+
 # --- rows to values: what leaves the store -------------------------------------------------------
 
 
@@ -178,6 +200,12 @@ def session_record(row: FleetSession, serving: Collection[str] = ()) -> SessionR
         active=row.active, started_at=row.started_at, ended_at=row.ended_at, applied_at=row.applied_at,
         error=row.error, devices=devices, ends_at=row.ends_at, begins_at=row.begins_at,
     )
+
+
+def lecture_value(row: LectureRow) -> Lecture:
+    return Lecture(stored_id(row.id), row.uid, row.course_code, row.title, row.room, row.lecturer,
+                   row.academic_session, row.semester, row.starts_at, row.ends_at, row.session_id, row.state,
+                   row.error)
 
 
 def device_entry(row: Device) -> DeviceEntry:

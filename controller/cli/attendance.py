@@ -27,7 +27,8 @@ from controller.cli.common import (
     wide_output,
 )
 from controller.contract.report import MARKS
-from controller.contract.requests import AttendanceMarkParams, AttendanceReportParams
+from controller.contract.requests import AttendanceReportParams
+from controller.contract.rosters import AttendanceMarkParams
 from controller.errors import FleetError
 
 app = typer.Typer(help="Check-ins of a session.", no_args_is_help=True)

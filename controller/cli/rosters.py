@@ -22,7 +22,8 @@ from controller.cli.common import (
     show,
     wide_output,
 )
-from controller.contract.requests import MAX_LATE_AFTER_S, CourseSetParams, check_course
+from controller.contract.readers import check_course
+from controller.contract.rosters import MAX_LATE_AFTER_S, CourseSetParams
 from controller.errors import ApiError, FleetError
 
 roster_app = typer.Typer(help="A course's roster: who is enrolled (imported from Moodle, Canvas or a plain CSV).",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Final, Protocol
 
 from rich import box
@@ -42,6 +43,7 @@ from controller.contract.results import (
 )
 from controller.contract.rosters import RosterList
 from controller.contract.session_detail import ServedRow, SessionShown
+from controller.contract.timetable import Lecture
 
 GAP: Final = 3
 """Characters between two columns: one of padding, the (blank) rule, one of padding."""
@@ -434,3 +436,21 @@ def roster_table(result: RosterList, *, wide: bool = False) -> RenderableType:
              f"{minutes(result.late_after_s)}")
     return grid(ROSTER_COLUMNS, [(r.student_id, r.name, _dash(r.email)) for r in result.students], title=title,
                 wide=wide)
+
+
+LECTURE_COLUMNS: Final = (
+    Column("id", 0, "right"), Column("day"), Column("time"), Column("course"), Column("title", 3), Column("room"),
+    Column("lecturer", 4), Column("state"), Column("session", 1, "right"), Column("error", 2),
+)
+LECTURE_STYLES: Final = {"scheduled": "", "started": "green", "no_device": "bold red", "ended": "dim", "missed": "red"}
+
+
+def timetable_table(lectures: Sequence[Lecture], zone: tzinfo, *, wide: bool = False) -> Grid:
+    """Lectures in `zone`'s local time (its name in the title)."""
+    rows = []
+    for x in lectures:
+        start, end = datetime.fromtimestamp(x.starts_at, zone), datetime.fromtimestamp(x.ends_at, zone)
+        rows.append((str(x.id), start.strftime("%a %Y-%m-%d"), f"{start:%H:%M}-{end:%H:%M}", x.course, x.title,
+                     x.room, x.lecturer or "-", Text(x.state, style=LECTURE_STYLES.get(x.state, "")),
+                     _dash(x.session_id), x.error or "-"))
+    return grid(LECTURE_COLUMNS, rows, title=f"Timetable ({zone})", wide=wide)

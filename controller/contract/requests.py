@@ -8,21 +8,23 @@ its params and result types (`controller.contract.results`). Pure: no I/O.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, Self, TypeVar
 
 from controller.contract.messages import (
-    COURSE_RE,
-    STUDENT_ID_RE,
-    U32,
     JsonObject,
     drop_none,
-    is_int,
-    is_text,
 )
-from controller.contract.report import MARKS, AttendanceReport
+from controller.contract.readers import ROOM_RE, check_course
+from controller.contract.readers import flag as _bool
+from controller.contract.readers import missing as _missing
+from controller.contract.readers import opt_int as _opt_int
+from controller.contract.readers import opt_str as _opt_str
+from controller.contract.readers import required_str as _str
+from controller.contract.readers import seconds as _seconds
+from controller.contract.readers import session_id as _session_id
+from controller.contract.report import AttendanceReport
 from controller.contract.results import (
     AttendanceList,
     CoursesList,
@@ -38,10 +40,27 @@ from controller.contract.results import (
     SessionWaited,
     StatsResult,
 )
-from controller.contract.rosters import AttendanceMarked, CourseUpdated, RosterEntry, RosterImported, RosterList
+from controller.contract.rosters import (
+    AttendanceMarked,
+    AttendanceMarkParams,
+    CourseParams,
+    CourseSetParams,
+    CourseUpdated,
+    RosterImported,
+    RosterImportParams,
+    RosterList,
+)
 from controller.contract.session_detail import SessionShown
+from controller.contract.timetable import (
+    TimetableImported,
+    TimetableImportParams,
+    TimetableList,
+    TimetableListParams,
+    TimetableRemoved,
+    TimetableRemoveParams,
+)
 from controller.contract.topics import valid_device_id
-from controller.errors import BadRequest, UnknownSession
+from controller.errors import BadRequest
 
 MAX_WAIT_S: Final = 60.0
 MAX_GRACE_S: Final = 86400.0
@@ -49,22 +68,6 @@ MAX_STUDENTS: Final = 1000
 MAX_SESSION_DEVICES: Final = 10
 MAX_LENGTH_S: Final = 7 * 86400.0  # a session's length or extension, before the controller's own --max-session
 MAX_EPOCH_S: Final = 2**33  # 2242: far enough for any `until`, near enough to refuse nonsense
-MAX_ROSTER_CHUNK: Final = 500
-"""Students in one roster.import request (the request's 8 KB bound them first, in practice)."""
-MAX_LATE_AFTER_S: Final = 4 * 3600.0
-DEFAULT_LATE_AFTER_S: Final = 600.0
-MAX_STORED_ID: Final = 2**31 - 1  # the largest id a database row holds (PostgreSQL integer)
-ROOM_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}")
-# Refused in any text a request carries (titles, names, lecturers), as it lands in configs, SSID
-# labels, logs and terminals: control characters, line/paragraph separators, the bidi embeddings,
-# overrides and isolates that can make text read as something else (U+202E), and non-characters.
-# NBSP, joiners and the plain direction marks (U+200E/F) are fine in names.
-FORBIDDEN_RE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufdd0-\ufdef]")
-
-
-def clean_text(value: str) -> bool:
-    """No character of FORBIDDEN_RE and no non-character (U+FFFE, U+FFFF in any plane)."""
-    return FORBIDDEN_RE.search(value) is None and not any(ord(c) & 0xFFFE == 0xFFFE for c in value)
 
 
 def check_password(password: str) -> str:
@@ -74,60 +77,6 @@ def check_password(password: str) -> str:
     if not password.isascii() or not password.isprintable():
         raise BadRequest("password must be printable ASCII")
     return password
-
-
-def check_course(course: str) -> str:
-    if COURSE_RE.fullmatch(course) is None:
-        raise BadRequest(f"course code {course[:40]!r} must be 1-16 letters, digits, '_' or '-'")
-    return course
-
-
-# --- field readers: a missing key and a JSON null are the same (the parameter is absent) ----------
-
-
-def _missing(key: str) -> BadRequest:
-    return BadRequest(f"missing parameter {key!r}")
-
-
-def _opt_str(params: Mapping[str, Any], key: str, *, hi: int, lo: int = 1) -> str | None:
-    value = params.get(key)
-    if value is None:
-        return None
-    if not is_text(value, lo, hi):
-        raise BadRequest(f"{key!r} must be a string of {lo}-{hi} characters")
-    if not clean_text(value):
-        raise BadRequest(f"{key!r} must not contain control, bidi-override or non-characters")
-    return value
-
-
-def _str(params: Mapping[str, Any], key: str, *, hi: int) -> str:
-    value = _opt_str(params, key, hi=hi)
-    if value is None:
-        raise _missing(key)
-    return value
-
-
-def _opt_int(params: Mapping[str, Any], key: str, *, lo: int = 1, hi: int = U32) -> int | None:
-    value = params.get(key)
-    if value is None:
-        return None
-    if not is_int(value, lo, hi):
-        raise BadRequest(f"{key!r} must be an integer in {lo}..{hi}")
-    return value
-
-
-def _bool(params: Mapping[str, Any], key: str) -> bool:
-    value = params.get(key, False)
-    if type(value) is not bool:
-        raise BadRequest(f"{key!r} must be true or false")
-    return value
-
-
-def _seconds(params: Mapping[str, Any], key: str, *, default: float, hi: float) -> float:
-    value = params.get(key, default)
-    if type(value) not in (int, float) or not 0 <= value <= hi:
-        raise BadRequest(f"{key!r} must be a number of seconds in 0-{hi:g}")
-    return float(value)
 
 
 def _opt_number(params: Mapping[str, Any], key: str, *, lo: float, hi: float) -> float | None:
@@ -162,15 +111,6 @@ def _room(params: Mapping[str, Any]) -> str | None:
     if room and ROOM_RE.fullmatch(room) is None:
         raise BadRequest(f"room {room!r} must be letters, digits, spaces, '.', '_' or '-'")
     return room
-
-
-def _session_id(params: Mapping[str, Any]) -> int:
-    session_id = _opt_int(params, "session_id")
-    if session_id is None:
-        raise _missing("session_id")
-    if session_id > MAX_STORED_ID:  # a counter by the contract, but no row has such an id
-        raise UnknownSession(f"no session {session_id}")
-    return session_id
 
 
 # --- one params type per method ------------------------------------------------------------------
@@ -363,100 +303,6 @@ class AttendanceReportParams:
                 "threshold": self.threshold, "consecutive": self.consecutive}
 
 
-def check_student_id(student_id: str) -> str:
-    """The contract's student id rule (`messages.STUDENT_ID_RE`), as a check-in's id is held to it."""
-    if STUDENT_ID_RE.fullmatch(student_id) is None:
-        raise BadRequest(f"student id {student_id[:40]!r} must be 1-32 letters, digits, '/', '.', '_' or '-', "
-                         "starting with a letter or digit")
-    return student_id
-
-
-def _roster_entry(obj: object) -> RosterEntry:
-    if type(obj) is not dict:
-        raise BadRequest("'students' must be a list of objects")
-    email = _opt_str(obj, "email", hi=254)
-    if email is not None and ("@" not in email or " " in email):
-        raise BadRequest(f"email {email[:60]!r} is not an email address")
-    return RosterEntry(check_student_id(_str(obj, "student_id", hi=32)), _str(obj, "name", hi=100), email)
-
-
-@dataclass(frozen=True, slots=True)
-class RosterImportParams:
-    """roster.import: upsert students into a course's roster (by student id); `replace`: clear it first
-    (the first chunk of an import that replaces the roster)."""
-
-    course: str
-    students: tuple[RosterEntry, ...]
-    replace: bool = False
-
-    @classmethod
-    def from_obj(cls, params: Mapping[str, Any]) -> Self:
-        course = check_course(_str(params, "course", hi=16))
-        students = params.get("students")
-        if type(students) is not list or len(students) > MAX_ROSTER_CHUNK:
-            raise BadRequest(f"'students' must be a list of at most {MAX_ROSTER_CHUNK} students")
-        entries = {e.student_id: e for e in (_roster_entry(s) for s in students)}  # an id given twice: the last
-        return cls(course, tuple(entries.values()), _bool(params, "replace"))
-
-    def to_obj(self) -> JsonObject:
-        return {"course": self.course, "students": [drop_none(s.to_obj()) for s in self.students],
-                **({"replace": True} if self.replace else {})}
-
-
-@dataclass(frozen=True, slots=True)
-class CourseParams:
-    """roster.list: one course."""
-
-    course: str
-
-    @classmethod
-    def from_obj(cls, params: Mapping[str, Any]) -> Self:
-        return cls(check_course(_str(params, "course", hi=16)))
-
-    def to_obj(self) -> JsonObject:
-        return {"course": self.course}
-
-
-@dataclass(frozen=True, slots=True)
-class CourseSetParams:
-    """course.set: a course's settings; None leaves one as it is (an unknown course is created)."""
-
-    course: str
-    late_after_s: float | None = None
-    title: str | None = None
-
-    @classmethod
-    def from_obj(cls, params: Mapping[str, Any]) -> Self:
-        late = None if params.get("late_after_s") is None else _seconds(
-            params, "late_after_s", default=DEFAULT_LATE_AFTER_S, hi=MAX_LATE_AFTER_S)
-        return cls(check_course(_str(params, "course", hi=16)), late, _opt_str(params, "title", hi=100))
-
-    def to_obj(self) -> JsonObject:
-        return {"course": self.course, **drop_none({"late_after_s": self.late_after_s, "title": self.title})}
-
-
-@dataclass(frozen=True, slots=True)
-class AttendanceMarkParams:
-    """attendance.mark: set one student's status in one session by hand (any of `report.MARKS`)."""
-
-    session_id: int
-    student_id: str
-    status: str
-    note: str = ""
-
-    @classmethod
-    def from_obj(cls, params: Mapping[str, Any]) -> Self:
-        status = _str(params, "status", hi=16)
-        if status not in MARKS:
-            raise BadRequest(f"'status' must be one of {', '.join(MARKS)}")
-        return cls(_session_id(params), check_student_id(_str(params, "student_id", hi=32)), status,
-                   _opt_str(params, "note", hi=200, lo=0) or "")
-
-    def to_obj(self) -> JsonObject:
-        return {"session_id": self.session_id, "student_id": self.student_id, "status": self.status,
-                "note": self.note}
-
-
 @dataclass(frozen=True, slots=True)
 class DeviceParams:
     """device.retire, device.restore, device.approve and device.forget: one device."""
@@ -533,9 +379,13 @@ ROSTER_LIST: Final = Method("roster.list", CourseParams, RosterList)
 COURSE_SET: Final = Method("course.set", CourseSetParams, CourseUpdated)
 ATTENDANCE_MARK: Final = Method("attendance.mark", AttendanceMarkParams, AttendanceMarked)
 
+TIMETABLE_IMPORT: Final = Method("timetable.import", TimetableImportParams, TimetableImported)
+TIMETABLE_LIST: Final = Method("timetable.list", TimetableListParams, TimetableList)
+TIMETABLE_REMOVE: Final = Method("timetable.remove", TimetableRemoveParams, TimetableRemoved)
+
 METHODS: Final[Mapping[str, Method[Any, Any]]] = {m.name: m for m in (
     SESSION_START, SESSION_WAIT, SESSION_END, SESSION_SCALE, SESSION_SHOW, SESSION_EXTEND, SESSION_LIST,
     DEVICES_LIST, STATS, ATTENDANCE_LIST, ATTENDANCE_REPORT, ATTENDANCE_MARK, COURSES_LIST, COURSE_SET,
     ROSTER_IMPORT, ROSTER_LIST, DEVICE_LIST, DEVICE_SET, DEVICE_RETIRE, DEVICE_RESTORE, DEVICE_APPROVE,
-    DEVICE_FORGET)}
+    DEVICE_FORGET, TIMETABLE_IMPORT, TIMETABLE_LIST, TIMETABLE_REMOVE)}
 """Every method of the request API, by name, with its params and result types."""

@@ -7,7 +7,8 @@ from collections.abc import Collection
 from typing import Final
 
 from controller.contract.messages import MAX_DEVICE_PAYLOAD, U32, Config, SessionConfig, encode
-from controller.contract.requests import SessionStartParams, check_course, check_password
+from controller.contract.readers import check_course
+from controller.contract.requests import SessionStartParams, check_password
 from controller.errors import BadRequest
 
 MAX_SSID: Final = 32

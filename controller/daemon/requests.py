@@ -3,7 +3,7 @@
 fleet, attendance, reports, the inventory).
 
 Read requests (`session.list`, `devices.list`, `device.list`, `stats`, `attendance.list`,
-`attendance.report`, `courses.list`, `roster.list`)
+`attendance.report`, `courses.list`, `roster.list`, `timetable.list`)
 answer from the present and change no state: `device.list` only writes pending liveness to the
 database first (a flush, as the ticker's), so that devices seen since the last one are listed.
 """
@@ -28,17 +28,12 @@ from controller.contract.messages import (
 )
 from controller.contract.report import AttendanceReport, MarkRow
 from controller.contract.requests import (
-    DEFAULT_LATE_AFTER_S,
-    AttendanceMarkParams,
     AttendanceReportParams,
-    CourseParams,
-    CourseSetParams,
     DeviceParams,
     DeviceSetParams,
     DevicesListParams,
     Method,
     NoParams,
-    RosterImportParams,
     SessionExtendParams,
     SessionListParams,
     SessionParams,
@@ -61,8 +56,26 @@ from controller.contract.results import (
     SessionWaited,
     StatsResult,
 )
-from controller.contract.rosters import AttendanceMarked, CourseUpdated, RosterImported, RosterList
+from controller.contract.rosters import (
+    DEFAULT_LATE_AFTER_S,
+    AttendanceMarked,
+    AttendanceMarkParams,
+    CourseParams,
+    CourseSetParams,
+    CourseUpdated,
+    RosterImported,
+    RosterImportParams,
+    RosterList,
+)
 from controller.contract.session_detail import SessionShown
+from controller.contract.timetable import (
+    TimetableImported,
+    TimetableImportParams,
+    TimetableList,
+    TimetableListParams,
+    TimetableRemoved,
+    TimetableRemoveParams,
+)
 from controller.contract.topics import Topics
 from controller.core import access, schedule, views
 from controller.core.fleet import Fleet
@@ -333,6 +346,22 @@ class Requests:
         self.applier.apply(self.fleet.forget(device_id), now)
         return DeviceForgotten(device_id)
 
+    # --- the timetable ----------------------------------------------------------------------------
+
+    def timetable_import(self, params: TimetableImportParams, request: Request, now: float) -> TimetableImported:
+        imported = self.store.import_timetable(params, now)
+        log.info("timetable.import by %s: %d series of %s %s, %d lectures added, %d removed, %d kept", request.sender,
+                 len(params.series), params.session, params.semester, imported.added, imported.removed, imported.kept)
+        return imported
+
+    def timetable_list(self, params: TimetableListParams, _request: Request, _now: float) -> TimetableList:
+        return TimetableList(tuple(self.store.lectures(params)))
+
+    def timetable_remove(self, params: TimetableRemoveParams, request: Request, now: float) -> TimetableRemoved:
+        removed = self.store.remove_lectures(params, now)
+        log.info("timetable.remove by %s: %d lectures of %s", request.sender, removed, params.uid or params.course)
+        return TimetableRemoved(removed)
+
     def _inventory_changed(self, method: str, row: DeviceEntry) -> DeviceUpdated:
         self.fleet.set_info(row.id, row.info)
         log.info("%s %s: name=%r room=%r retired=%s approved=%s", method, row.id, row.name, row.room, row.retired,
@@ -375,5 +404,8 @@ TABLE: Mapping[str, Route[Any, Any]] = {route.method.name: route for route in (
     Route(requests.DEVICE_RESTORE, Requests.device_restore, flush_first=True),
     Route(requests.DEVICE_APPROVE, Requests.device_approve, flush_first=True),
     Route(requests.DEVICE_FORGET, Requests.device_forget, flush_first=True),
+    Route(requests.TIMETABLE_IMPORT, Requests.timetable_import),
+    Route(requests.TIMETABLE_LIST, Requests.timetable_list),
+    Route(requests.TIMETABLE_REMOVE, Requests.timetable_remove),
 )}
 """Every method of the request API and its handler (a test holds it equal to `requests.METHODS`)."""

@@ -11,7 +11,10 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as time_of_day
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,6 +23,7 @@ from controller.contract.session_detail import SessionShown
 from tests.brokers import RunningBroker
 
 REPO = Path(__file__).resolve().parents[2]
+LONDON = ZoneInfo("Europe/London")
 START = ["session", "start", "CS101", "--title", "Introduction to Computer Science", "--session", "2024/2025",
          "--semester", "1st Semester", "--lecturer", "alice"]
 
@@ -199,6 +203,51 @@ def test_rooms_inventory_and_a_semester_report(fleet: Fleet, running: subprocess
     assert fleet.json("attendance", "report", "CS101", "--session", "2024/2025", "--semester",
                       "1st Semester")["held"] == 2
     assert fleet.json("devices")["total"] == 2  # the retired one left the totals
+
+
+def _semester_ics(first: date) -> str:
+    """A weekly lecture on four Mondays from `first`, at 10:00 London time, the second week off."""
+    day = f"{first:%Y%m%d}"
+    return (f"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//e2e//EN\nBEGIN:VEVENT\nUID:cs101-e2e\nDTSTAMP:{day}T000000Z\n"
+            f"SUMMARY:CS101 - Introduction to Computing\nLOCATION:LT2\nORGANIZER;CN=Dr Ada:mailto:ada@example.org\n"
+            f"DTSTART;TZID=Europe/London:{day}T100000\nDTEND;TZID=Europe/London:{day}T110000\n"
+            f"RRULE:FREQ=WEEKLY;COUNT=4\nEXDATE;TZID=Europe/London:{first + timedelta(days=7):%Y%m%d}T100000\n"
+            "END:VEVENT\nEND:VCALENDAR\n")
+
+
+def test_a_timetable_imported_listed_and_removed(fleet: Fleet, running: subprocess.Popen[bytes],
+                                                 tmp_path: Path) -> None:
+    today = datetime.now(LONDON).date()
+    first = today + timedelta(days=7 - today.weekday() + 7)  # a Monday one to two weeks ahead
+    semester = tmp_path / "semester.ics"
+    semester.write_text(_semester_ics(first))
+    flags = ("--session", "2024/2025", "--semester", "1st Semester", "--zone", "Europe/London")
+    assert fleet.json("timetable", "import", str(semester), *flags) == {"added": 3, "removed": 0, "kept": 0}
+    assert fleet.json("timetable", "import", str(semester), *flags) == {"added": 0, "removed": 0, "kept": 3}
+
+    lectures = fleet.json("timetable", "list", "--course", "CS101")["lectures"]
+    days = [first, first + timedelta(days=14), first + timedelta(days=21)]
+    assert [(x["starts_at"], x["ends_at"] - x["starts_at"], x["state"], x["room"], x["lecturer"])  # type: ignore[index]
+            for x in lectures] == [(int(datetime.combine(d, time_of_day(10), LONDON).timestamp()), 3600, "scheduled",
+                                    "LT2", "Dr Ada") for d in days]  # type: ignore[union-attr]
+    table = fleet("timetable", "list", "--zone", "Europe/London")
+    assert table.returncode == 0 and "10:00-11:00" in table.stdout and "Europe/London" in table.stdout, table.stderr
+
+    bad = tmp_path / "bad.ics"
+    bad.write_text(_semester_ics(first).replace("LOCATION:LT2", "LOCATION:Main Building, Room 2"))
+    one_line_error(fleet("timetable", "import", str(bad), *flags), "bad.ics line 4", "LOCATION", "is not a room")
+    one_line_error(fleet("timetable", "import", str(tmp_path / "missing.csv"), *flags), "cannot read")
+    one_line_error(fleet("timetable", "remove"), "give a series' UID or --course")
+    assert fleet.json("timetable", "remove", "--course", "CS101") == {"removed": 3}
+    assert fleet.json("timetable", "list")["lectures"] == []
+
+    typed = tmp_path / "typed.csv"
+    typed.write_text("course,title,room,lecturer,weekday,start,end,first_date,last_date\n"
+                     f"MA201,Calculus,Room 1.05,Prof Gauss,Wed,14:00,16:00,{first},{first + timedelta(days=20)}\n")
+    assert fleet.json("timetable", "import", str(typed), *flags) == {"added": 3, "removed": 0, "kept": 0}
+    wednesdays = [x["starts_at"] for x in fleet.json("timetable", "list")["lectures"]]  # type: ignore[index]
+    assert wednesdays == [int(datetime.combine(first + timedelta(days=2 + 7 * i), time_of_day(14), LONDON).timestamp())
+                          for i in range(3)]
 
 
 def test_a_bad_topic_root_is_one_line() -> None:

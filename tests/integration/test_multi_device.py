@@ -9,14 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from controller.adapters.client import FleetClient
-from controller.contract.requests import (
-    AttendanceMarkParams,
-    AttendanceReportParams,
-    CourseSetParams,
-    SessionScaleParams,
-    SessionStartParams,
-)
-from controller.contract.rosters import RosterEntry
+from controller.contract.requests import AttendanceReportParams, SessionScaleParams, SessionStartParams
+from controller.contract.rosters import AttendanceMarkParams, CourseSetParams, RosterEntry
 from controller.core.capacity import capacity, devices_for
 from controller.daemon.controller import Controller
 from controller.errors import ApiError

@@ -5,6 +5,7 @@ bytes the controller sent (so `--json` output is the controller's answer)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,9 +15,7 @@ from controller.adapters.client import FleetClient
 from controller.contract.messages import JsonObject
 from controller.contract.requests import (
     METHODS,
-    AttendanceMarkParams,
     AttendanceReportParams,
-    CourseSetParams,
     DeviceSetParams,
     DevicesListParams,
     SessionExtendParams,
@@ -24,7 +23,13 @@ from controller.contract.requests import (
     SessionStartParams,
     SessionWaitParams,
 )
-from controller.contract.rosters import RosterEntry
+from controller.contract.rosters import AttendanceMarkParams, CourseSetParams, RosterEntry
+from controller.contract.timetable import (
+    Series,
+    TimetableImportParams,
+    TimetableListParams,
+    TimetableRemoveParams,
+)
 from controller.daemon.controller import Controller
 from tests import contract
 from tests.brokers import RunningBroker
@@ -103,6 +108,7 @@ def test_every_method_answers_as_its_schema_says(
         assert [c.code for c in client.courses().courses] == ["CS101"]
         assert client.stats().received["heartbeat"] >= 1
         _the_inventory(client, spare)
+        _the_timetable(client)
         assert client.seen == set(METHODS)
 
 
@@ -114,3 +120,17 @@ def _the_inventory(client: CheckingClient, spare: str) -> None:
     inventory = {row.device.id: row for row in client.inventory().devices}
     assert inventory[spare].first_seen is None and inventory[spare].operator_name == "spare"
     assert client.forget(spare).device == spare
+
+
+def _the_timetable(client: CheckingClient) -> None:
+    """The timetable's methods: a weekly series imported, listed and removed."""
+    soon = int(time.time()) + 3600
+    series = Series("ev-1@example", "MA201", "Calculus", "LT2", "Dr Gauss", 3600, (soon, soon + 604800))
+    imported = client.import_timetable(TimetableImportParams("2024/2025", "1st Semester", (series,)))
+    assert (imported.added, imported.removed, imported.kept) == (2, 0, 0)
+    lectures = client.timetable(TimetableListParams(course="MA201")).lectures
+    assert [(x.starts_at, x.state, x.session_id) for x in lectures] == [(soon, "scheduled", None),
+                                                                        (soon + 604800, "scheduled", None)]
+    assert client.timetable(TimetableListParams(from_=soon + 3600)).lectures == lectures[1:]
+    assert "MA201" in {c.code for c in client.courses().courses}  # its title remembered
+    assert client.remove_lectures(TimetableRemoveParams(uid="ev-1@example")).removed == 2

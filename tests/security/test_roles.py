@@ -15,15 +15,9 @@ from pathlib import Path
 import pytest
 
 from controller.adapters.client import FleetClient
-from controller.contract.requests import (
-    AttendanceMarkParams,
-    AttendanceReportParams,
-    CourseSetParams,
-    DevicesListParams,
-    SessionStartParams,
-)
+from controller.contract.requests import AttendanceReportParams, DevicesListParams, SessionStartParams
 from controller.contract.roles import Role
-from controller.contract.rosters import RosterEntry
+from controller.contract.rosters import AttendanceMarkParams, CourseSetParams, RosterEntry
 from controller.daemon.controller import Controller
 from controller.errors import ApiError
 from tests.brokers import HOST, RunningBroker

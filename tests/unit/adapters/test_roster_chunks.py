@@ -4,14 +4,13 @@ each), in order, only the first clearing the roster (adapters/client.py roster_c
 from __future__ import annotations
 
 from controller.adapters.client import roster_chunks
-from controller.contract import requests as api
 from controller.contract.messages import MAX_REQUEST_PAYLOAD, Request, encode
-from controller.contract.rosters import RosterEntry
+from controller.contract.rosters import RosterEntry, RosterImportParams
 
 REPLY_TO = "fleet/clients/" + "c" * 64 + "/replies"
 
 
-def _size(params: api.RosterImportParams) -> int:
+def _size(params: RosterImportParams) -> int:
     return len(encode(Request("f" * 32, REPLY_TO, "roster.import", params.to_obj()).to_obj()))
 
 
@@ -23,9 +22,9 @@ def test_a_thousand_students_go_in_requests_under_the_limit_and_in_order() -> No
     assert all(_size(c) <= MAX_REQUEST_PAYLOAD for c in chunks)
     assert [s for c in chunks for s in c.students] == students
     assert [c.replace for c in chunks] == [True] + [False] * (len(chunks) - 1)
-    assert all(api.RosterImportParams.from_obj(c.to_obj()) == c for c in chunks)  # each one the controller reads
+    assert all(RosterImportParams.from_obj(c.to_obj()) == c for c in chunks)  # each one the controller reads
 
 
 def test_a_small_roster_is_one_request_and_without_replace_none_clears() -> None:
     chunks = roster_chunks("CS101", [RosterEntry("U1", "Ada")], replace=False, reply_to=REPLY_TO)
-    assert chunks == [api.RosterImportParams("CS101", (RosterEntry("U1", "Ada"),), False)]
+    assert chunks == [RosterImportParams("CS101", (RosterEntry("U1", "Ada"),), False)]

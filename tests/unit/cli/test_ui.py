@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from io import StringIO
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.console import Console, RenderableType
 from rich.text import Text
@@ -15,6 +16,7 @@ from controller.contract.messages import AP_SLOTS
 from controller.contract.report import AttendanceReport
 from controller.contract.results import AttendanceList, DevicesList, InventoryRow, SessionRow
 from controller.contract.session_detail import SessionShown
+from controller.contract.timetable import Lecture
 
 NOW = 1_000_000.0
 
@@ -338,3 +340,14 @@ def test_a_saturated_session_tells_the_lecturer_to_add_a_device() -> None:
     assert "5 phone(s) refused for want of a slot" in text(ui.session_view(refused, NOW))
     ended = shown_of([{"device": "esp32-0000000000f1", "stations": 10, "stations_refused": 5}], active=False)
     assert "saturated" not in text(ui.session_view(ended, NOW))  # nothing to do about an ended one
+
+
+def test_the_timetable_is_drawn_in_the_controllers_zone() -> None:
+    before = Lecture(1, "ev", "CS101", "Intro", "LT2", "Dr Ada", "2026/2027", "1st Semester", 1_792_400_400,
+                     1_792_404_000, None, "scheduled", None)  # Mon 19 Oct 2026 09:00 UTC: 10:00 BST
+    after = replace(before, id=2, starts_at=1_793_008_800, ends_at=1_793_012_400, state="no_device", session_id=None,
+                    error="no free device in LT2")  # Mon 26 Oct 2026 10:00 UTC: 10:00 GMT
+    drawn = text(ui.timetable_table([before, after], ZoneInfo("Europe/London"), wide=True))
+    assert "Timetable (Europe/London)" in drawn
+    assert "Mon 2026-10-19" in drawn and "Mon 2026-10-26" in drawn and drawn.count("10:00-11:00") == 2
+    assert "no_device" in drawn and "no free device in LT2" in drawn

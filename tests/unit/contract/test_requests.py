@@ -35,8 +35,26 @@ from controller.contract.results import (
     SessionWaited,
     StatsResult,
 )
-from controller.contract.rosters import AttendanceMarked, CourseUpdated, RosterEntry, RosterImported, RosterList
+from controller.contract.rosters import (
+    AttendanceMarked,
+    AttendanceMarkParams,
+    CourseSetParams,
+    CourseUpdated,
+    RosterEntry,
+    RosterImported,
+    RosterImportParams,
+    RosterList,
+)
 from controller.contract.session_detail import ServedRow, SessionShown
+from controller.contract.timetable import (
+    Lecture,
+    Series,
+    TimetableImported,
+    TimetableImportParams,
+    TimetableList,
+    TimetableRemoved,
+    split_import,
+)
 from controller.errors import ApiError, BadRequest, Rejected, UnknownSession
 from tests import contract
 
@@ -52,6 +70,8 @@ IDLE_ROW = DeviceRow("sim-00002", False, None, None, None, None, None, None, Non
 SESSION = SessionRow(4, "CS101", "Intro", "2024/2025", "1st Semester", "", "esp32-a1b2c3d4e5f6",
                      "CS101_Attendance_2024_2025", True, False, None, 7, 1_000_000.0, None, "LT2", 1, "sim-00001",
                      False, 60.0, 12, ("esp32-a1b2c3d4e5f6", "sim-00003"), 1_005_400.0)
+SERIES = {"uid": "ev-1", "course": "CS101", "title": "Intro", "room": "LT2", "lecturer": "", "duration_s": 3600,
+          "starts": [1, 2]}
 RESULTS: dict[str, list[Any]] = {
     "session.start": [SessionStarted(4, "esp32-a1b2c3d4e5f6", ACTIVE, ("esp32-a1b2c3d4e5f6",), 1_005_400.0),
                       SessionStarted(4, "esp32-a1b2c3d4e5f6", ACTIVE, ("esp32-a1b2c3d4e5f6", "sim-00002"), 1_007_200)],
@@ -96,6 +116,13 @@ RESULTS: dict[str, list[Any]] = {
     "device.restore": [DeviceUpdated("sim-00001", None, None, False, True)],
     "device.approve": [DeviceUpdated("sim-00001", None, None, False, True)],
     "device.forget": [DeviceForgotten("sim-00001")],
+    "timetable.import": [TimetableImported(3, 1, 2)],
+    "timetable.list": [TimetableList((
+        Lecture(1, "ev-1@example", "CS101", "Intro", "LT2", "Dr Ada", "2024/2025", "1st Semester", 1_790_000_000,
+                1_790_003_600, None, "scheduled", None),
+        Lecture(2, "csv-0123456789abcdef", "CS101", "Intro", "LT2", "", "2024/2025", "1st Semester", 1_790_604_800,
+                1_790_608_400, 12, "no_device", "no free device in LT2"))), TimetableList(())],
+    "timetable.remove": [TimetableRemoved(4)],
 }
 
 
@@ -224,6 +251,21 @@ def test_params_the_schema_refuses_are_refused(request_obj: dict[str, Any]) -> N
      "'late_after_s' must be a number of seconds in 0-14400"),
     ("attendance.mark", {"session_id": 1, "student_id": "U1", "status": "sick"}, BadRequest,
      "'status' must be one of present, late, absent, excused"),
+    ("timetable.import", {"session": "x", "semester": "y"}, BadRequest, "'series' must be a non-empty list of objects"),
+    ("timetable.import", {"session": "x", "semester": "y", "series": [SERIES | {"room": "L/T"}]}, BadRequest,
+     "room 'L/T' must be letters, digits, spaces, '.', '_' or '-' (1-32)"),
+    ("timetable.import", {"session": "x", "semester": "y", "series": [SERIES | {"starts": [2, 1, 2]}]}, BadRequest,
+     "'starts' must name each start once"),
+    ("timetable.import", {"session": "x", "semester": "y", "series": [SERIES | {"starts": []}]}, BadRequest,
+     "'starts' must be a list of 1-400 epoch seconds"),
+    ("timetable.import", {"session": "x", "semester": "y", "series": [SERIES | {"duration_s": 59}]}, BadRequest,
+     "'duration_s' must be an integer in 60..43200"),
+    ("timetable.import", {"session": "x", "semester": "y", "series": [SERIES | {"course": "CS 1"}]}, BadRequest,
+     "course code 'CS 1' must be 1-16 letters, digits, '_' or '-'"),
+    ("timetable.import", {"series": [SERIES]}, BadRequest, "missing parameter 'session'"),
+    ("timetable.list", {"from": -1}, BadRequest, "'from' must be an integer in 0..4294967295"),
+    ("timetable.remove", {}, BadRequest, "give either 'uid' or 'course'"),
+    ("timetable.remove", {"uid": "a", "course": "CS101"}, BadRequest, "give either 'uid' or 'course'"),
 ])
 def test_refusals_say_why(method: str, params: dict[str, Any], error: type[ApiError], message: str) -> None:
     with pytest.raises(error) as info:
@@ -249,14 +291,14 @@ def test_defaults_and_what_a_client_sends() -> None:
     assert api.NoParams.from_obj({"anything": 1}).to_obj() == {}
     report = api.AttendanceReportParams.from_obj({"course": "CS101", "session": "x", "semester": "y"})
     assert (report.threshold, report.consecutive) == (75.0, 3)
-    imported = api.RosterImportParams.from_obj({"course": "CS101", "students": [{"student_id": "U1", "name": "A"}]})
-    assert imported == api.RosterImportParams("CS101", (RosterEntry("U1", "A"),))
+    imported = RosterImportParams.from_obj({"course": "CS101", "students": [{"student_id": "U1", "name": "A"}]})
+    assert imported == RosterImportParams("CS101", (RosterEntry("U1", "A"),))
     assert imported.to_obj() == {"course": "CS101", "students": [{"student_id": "U1", "name": "A"}]}
-    twice = api.RosterImportParams.from_obj({"course": "CS101", "students": [
+    twice = RosterImportParams.from_obj({"course": "CS101", "students": [
         {"student_id": "U1", "name": "A"}, {"student_id": "U2", "name": "B"}, {"student_id": "U1", "name": "C"}]})
     assert twice.students == (RosterEntry("U1", "C"), RosterEntry("U2", "B"))  # an id given twice: the last wins
-    assert api.CourseSetParams.from_obj({"course": "CS101"}).to_obj() == {"course": "CS101"}
-    assert api.AttendanceMarkParams.from_obj({"session_id": 1, "student_id": "U1", "status": "late"}).note == ""
+    assert CourseSetParams.from_obj({"course": "CS101"}).to_obj() == {"course": "CS101"}
+    assert AttendanceMarkParams.from_obj({"session_id": 1, "student_id": "U1", "status": "late"}).note == ""
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -302,3 +344,23 @@ def test_numbers_keep_their_json_type() -> None:
 def test_a_result_that_cannot_be_read_is_refused(method: str, obj: dict[str, Any]) -> None:
     with pytest.raises(Rejected):
         api.METHODS[method].result.from_obj(obj)
+
+
+def test_a_big_import_is_split_into_requests_under_the_payload_limit_each_series_whole() -> None:
+    weeks = tuple(range(1_790_000_000, 1_790_000_000 + 40 * 604800, 604800))
+    series = [Series(f"ev-{i}", "CS101", "Intro", "LT2", "", 3600, weeks) for i in range(60)]
+    batches = split_import("2024/2025", "1st Semester", series)
+    assert len(batches) > 1 and [s for b in batches for s in b.series] == series
+    assert all(len(json.dumps(b.to_obj(), separators=(",", ":"))) <= 8192 - 1024 for b in batches)
+    assert all(TimetableImportParams.from_obj(b.to_obj()) == b for b in batches)
+    # MAX_STARTS keeps a series under the limit; a smaller budget shows the refusal
+    huge = Series("big", "CS101", "Intro", "LT2", "", 3600, tuple(range(1_790_000_000, 1_790_000_400)))
+    assert len(split_import("2024/2025", "1st Semester", [huge])) == 1
+    with pytest.raises(BadRequest, match="series 'big' \\(CS101\\) has too many lectures for one request"):
+        split_import("2024/2025", "1st Semester", [huge], budget=4000)
+
+
+def test_a_series_reads_its_starts_in_any_order_and_a_uid_given_twice_is_read_twice() -> None:
+    params = TimetableImportParams.from_obj({"session": "x", "semester": "y",
+                                             "series": [SERIES | {"starts": [3, 1, 2]}, SERIES]})
+    assert [s.starts for s in params.series] == [(1, 2, 3), (1, 2)]  # the store upserts them in turn: the last wins

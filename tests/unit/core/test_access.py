@@ -8,7 +8,7 @@ from controller.contract.requests import METHODS
 from controller.contract.roles import Role
 from controller.core.access import PERMISSIONS, Grant, grant, owns, refusal
 
-READS = {"devices.list", "session.list", "courses.list"}
+READS = {"devices.list", "session.list", "courses.list", "timetable.list"}
 
 
 def allowed(role: Role) -> set[str]:
@@ -30,6 +30,7 @@ def test_an_operator_reads_the_fleet_and_nothing_else() -> None:
     assert grant(Role.OPERATOR, "attendance.list") is Grant.NONE  # no student data
     assert grant(Role.OPERATOR, "roster.list") is Grant.NONE
     assert grant(Role.OPERATOR, "attendance.mark") is Grant.NONE
+    assert grant(Role.OPERATOR, "timetable.import") is Grant.NONE
 
 
 def test_a_lecturer_starts_sessions_and_touches_only_its_own() -> None:
@@ -39,7 +40,8 @@ def test_a_lecturer_starts_sessions_and_touches_only_its_own() -> None:
     for method in own:
         assert grant(Role.LECTURER, method) is Grant.OWN, method
     assert allowed(Role.LECTURER) == READS | own | {"session.start"}
-    for method in ("stats", "device.list", "device.set", "device.retire", "device.forget"):
+    for method in ("stats", "device.list", "device.set", "device.retire", "device.forget", "timetable.import",
+                   "timetable.remove"):
         assert grant(Role.LECTURER, method) is Grant.NONE, method
 
 
