@@ -60,6 +60,12 @@ class SessionAlreadyEnded(ApiError):
     code = "session_ended"
 
 
+class SessionRunning(ApiError):
+    """A session of the course is already running, started by the timetable."""
+
+    code = "session_running"
+
+
 class StoreError(FleetError):
     """The database failed (unreachable, locked, refused a write); the message is one line."""
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import func, update
 from sqlmodel import Session, col, delete, select
 
 from controller.adapters.database import Database
-from controller.adapters.tables import Course, LectureRow, lecture_value
+from controller.adapters.tables import Course, FleetSession, LectureRow, lecture_value
 from controller.contract.timetable import (
     LECTURE_STATES,
     Lecture,
@@ -123,6 +124,26 @@ def set_state(s: Session, lecture_id: int, state: str, session_id: int | None, e
     return lecture_value(row)
 
 
+def settle(s: Session, now: float) -> list[Lecture]:
+    """Lectures whose time is over without a session become `missed` (returned, to be said once);
+    started ones whose session has ended become `ended`."""
+    missed = list(s.exec(select(LectureRow).where(col(LectureRow.state).in_(_WAITING), LectureRow.ends_at <= now)))
+    for row in missed:
+        row.state = "missed"
+    over = select(FleetSession.id).where(col(FleetSession.active).is_(False))
+    s.execute(update(LectureRow).where(col(LectureRow.state) == "started", col(LectureRow.session_id).in_(over))
+              .values(state="ended"))
+    s.flush()
+    return [lecture_value(row) for row in missed]
+
+
+def counts(s: Session, now: float) -> dict[str, int]:
+    """Lectures not yet over, by state."""
+    rows = s.exec(select(LectureRow.state, func.count()).where(LectureRow.ends_at > now).group_by(
+        col(LectureRow.state)))
+    return {state: n for state, n in rows}
+
+
 class TimetableStore(Database):
     """The store's timetable methods, one transaction each (`controller.adapters.store.Store`)."""
 
@@ -150,3 +171,13 @@ class TimetableStore(Database):
                           error: str | None = None) -> Lecture:
         with self._writing() as s:
             return set_state(s, lecture_id, state, session_id, error)
+
+    def settle_lectures(self, now: float) -> list[Lecture]:
+        """Close the lectures the clock has passed (`settle`): the newly missed are returned."""
+        with self._writing() as s:
+            return settle(s, now)
+
+    def lecture_counts(self, now: float) -> dict[str, int]:
+        """Lectures not yet over, by state (the metrics' `fleet_lectures`)."""
+        with self._reading() as s:
+            return counts(s, now)

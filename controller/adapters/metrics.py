@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from controller.contract.results import StatsResult
+from controller.contract.timetable import LECTURE_STATES
 from controller.core.census import DeviceCounts, SessionCounts
 
 CHECKIN_RESULTS = ("stored", "duplicate")
@@ -37,6 +38,8 @@ class Reading:
     stats: StatsResult
     connected: bool
     last_tick: float | None
+    lectures: Mapping[str, int] | None = None
+    """Timetabled lectures not yet over, by state (None: the database could not say)."""
 
 
 class Metrics:
@@ -85,6 +88,10 @@ class _FleetCollector(Collector):
         if reading.sessions is not None:
             yield _labelled(GaugeMetricFamily("fleet_sessions", "Active sessions by state.", labels=["state"]),
                             _fields(reading.sessions))
+        if reading.lectures is not None:
+            yield _labelled(GaugeMetricFamily("fleet_lectures", "Timetabled lectures not yet over, by state "
+                                              "(no_device: due, and no device free in its room).", labels=["state"]),
+                            {state: reading.lectures.get(state, 0) for state in sorted(LECTURE_STATES)})
         yield from _stats(reading.stats)
         yield GaugeMetricFamily("fleet_broker_connected", "1 while connected to the broker.",
                                 value=1 if reading.connected else 0)

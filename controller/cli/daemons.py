@@ -94,6 +94,8 @@ def controller(
         "no past sessions (90m, 2h).")] = "2h",
     max_session: Annotated[str, typer.Option(
         envvar="FLEET_MAX_SESSION", help="The longest a session may last; the controller ends it then.")] = "4h",
+    lead: Annotated[str, typer.Option(
+        envvar="FLEET_LEAD", help="Start a timetabled lecture's session this long before it begins.")] = "5m",
 ) -> None:
     """Run the controller daemon in the foreground (SIGTERM or Ctrl-C stops it cleanly)."""
     from dataclasses import replace
@@ -108,7 +110,7 @@ def controller(
         require_approval=require_approval, max_device_rate=max_device_rate, request_rate=request_rate,
         request_burst=request_burst, max_packet_bytes=max_packet, acl_file=acl_file, metrics_port=metrics_port,
         metrics_host=metrics_host, default_session_s=_length("--default-session", default_session),
-        max_session_s=_length("--max-session", max_session))
+        max_session_s=_length("--max-session", max_session), lead_s=max(0.0, clock.seconds(lead)))
     if shared_group:
         settings = replace(settings, shared_group=shared_group, flush_s=2.0, resync_s=5.0)
     ensure_sqlite_dir(settings.db_url)

@@ -40,7 +40,7 @@ def build(held: Sequence[SessionRecord], checkins: Sequence[CheckinRecord], *, r
     per_session: dict[int, set[str]] = defaultdict(set)
     for c in checkins:
         per_session[c.session_id].add(c.student_id)
-    sessions = [attendance.Held(h.id, h.started_at) for h in held]
+    sessions = [attendance.Held(h.id, h.begins_at or h.started_at) for h in held]  # late counts from the lecture
     held_ids = {h.id for h in held}
     in_force = attendance.latest_marks(m for m in marks if m.session_id in held_ids)
     names = {r.student_id: r.name for r in roster}

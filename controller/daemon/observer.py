@@ -97,15 +97,16 @@ class Observer:
         # the database is read before the lock is taken: a slow one must not hold heartbeats up
         try:
             sessions: census.SessionCounts | None = census.session_counts(self._store.sessions(active_only=True))
+            lectures: dict[str, int] | None = self._store.lecture_counts(self._clock())
         except StoreError as exc:
-            log.warning("metrics without session counts: %s", exc)
-            sessions = None
+            log.warning("metrics without session and lecture counts: %s", exc)
+            sessions = lectures = None
         if not self._lock.acquire(timeout=SCRAPE_LOCK_S):
             raise FleetError(f"the controller's lock was not free within {SCRAPE_LOCK_S:g} s")
         try:
             now, fleet = self._clock(), self._fleet
             devices = census.device_counts(list(fleet.live), fleet.live.online_ids(now), fleet.busy(),
                                            fleet.inventory(), now)
-            return Reading(devices, sessions, self._stats.result(), self._connected(), self.last_tick)
+            return Reading(devices, sessions, self._stats.result(), self._connected(), self.last_tick, lectures)
         finally:
             self._lock.release()

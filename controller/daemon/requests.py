@@ -81,13 +81,12 @@ from controller.core import access, schedule, views
 from controller.core.fleet import Fleet
 from controller.core.ratelimit import Buckets
 from controller.core.values import DeviceEntry
-from controller.daemon import failpoints
 from controller.daemon.effects import Applier
 from controller.daemon.roles import RoleTable
 from controller.daemon.schedule import Schedule
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
-from controller.errors import ApiError, BadRequest, Forbidden, Rejected, SessionAlreadyEnded, StoreError
+from controller.errors import ApiError, BadRequest, Forbidden, Rejected, SessionAlreadyEnded, SessionRunning, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -202,16 +201,13 @@ class Requests:
     # --- sessions ---------------------------------------------------------------------------------
 
     def session_start(self, start: SessionStartParams, request: Request, now: float) -> SessionStarted:
-        self.applier.note_transitions(now)
-        order = self.fleet.candidates(start.room, start.any_room, start.device, now)
-        started = self.store.start_session(start, order, self.fleet.reported(), now, started_by=request.sender,
-                                           ends_at=self.schedule.end_of(start, now))
-        failpoints.hit("after_claim_commit")
+        timetabled = self.schedule.timetabled(start.course)
+        if timetabled is not None:
+            ends = time.strftime("%H:%M", time.localtime(timetabled.ends_at or now))
+            raise SessionRunning(f"{start.course} is in session {timetabled.id}, which the timetable started and ends "
+                                 f"at {ends}: its students check in there (fleet session show {timetabled.id})")
+        started = self.schedule.start(start, now, started_by=request.sender, ends_at=self.schedule.end_of(start, now))
         row, first = started.session, started.desired[0]
-        log.info("session %d (%s %s %s) started by %s on %s as %s, config version %d", row.id, row.course_code,
-                 row.academic_session, row.semester, row.started_by, ", ".join(row.devices), row.ssid,
-                 first.config.version)
-        self.applier.apply(self.fleet.started(started.desired, start.failover_grace_s), now)
         return SessionStarted(row.id, first.device_id, first.config, row.devices, row.ends_at or now)
 
     def session_end(self, params: SessionParams, _request: Request, now: float) -> SessionEnded:

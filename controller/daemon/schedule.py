@@ -1,29 +1,42 @@
-"""Sessions on the clock: each gets its end when it starts (`core.schedule`), and the controller ends
-those whose end has come, whether or not anybody asks.
+"""Sessions on the clock: each gets its end when it starts (`core.schedule`), the controller ends those
+whose end has come, and it starts the timetable's lectures by itself.
 
-Level-based: every `schedule_s` it asks the database which running sessions are due, so an end moved
-by another controller, or missed while this one was down, is acted on all the same; two controllers
-ending one session both try, and the second finds it ended.
+Level-based: every `schedule_s` it asks the database which running sessions are due to end and which
+lectures are due to start (`lead_s` before they begin, until they end), so an end moved by another
+controller, a timetable imported a minute ago, or a lecture that came due while no controller ran is
+acted on by whichever controller runs next. Two controllers acting on one session or lecture both
+try; the claim and the end are conditional, so the second finds the work done.
+
+A lecture's session: its course, room and times from the timetable, as many devices as its roster
+needs, started by the user `timetable`. No device free in the room: the lecture is `no_device`
+(logged once, counted in the metrics) and retried every tick until it ends (then `missed`). A session
+of the course already running (a lecturer started it by hand) is adopted instead of a second one.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 from controller.adapters.store import Store
 from controller.contract.requests import SessionStartParams
+from controller.contract.timetable import Lecture
 from controller.core import schedule
 from controller.core.fleet import Fleet
-from controller.core.values import Ended
+from controller.core.values import Ended, SessionRecord, Started
+from controller.daemon import failpoints
 from controller.daemon.effects import Applier
 from controller.daemon.settings import ControllerSettings
-from controller.errors import SessionAlreadyEnded, UnknownSession
+from controller.errors import ApiError, NoDeviceAvailable, NotEnoughDevices, SessionAlreadyEnded, UnknownSession
 
 log = logging.getLogger(__name__)
 
+TIMETABLE_USER: Final = "timetable"
+"""Who started a session the timetable started (its `started_by`)."""
+
 
 class Schedule:
-    """Ends sessions: on request, and by the clock."""
+    """Starts and ends sessions: on request, and by the clock and the timetable."""
 
     def __init__(self, applier: Applier, settings: ControllerSettings) -> None:
         self._applier = applier
@@ -32,11 +45,28 @@ class Schedule:
         self._settings = settings
         self._next = 0.0
 
+    # --- one session ------------------------------------------------------------------------------
+
     def end_of(self, start: SessionStartParams, now: float) -> float:
         """When a session starting now ends: as asked, else after its course's usual length."""
         usual = schedule.usual_length(self._store.usual_lengths(start.course), self._settings.default_session_s)
         return schedule.end_of(now, until=start.until, duration_s=start.duration_s, usual_s=usual,
                                max_s=self._settings.max_session_s)
+
+    def start(self, params: SessionStartParams, now: float, *, started_by: str, ends_at: float,
+              begins_at: float | None = None) -> Started:
+        """Claim the session's devices (`Fleet.candidates`, the store's claim) and publish their configs."""
+        self._applier.note_transitions(now)
+        order = self._fleet.candidates(params.room, params.any_room, params.device, now)
+        started = self._store.start_session(params, order, self._fleet.reported(), now, started_by=started_by,
+                                            ends_at=ends_at, begins_at=begins_at)
+        failpoints.hit("after_claim_commit")
+        row, first = started.session, started.desired[0]
+        log.info("session %d (%s %s %s) started by %s on %s as %s, config version %d", row.id, row.course_code,
+                 row.academic_session, row.semester, row.started_by, ", ".join(row.devices), row.ssid,
+                 first.config.version)
+        self._applier.apply(self._fleet.started(started.desired, params.failover_grace_s), now)
+        return started
 
     def end(self, session_id: int, now: float) -> Ended:
         """End a session: every device still serving it goes idle, its waiters are answered."""
@@ -44,8 +74,15 @@ class Schedule:
         self._applier.apply(self._fleet.ended(session_id, ended.idle), now)
         return ended
 
+    def timetabled(self, course: str) -> SessionRecord | None:
+        """The running session of `course` the timetable started, if there is one."""
+        return next((s for s in self._store.sessions(active_only=True)
+                     if s.course_code == course and s.started_by == TIMETABLE_USER), None)
+
+    # --- the clock --------------------------------------------------------------------------------
+
     def tick(self, now: float) -> None:
-        """End the sessions whose end has come (every `schedule_s`)."""
+        """End the sessions whose end has come and start the lectures due (every `schedule_s`)."""
         if now < self._next:
             return
         self._next = now + self._settings.schedule_s
@@ -54,5 +91,40 @@ class Schedule:
                 ended = self.end(session_id, now)
             except (SessionAlreadyEnded, UnknownSession):  # another controller was first
                 continue
-            late = now - (ended.session.ends_at or now)
-            log.info("session %d reached its end (%.0f s ago) and was ended", session_id, late)
+            log.info("session %d reached its end (%.0f s ago) and was ended", session_id,
+                     now - (ended.session.ends_at or now))
+        for lecture in self._store.due_lectures(now, self._settings.lead_s):
+            self._start_lecture(lecture, now)
+        for lecture in self._store.settle_lectures(now):
+            log.warning("lecture %d (%s in %s) ended without a session: %s", lecture.id, lecture.course,
+                        lecture.room, lecture.error or "no device was free")
+
+    def _start_lecture(self, lecture: Lecture, now: float) -> None:
+        running = next((s for s in self._store.sessions(active_only=True) if s.course_code == lecture.course), None)
+        if running is not None:  # a lecturer was first: that session serves the lecture
+            if (running.ends_at or 0) < lecture.ends_at:
+                self._store.set_session_end(running.id, lecture.ends_at)
+            self._store.set_lecture_state(lecture.id, "started", running.id)
+            log.info("lecture %d (%s) adopted session %d, already running", lecture.id, lecture.course, running.id)
+            return
+        students = len(self._store.rosters.roster(lecture.course)) or None
+        params = SessionStartParams(course=lecture.course, title=lecture.title or None, session=lecture.session,
+                                    semester=lecture.semester, lecturer=lecture.lecturer, room=lecture.room or None,
+                                    students=students, anyway=True)
+        try:
+            started = self.start(params, now, started_by=TIMETABLE_USER, ends_at=lecture.ends_at,
+                                 begins_at=lecture.starts_at)
+        except (NoDeviceAvailable, NotEnoughDevices) as exc:
+            if lecture.state != "no_device":
+                log.warning("lecture %d (%s in %s) has no device: %s; retrying until it ends", lecture.id,
+                            lecture.course, lecture.room, exc.message)
+            self._store.set_lecture_state(lecture.id, "no_device", None, exc.message)
+            return
+        except ApiError as exc:  # the timetable asks for what the controller refuses: said once, kept waiting
+            if lecture.error != exc.message:
+                log.warning("lecture %d (%s) cannot start: %s", lecture.id, lecture.course, exc.message)
+                self._store.set_lecture_state(lecture.id, lecture.state, None, exc.message)
+            return
+        self._store.set_lecture_state(lecture.id, "started", started.session.id)
+        log.info("lecture %d (%s in %s) started as session %d", lecture.id, lecture.course, lecture.room,
+                 started.session.id)

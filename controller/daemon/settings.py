@@ -63,7 +63,10 @@ class ControllerSettings:
     max_session_s: float = MAX_SESSION_S
     """The longest a session may last: longer requests are refused, defaults capped."""
     schedule_s: float = 5.0
-    """How often the controller looks for sessions whose end has come."""
+    """How often the controller looks for sessions whose end has come and lectures due to start."""
+    lead_s: float = 300.0
+    """A timetabled lecture's session starts this long before it begins (the access point is up when
+    students walk in)."""
 
 
 def ensure_sqlite_dir(db_url: str) -> None:

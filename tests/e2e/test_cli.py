@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as time_of_day
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -248,6 +248,40 @@ def test_a_timetable_imported_listed_and_removed(fleet: Fleet, running: subproce
     wednesdays = [x["starts_at"] for x in fleet.json("timetable", "list")["lectures"]]  # type: ignore[index]
     assert wednesdays == [int(datetime.combine(first + timedelta(days=2 + 7 * i), time_of_day(14), LONDON).timestamp())
                           for i in range(3)]
+
+
+def test_a_lecture_a_minute_ahead_starts_applies_and_ends_on_its_own(fleet: Fleet, running: subprocess.Popen[bytes],
+                                                                   tmp_path: Path) -> None:
+    """Real minutes: a one-minute lecture imported from an .ics, its session started by the
+    controller (the lecture is within its 5-minute lead), applied by a simulated device in its room,
+    and ended by the controller at the lecture's end; nobody types a session command."""
+    device = sorted(d["id"] for d in fleet.json("devices")["devices"])[0]  # type: ignore[union-attr]
+    assert fleet("device", "set", device, "--room", "LT9").returncode == 0
+    begins = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=10)
+    stamp = "%Y%m%dT%H%M%SZ"
+    lecture = tmp_path / "now.ics"
+    lecture.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+                       f"UID:now@test\r\nDTSTAMP:{begins:{stamp}}\r\nSUMMARY:PH100 Physics\r\nLOCATION:LT9\r\n"
+                       f"DTSTART:{begins:{stamp}}\r\nDURATION:PT1M\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    imported = fleet.json("timetable", "import", str(lecture), "--session", "2024/2025", "--semester", "1st")
+    assert imported == {"added": 1, "removed": 0, "kept": 0}
+
+    def session() -> dict[str, object] | None:
+        rows = fleet.json("session", "list")["sessions"]
+        return next((r for r in rows if r["course"] == "PH100"), None)  # type: ignore[union-attr, index]
+
+    deadline = time.monotonic() + 30
+    while (row := session()) is None or not row["applied"]:
+        assert time.monotonic() < deadline, f"the lecture's session did not start and apply: {row}"
+        time.sleep(0.5)
+    assert row["devices"] == [device] and row["ends_at"] == int(begins.timestamp()) + 60
+    deadline = time.monotonic() + 90
+    while (row := session()) is not None and row["active"]:
+        assert time.monotonic() < deadline, "the lecture's session did not end at the lecture's end"
+        time.sleep(1.0)
+    assert row is not None and float(row["ended_at"]) >= begins.timestamp() + 60  # type: ignore[arg-type]
+    [lecture_row] = fleet.json("timetable", "list", "--all")["lectures"]  # type: ignore[misc]
+    assert lecture_row["state"] == "ended"  # type: ignore[index]
 
 
 def test_a_bad_topic_root_is_one_line() -> None:
