@@ -1,5 +1,5 @@
 """Times as a lecturer types them: durations (`90m`, `1h30m`, `-15m`) and wall-clock ends (`11:30`,
-`2026-12-02 11:30`) in the zone the CLI shows times in (`FLEET_TIMEZONE`, else the machine's own).
+`2026-12-02 11:30`) in the zone the CLI shows times in (`FLEET_ZONE`, else the machine's own).
 
 A bad value is a FleetError: one line from `friendly`, never a traceback.
 """
@@ -8,26 +8,30 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from controller.errors import FleetError
 
-ENV_ZONE: Final = "FLEET_TIMEZONE"
+ENV_ZONE: Final = "FLEET_ZONE"
 _DURATION_RE: Final = re.compile(r"(?P<sign>[-+]?)(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?:in)?)?(?:(?P<s>\d+)s)?")
 
 
-def zone() -> tzinfo:
-    """The zone times are typed and shown in: FLEET_TIMEZONE (an IANA name), else the machine's."""
-    name = os.environ.get(ENV_ZONE)
-    if not name:
-        local = datetime.now().astimezone().tzinfo
-        return local if local is not None else ZoneInfo("UTC")
+def zone(name: str | None = None) -> tzinfo:
+    """The named zone, else FLEET_ZONE's, else $TZ's, else this machine's (/etc/localtime), else UTC:
+    a zone with its rules (a 10:00 lecture stays 10:00 across a daylight-saving change), not an offset."""
+    name = name or os.environ.get(ENV_ZONE) or os.environ.get("TZ", "").lstrip(":") or None
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise FleetError(f"unknown time zone {name!r}: give an IANA name such as Europe/London") from None
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise FleetError(f"{ENV_ZONE}={name!r} is not a time zone (e.g. Europe/London)") from exc
+        with open("/etc/localtime", "rb") as local:
+            return ZoneInfo.from_file(local, key="localtime")
+    except (OSError, ValueError):
+        return UTC
 
 
 def seconds(text: str) -> float:

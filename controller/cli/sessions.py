@@ -58,7 +58,7 @@ def session_start(
     anyway: Annotated[bool, typer.Option(
         "--anyway", help="With --students/--devices: start on the free devices when there are fewer.")] = False,
     until: Annotated[str | None, typer.Option(
-        help="End the session then: 11:30 (the next 11:30) or 2026-12-02 11:30, in FLEET_TIMEZONE or local time.")]
+        help="End the session then: 11:30 (the next 11:30) or 2026-12-02 11:30, in FLEET_ZONE or local time.")]
     = None,
     duration: Annotated[str | None, typer.Option(
         help="End the session after this long: 90m, 1h30m. Neither: the course's usual length (at most the "

@@ -3,17 +3,15 @@ and kept by the running controller, which starts and ends their sessions."""
 
 from __future__ import annotations
 
-import os
 import time
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
 from controller.adapters.calendar import Timetable, Window, read_timetable
-from controller.cli import ui
+from controller.cli import clock, ui
 from controller.cli.common import (
     JsonOpt,
     WideOpt,
@@ -38,24 +36,9 @@ app = typer.Typer(help="The timetable: lectures whose sessions the controller st
                   no_args_is_help=True)
 
 ZoneOpt = Annotated[str | None, typer.Option(
-    "--zone", envvar="FLEET_ZONE", show_default=False,
+    "--zone", envvar=clock.ENV_ZONE, show_default=False,
     help="The controller's time zone (IANA name, e.g. Europe/London): CSV and floating times are in it, and "
          "lists show it. Default: this machine's.")]
-
-
-def zone_of(name: str | None) -> tzinfo:
-    """The named zone, else $TZ's, else this machine's (/etc/localtime), else UTC."""
-    name = name or os.environ.get("TZ", "").lstrip(":") or None
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise FleetError(f"unknown time zone {name!r}: give an IANA name such as Europe/London") from None
-    try:
-        with open("/etc/localtime", "rb") as local:
-            return ZoneInfo.from_file(local, key="localtime")
-    except (OSError, ValueError):
-        return UTC
 
 
 def _date(value: str | None, flag: str) -> date | None:
@@ -97,7 +80,7 @@ def timetable_import(
 ) -> None:
     """Import a timetable: each event (or CSV row) replaces its lectures not yet started; those started or
     over are kept, so importing the file again after a change is safe."""
-    timetable = _read(file, zone_of(zone), _date(from_, "--from"), _date(to, "--to"))
+    timetable = _read(file, clock.zone(zone), _date(from_, "--from"), _date(to, "--to"))
     for skipped in timetable.skipped:
         err.print(f"[yellow]skipped:[/] {skipped}", highlight=False, soft_wrap=True)
     batches = split_import(session, semester, timetable.series)
@@ -134,7 +117,7 @@ def timetable_list(
 ) -> None:
     """Lectures, earliest first, in the controller's time zone: those not over yet (--week: this week's,
     --all: every one)."""
-    local = zone_of(zone)
+    local = clock.zone(zone)
     now = time.time()
     if week:
         params = TimetableListParams(*_this_week(local, now), course=course)

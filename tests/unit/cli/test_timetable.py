@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from controller.cli.timetable import _this_week, zone_of
+from controller.cli.clock import zone as zone_of
+from controller.cli.timetable import _this_week
 from controller.errors import FleetError
 
 LONDON = ZoneInfo("Europe/London")
