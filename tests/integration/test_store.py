@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -36,21 +35,6 @@ from controller.errors import (
     UnknownSession,
 )
 from tests.databases import throwaway_postgres
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = Store(f"sqlite:///{tmp_path / 'fleet.db'}")
-        yield s
-        s.close()
-        return
-    with throwaway_postgres() as url:
-        s = Store(url)
-        try:
-            yield s
-        finally:
-            s.close()
 
 REQUEST = SessionStartParams("CS101", "Intro", "2024/2025", "1st Semester", "alice")
 

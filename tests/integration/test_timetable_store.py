@@ -3,9 +3,6 @@ import upserts by uid and keeps what the scheduler started, remove, due lectures
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from controller.adapters.store import Store
@@ -17,26 +14,10 @@ from controller.contract.timetable import (
     TimetableRemoveParams,
 )
 from controller.errors import StoreError
-from tests.databases import throwaway_postgres
 
 WEEK = 7 * 86400
 T0 = 1_790_000_000  # a Monday-ish instant; only differences matter
 HOUR = 3600
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = Store(f"sqlite:///{tmp_path / 'fleet.db'}")
-        yield s
-        s.close()
-        return
-    with throwaway_postgres() as url:
-        s = Store(url)
-        try:
-            yield s
-        finally:
-            s.close()
 
 
 def weekly(uid: str = "ev-1", *, weeks: int = 4, room: str = "LT2", course: str = "CS101",
