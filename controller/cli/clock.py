@@ -1,5 +1,6 @@
-"""Times as a lecturer types them: durations (`90m`, `1h30m`, `-15m`) and wall-clock ends (`11:30`,
-`2026-12-02 11:30`) in the zone the CLI shows times in (`FLEET_ZONE`, else the machine's own).
+"""Times as a lecturer types them and as the CLI shows them: durations (`90m`, `1h30m`, `-15m`; a bare
+number is minutes), wall-clock ends (`11:30`, `2026-12-02 11:30`), and every instant shown or written
+(`local`, `stamp`, `shown`), all in one zone (`FLEET_ZONE`, else $TZ, else the machine's own).
 
 A bad value is a FleetError: one line from `friendly`, never a traceback.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import cache
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,11 +29,28 @@ def zone(name: str | None = None) -> tzinfo:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             raise FleetError(f"unknown time zone {name!r}: give an IANA name such as Europe/London") from None
+    return _machine_zone()
+
+
+@cache
+def _machine_zone() -> tzinfo:
+    """/etc/localtime as a zone, else UTC: read once, as every time shown (a table cell) asks for it."""
     try:
         with open("/etc/localtime", "rb") as local:
             return ZoneInfo.from_file(local, key="localtime")
     except (OSError, ValueError):
         return UTC
+
+
+def local(ts: float, tz: tzinfo | None = None) -> datetime:
+    """An instant (epoch seconds) as a wall-clock time in `tz`, else in the CLI's zone: every time the
+    CLI shows or writes is formatted from this."""
+    return datetime.fromtimestamp(ts, zone() if tz is None else tz)
+
+
+def stamp(ts: float | None) -> str:
+    """An instant as `2026-12-02 11:30:05` in the CLI's zone; `-` for none."""
+    return "-" if ts is None else local(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def seconds(text: str) -> float:
@@ -72,6 +91,6 @@ def shown(ts: float | None) -> str:
     """An instant as `11:30` when today, else `2026-12-02 11:30`, in the CLI's zone."""
     if ts is None:
         return "-"
-    tz = zone()
-    when = datetime.fromtimestamp(ts, tz)
-    return when.strftime("%H:%M") if when.date() == datetime.now(tz).date() else when.strftime("%Y-%m-%d %H:%M")
+    when = local(ts)
+    today = datetime.now(when.tzinfo).date()
+    return when.strftime("%H:%M") if when.date() == today else when.strftime("%Y-%m-%d %H:%M")

@@ -2,7 +2,8 @@
 
 Every function is a pure function of a data snapshot (a typed request API result,
 `controller.contract.results`), so the live view and the one-shot commands draw the same thing and
-tests render them to a string.
+tests render them to a string. Times are drawn by `clock`, in the CLI's one zone (`clock.zone()`:
+FLEET_ZONE, else $TZ, else the machine's); a test sets FLEET_ZONE to choose it.
 
 Tables degrade as kubectl's do: each column has a priority; identifiers, SSIDs and states (priority
 0) are always shown and never cut, the others drop (least important first) when the rows would not
@@ -13,10 +14,9 @@ keeps every column whatever the width (the rows may then run past it).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Final, Protocol
 
 from rich import box
@@ -25,6 +25,7 @@ from rich.console import Console, ConsoleOptions, Group, JustifyMethod, Renderab
 from rich.table import Table
 from rich.text import Text
 
+from controller.cli import clock
 from controller.contract.messages import AP_SLOTS
 from controller.contract.report import (
     CONSECUTIVE_ABSENCES,
@@ -132,10 +133,6 @@ def ago(ts: float | None, now: float) -> str:
     if seconds < 86400:
         return f"{seconds // 3600}h ago"
     return f"{seconds // 86400}d ago"
-
-
-def stamp(ts: float | None) -> str:
-    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def _dash(value: object) -> str:
@@ -257,8 +254,8 @@ def _devices(session: SessionRow) -> str:
 
 def sessions_table(sessions: Sequence[SessionRow], *, wide: bool = False) -> Grid:
     rows = [(str(s.session_id), s.course, s.session, s.semester, s.lecturer or "-", _devices(s),
-             _dash(s.moved_from if s.moves else None), s.ssid, _status(s), str(s.checkins), stamp(s.started_at),
-             stamp(s.ends_at) if s.active else "-")
+             _dash(s.moved_from if s.moves else None), s.ssid, _status(s), str(s.checkins), clock.stamp(s.started_at),
+             clock.stamp(s.ends_at) if s.active else "-")
             for s in sessions]
     return grid(SESSION_COLUMNS, rows, title="Sessions", wide=wide)
 
@@ -307,9 +304,9 @@ def session_view(shown: SessionShown, now: float, *, wide: bool = False) -> Rend
     s = shown.session
     head = Text.assemble((f"Session {s.session_id}", "bold"), f" · {s.course} {s.title} · {s.session} {s.semester}",
                          f" · room {_dash(s.room)} · ", _status(s))
-    end = (f"ended {stamp(s.ended_at)}" if s.ended_at is not None
-           else f"running {ago(s.started_at, now)[:-4]}, ends {stamp(s.ends_at)}")
-    facts = Text(f"Wi-Fi {s.ssid} · started {stamp(s.started_at)} · {end}")
+    end = (f"ended {clock.stamp(s.ended_at)}" if s.ended_at is not None
+           else f"running {ago(s.started_at, now)[:-4]}, ends {clock.stamp(s.ends_at)}")
+    facts = Text(f"Wi-Fi {s.ssid} · started {clock.stamp(s.started_at)} · {end}")
     minutes = shown.bucket_s // 60
     rejected = f", {shown.rejected} rejected" if shown.rejected else ""
     counts = Text.assemble((f"{s.checkins} check-ins", "bold"), rejected,
@@ -318,7 +315,7 @@ def session_view(shown: SessionShown, now: float, *, wide: bool = False) -> Rend
     rows = [(d.device, _served_state(d),
              Text("applied ✓", style="green") if d.applied else Text("-" if d.left_why else "pending",
                                                                     style="" if d.left_why else "yellow"),
-             slots(d), str(d.checkins), stamp(d.joined_at), stamp(d.left_at)) for d in shown.devices]
+             slots(d), str(d.checkins), clock.stamp(d.joined_at), clock.stamp(d.left_at)) for d in shown.devices]
     parts: list[RenderableType] = [head, facts, counts, grid(SERVED_COLUMNS, rows, title="Devices", wide=wide)]
     warning = saturation(shown)
     if warning is not None and s.active:
@@ -332,11 +329,12 @@ REJECTED_COLUMNS: Final = (Column("student"), Column("device"), Column("reason")
 
 def attendance_table(result: AttendanceList, *, wide: bool = False) -> RenderableType:
     rows = [(str(i), Text(f"{r.student_id} ⚠ not on the roster", style="yellow") if r.on_roster is False
-             else r.student_id, r.device, stamp(r.received_at)) for i, r in enumerate(result.records, 1)]
+             else r.student_id, r.device, clock.stamp(r.received_at)) for i, r in enumerate(result.records, 1)]
     table = grid(ATTENDANCE_COLUMNS, rows, title=f"Attendance of session {result.session_id}", wide=wide)
     if not result.rejected:
         return table
-    bad = grid(REJECTED_COLUMNS, [(r.student_id, r.device, r.reason, stamp(r.received_at)) for r in result.rejected],
+    bad = grid(REJECTED_COLUMNS,
+               [(r.student_id, r.device, r.reason, clock.stamp(r.received_at)) for r in result.rejected],
                title="Rejected check-ins", wide=wide, title_style="bold red")
     return Group(table, bad)
 
@@ -375,7 +373,7 @@ def _inventory_status(d: InventoryRow) -> Text:
 
 
 def inventory_table(devices: Sequence[InventoryRow], now: float, *, wide: bool = False) -> Grid:
-    rows = [(d.device.id, _dash(d.operator_name), _dash(d.device.room), _inventory_status(d), stamp(d.first_seen),
+    rows = [(d.device.id, _dash(d.operator_name), _dash(d.device.room), _inventory_status(d), clock.stamp(d.first_seen),
              ago(d.device.last_seen, now), *health(d.device), slots(d.device)) for d in devices]
     return grid(INVENTORY_COLUMNS, rows, title="Device inventory", wide=wide)
 
@@ -419,7 +417,7 @@ def report_view(report: AttendanceReport, *, wide: bool = False) -> RenderableTy
     students = [(s.student_id, _dash(s.name), f"{s.attended}/{s.held}", f"{s.percent:.1f}", _bar(s.percent),
                  str(s.present), str(s.late), str(s.absent), str(s.excused), _warnings(report, s))
                 for s in report.students]
-    sessions = [(str(h.session_id), stamp(h.started_at), _dash(h.device), str(h.present),
+    sessions = [(str(h.session_id), clock.stamp(h.started_at), _dash(h.device), str(h.present),
                  str(h.flagged) if h.flagged else "-") for h in report.sessions]
     parts: list[RenderableType] = [grid(STUDENT_COLUMNS, students, title=title, wide=wide),
                                    grid(HEAD_COUNT_COLUMNS, sessions, title="Head count per session", wide=wide)]
@@ -449,7 +447,7 @@ def timetable_table(lectures: Sequence[Lecture], zone: tzinfo, *, wide: bool = F
     """Lectures in `zone`'s local time (its name in the title)."""
     rows = []
     for x in lectures:
-        start, end = datetime.fromtimestamp(x.starts_at, zone), datetime.fromtimestamp(x.ends_at, zone)
+        start, end = clock.local(x.starts_at, zone), clock.local(x.ends_at, zone)
         rows.append((str(x.id), start.strftime("%a %Y-%m-%d"), f"{start:%H:%M}-{end:%H:%M}", x.course, x.title,
                      x.room, x.lecturer or "-", Text(x.state, style=LECTURE_STYLES.get(x.state, "")),
                      _dash(x.session_id), x.error or "-"))

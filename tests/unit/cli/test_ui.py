@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from io import StringIO
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from rich.console import Console, RenderableType
 from rich.text import Text
 
-from controller.cli import ui
+from controller.cli import clock, ui
 from controller.contract.messages import AP_SLOTS
 from controller.contract.report import AttendanceReport
 from controller.contract.results import AttendanceList, DevicesList, InventoryRow, SessionRow
@@ -351,3 +353,31 @@ def test_the_timetable_is_drawn_in_the_controllers_zone() -> None:
     assert "Timetable (Europe/London)" in drawn
     assert "Mon 2026-10-19" in drawn and "Mon 2026-10-26" in drawn and drawn.count("10:00-11:00") == 2
     assert "no_device" in drawn and "no free device in LT2" in drawn
+
+
+@pytest.fixture
+def utc_machine_london_fleet(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A controller host on UTC (TZ=UTC, applied to the C library's localtime too) whose CLI is told
+    FLEET_ZONE=Europe/London."""
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setenv(clock.ENV_ZONE, "Europe/London")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_sessions_start_and_end_are_shown_in_fleet_zone_not_the_machines(utc_machine_london_fleet: None) -> None:
+    """`session start --until 11:30` in London ends at 10:30 UTC: list and show both say 11:30."""
+    started, ends = 1_792_400_400.0, 1_792_405_800.0  # Mon 19 Oct 2026 09:00 and 10:30 UTC: 10:00 and 11:30 BST
+    row = {"session_id": 4, "course": "CS101", "session": "2024/2025", "semester": "1st", "lecturer": "",
+           "ssid": "CS101_Attendance_2024_2025", "active": True, "applied": True, "started_at": started,
+           "ends_at": ends, "device": "dev-a"}
+    listed = text(ui.sessions_table(sessions_of([row]), wide=True))
+    shown = replace(shown_of([{"device": "dev-a"}]), session=sessions_of([row])[0])
+    drawn = text(ui.session_view(shown, ends - 60))
+    for out in (listed, drawn):
+        assert "2026-10-19 10:00:00" in out and "2026-10-19 11:30:00" in out
+        assert "09:00:00" not in out and "10:30:00" not in out
+    assert "started 2026-10-19 10:00:00" in drawn and "ends 2026-10-19 11:30:00" in drawn
+    assert clock.shown(ends).endswith("11:30")
