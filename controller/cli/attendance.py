@@ -3,17 +3,13 @@ CSV (plain, and Moodle's attendance import: `exports`), and a lecturer's manual 
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
-import time
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from controller.cli import exports, ui
+from controller.cli import clock, exports, ui
 from controller.cli.common import (
     JsonOpt,
     WideOpt,
@@ -35,17 +31,10 @@ app = typer.Typer(help="Check-ins of a session.", no_args_is_help=True)
 SessionIdArg = Annotated[int, typer.Argument(help="Session id.")]
 
 
-def _csv(header: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def _write(out_file: Path, text: str) -> None:
+    """The text as it is: UTF-8, its line endings untranslated (exports' LF on every platform)."""
     try:
-        out_file.write_text(text)
+        out_file.write_text(text, encoding="utf-8", newline="")
     except OSError as exc:
         raise FleetError(f"cannot write {out_file}: {exc.strerror}") from exc
 
@@ -73,9 +62,7 @@ def attendance_export(
     """The check-ins of a session as CSV."""
     with client(globals_of(ctx)) as fleet:
         result = fleet.attendance(session_id)
-    text = _csv(["session_id", "student_id", "device", "seq", "station_mac", "received_at"],
-                ([session_id, r.student_id, r.device, r.seq, r.station_mac or "",
-                  time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(r.received_at))] for r in result.records))
+    text = exports.checkins_csv(result, clock.zone())
     if out_file is None:
         sys.stdout.write(text)
         return
@@ -109,15 +96,15 @@ def attendance_report(
         result = fleet.report(AttendanceReportParams(course, session, semester, threshold, consecutive))
         emails = {r.student_id: r.email or "" for r in fleet.roster(course).students} if moodle else {}
     if out_file is not None:
-        _write(out_file, _csv(["student_id", "attended", "held", "percent", "flagged"],
-                              ([s.student_id, s.attended, s.held, s.percent, s.flagged] for s in result.students)))
+        _write(out_file, exports.summary_csv(result))
         err.print(f"{len(result.students)} students written to {out_file}")
     if csv_file is not None:
         _write(csv_file, exports.plain_csv(result))
         err.print(f"{len(result.students)} students written to {csv_file}")
     if moodle is not None:
+        zone = clock.zone()
         for session_id, started_at, text in exports.moodle_csvs(result, emails):
-            path = moodle.with_name(exports.moodle_name(moodle.stem, moodle.suffix, session_id, started_at))
+            path = moodle.with_name(exports.moodle_name(moodle.stem, moodle.suffix, session_id, started_at, zone))
             _write(path, text)
             err.print(f"session {session_id}: Moodle attendance import written to {path}")
     if as_json:

@@ -1,5 +1,13 @@
-"""A course's report as files a registrar or an LMS takes in. Pure: a report in, CSV text out.
+"""A session's check-ins and a course's report as files a registrar or an LMS takes in. Pure: a result
+(and the zone its times are written in) in, CSV text out.
 
+Every file is written by `to_csv`, one line ending for all: LF. RFC 4180 asks for CRLF, but every
+reader these files are for takes LF — Moodle's csv_import_reader turns `\r\n?` into `\n` before it
+parses, Excel, LibreOffice and Python's csv read either — while a CR left on each line's last field
+breaks the Unix tools `fleet attendance export` is piped into (cut, awk, `while read`).
+
+- `checkins_csv`: one row per check-in of a session (CHECKIN_COLUMNS), its time with its offset.
+- `summary_csv`: one row per student (SUMMARY_COLUMNS): attended, held, percent, shared-phone flags.
 - `plain_csv`: one row per student (PLAIN_COLUMNS): counts, percentage, warnings.
 - `moodle_csvs`: Moodle's Attendance activity (mod_attendance), "Import attendance" of one
   session (its marksessions import): a CSV per session with a user column the import maps by
@@ -13,12 +21,17 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Iterable, Sequence
+from datetime import tzinfo
 from typing import Final
 
+from controller.cli import clock
 from controller.contract.report import ABSENT, EXCUSED, LATE, PRESENT, AttendanceReport
+from controller.contract.results import AttendanceList
 
+LINE_END: Final = "\n"
+CHECKIN_COLUMNS: Final = ("session_id", "student_id", "device", "seq", "station_mac", "received_at")
+SUMMARY_COLUMNS: Final = ("student_id", "attended", "held", "percent", "flagged")
 PLAIN_COLUMNS: Final = ("student_id", "name", "enrolled", "present", "late", "absent", "excused", "held", "percent",
                         "warnings", "flagged")
 MOODLE_COLUMNS: Final = ("idnumber", "email", "status")
@@ -27,10 +40,22 @@ MOODLE_ACRONYMS: Final = {PRESENT: "P", LATE: "L", EXCUSED: "E", ABSENT: "A"}
 
 def to_csv(header: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator=LINE_END)
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def checkins_csv(result: AttendanceList, zone: tzinfo) -> str:
+    """A session's check-ins; `received_at` in `zone` with its offset (`2026-12-02T10:05:00+0000`)."""
+    return to_csv(CHECKIN_COLUMNS, ([result.session_id, r.student_id, r.device, r.seq, r.station_mac or "",
+                                     clock.local(r.received_at, zone).strftime("%Y-%m-%dT%H:%M:%S%z")]
+                                    for r in result.records))
+
+
+def summary_csv(report: AttendanceReport) -> str:
+    return to_csv(SUMMARY_COLUMNS, ([s.student_id, s.attended, s.held, s.percent, s.flagged]
+                                    for s in report.students))
 
 
 def plain_csv(report: AttendanceReport) -> str:
@@ -49,6 +74,6 @@ def moodle_csvs(report: AttendanceReport, emails: dict[str, str]) -> list[tuple[
     return files
 
 
-def moodle_name(stem: str, suffix: str, session_id: int, started_at: float) -> str:
-    """A session's file name: the given stem, the session's date (the controller's zone) and id."""
-    return f"{stem}-{time.strftime('%Y-%m-%d', time.localtime(started_at))}-s{session_id}{suffix or '.csv'}"
+def moodle_name(stem: str, suffix: str, session_id: int, started_at: float, zone: tzinfo) -> str:
+    """A session's file name: the given stem, the session's date in `zone` (the CLI's) and its id."""
+    return f"{stem}-{clock.local(started_at, zone):%Y-%m-%d}-s{session_id}{suffix or '.csv'}"

@@ -3,13 +3,12 @@ exports, `roster_csv`) and a course's late rule, kept by the running controller.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from controller.cli import roster_csv, ui
+from controller.cli import clock, roster_csv, ui
 from controller.cli.common import (
     JsonOpt,
     WideOpt,
@@ -30,16 +29,15 @@ roster_app = typer.Typer(help="A course's roster: who is enrolled (imported from
                          no_args_is_help=True)
 course_app = typer.Typer(help="A course's settings.", no_args_is_help=True)
 CourseArg = Annotated[str, typer.Argument(help="Course code, e.g. CS101.")]
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|min)?")
 
 
-def duration_s(text: str) -> float:
-    """Seconds from `10m`, `90s`, `1h` or a plain number of seconds (FleetError otherwise)."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is None:
-        raise FleetError(f"{text!r} is not a duration: use e.g. 10m, 90s or 1h")
-    unit = match.group(2) or "s"
-    return float(match.group(1)) * {"s": 1, "m": 60, "min": 60, "h": 3600}[unit]
+def late_after_s(text: str) -> float:
+    """--late-after's value as seconds: a duration as `clock.seconds` reads it everywhere in the CLI
+    (`10m`, `90s`, `1h`; a bare number is minutes), from 0 up to MAX_LATE_AFTER_S (FleetError otherwise)."""
+    seconds = clock.seconds(text)
+    if not 0 <= seconds <= MAX_LATE_AFTER_S:
+        raise FleetError(f"--late-after is from 0 to {MAX_LATE_AFTER_S / 3600:g}h after the start, not {text!r}")
+    return seconds
 
 
 @roster_app.command("import")
@@ -97,15 +95,14 @@ def course_set(
     ctx: typer.Context,
     course: CourseArg,
     late_after: Annotated[str | None, typer.Option("--late-after", help="A check-in this long after a session's "
-                                                                         "start is late, e.g. 10m (default 10m).")]
+                                                                         "start is late, e.g. 10m, 90s or 1h; a bare "
+                                                                         "number is minutes (default 10m).")]
     = None,
     title: Annotated[str | None, typer.Option(help="The course's title.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Set a course's late rule (and title)."""
-    late_s = None if late_after is None else duration_s(late_after)
-    if late_s is not None and late_s > MAX_LATE_AFTER_S:
-        raise FleetError(f"--late-after is at most {MAX_LATE_AFTER_S / 3600:g}h")
+    late_s = None if late_after is None else late_after_s(late_after)
     with client(globals_of(ctx)) as fleet:
         result = fleet.set_course(CourseSetParams(course, late_s, title))
     if as_json:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from controller.cli import exports, roster_csv
-from controller.cli.rosters import duration_s
+from controller.cli.rosters import late_after_s
 from controller.contract.report import AttendanceReport, HeldRow, StudentRow
+from controller.contract.results import AttendanceList
 from controller.contract.rosters import RosterEntry
 from controller.errors import FleetError
 
@@ -67,15 +69,18 @@ def test_a_bad_roster_says_which_row(text: str, message: str) -> None:
         roster_csv.parse(text)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("10m", 600), ("90s", 90), ("1h", 3600), ("600", 600),
-                                               ("2.5 min", 150)])
-def test_durations(text: str, seconds: float) -> None:
-    assert duration_s(text) == seconds
+@pytest.mark.parametrize(("text", "seconds"), [("10m", 600), ("90s", 90), ("1h", 3600), ("10", 600), ("0", 0)])
+def test_late_after_reads_durations_as_session_start_does(text: str, seconds: float) -> None:
+    """A bare number is minutes, as for `session start --duration` (clock.seconds)."""
+    assert late_after_s(text) == seconds
 
 
-def test_a_bad_duration_is_refused() -> None:
-    with pytest.raises(FleetError, match="not a duration"):
-        duration_s("ten minutes")
+@pytest.mark.parametrize(("text", "message"), [("ten minutes", "'ten minutes' is not a duration"),
+                                               ("-5m", "--late-after is from 0 to 4h after the start, not '-5m'"),
+                                               ("5h", "--late-after is from 0 to 4h")])
+def test_a_bad_late_after_is_one_clear_error(text: str, message: str) -> None:
+    with pytest.raises(FleetError, match=message):
+        late_after_s(text)
 
 
 REPORT = AttendanceReport("CS101", "2024/2025", "1st", 3, (
@@ -115,4 +120,30 @@ def test_moodle_attendance_import_files_are_one_per_session_with_its_columns_and
     assert [row[2] for row in _rows(files[1][2])[1:]] == ["L", "A", "P"]
     assert [row[2] for row in _rows(files[2][2])[1:]] == ["E", "A", "A"]
     assert set(exports.MOODLE_ACRONYMS.values()) == {"P", "A", "L", "E"}
-    assert exports.moodle_name("cs101", ".csv", 4, 1_000_000.0).endswith("-s4.csv")
+    assert exports.moodle_name("cs101", ".csv", 4, 1_000_000.0, LONDON).endswith("-s4.csv")
+
+
+LONDON = ZoneInfo("Europe/London")
+CHECKINS = AttendanceList.from_obj({"session_id": 7, "rejected": [], "records": [
+    {"student_id": "U1", "device": "dev-a", "seq": 1, "station_mac": "aa:bb:cc:dd:ee:01",
+     "received_at": 1_792_400_700.0, "on_roster": True},  # Mon 19 Oct 2026 09:05 UTC: 10:05 BST
+    {"student_id": "U2", "device": "dev-a", "seq": 2, "station_mac": None, "received_at": 1_792_400_760.0,
+     "on_roster": True}]})
+
+
+def test_every_export_ends_its_lines_with_lf() -> None:
+    """One line ending for every file the CLI writes (exports.to_csv): LF, no CR anywhere."""
+    files = [exports.checkins_csv(CHECKINS, LONDON), exports.summary_csv(REPORT), exports.plain_csv(REPORT),
+             *(text for _, _, text in exports.moodle_csvs(REPORT, {}))]
+    for text in files:
+        assert "\r" not in text and text.endswith("\n")
+    assert exports.checkins_csv(CHECKINS, LONDON).split("\n")[:2] == [
+        "session_id,student_id,device,seq,station_mac,received_at",
+        "7,U1,dev-a,1,aa:bb:cc:dd:ee:01,2026-10-19T10:05:00+0100"]
+
+
+def test_export_times_and_moodle_file_dates_are_in_the_given_zone() -> None:
+    assert _rows(exports.checkins_csv(CHECKINS, ZoneInfo("UTC")))[2][5] == "2026-10-19T09:06:00+0000"
+    late_evening = 1_792_450_800.0  # Mon 19 Oct 2026 23:00 UTC: already Tuesday in London (BST)
+    assert exports.moodle_name("cs101", "", 4, late_evening, LONDON) == "cs101-2026-10-20-s4.csv"
+    assert exports.moodle_name("cs101", ".txt", 4, late_evening, ZoneInfo("UTC")) == "cs101-2026-10-19-s4.txt"
