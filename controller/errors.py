@@ -66,6 +66,10 @@ class SessionRunning(ApiError):
     code = "session_running"
 
 
+class LectureTaken(FleetError):
+    """A timetabled lecture another controller started a session for first."""
+
+
 class StoreError(FleetError):
     """The database failed (unreachable, locked, refused a write); the message is one line."""
 

@@ -9,6 +9,7 @@ is kept in `session_device`, so an ended session still says which devices served
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -17,6 +18,7 @@ from controller.adapters.tables import (
     Course,
     Device,
     FleetSession,
+    LectureRow,
     SessionDevice,
     config_json,
     session_record,
@@ -25,6 +27,7 @@ from controller.adapters.tables import (
 )
 from controller.contract.messages import Config
 from controller.contract.requests import SessionStartParams
+from controller.contract.timetable import WAITING
 from controller.core import sizing
 from controller.core.naming import session_config
 from controller.core.values import Desired, Ended, Moved, Scaled, ServedRecord, Started
@@ -32,6 +35,7 @@ from controller.core.versions import next_version
 from controller.errors import (
     BadRequest,
     DeviceBusy,
+    LectureTaken,
     NoDeviceAvailable,
     NotEnoughDevices,
     SessionAlreadyEnded,
@@ -81,6 +85,10 @@ def _idle(device: Device, reported: Mapping[str, int]) -> Desired:
     return _desire(device, Config(next_version(device.config_version, reported.get(device.id, 0))), None)
 
 
+_IN_CHUNK = 5000
+"""Ids in one IN list."""
+
+
 def _joined(s: Session, session_id: int, devices: Iterable[Device], now: float) -> None:
     s.add_all(SessionDevice(session_id=session_id, device_id=d.id, joined_at=now) for d in devices)
 
@@ -92,6 +100,16 @@ def _left(s: Session, session_id: int, device_ids: Collection[str] | None, now: 
     if device_ids is not None:
         query = query.where(col(SessionDevice.device_id).in_(device_ids))
     s.execute(query.values(left_at=now, left_why=why))
+
+
+def _take_lecture(s: Session, lecture_id: int, session_id: int) -> None:
+    """The lecture is now served by the session, unless another controller started it first (then
+    LectureTaken rolls the whole start back)."""
+    taken = s.execute(update(LectureRow).where(col(LectureRow.id) == lecture_id,
+                                               col(LectureRow.state).in_(WAITING))
+                      .values(state="started", session_id=session_id, error=None))
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        raise LectureTaken(f"lecture {lecture_id} was started by another controller")
 
 
 def _explicit(s: Session, device_id: str) -> list[str]:
@@ -113,9 +131,20 @@ def _claim_many(s: Session, candidates: Iterable[str], session_id: int, wanted: 
     return claimed
 
 
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What a session starts with besides the request: who owns it, when it ends, and, for a
+    timetabled one, when its lecture begins and which lecture it serves."""
+
+    started_by: str
+    ends_at: float
+    begins_at: float | None = None
+    lecture_id: int | None = None
+
+
 def start(s: Session, request: SessionStartParams, candidates: Iterable[str], reported: Mapping[str, int],
-          now: float, *, started_by: str, ends_at: float, begins_at: float | None = None) -> Started:
-    """Create the session (owned by `started_by`) and claim the first free candidates (or the
+          now: float, *, terms: Terms) -> Started:
+    """Create the session (owned by `terms.started_by`) and claim the first free candidates (or the
     device the request names): as many as `core.sizing.wanted`, every one with the same session
     config under its own next version; fewer free is NotEnoughDevices unless the request says
     `anyway`."""
@@ -124,8 +153,9 @@ def start(s: Session, request: SessionStartParams, candidates: Iterable[str], re
     title = _course_title(s, request.course, request.title)
     row = FleetSession(course_code=request.course, course_title=title, academic_session=request.session,
                        semester=request.semester, lecturer=request.lecturer, password=request.password,
-                       started_by=started_by, started_at=now, failover_grace_s=request.failover_grace_s,
-                       ends_at=ends_at, begins_at=begins_at)
+                       started_by=terms.started_by, started_at=now, failover_grace_s=request.failover_grace_s,
+                       ends_at=terms.ends_at, begins_at=terms.begins_at,
+                       origin="manual" if terms.lecture_id is None else "timetable")
     s.add(row)
     s.flush()
     session_id = stored_id(row.id)
@@ -144,6 +174,8 @@ def start(s: Session, request: SessionStartParams, candidates: Iterable[str], re
     row.device_id, row.room, row.config_version = first.device_id, claimed[0].room, first.config.version
     row.ssid, row.label, row.name, row.location = named.ssid, named.device_id, named.device_name, named.location
     _joined(s, session_id, claimed, now)
+    if terms.lecture_id is not None:
+        _take_lecture(s, terms.lecture_id, session_id)
     s.flush()
     return Started(session_record(row, [d.device_id for d in desired]), desired)
 
@@ -161,13 +193,14 @@ def serving(s: Session, session_ids: Collection[int]) -> dict[int, list[str]]:
 
 
 def served(s: Session, session_ids: Collection[int]) -> dict[int, list[str]]:
-    """Session id → the devices serving it when it ended (for ended sessions)."""
-    if not session_ids:
-        return {}
+    """Session id → the devices serving it when it ended (for ended sessions). Many ids are read in
+    chunks: a server caps the parameters of one statement (PostgreSQL's 65,535)."""
     devices: dict[int, list[str]] = {}
-    for device_id, session_id in s.exec(select(SessionDevice.device_id, SessionDevice.session_id).where(
-            col(SessionDevice.session_id).in_(session_ids), SessionDevice.left_why == "ended")):
-        devices.setdefault(session_id, []).append(device_id)
+    ids = list(session_ids)
+    for start in range(0, len(ids), _IN_CHUNK):
+        for device_id, session_id in s.exec(select(SessionDevice.device_id, SessionDevice.session_id).where(
+                col(SessionDevice.session_id).in_(ids[start:start + _IN_CHUNK]), SessionDevice.left_why == "ended")):
+            devices.setdefault(session_id, []).append(device_id)
     return devices
 
 
@@ -181,7 +214,7 @@ def move(s: Session, session_id: int, from_device: str, candidates: Iterable[str
          reported: Mapping[str, int], now: float) -> Moved:
     """Claim another device for one device of an active session; the one it leaves gets a newer idle
     config. Only the session's first device (`device_id`) carries the session row's version."""
-    row = s.get(FleetSession, session_id)
+    row = s.get(FleetSession, session_id, with_for_update=True)
     old = s.get(Device, from_device)
     if row is None or not row.active or old is None or old.session_id != session_id:
         raise UnknownSession(f"session {session_id} is no longer active on {from_device}")
@@ -222,7 +255,10 @@ def end(s: Session, session_id: int, reported: Mapping[str, int], now: float) ->
 
 
 def active(s: Session, session_id: int) -> FleetSession:
-    row = s.get(FleetSession, session_id)
+    """The running session, its row locked until the transaction ends (PostgreSQL; SQLite writers are
+    serialised anyway): an end, a scale and a failover of one session never interleave, so no device
+    is claimed for a session another controller is ending."""
+    row = s.get(FleetSession, session_id, with_for_update=True)
     if row is None:
         raise UnknownSession(f"no session {session_id}")
     if not row.active:

@@ -14,6 +14,7 @@ from controller.adapters.database import Database
 from controller.adapters.tables import Course, FleetSession, LectureRow, lecture_value
 from controller.contract.timetable import (
     LECTURE_STATES,
+    WAITING,
     Lecture,
     Series,
     TimetableImported,
@@ -22,9 +23,6 @@ from controller.contract.timetable import (
     TimetableRemoveParams,
 )
 from controller.errors import StoreError
-
-_WAITING = ("scheduled", "no_device")
-"""States of a lecture the scheduler has still to start a session for."""
 
 
 def _replaceable(row: LectureRow, now: float) -> bool:
@@ -107,17 +105,22 @@ def remove(s: Session, params: TimetableRemoveParams, now: float) -> int:
 def due(s: Session, now: float, lead_s: float) -> list[Lecture]:
     """Lectures waiting for a session (scheduled, or retried for want of a device) with
     `starts_at - lead_s <= now < ends_at`, earliest first."""
-    stmt = select(LectureRow).where(col(LectureRow.state).in_(_WAITING), LectureRow.starts_at <= now + lead_s,
+    stmt = select(LectureRow).where(col(LectureRow.state).in_(WAITING), LectureRow.starts_at <= now + lead_s,
                                     LectureRow.ends_at > now)
     return [lecture_value(row) for row in s.exec(stmt.order_by(col(LectureRow.starts_at), col(LectureRow.id)))]
 
 
-def set_state(s: Session, lecture_id: int, state: str, session_id: int | None, error: str | None) -> Lecture:
+def set_state(s: Session, lecture_id: int, state: str, session_id: int | None, error: str | None, *,
+              waiting_only: bool = False) -> Lecture:
+    """Set a lecture's state; `waiting_only`: only while it still waits for a session (a lecture
+    another controller has started meanwhile keeps its `started`)."""
     if state not in LECTURE_STATES:
         raise ValueError(f"lecture state {state!r} is not one of {sorted(LECTURE_STATES)}")
-    row = s.get(LectureRow, lecture_id)
+    row = s.get(LectureRow, lecture_id, with_for_update=True)
     if row is None:
         raise StoreError(f"no lecture {lecture_id}")
+    if waiting_only and row.state not in WAITING:
+        return lecture_value(row)
     row.state, row.session_id, row.error = state, session_id, None if error is None else error[:128]
     s.add(row)
     s.flush()
@@ -127,7 +130,7 @@ def set_state(s: Session, lecture_id: int, state: str, session_id: int | None, e
 def settle(s: Session, now: float) -> list[Lecture]:
     """Lectures whose time is over without a session become `missed` (returned, to be said once);
     started ones whose session has ended become `ended`."""
-    missed = list(s.exec(select(LectureRow).where(col(LectureRow.state).in_(_WAITING), LectureRow.ends_at <= now)))
+    missed = list(s.exec(select(LectureRow).where(col(LectureRow.state).in_(WAITING), LectureRow.ends_at <= now)))
     for row in missed:
         row.state = "missed"
     over = select(FleetSession.id).where(col(FleetSession.active).is_(False))
@@ -168,9 +171,9 @@ class TimetableStore(Database):
             return due(s, now, lead_s)
 
     def set_lecture_state(self, lecture_id: int, state: str, session_id: int | None = None,
-                          error: str | None = None) -> Lecture:
+                          error: str | None = None, *, waiting_only: bool = False) -> Lecture:
         with self._writing() as s:
-            return set_state(s, lecture_id, state, session_id, error)
+            return set_state(s, lecture_id, state, session_id, error, waiting_only=waiting_only)
 
     def settle_lectures(self, now: float) -> list[Lecture]:
         """Close the lectures the clock has passed (`settle`): the newly missed are returned."""

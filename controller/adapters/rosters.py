@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
+from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
 from controller.adapters.tables import AttendanceMark, Course, FleetSession, RosterStudent
@@ -52,19 +53,23 @@ def roster(s: Session, course: str) -> list[RosterEntry]:
 
 def course_of(s: Session, code: str) -> CourseRecord | None:
     course = s.get(Course, code)
-    return None if course is None else CourseRecord(course.code, course.title, course.late_after_s)
+    return None if course is None else CourseRecord(course.code, course.title, course.late_after_s, course.owner)
 
 
-def set_course(s: Session, code: str, *, late_after_s: float | None, title: str | None) -> CourseRecord:
-    """Set a course's late rule and/or title; an unknown course is created (its title "" until given)."""
+def set_course(s: Session, code: str, *, late_after_s: float | None, title: str | None,
+               owner: str | None = None) -> CourseRecord:
+    """Set a course's late rule, title and/or owner ("" clears it); an unknown course is created (its
+    title "" until given)."""
     course = s.get(Course, code) or Course(code=code, title="", late_after_s=DEFAULT_LATE_AFTER_S)
+    if owner is not None:
+        course.owner = owner
     if late_after_s is not None:
         course.late_after_s = late_after_s
     if title is not None:
         course.title = title
     s.add(course)
     s.flush()
-    return CourseRecord(course.code, course.title, course.late_after_s)
+    return CourseRecord(course.code, course.title, course.late_after_s, course.owner)
 
 
 def mark(s: Session, record: MarkRow) -> MarkRow:
@@ -86,8 +91,10 @@ def marks_of(s: Session, session_ids: Sequence[int]) -> list[MarkRow]:
 
 
 def owners(s: Session, course: str) -> set[str]:
-    """Who started the course's sessions (what a lecturer's ownership of a course is)."""
-    return set(s.exec(select(FleetSession.started_by).where(FleetSession.course_code == course).distinct()))
+    """Who owns the course (its owner, set by an admin); {""} when nobody does, so that only admins
+    may act on it (an empty set would mean "nothing to hide" to `access.owns`)."""
+    row = s.get(Course, course)
+    return {row.owner if row is not None else ""}
 
 
 Transaction = Callable[[], AbstractContextManager[Session]]
@@ -110,13 +117,20 @@ class RosterStore:
         with self._reading() as s:
             return roster(s, course)
 
+    def size(self, course: str) -> int:
+        """How many students the course's roster holds."""
+        with self._reading() as s:
+            return s.exec(select(func.count()).select_from(RosterStudent).where(
+                RosterStudent.course_code == course)).one()
+
     def course(self, code: str) -> CourseRecord | None:
         with self._reading() as s:
             return course_of(s, code)
 
-    def set_course(self, code: str, *, late_after_s: float | None, title: str | None) -> CourseRecord:
+    def set_course(self, code: str, *, late_after_s: float | None, title: str | None,
+                   owner: str | None = None) -> CourseRecord:
         with self._writing() as s:
-            return set_course(s, code, late_after_s=late_after_s, title=title)
+            return set_course(s, code, late_after_s=late_after_s, title=title, owner=owner)
 
     def mark(self, record: MarkRow) -> MarkRow:
         with self._writing() as s:

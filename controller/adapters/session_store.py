@@ -67,15 +67,15 @@ class SessionStore(Database):
 
     def start_session(self, request: SessionStartParams, candidates: Iterable[str], reported: Mapping[str, int],
                       now: float, *, started_by: str = "", ends_at: float | None = None,
-                      begins_at: float | None = None) -> Started:
+                      begins_at: float | None = None, lecture_id: int | None = None) -> Started:
         """Create a session, owned by user `started_by`, ending at `ends_at` (None: the longest a
         session may last), and claim the first free device of
         `candidates` (or the one the request names) in one transaction; the session's config is
         named by `core.naming`. A course's title is remembered, so later sessions need not repeat it."""
         candidates = list(candidates)  # a claim that raced goes through them again
         ends = now + MAX_SESSION_S if ends_at is None else ends_at
-        return self._claiming(lambda s: claims.start(s, request, candidates, reported, now, started_by=started_by,
-                                                     ends_at=ends, begins_at=begins_at))
+        terms = claims.Terms(started_by, ends, begins_at, lecture_id)
+        return self._claiming(lambda s: claims.start(s, request, candidates, reported, now, terms=terms))
 
     def _claiming(self, claim: Callable[[Session], T]) -> T:
         """Run a claim in a transaction of its own; one that lost a race for a device or an SSID to
@@ -117,11 +117,14 @@ class SessionStore(Database):
                 .order_by(col(FleetSession.id).desc()).limit(USUAL_OF))
             return [ended - started for started, ended in rows if ended is not None]
 
-    def set_session_end(self, session_id: int, ends_at: float) -> SessionRecord:
-        """Move a running session's end (SessionAlreadyEnded when it has ended)."""
+    def set_session_end(self, session_id: int, ends_at: float, *, begins_at: float | None = None) -> SessionRecord:
+        """Move a running session's end (and its lecture's begin, when given); SessionAlreadyEnded
+        when it has ended."""
         with self._writing() as s:
             row = claims.active(s, session_id)
             row.ends_at = ends_at
+            if begins_at is not None:
+                row.begins_at = begins_at
             s.flush()
             return _records(s, [row])[0]
 
@@ -210,5 +213,5 @@ class SessionStore(Database):
 
     def courses(self) -> list[CourseRecord]:
         with self._reading() as s:
-            return [CourseRecord(c.code, c.title, c.late_after_s) for c in s.exec(
+            return [CourseRecord(c.code, c.title, c.late_after_s, c.owner) for c in s.exec(
                 select(Course).where(Course.title != "").order_by(col(Course.code)))]

@@ -47,6 +47,7 @@ class Course(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=16)
     title: str = Field(max_length=100)  # "" for a course set up (course.set, a roster) before its first session
     late_after_s: float = 600.0  # a check-in later than this after a session's start is late
+    owner: str = Field(default="", max_length=64)  # the broker user who teaches it, set by an admin; "": nobody
 
 
 class RosterStudent(SQLModel, table=True):
@@ -81,6 +82,7 @@ class FleetSession(SQLModel, table=True):
         Index("uq_active_device", "device_id", unique=True, sqlite_where=text("active"),
               postgresql_where=text("active")),
         Index("uq_active_ssid", "ssid", unique=True, sqlite_where=text("active"), postgresql_where=text("active")),
+        Index("ix_session_active_ends", "ends_at", sqlite_where=text("active"), postgresql_where=text("active")),
     )
     id: int | None = Field(default=None, primary_key=True)
     course_code: str = Field(max_length=16, index=True)
@@ -104,7 +106,8 @@ class FleetSession(SQLModel, table=True):
     active: bool = True
     started_at: float
     ended_at: float | None = None
-    ends_at: float | None = Field(default=None, index=True)  # when the controller ends it; None only before 0005
+    ends_at: float | None = None  # when the controller ends it; None only before 0005
+    origin: str = Field(default="manual", max_length=16)  # ORIGINS: how it started
     begins_at: float | None = None  # when its lecture begins (lateness counts from it); None: at its start
     applied_at: float | None = None
     error: str | None = Field(default=None, max_length=128)
@@ -147,12 +150,20 @@ class RejectedCheckin(SQLModel, table=True):
     received_at: float
 
 
+_WAITING = "state IN ('scheduled', 'no_device')"
+
+
 class LectureRow(SQLModel, table=True):
     """One timetabled lecture: an occurrence of a series (`uid`), the scheduler's state of it and the
     session it started for it."""
 
     __tablename__ = "lecture"
-    __table_args__ = (UniqueConstraint("uid", "starts_at", name="uq_lecture_uid_start"),)
+    __table_args__ = (
+        UniqueConstraint("uid", "starts_at", name="uq_lecture_uid_start"),
+        Index("ix_lecture_waiting", "starts_at", sqlite_where=text(_WAITING), postgresql_where=text(_WAITING)),
+        Index("ix_lecture_started", "session_id", sqlite_where=text("state = 'started'"),
+              postgresql_where=text("state = 'started'")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     uid: str = Field(max_length=255)
     course_code: str = Field(max_length=16, index=True)
@@ -198,7 +209,7 @@ def session_record(row: FleetSession, serving: Collection[str] = ()) -> SessionR
         config_version=row.config_version,
         failover_grace_s=row.failover_grace_s, moves=row.moves, moved_from=row.moved_from, degraded=row.degraded,
         active=row.active, started_at=row.started_at, ended_at=row.ended_at, applied_at=row.applied_at,
-        error=row.error, devices=devices, ends_at=row.ends_at, begins_at=row.begins_at,
+        error=row.error, devices=devices, ends_at=row.ends_at, begins_at=row.begins_at, origin=row.origin,
     )
 
 

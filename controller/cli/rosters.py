@@ -99,13 +99,18 @@ def course_set(
                                                                          "number is minutes (default 10m).")]
     = None,
     title: Annotated[str | None, typer.Option(help="The course's title.")] = None,
+    owner: Annotated[str | None, typer.Option(
+        help="The user who teaches it (an admin's to set; \"\" clears): they manage its roster, late rule and "
+             "report, and its timetabled sessions are theirs.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Set a course's late rule (and title)."""
+    """Set a course's late rule, title or owner."""
     late_s = None if late_after is None else late_after_s(late_after)
     with client(globals_of(ctx)) as fleet:
-        result = fleet.set_course(CourseSetParams(course, late_s, title))
+        result = fleet.set_course(CourseSetParams(course, late_s, title, owner))
     if as_json:
         print_json(result.to_obj())
     else:
-        out.print(f"{result.course}: a check-in more than {ui.minutes(result.late_after_s)} after the start is late")
+        taught = f"; taught by {result.owner}" if result.owner else "; no owner (admins only)"
+        out.print(f"{result.course}: a check-in more than {ui.minutes(result.late_after_s)} after the start is late"
+                  f"{taught}", highlight=False)

@@ -11,6 +11,7 @@ from controller.contract.fields import integer, number, object_list, opt_text, t
 from controller.contract.messages import STUDENT_ID_RE, JsonObject, drop_none
 from controller.contract.readers import check_course, flag, opt_str, required_str, seconds, session_id
 from controller.contract.report import MARKS, MarkRow
+from controller.contract.topics import CLIENT_RE
 from controller.errors import BadRequest
 
 
@@ -72,13 +73,15 @@ class CourseUpdated:
     course: str
     title: str
     late_after_s: float
+    owner: str = ""
+    """The broker user who teaches it; "": nobody (admins only)."""
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(text(obj, "course"), text(obj, "title"), number(obj, "late_after_s"))
+        return cls(text(obj, "course"), text(obj, "title"), number(obj, "late_after_s"), text(obj, "owner"))
 
     def to_obj(self) -> JsonObject:
-        return {"course": self.course, "title": self.title, "late_after_s": self.late_after_s}
+        return {"course": self.course, "title": self.title, "late_after_s": self.late_after_s, "owner": self.owner}
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,15 +168,22 @@ class CourseSetParams:
     course: str
     late_after_s: float | None = None
     title: str | None = None
+    owner: str | None = None
+    """The broker user who teaches it ("" clears it); only an admin may set it."""
 
     @classmethod
     def from_obj(cls, params: Mapping[str, Any]) -> Self:
         late = None if params.get("late_after_s") is None else seconds(
             params, "late_after_s", default=DEFAULT_LATE_AFTER_S, hi=MAX_LATE_AFTER_S)
-        return cls(check_course(required_str(params, "course", hi=16)), late, opt_str(params, "title", hi=100))
+        owner = opt_str(params, "owner", hi=64, lo=0)
+        if owner and CLIENT_RE.fullmatch(owner) is None:
+            raise BadRequest(f"owner {owner[:40]!r} must be a user name: letters, digits, '.', '_' or '-'")
+        return cls(check_course(required_str(params, "course", hi=16)), late, opt_str(params, "title", hi=100),
+                   owner)
 
     def to_obj(self) -> JsonObject:
-        return {"course": self.course, **drop_none({"late_after_s": self.late_after_s, "title": self.title})}
+        return {"course": self.course, **drop_none({"late_after_s": self.late_after_s, "title": self.title,
+                                                    "owner": self.owner})}
 
 
 @dataclass(frozen=True, slots=True)

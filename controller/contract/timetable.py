@@ -27,6 +27,8 @@ MAX_DURATION_S: Final = 12 * 3600
 ENVELOPE_ALLOWANCE: Final = 1024
 """Bytes of a request besides its params: id, reply topic, method, protocol version."""
 LECTURE_STATES: Final = frozenset({"scheduled", "started", "no_device", "ended", "missed"})
+WAITING: Final = ("scheduled", "no_device")
+"""States of a lecture the scheduler has still to start a session for."""
 
 
 def check_room(room: str, where: str = "room") -> str:

@@ -9,12 +9,13 @@ may do everything, and this module is not asked.
   devices` and `fleet watch` call), `session.show` (devices, slots and check-in counts, no student
   ids), `courses.list` and the inventory `device.list`. No student data (`attendance.*`), as the
   ACL gives operators no check-in topic either. The timetable (`timetable.list`).
-- lecturer: starts sessions; waits on, ends, extends, scales, shows and reads the check-ins of the sessions
-  it started (OWN); reads the attendance report of a course when it started one of the sessions the report
-  covers; marks a student's status (excused, or any override) in its own sessions; imports and
-  reads the roster and sets the late rule of its courses (a course it started a session of, or a
-  course nobody has started a session of yet); reads the fleet (`devices.list`, `session.list`:
-  which devices and rooms are busy, no student ids), the courses and the timetable. Not `stats` nor the inventory.
+- lecturer: starts sessions; waits on, ends, extends, scales, shows and reads the check-ins of the
+  sessions it owns (OWN: those it started, and the timetable's sessions of a course it owns); marks a
+  student's status (excused, or any override) in them; for the courses it owns (an admin makes a
+  user a course's owner: `fleet course set CS101 --owner alice`), imports and reads the roster, sets
+  the late rule and reads the attendance report; reads the fleet (`devices.list`, `session.list`:
+  which devices and rooms are busy, no student ids), the courses and the timetable. Not `stats` nor
+  the inventory.
 - admin: every method, the inventory's changes and the timetable's (`timetable.import`, `.remove`) too.
 - controller: nothing (the daemon's own account sends no requests).
 """
@@ -61,8 +62,8 @@ def grant(role: Role | None, method: str) -> Grant:
 
 
 def owns(user: str, owners: Collection[str]) -> bool:
-    """The ownership rule of an OWN grant: `owners` are who started the sessions a request touches
-    (one for a session id, those a report covers). Nothing held means nothing to hide."""
+    """The ownership rule of an OWN grant: `owners` are who owns what a request touches (a session's
+    `started_by`, a course's owner; "" is nobody). An empty set means nothing to hide."""
     return not owners or user in owners
 
 

@@ -108,6 +108,8 @@ class SessionRecord:
     """When the controller ends it (None: a session from before migration 0005 that had ended)."""
     begins_at: float | None = None
     """When its lecture begins, from which lateness counts (None: at `started_at`)."""
+    origin: str = "manual"
+    """How it started: "manual" (a request) or "timetable" (the scheduler, for a lecture)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,3 +206,5 @@ class CourseRecord:
     title: str
     late_after_s: float = 600.0
     """A check-in later than this after a session's start is late."""
+    owner: str = ""
+    """The broker user who teaches it (its lecturer, set by an admin); "": nobody, admins only."""

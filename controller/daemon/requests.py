@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from controller.adapters.store import Store
@@ -56,6 +57,7 @@ from controller.contract.results import (
     SessionWaited,
     StatsResult,
 )
+from controller.contract.roles import Role
 from controller.contract.rosters import (
     DEFAULT_LATE_AFTER_S,
     AttendanceMarked,
@@ -175,13 +177,13 @@ class Requests:
                                AttendanceMarkParams)):
             session_id = params.session_id
             self._permit(user, method, lambda: {self.store.session_owner(session_id)})
-        elif isinstance(params, (CourseParams, CourseSetParams, RosterImportParams)):
-            # a lecturer's course: one they started a session of (a course with none yet: anyone's)
+        elif isinstance(params, (CourseParams, CourseSetParams, RosterImportParams, AttendanceReportParams)):
+            # a lecturer's course: the one an admin made it the owner of (a course with no owner: admins')
             course = params.course
             self._permit(user, method, lambda: self.store.rosters.course_owners(course))
-        elif isinstance(params, AttendanceReportParams):
-            # let by for now: its handler holds the sessions it reads to the rule before answering
-            self._permit(user, method, lambda: {user})
+            if isinstance(params, CourseSetParams) and params.owner is not None and self.roles.enforced and (
+                    self.roles.role(user) is not Role.ADMIN):
+                raise Forbidden(f"only an admin sets who teaches a course (user {user})")
         else:
             self._permit(user, method, None)
 
@@ -203,7 +205,7 @@ class Requests:
     def session_start(self, start: SessionStartParams, request: Request, now: float) -> SessionStarted:
         timetabled = self.schedule.timetabled(start.course)
         if timetabled is not None:
-            ends = time.strftime("%H:%M", time.localtime(timetabled.ends_at or now))
+            ends = datetime.fromtimestamp(timetabled.ends_at or now, UTC).strftime("%H:%M UTC")
             raise SessionRunning(f"{start.course} is in session {timetabled.id}, which the timetable started and ends "
                                  f"at {ends}: its students check in there (fleet session show {timetabled.id})")
         started = self.schedule.start(start, now, started_by=request.sender, ends_at=self.schedule.end_of(start, now))
@@ -275,7 +277,6 @@ class Requests:
 
     def attendance_report(self, query: AttendanceReportParams, request: Request, _now: float) -> AttendanceReport:
         held = self.store.course_sessions(query.course, query.session, query.semester)
-        self._permit(request.sender, request.method, lambda: {h.started_by for h in held})
         ids = [h.id for h in held]
         rosters = self.store.rosters
         course = rosters.course(query.course)
@@ -304,9 +305,11 @@ class Requests:
                           tuple(self.store.rosters.roster(params.course)))
 
     def course_set(self, params: CourseSetParams, request: Request, _now: float) -> CourseUpdated:
-        course = self.store.rosters.set_course(params.course, late_after_s=params.late_after_s, title=params.title)
-        log.info("course %s set by %s: late after %gs", course.code, request.sender, course.late_after_s)
-        return CourseUpdated(course.code, course.title, course.late_after_s)
+        course = self.store.rosters.set_course(params.course, late_after_s=params.late_after_s, title=params.title,
+                                               owner=params.owner)
+        log.info("course %s set by %s: late after %gs, owner %r", course.code, request.sender, course.late_after_s,
+                 course.owner)
+        return CourseUpdated(course.code, course.title, course.late_after_s, course.owner)
 
     def courses_list(self, _params: NoParams, _request: Request, _now: float) -> CoursesList:
         return views.courses_result(self.store.courses())

@@ -405,7 +405,9 @@ def test_a_courses_late_rule_defaults_to_ten_minutes_and_a_session_gives_a_set_u
     store.start_session(REQUEST, ["dev-a"], {}, now=1.0, started_by="alice")
     assert rosters.set_course("CS101", late_after_s=300.0, title=None).late_after_s == 300.0
     assert rosters.course("CS101") == CourseRecord("CS101", "Intro", 300.0)
-    assert rosters.course_owners("CS101") == {"alice"} and rosters.course_owners("EE201") == set()
+    assert rosters.course_owners("CS101") == {""}  # starting a session of it makes it nobody's
+    assert rosters.set_course("CS101", late_after_s=None, title=None, owner="alice").owner == "alice"
+    assert rosters.course_owners("CS101") == {"alice"} and rosters.course_owners("EE201") == {""}
 
 
 def test_marks_are_kept_with_who_and_when_in_the_order_made(store: Store) -> None:

@@ -17,6 +17,7 @@ import pytest
 from controller.adapters.calendar import read_timetable
 from controller.adapters.client import FleetClient
 from controller.contract.requests import DeviceSetParams, SessionStartParams
+from controller.contract.rosters import CourseSetParams
 from controller.contract.timetable import Lecture, TimetableListParams, split_import
 from controller.daemon.controller import Controller
 from controller.errors import ApiError
@@ -88,6 +89,7 @@ def test_the_timetable_starts_and_ends_its_lectures_by_itself_across_a_clock_cha
     with FleetClient(broker.url, root) as client:
         wait_online(client, 1)
         client.set_device(DeviceSetParams(device.id, room="LT2"))
+        client.set_course(CourseSetParams("CS101", owner="alice"))  # who teaches it: its sessions are hers
         import_sample(client)
         lectures = cs101(client)
         assert [datetime.fromtimestamp(x.starts_at, LONDON) for x in lectures] == [
@@ -103,6 +105,8 @@ def test_the_timetable_starts_and_ends_its_lectures_by_itself_across_a_clock_cha
         assert (session.course, session.room, session.ends_at, config["ssid"]) == (
             "CS101", "LT2", lectures[0].ends_at, "CS101_Attendance_2026_2027")
         assert cs101(client)[0].state == "started" and cs101(client)[0].session_id == session.session_id
+        record = first.store.get_session(session.session_id)
+        assert (record.started_by, record.origin, record.begins_at) == ("alice", "timetable", lectures[0].starts_at)
         device.apply_latest()
         eventually(lambda: client.sessions(active=True).sessions[0].applied)
 
@@ -118,9 +122,13 @@ def test_the_timetable_starts_and_ends_its_lectures_by_itself_across_a_clock_cha
         first.stop()  # no controller when the next lecture comes due
         clock.set(london(2026, 10, 26, 9, 56))  # GMT now: 09:56 London is 09:56 UTC
         controllers(clock)
-        device.heartbeat()
         eventually(client.controller_online)
-        eventually(lambda: cs101(client)[1].state == "started", timeout=15)
+
+        def started_again() -> bool:
+            device.heartbeat()  # until the new controller, subscribing meanwhile, has heard one
+            return cs101(client)[1].state == "started"
+
+        eventually(started_again, timeout=15)
         [again] = client.sessions(active=True).sessions
         assert again.started_at == pytest.approx(london(2026, 10, 26, 9, 56).timestamp(), abs=30)
         with pytest.raises(ApiError) as refused:  # the lecture's own session is where its students check in

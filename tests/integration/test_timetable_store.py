@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from controller.adapters.store import Store
+from controller.contract.requests import SessionStartParams
 from controller.contract.timetable import (
     Series,
     TimetableImported,
@@ -13,7 +14,8 @@ from controller.contract.timetable import (
     TimetableListParams,
     TimetableRemoveParams,
 )
-from controller.errors import StoreError
+from controller.core.values import LivenessRow
+from controller.errors import LectureTaken, StoreError
 
 WEEK = 7 * 86400
 T0 = 1_790_000_000  # a Monday-ish instant; only differences matter
@@ -110,3 +112,24 @@ def test_set_lecture_state_refuses_an_unknown_state_or_lecture(store: Store) -> 
 def test_a_uid_given_twice_in_one_import_is_the_last_one(store: Store) -> None:
     assert imported(store, weekly(weeks=3), weekly(weeks=2, room="LT9"), now=T0 - 1) == TimetableImported(5, 3, 0)
     assert [x.room for x in store.lectures(TimetableListParams())] == ["LT9", "LT9"]
+
+
+def test_a_lecture_is_taken_by_one_session_only_and_a_late_no_device_does_not_undo_it(store: Store) -> None:
+    """Two controllers starting one lecture: the second start rolls back whole (no session, no device
+    claimed), and its `no_device` written after the first one's start leaves `started` alone."""
+    store.flush_liveness([LivenessRow(d, T0, 1, "fw", None, None) for d in ("dev-a", "dev-b")], now=T0)
+    imported(store, weekly(weeks=1), now=T0 - 1000)
+    (lecture,) = store.due_lectures(T0 - 100, lead_s=300)
+    params = SessionStartParams("CS101", None, "2024/2025", "1st Semester", room="LT2")
+    first = store.start_session(params, ["dev-a"], {}, T0 - 100, ends_at=T0 + HOUR, begins_at=T0,
+                                lecture_id=lecture.id)
+    assert (first.session.origin, first.session.begins_at) == ("timetable", T0)
+    with pytest.raises(LectureTaken):
+        store.start_session(params, ["dev-b"], {}, T0 - 99, ends_at=T0 + HOUR, lecture_id=lecture.id)
+    assert [s.id for s in store.sessions()] == [first.session.id]  # the loser left nothing behind
+    assert {d.device_id for d in store.desired() if d.session_id is not None} == {"dev-a"}
+    late = store.set_lecture_state(lecture.id, "no_device", error="no free device", waiting_only=True)
+    assert (late.state, late.session_id) == ("started", first.session.id)
+    store.end_session(first.session.id, {}, now=T0 + HOUR)
+    assert store.settle_lectures(T0 + HOUR) == []  # ended with its session, not missed
+    assert starts(store) == [("ev-1", T0, "ended")]

@@ -47,7 +47,7 @@ def campus(profile: Profile, secure_broker: RunningBroker, tmp_path: Path) -> It
     local = secure_broker.port_of(tls=False)
     urls = {name: f"mqtt://{name}:{profile.user(name, role)}@{HOST}:{local}" for name, role in (
         ("controller", Role.CONTROLLER), ("alice", Role.LECTURER), ("bob", Role.LECTURER),
-        ("olga", Role.OPERATOR))}
+        ("olga", Role.OPERATOR), ("dean", Role.ADMIN))}
     settings = replace(fast_settings(urls["controller"], profile.root, f"sqlite:///{tmp_path / 'fleet.db'}"),
                        acl_file=profile.spec.acl_file)
     controller = Controller(settings)
@@ -105,19 +105,26 @@ def test_a_lecturer_ends_and_reads_only_its_own_sessions(campus: Campus) -> None
 
 def test_a_lecturer_keeps_the_roster_and_marks_of_its_own_courses_and_an_operator_sees_no_student(
         campus: Campus) -> None:
-    with campus.client("alice") as alice, campus.client("bob") as bob, campus.client("olga") as olga:
-        # nobody has started a session of CS101 yet: its lecturer may set it up before the first one
+    with (campus.client("alice") as alice, campus.client("bob") as bob, campus.client("olga") as olga,
+          campus.client("dean") as dean):
+        # a course nobody owns is the admins' (a session started by hand does not make it anyone's)
+        forbidden(lambda: alice.import_roster("CS101", [RosterEntry("U1", "Ada")], replace=True))
+        forbidden(lambda: alice.set_course(CourseSetParams("CS101", owner="alice")))  # only an admin says who
+        assert dean.set_course(CourseSetParams("CS101", owner="alice")).owner == "alice"
         assert alice.import_roster("CS101", [RosterEntry("U1", "Ada")], replace=True)[0].total == 1
         mine = alice.start_session(START)
         assert alice.mark(AttendanceMarkParams(mine.session_id, "U1", "excused")).mark.by == "alice"
         assert alice.set_course(CourseSetParams("CS101", 300.0)).late_after_s == 300.0
         assert [s.student_id for s in alice.roster("CS101").students] == ["U1"]
+        theirs = bob.start_session(replace(START, course="CS101"))  # a throwaway session of alice's course
         forbidden(lambda: bob.import_roster("CS101", [RosterEntry("U2", "Eve")], replace=True))
-        forbidden(lambda: bob.roster("CS101"))
+        forbidden(lambda: bob.roster("CS101"))  # ... gives bob neither its roster nor its report
+        forbidden(lambda: bob.report(AttendanceReportParams("CS101", "2024/2025", "1st Semester")))
         forbidden(lambda: bob.set_course(CourseSetParams("CS101", 0.0)))
         forbidden(lambda: bob.mark(AttendanceMarkParams(mine.session_id, "U1", "absent")))
         forbidden(lambda: olga.roster("CS101"))
         forbidden(lambda: olga.report(AttendanceReportParams("CS101", "2024/2025", "1st Semester")))
+        bob.end_session(theirs.session_id)
         report = alice.report(AttendanceReportParams("CS101", "2024/2025", "1st Semester"))
         assert [(s.student_id, s.excused) for s in report.students] == [("U1", 1)]
         alice.end_session(mine.session_id)
