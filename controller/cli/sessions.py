@@ -29,6 +29,7 @@ from controller.contract.requests import (
     SessionWaitParams,
 )
 from controller.contract.results import SessionStarted, SessionWaited
+from controller.contract.timetable import TimetableListParams
 from controller.errors import FleetError
 
 if TYPE_CHECKING:
@@ -214,10 +215,16 @@ def session_show(
 def session_list(ctx: typer.Context,
                  active: Annotated[bool, typer.Option("--active", help="Only active sessions.")] = False,
                  as_json: JsonOpt = False, wide: WideOpt = False) -> None:
-    """Sessions, newest last."""
+    """Sessions, newest last; then the timetable's lectures due now that have no session for want of a
+    device (their state in `fleet timetable list` is no_device)."""
     with client(globals_of(ctx)) as fleet:
         result = fleet.sessions(active=active)
-    if as_json:
-        print_json(result.to_obj())
-    else:
-        show(ui.sessions_table(result.sessions, wide=wide_output(wide)))
+        if as_json:
+            print_json(result.to_obj())
+            return
+        now = int(time.time())
+        waiting = [x for x in fleet.timetable(TimetableListParams(from_=now, to=now + 1)).lectures
+                   if x.state == "no_device"]
+    show(ui.sessions_table(result.sessions, wide=wide_output(wide)))
+    if waiting:
+        show(ui.waiting_lectures(waiting))

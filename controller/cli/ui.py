@@ -436,6 +436,15 @@ def roster_table(result: RosterList, *, wide: bool = False) -> RenderableType:
                 wide=wide)
 
 
+def waiting_lectures(lectures: Sequence[Lecture]) -> Text:
+    """Lectures due now without a session: one warning line each, with why."""
+    text = Text()
+    for x in lectures:
+        text.append(f"⚠ lecture {x.id} ({x.course} in {x.room}, {clock.stamp(x.starts_at)}) has no session yet: "
+                    f"{x.error or 'no free device'}; retried until it ends\n", style="bold yellow")
+    return text
+
+
 LECTURE_COLUMNS: Final = (
     Column("id", 0, "right"), Column("day"), Column("time"), Column("course"), Column("title", 3), Column("room"),
     Column("lecturer", 4), Column("state"), Column("session", 1, "right"), Column("error", 2),

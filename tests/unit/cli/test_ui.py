@@ -381,3 +381,11 @@ def test_a_sessions_start_and_end_are_shown_in_fleet_zone_not_the_machines(utc_m
         assert "09:00:00" not in out and "10:30:00" not in out
     assert "started 2026-10-19 10:00:00" in drawn and "ends 2026-10-19 11:30:00" in drawn
     assert clock.shown(ends).endswith("11:30")
+
+
+def test_lectures_waiting_for_a_device_are_one_warning_each_with_why() -> None:
+    lecture = Lecture(7, "ev-1", "CS101", "Intro", "LT2", "Dr Ada", "2026/2027", "1st", 1_800_000_000, 1_800_003_600,
+                      None, "no_device", "no free device in room LT2: esp32-0000000000c1 (offline)")
+    drawn = text(ui.waiting_lectures([lecture]))
+    assert "lecture 7 (CS101 in LT2" in drawn and "esp32-0000000000c1 (offline); retried until it ends" in drawn
+    assert text(ui.waiting_lectures([])).strip() == ""
