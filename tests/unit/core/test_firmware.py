@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.core.firmware import (
-    APP_DESC_OFFSET,
-    FirmwareError,
-    Version,
-    build_image,
-    check_image,
-    inspect_image,
-)
+from controller.contract.firmware import FirmwareError, Version
+from controller.core.firmware import APP_DESC_OFFSET, build_image, check_image, inspect_image
 
 
 def test_an_image_with_an_app_descriptor_says_its_version() -> None:
