@@ -9,6 +9,8 @@ devices at provisioning (`mbedtls_pk_parse_public_key`).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -99,6 +101,19 @@ def verify_digest(key: ec.EllipticCurvePublicKey, sha256: bytes, signature: byte
     except InvalidSignature:
         return False
     return True
+
+
+def image_problem(key: ec.EllipticCurvePublicKey, data: bytes, sha256: str, size: int, signature: str) -> str | None:
+    """What a device would refuse `data` for, given the kept record (None: nothing): its size or
+    SHA-256 differ, or the signature (base64 DER) does not verify with `key`."""
+    digest = hashlib.sha256(data).digest()
+    if len(data) != size or digest.hex() != sha256:
+        return f"sha256 {digest.hex()[:12]} ({len(data)} bytes), kept {sha256[:12]} ({size} bytes)"
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except ValueError:
+        return "the kept signature is not base64"
+    return None if verify_digest(key, digest, raw) else "the signature does not verify with this public key"
 
 
 def _write_atomic(path: Path, data: bytes, mode: int) -> None:
