@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from controller.contract.firmware import APP_DESC_VERSION_SIZE, FirmwareError, Version
+from controller.contract.firmware import APP_DESC_VERSION_SIZE, MAX_IMAGE_SIZE, FirmwareError, Version
 
 ESP_IMAGE_HEADER_MAGIC: Final = 0xE9
 IMAGE_HEADER_SIZE: Final = 24  # sizeof(esp_image_header_t)
@@ -22,7 +22,6 @@ APP_DESC_OFFSET: Final = IMAGE_HEADER_SIZE + SEGMENT_HEADER_SIZE
 ESP_APP_DESC_MAGIC_WORD: Final = 0xABCD5432
 APP_DESC_VERSION_OFFSET: Final = APP_DESC_OFFSET + 16  # after magic_word, secure_version, reserv1[2]
 MAX_SEGMENTS: Final = 16  # ESP_IMAGE_MAX_SEGMENTS
-MAX_IMAGE_BYTES: Final = 16 * 1024 * 1024  # the largest ESP32 flash; an app slot is smaller still
 
 @dataclass(frozen=True, slots=True)
 class ImageInfo:
@@ -36,8 +35,8 @@ def inspect_image(data: bytes) -> ImageInfo:
     """Check `data` looks like an ESP32 app image; FirmwareError says why not."""
     if len(data) < IMAGE_HEADER_SIZE:
         raise FirmwareError(f"{len(data)} bytes is too short for an ESP32 app image (header: {IMAGE_HEADER_SIZE})")
-    if len(data) > MAX_IMAGE_BYTES:
-        raise FirmwareError(f"{len(data)} bytes is larger than any ESP32 flash ({MAX_IMAGE_BYTES})")
+    if len(data) > MAX_IMAGE_SIZE:
+        raise FirmwareError(f"{len(data)} bytes is larger than any ESP32 flash ({MAX_IMAGE_SIZE})")
     if data[0] != ESP_IMAGE_HEADER_MAGIC:
         raise FirmwareError(f"not an ESP32 app image: first byte 0x{data[0]:02X}, not 0xE9 (a .bin from "
                             "`idf.py build` or `pio run`, not the merged flash image nor an .elf)")

@@ -1,7 +1,9 @@
-"""The firmware signing key: a P-256 pair, the private half 0600, signatures mbedTLS reads (DER)."""
+"""The firmware signing key on real files: a P-256 pair, the private half 0600, signatures mbedTLS reads
+(DER), and a tampered image named for what a device would refuse it for."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import stat
 from pathlib import Path
@@ -52,3 +54,17 @@ def test_a_file_that_is_not_a_key_is_one_clear_error(tmp_path: Path) -> None:
         signing.load_private(bad)
     with pytest.raises(signing.SigningError, match="fleet firmware keygen"):
         signing.load_private(tmp_path / "missing")
+
+
+def test_image_problem_names_what_a_device_would_refuse(tmp_path: Path) -> None:
+    keys = signing.generate(tmp_path)
+    image = b"\xe9\x01" + bytes(100)
+    digest = hashlib.sha256(image).digest()
+    signature = base64.b64encode(signing.sign_digest(signing.load_private(keys.private), digest)).decode()
+    public = signing.load_public(keys.public)
+    assert signing.image_problem(public, image, digest.hex(), len(image), signature) is None
+    tampered = image[:-1] + b"\x01"
+    assert "sha256" in (signing.image_problem(public, tampered, digest.hex(), len(image), signature) or "")
+    other = signing.load_public(signing.generate(tmp_path / "other").public)
+    assert signing.image_problem(other, image, digest.hex(), len(image), signature) == (
+        "the signature does not verify with this public key")
