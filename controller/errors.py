@@ -85,3 +85,9 @@ class Rejected(FleetError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class VersionTaken(ApiError):
+    """firmware.add of a version already kept with other bytes."""
+
+    code = "version_taken"

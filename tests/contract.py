@@ -48,8 +48,10 @@ DEVICE_TOPICS: Mapping[tuple[str, ...], str] = {
     ("state",): "state",
     ("attendance",): "attendance",
     ("attendance", "ack"): "attendance_ack",
+    ("update",): "update",
+    ("update", "state"): "update_state",
 }
-SENDER_ID_SCHEMAS = frozenset({"status", "heartbeat", "state", "attendance"})
+SENDER_ID_SCHEMAS = frozenset({"status", "heartbeat", "state", "attendance", "update_state"})
 """Device-sent messages that may carry ``"id"``, which must equal the topic's device id."""
 
 

@@ -17,6 +17,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from controller.adapters.mqtt import new_client, parse_broker_url
 from controller.contract import requests as api
+from controller.contract.firmware import FirmwareAdded, FirmwareAddParams, FirmwareList
 from controller.contract.messages import MAX_REQUEST_PAYLOAD, JsonObject, Request, encode, load_object
 from controller.contract.report import AttendanceReport
 from controller.contract.results import (
@@ -288,3 +289,9 @@ class FleetClient:
 
     def remove_lectures(self, params: TimetableRemoveParams) -> TimetableRemoved:
         return self.request(api.TIMETABLE_REMOVE, params)
+
+    def add_firmware(self, params: FirmwareAddParams) -> FirmwareAdded:
+        return self.request(api.FIRMWARE_ADD, params)
+
+    def firmware(self) -> FirmwareList:
+        return self.request(api.FIRMWARE_LIST, api.NoParams())

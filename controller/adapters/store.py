@@ -20,6 +20,7 @@ from sqlalchemy import select as select_columns
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
+from controller.adapters.firmware_store import FirmwareStore
 from controller.adapters.lectures import TimetableStore
 from controller.adapters.rosters import RosterStore
 from controller.adapters.session_store import SessionStore
@@ -113,12 +114,14 @@ def _free(device: Device) -> Device:
 class Store(TimetableStore, SessionStore):
     """All reads and writes of the controller's database: liveness, check-ins and the inventory
     here, sessions in SessionStore, the timetable in TimetableStore, the engine and transactions in
-    Database, rosters in `rosters`."""
+    Database, rosters in `rosters`, firmware images in `firmware`."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self.rosters = RosterStore(self._reading, self._writing)
         """Rosters, the courses' late rule, manual attendance marks."""
+        self.firmware = FirmwareStore(self._reading, self._writing)
+        """Firmware image records."""
     # --- liveness ---------------------------------------------------------------------------------
 
     def load_devices(self) -> list[DeviceEntry]:

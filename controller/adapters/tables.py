@@ -179,6 +179,19 @@ class LectureRow(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=128)
 
 
+class FirmwareImageRow(SQLModel, table=True):
+    """A firmware image's record (firmware.add); its bytes are `<sha256>.bin` in the images directory."""
+
+    __tablename__ = "firmware_image"
+    version: str = Field(primary_key=True, max_length=31)
+    sha256: str = Field(max_length=64, index=True)
+    size: int = Field(sa_type=BigInteger)
+    signature: str = Field(max_length=100)  # base64 of a DER ECDSA-Sig-Value
+    notes: str = Field(default="", max_length=500)
+    added_at: float
+    added_by: str = Field(default="", max_length=64)
+
+
 # --- rows to values: what leaves the store -------------------------------------------------------
 
 

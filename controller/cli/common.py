@@ -125,6 +125,10 @@ LogFormatOpt = Annotated[LogFormat, typer.Option("--log-format", envvar="FLEET_L
 MetricsPortOpt = Annotated[int | None, typer.Option(
     "--metrics-port", min=0, max=65535, envvar="FLEET_METRICS_PORT",
     help="Serve /metrics (Prometheus), /healthz and /readyz on this port (0: a free one, logged); unset: none.")]
+ImagesOpt = Annotated[Path | None, typer.Option(
+    "--images", envvar="FLEET_IMAGES_DIR", file_okay=False, show_default="~/.local/share/fleet/images",
+    help="The firmware images directory (<sha256>.bin files): `fleet firmware add` writes there, the controller "
+         "serves it as /firmware/ on --metrics-port.")]
 MetricsHostOpt = Annotated[str, typer.Option("--metrics-host", envvar="FLEET_METRICS_HOST",
                                              help="The address the metrics port listens on.")]
 

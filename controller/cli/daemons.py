@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from controller.adapters.images import default_images_dir
 from controller.cli import clock, runstate
 from controller.cli.common import (
     ConfigOpt,
     DbOpt,
     Globals,
+    ImagesOpt,
     LogFormat,
     LogFormatOpt,
     MetricsHostOpt,
@@ -88,6 +90,7 @@ def controller(
         "everything, as in the open profile.")] = None,
     metrics_port: MetricsPortOpt = None,
     metrics_host: MetricsHostOpt = ControllerSettings.metrics_host,
+    images: ImagesOpt = None,
     log_format: LogFormatOpt = LogFormat.TEXT,
     default_session: Annotated[str, typer.Option(
         envvar="FLEET_DEFAULT_SESSION", help="A session's length when the lecturer gives none and its course has "
@@ -109,7 +112,8 @@ def controller(
         broker_url=g.broker, root=g.root, db_url=db or default_db_url(), heartbeat_ttl_s=heartbeat_ttl,
         require_approval=require_approval, max_device_rate=max_device_rate, request_rate=request_rate,
         request_burst=request_burst, max_packet_bytes=max_packet, acl_file=acl_file, metrics_port=metrics_port,
-        metrics_host=metrics_host, default_session_s=_length("--default-session", default_session),
+        metrics_host=metrics_host, images_dir=images or default_images_dir(),
+        default_session_s=_length("--default-session", default_session),
         max_session_s=_length("--max-session", max_session), lead_s=max(0.0, clock.seconds(lead)))
     if shared_group:
         settings = replace(settings, shared_group=shared_group, flush_s=2.0, resync_s=5.0)
@@ -148,6 +152,7 @@ def up(
     wide: WideOpt = False,
     metrics_port: MetricsPortOpt = None,
     metrics_host: MetricsHostOpt = ControllerSettings.metrics_host,
+    images: ImagesOpt = None,
     log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Broker + controller (+ simulated devices) with the live fleet table, in one command. Ctrl-C stops all.
@@ -162,7 +167,7 @@ def up(
         acl_file = None if g.broker_given else _start_broker(g, config, stack)
         _start_controller_and_devices(g, db, stack, simulate=simulate, heartbeat_s=heartbeat_s,
                                       checkin_rate=checkin_rate, acl_file=acl_file,
-                                      metrics=(metrics_port, metrics_host))
+                                      metrics=(metrics_port, metrics_host), images=images or default_images_dir())
         flags = "" if _record_stack(g, stack) else f"--broker {g.broker} " + (
             f"--root {g.root} " if g.root != DEFAULT_ROOT else "")
         err.print(f"in another terminal: [bold]fleet {flags}session start CS101 --title 'Intro' "
@@ -202,14 +207,14 @@ def _start_broker(g: Globals, config: Path, stack: list[Callable[[], None]]) -> 
 
 def _start_controller_and_devices(g: Globals, db: str | None, stack: list[Callable[[], None]], *, simulate: int,
                                   heartbeat_s: float, checkin_rate: float, acl_file: Path | None,
-                                  metrics: tuple[int | None, str]) -> None:
+                                  metrics: tuple[int | None, str], images: Path) -> None:
     """`metrics`: the port (None: none) and host of the controller's /metrics, /healthz and /readyz."""
     from controller.daemon.controller import Controller
     from controller.daemon.settings import ensure_sqlite_dir
     from controller.sim.simulator import SimConfig, Simulator
 
     settings = ControllerSettings(broker_url=g.broker, root=g.root, db_url=db or default_db_url(), acl_file=acl_file,
-                                  metrics_port=metrics[0], metrics_host=metrics[1])
+                                  metrics_port=metrics[0], metrics_host=metrics[1], images_dir=images)
     ensure_sqlite_dir(settings.db_url)
     ctl = Controller(settings)
     ctl.start()

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, Self, TypeVar
 
+from controller.contract.firmware import FirmwareAdded, FirmwareAddParams, FirmwareList
 from controller.contract.messages import (
     JsonObject,
     drop_none,
@@ -269,7 +270,7 @@ class DevicesListParams:
 
 @dataclass(frozen=True, slots=True)
 class NoParams:
-    """stats, courses.list and device.list take no params (any given are ignored)."""
+    """stats, courses.list, device.list and firmware.list take no params (any given are ignored)."""
 
     @classmethod
     def from_obj(cls, params: Mapping[str, Any]) -> Self:
@@ -383,9 +384,12 @@ TIMETABLE_IMPORT: Final = Method("timetable.import", TimetableImportParams, Time
 TIMETABLE_LIST: Final = Method("timetable.list", TimetableListParams, TimetableList)
 TIMETABLE_REMOVE: Final = Method("timetable.remove", TimetableRemoveParams, TimetableRemoved)
 
+FIRMWARE_ADD: Final = Method("firmware.add", FirmwareAddParams, FirmwareAdded)
+FIRMWARE_LIST: Final = Method("firmware.list", NoParams, FirmwareList)
+
 METHODS: Final[Mapping[str, Method[Any, Any]]] = {m.name: m for m in (
     SESSION_START, SESSION_WAIT, SESSION_END, SESSION_SCALE, SESSION_SHOW, SESSION_EXTEND, SESSION_LIST,
     DEVICES_LIST, STATS, ATTENDANCE_LIST, ATTENDANCE_REPORT, ATTENDANCE_MARK, COURSES_LIST, COURSE_SET,
     ROSTER_IMPORT, ROSTER_LIST, DEVICE_LIST, DEVICE_SET, DEVICE_RETIRE, DEVICE_RESTORE, DEVICE_APPROVE,
-    DEVICE_FORGET, TIMETABLE_IMPORT, TIMETABLE_LIST, TIMETABLE_REMOVE)}
+    DEVICE_FORGET, TIMETABLE_IMPORT, TIMETABLE_LIST, TIMETABLE_REMOVE, FIRMWARE_ADD, FIRMWARE_LIST)}
 """Every method of the request API, by name, with its params and result types."""

@@ -96,6 +96,14 @@ class Topics:
     def attendance_ack(self, device_id: str) -> str:
         return self.device(device_id, "attendance/ack")
 
+    def update(self, device_id: str) -> str:
+        """The retained firmware update command (part of the rollout, not yet published)."""
+        return self.device(device_id, "update")
+
+    def update_state(self, device_id: str) -> str:
+        """A device's update progress (part of the rollout, not yet subscribed)."""
+        return self.device(device_id, "update/state")
+
     @cached_property  # compared with every inbound topic
     def controller_status(self) -> str:
         return f"{self.root}/controller/status"

@@ -59,7 +59,8 @@ class Observer:
             return
         try:
             self.server = MetricsServer(self._settings.metrics_host, port,
-                                        Probes(self.metrics.registry, self.alive, self.ready))
+                                        Probes(self.metrics.registry, self.alive, self.ready,
+                                               self._settings.images_dir))
         except OSError as exc:
             raise FleetError(f"cannot serve metrics on {self._settings.metrics_host}:{port}: "
                              f"{exc.strerror or exc}") from exc

@@ -3,7 +3,7 @@
 fleet, attendance, reports, the inventory).
 
 Read requests (`session.list`, `devices.list`, `device.list`, `stats`, `attendance.list`,
-`attendance.report`, `courses.list`, `roster.list`, `timetable.list`)
+`attendance.report`, `courses.list`, `roster.list`, `timetable.list`, `firmware.list`)
 answer from the present and change no state: `device.list` only writes pending liveness to the
 database first (a flush, as the ticker's), so that devices seen since the last one are listed.
 """
@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from controller.adapters.store import Store
 from controller.contract import requests
 from controller.contract.decode import request_envelope
+from controller.contract.firmware import FirmwareAdded, FirmwareAddParams, FirmwareList
 from controller.contract.messages import (
     MAX_REQUEST_PAYLOAD,
     MAX_REQUEST_READ,
@@ -361,6 +362,17 @@ class Requests:
         log.info("timetable.remove by %s: %d lectures of %s", request.sender, removed, params.uid or params.course)
         return TimetableRemoved(removed)
 
+    # --- firmware images --------------------------------------------------------------------------
+
+    def firmware_add(self, params: FirmwareAddParams, request: Request, now: float) -> FirmwareAdded:
+        added = self.store.firmware.add(params, request.sender, now)
+        log.info("firmware.add by %s: %s %s (%d bytes)%s", request.sender, params.version, params.sha256[:12],
+                 params.size, "" if added.added else ", already there")
+        return added
+
+    def firmware_list(self, _params: NoParams, _request: Request, _now: float) -> FirmwareList:
+        return self.store.firmware.images()
+
     def _inventory_changed(self, method: str, row: DeviceEntry) -> DeviceUpdated:
         self.fleet.set_info(row.id, row.info)
         log.info("%s %s: name=%r room=%r retired=%s approved=%s", method, row.id, row.name, row.room, row.retired,
@@ -406,5 +418,7 @@ TABLE: Mapping[str, Route[Any, Any]] = {route.method.name: route for route in (
     Route(requests.TIMETABLE_IMPORT, Requests.timetable_import),
     Route(requests.TIMETABLE_LIST, Requests.timetable_list),
     Route(requests.TIMETABLE_REMOVE, Requests.timetable_remove),
+    Route(requests.FIRMWARE_ADD, Requests.firmware_add),
+    Route(requests.FIRMWARE_LIST, Requests.firmware_list),
 )}
 """Every method of the request API and its handler (a test holds it equal to `requests.METHODS`)."""

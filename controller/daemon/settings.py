@@ -56,6 +56,9 @@ class ControllerSettings:
     metrics_port: int | None = None
     """Serve /metrics, /healthz and /readyz on this port (0: a free one); None: no HTTP endpoint."""
     metrics_host: str = "127.0.0.1"
+    images_dir: Path | None = None
+    """Serve /firmware/<sha256>.bin from this directory on the metrics port (`fleet firmware add` writes
+    there); None: no images."""
     health_stale_s: float = 10.0
     """/healthz fails when the ticker has not completed a tick for this long."""
     default_session_s: float = DEFAULT_SESSION_S

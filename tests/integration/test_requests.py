@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from controller.adapters.client import FleetClient
+from controller.contract.firmware import FirmwareAddParams
 from controller.contract.messages import JsonObject
 from controller.contract.requests import (
     METHODS,
@@ -31,6 +33,7 @@ from controller.contract.timetable import (
     TimetableRemoveParams,
 )
 from controller.daemon.controller import Controller
+from controller.errors import ApiError
 from tests import contract
 from tests.brokers import RunningBroker
 from tests.conftest import Device
@@ -109,6 +112,7 @@ def test_every_method_answers_as_its_schema_says(
         assert client.stats().received["heartbeat"] >= 1
         _the_inventory(client, spare)
         _the_timetable(client)
+        _firmware_images(client)
         assert client.seen == set(METHODS)
 
 
@@ -134,3 +138,16 @@ def _the_timetable(client: CheckingClient) -> None:
     assert client.timetable(TimetableListParams(from_=soon + 3600)).lectures == lectures[1:]
     assert "MA201" in {c.code for c in client.courses().courses}  # its title remembered
     assert client.remove_lectures(TimetableRemoveParams(uid="ev-1@example")).removed == 2
+
+
+def _firmware_images(client: CheckingClient) -> None:
+    """firmware.add (once added, then the same again) and firmware.list; a version taken by other bytes."""
+    image = FirmwareAddParams("1.3.0", "ab" * 32, 4096, "MAYCAQECAQE=", "fixes the portal")
+    first = client.add_firmware(image)
+    assert first.added and first.image.added_by == client.user and first.image.path == f"/firmware/{'ab' * 32}.bin"
+    assert not client.add_firmware(image).added
+    with pytest.raises(ApiError) as taken:
+        client.add_firmware(replace(image, sha256="cd" * 32))
+    assert taken.value.code == "version_taken"
+    client.add_firmware(replace(image, version="1.10.0", sha256="ef" * 32))
+    assert [i.version for i in client.firmware().images] == ["1.10.0", "1.3.0"]

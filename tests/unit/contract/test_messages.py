@@ -12,6 +12,7 @@ import pytest
 from controller.contract.messages import Attendance, Config, Heartbeat, Request, State, Status, load_object
 from controller.contract.requests import METHODS
 from controller.contract.topics import Topics
+from controller.contract.updates import UpdateCommand, UpdateState
 from controller.errors import ApiError, Rejected
 from tests.contract import SCHEMA_DIR, validate
 
@@ -30,6 +31,7 @@ def decode_request(obj: dict[str, Any]) -> Request:
 DECODERS: dict[str, Callable[[dict[str, Any]], object]] = {
     "status": Status.from_obj, "heartbeat": Heartbeat.from_obj, "state": State.from_obj,
     "attendance": Attendance.from_obj, "config": Config.from_obj, "request": decode_request,
+    "update": UpdateCommand.from_obj, "update_state": UpdateState.from_obj,
 }
 
 
@@ -38,7 +40,7 @@ def examples(kind: str) -> list[tuple[str, Path]]:
             for path in sorted((SCHEMA_DIR / "examples" / name / kind).glob("*.json"))]
 
 
-DEVICE_MESSAGES = {"status", "heartbeat", "state", "attendance"}
+DEVICE_MESSAGES = {"status", "heartbeat", "state", "attendance", "update_state"}
 TOPIC_ID = "esp32-a1b2c3d4e5f6"  # the device the examples speak for; a bad `id` is a topic mismatch
 
 

@@ -5,6 +5,7 @@ its schema's keys and reads back to itself."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator, ValidationError
 
 from controller.contract import requests as api
+from controller.contract.firmware import FirmwareAdded, FirmwareImage, FirmwareList
 from controller.contract.messages import Config, SessionConfig
 from controller.contract.report import AttendanceReport, HeldRow, MarkRow, StudentRow
 from controller.contract.results import (
@@ -72,6 +74,9 @@ SESSION = SessionRow(4, "CS101", "Intro", "2024/2025", "1st Semester", "", "esp3
                      False, 60.0, 12, ("esp32-a1b2c3d4e5f6", "sim-00003"), 1_005_400.0)
 SERIES = {"uid": "ev-1", "course": "CS101", "title": "Intro", "room": "LT2", "lecturer": "", "duration_s": 3600,
           "starts": [1, 2]}
+IMAGE = FirmwareImage("1.3.0", "2519e783e507fca907a503ddb613e88f12b74980cbc1e23b2bdc674a63ea3afd", 1_048_576,
+                      "MEUCIQDnmWc1lBz2VXbH4rYk6n0PqN3m3y5YQ0o3m6Gq3hQ0WQIgB2t7fP0Vg1kqQ4r8o8s7bq8Jm0y0o0z8Zk6X1u7q5vE=",
+                      "Fixes the captive portal", 1_790_000_000.5, "admin")
 RESULTS: dict[str, list[Any]] = {
     "session.start": [SessionStarted(4, "esp32-a1b2c3d4e5f6", ACTIVE, ("esp32-a1b2c3d4e5f6",), 1_005_400.0),
                       SessionStarted(4, "esp32-a1b2c3d4e5f6", ACTIVE, ("esp32-a1b2c3d4e5f6", "sim-00002"), 1_007_200)],
@@ -123,7 +128,10 @@ RESULTS: dict[str, list[Any]] = {
         Lecture(2, "csv-0123456789abcdef", "CS101", "Intro", "LT2", "", "2024/2025", "1st Semester", 1_790_604_800,
                 1_790_608_400, 12, "no_device", "no free device in LT2"))), TimetableList(())],
     "timetable.remove": [TimetableRemoved(4)],
+    "firmware.add": [FirmwareAdded(IMAGE, True), FirmwareAdded(IMAGE, False)],
+    "firmware.list": [FirmwareList((IMAGE, replace(IMAGE, version="1.2.9", notes=""))), FirmwareList(())],
 }
+FIRMWARE = {"version": "1.3.0", "sha256": "ab" * 32, "size": 4096, "signature": "MAYCAQECAQE="}
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -266,6 +274,19 @@ def test_params_the_schema_refuses_are_refused(request_obj: dict[str, Any]) -> N
     ("timetable.list", {"from": -1}, BadRequest, "'from' must be an integer in 0..4294967295"),
     ("timetable.remove", {}, BadRequest, "give either 'uid' or 'course'"),
     ("timetable.remove", {"uid": "a", "course": "CS101"}, BadRequest, "give either 'uid' or 'course'"),
+    ("firmware.add", FIRMWARE | {"version": "1.3"}, BadRequest,
+     "version '1.3' is not a semantic version MAJOR.MINOR.PATCH (e.g. 1.3.0), at most 31 characters"),
+    ("firmware.add", FIRMWARE | {"sha256": "A" * 64}, BadRequest,
+     "'sha256' must be a SHA-256 in lowercase hex (64 characters)"),
+    ("firmware.add", FIRMWARE | {"size": 0}, BadRequest, "'size' must be an integer in 1-16777216"),
+    ("firmware.add", FIRMWARE | {"signature": "not base64!!"}, BadRequest,
+     "'signature' must be base64 of at most 72 bytes (a DER ECDSA-Sig-Value)"),
+    ("firmware.add", FIRMWARE | {"signature": "A" * 100}, BadRequest,
+     "'signature' must be a string of 1-96 characters"),
+    ("firmware.add", FIRMWARE | {"notes": "a\nb"}, BadRequest,
+     "'notes' must not contain control, bidi-override or non-characters"),
+    ("firmware.add", {k: v for k, v in FIRMWARE.items() if k != "signature"}, BadRequest,
+     "missing parameter 'signature'"),
 ])
 def test_refusals_say_why(method: str, params: dict[str, Any], error: type[ApiError], message: str) -> None:
     with pytest.raises(error) as info:
@@ -364,3 +385,9 @@ def test_a_series_reads_its_starts_in_any_order_and_a_uid_given_twice_is_read_tw
     params = TimetableImportParams.from_obj({"session": "x", "semester": "y",
                                              "series": [SERIES | {"starts": [3, 1, 2]}, SERIES]})
     assert [s.starts for s in params.series] == [(1, 2, 3), (1, 2)]  # the store upserts them in turn: the last wins
+
+
+def test_firmware_add_params_round_trip() -> None:
+    params = api.FirmwareAddParams.from_obj(FIRMWARE)
+    assert params.notes == "" and api.FirmwareAddParams.from_obj(params.to_obj()) == params
+    contract.validate_method("firmware.add", "params", params.to_obj())

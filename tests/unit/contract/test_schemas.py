@@ -50,7 +50,7 @@ def _refs(node: object) -> Iterator[str]:
 def test_message_schemas_are_the_contract_topics() -> None:
     assert set(contract.schema_names()) == {
         "status", "heartbeat", "config", "state", "attendance", "attendance_ack",
-        "controller_status", "request", "reply",
+        "controller_status", "request", "reply", "update", "update_state",
     }  # fmt: skip
 
 
