@@ -56,7 +56,33 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _loads = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_unique_keys).decode
 
 
+MAX_JSON_DEPTH: Final = 512
+"""Arrays and objects nested deeper than this (the outer object is level 1) are bad_json, whatever
+the interpreter's recursion limit, which the parser's own limit followed: the outcome between 500
+and ~1000 levels used to depend on the thread's stack and on whoever had raised the limit."""
+_JSON_TOKENS: Final = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_deep(text: str) -> bool:
+    """Nesting past MAX_JSON_DEPTH; counted only when the text has that many brackets at all (a
+    count in C), brackets inside strings skipped."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    for token in _JSON_TOKENS.finditer(text):
+        char = token.group()
+        if char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
 def _loads_text(text: str) -> Any:
+    if _too_deep(text):
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
     obj = _loads(text)
     if "\\u" in text:  # an escape may spell a lone surrogate, which no UTF-8 text (or database) can hold
         _dumps(obj).encode()

@@ -29,6 +29,8 @@ DEVICE_CHANNELS: Final = ("status", "heartbeat", "state", "attendance")
 CHANNELS: Final = (*DEVICE_CHANNELS, "request")
 MAX_DEVICE_PAYLOAD: Final = 1024
 MAX_REQUEST_PAYLOAD: Final = 8192
+MAX_JSON_DEPTH: Final = 512
+"""Nesting levels past which a message is bad_json (docs/contract.md, "Rejection reasons")."""
 DECODER_REASONS: Final = frozenset({"too_large", "bad_json", "not_object", "bad_version", "schema", "bad_topic",
                                     "bad_device_id", "id_mismatch", "bad_request_id", "bad_reply_to"})
 """What the controller's decoders may answer (docs/contract.md, "Rejection reasons")."""
@@ -312,12 +314,12 @@ def oversize(channel: str, device_id: str, obj: JsonObj, extra: int) -> Case:
 
 
 def nested(channel: str, device_id: str, obj: JsonObj, depth: int) -> Case:
-    """An unknown field nested `depth` deep: ignored while the JSON parser copes (the contract: unknown
-    fields are ignored), bad_json where it does not (Python's parser stops near 1000 levels)."""
-    if 500 < depth < 1500:
-        raise ValueError("depths near the parser's recursion limit have no certain outcome")
+    """An unknown field nested `depth` deep inside the message: ignored (the contract: unknown fields
+    are ignored) while the whole stays within MAX_JSON_DEPTH levels, bad_json past it, whatever the
+    interpreter's recursion limit."""
     payload = to_json(obj)[:-1] + b',"nest":' + b"[" * depth + b"]" * depth + b"}"
-    return judged(channel, device_id, payload, None if depth <= 500 else "bad_json", f"nested {depth}")
+    return judged(channel, device_id, payload, None if depth + 1 <= MAX_JSON_DEPTH else "bad_json",
+                  f"nested {depth}")
 
 
 def non_finite(channel: str, device_id: str, obj: JsonObj, path: Path, literal: str) -> Case:
@@ -381,7 +383,8 @@ def _spoof(draw: st.DrawFn, channel: str, device_id: str, obj: JsonObj, _path: P
 
 
 def _nested(draw: st.DrawFn, channel: str, device_id: str, obj: JsonObj, _path: Path) -> Case:
-    depth = draw(st.one_of(st.integers(1, 40), st.integers(100, 500), st.integers(1500, 4000)))
+    depth = draw(st.one_of(st.integers(1, 40), st.integers(100, 500),
+                           st.integers(MAX_JSON_DEPTH - 3, MAX_JSON_DEPTH + 3), st.integers(1500, 4000)))
     return nested(channel, device_id, obj, depth)
 
 
