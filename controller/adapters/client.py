@@ -67,20 +67,28 @@ R = TypeVar("R", bound=api.Wire)
 
 def roster_chunks(course: str, students: Sequence[RosterEntry], *, replace: bool, reply_to: str,
                   limit: int = MAX_REQUEST_PAYLOAD) -> list[RosterImportParams]:
-    """A roster split into roster.import requests of at most `limit` bytes each, in order; only the
-    first carries `replace` (each is an upsert, so running them again repairs a partial import)."""
-    def size(chunk: Sequence[RosterEntry], first: bool) -> int:
-        params = RosterImportParams(course, tuple(chunk), replace and first)
+    """A roster split into roster.import requests of at most `limit` bytes each, in order. A
+    replacing import of several requests names itself in each and ends with `final` (nobody is
+    removed before the whole roster is in); each request is an upsert, so running them again repairs
+    a partial import."""
+    import_id = uuid.uuid4().hex if replace else None
+
+    def size(chunk: Sequence[RosterEntry]) -> int:
+        params = RosterImportParams(course, tuple(chunk), replace, import_id, replace)
         return len(encode(Request("0" * 32, reply_to, api.ROSTER_IMPORT.name, params.to_obj()).to_obj()))
 
     chunks: list[list[RosterEntry]] = [[]]
     for entry in students:
         grown = [*chunks[-1], entry]
-        if chunks[-1] and (size(grown, len(chunks) == 1) > limit or len(grown) > MAX_ROSTER_CHUNK):
+        if chunks[-1] and (size(grown) > limit or len(grown) > MAX_ROSTER_CHUNK):
             chunks.append([entry])
         else:
             chunks[-1] = grown
-    return [RosterImportParams(course, tuple(c), replace and i == 0) for i, c in enumerate(chunks)]
+    if replace and len(chunks) == 1:  # one request: it replaces the roster by itself
+        return [RosterImportParams(course, tuple(chunks[0]), True)]
+    last = len(chunks) - 1
+    return [RosterImportParams(course, tuple(c), replace, import_id, replace and i == last)
+            for i, c in enumerate(chunks)]
 
 
 def request_user(username: str | None, user: str | None = None) -> str:

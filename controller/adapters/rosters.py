@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, delete, select
 
 from controller.adapters.tables import AttendanceMark, Course, FleetSession, RosterStudent
@@ -25,11 +25,16 @@ def _mark(row: AttendanceMark) -> MarkRow:
     return MarkRow(row.session_id, row.student_id, row.status, row.note, row.marked_by, row.marked_at)
 
 
-def upsert(s: Session, course: str, students: Sequence[RosterEntry], *, replace: bool) -> tuple[int, int, int]:
-    """Add or update students of a course's roster (by student id); `replace` clears it first.
+def upsert(s: Session, course: str, students: Sequence[RosterEntry], *, replace: bool,
+           import_id: str | None = None, final: bool = False) -> tuple[int, int, int]:
+    """Add or update students of a course's roster (by student id). `replace` alone (an import of one
+    request) clears it first. A replacing import of several requests names itself (`import_id`): its
+    rows are tagged, and its `final` request removes the course's rows it did not write, so until
+    then, and if it never comes, the roster holds everyone it held (and those added), never fewer.
     Returns (added, updated, the roster's size now)."""
-    if replace:
+    if replace and import_id is None:
         s.exec(delete(RosterStudent).where(col(RosterStudent.course_code) == course))
+    tag = import_id if replace else None
     ids = [e.student_id for e in students]
     existing = {r.student_id: r for r in s.exec(select(RosterStudent).where(
         RosterStudent.course_code == course, col(RosterStudent.student_id).in_(ids)))} if ids else {}
@@ -37,11 +42,16 @@ def upsert(s: Session, course: str, students: Sequence[RosterEntry], *, replace:
     for entry in students:
         row = existing.get(entry.student_id)
         if row is None:
-            s.add(RosterStudent(course_code=course, student_id=entry.student_id, name=entry.name, email=entry.email))
+            s.add(RosterStudent(course_code=course, student_id=entry.student_id, name=entry.name, email=entry.email,
+                                import_id=tag))
             added += 1
         else:
-            row.name, row.email = entry.name, entry.email
+            row.name, row.email, row.import_id = entry.name, entry.email, tag
     s.flush()
+    if replace and import_id is not None and final:
+        s.exec(delete(RosterStudent).where(col(RosterStudent.course_code) == course,
+                                           or_(col(RosterStudent.import_id).is_(None),
+                                               col(RosterStudent.import_id) != import_id)))
     return added, len(students) - added, len(roster(s, course))
 
 
@@ -108,10 +118,12 @@ class RosterStore:
         self._reading = reading
         self._writing = writing
 
-    def import_roster(self, course: str, students: Sequence[RosterEntry], *, replace: bool) -> tuple[int, int, int]:
-        """Upsert students into a course's roster (`replace`: clear it first): (added, updated, size now)."""
+    def import_roster(self, course: str, students: Sequence[RosterEntry], *, replace: bool,
+                      import_id: str | None = None, final: bool = False) -> tuple[int, int, int]:
+        """Upsert students into a course's roster (`upsert`: `replace`, by one request or by an
+        import of several): (added, updated, size now)."""
         with self._writing() as s:
-            return upsert(s, course, students, replace=replace)
+            return upsert(s, course, students, replace=replace, import_id=import_id, final=final)
 
     def roster(self, course: str) -> list[RosterEntry]:
         with self._reading() as s:

@@ -60,6 +60,7 @@ class RosterStudent(SQLModel, table=True):
     student_id: str = Field(max_length=32)
     name: str = Field(max_length=100)
     email: str | None = Field(default=None, max_length=254)
+    import_id: str | None = Field(default=None, max_length=64)  # the replacing import that last wrote it
 
 
 class AttendanceMark(SQLModel, table=True):

@@ -126,12 +126,15 @@ def _roster_entry(obj: object) -> RosterEntry:
 
 @dataclass(frozen=True, slots=True)
 class RosterImportParams:
-    """roster.import: upsert students into a course's roster (by student id); `replace`: clear it first
-    (the first chunk of an import that replaces the roster)."""
+    """roster.import: upsert students into a course's roster (by student id). `replace`: the roster
+    becomes these students — at once for one request; for an import of several, every request names
+    it (`import_id`) and the `final` one removes the students it did not name."""
 
     course: str
     students: tuple[RosterEntry, ...]
     replace: bool = False
+    import_id: str | None = None
+    final: bool = False
 
     @classmethod
     def from_obj(cls, params: Mapping[str, Any]) -> Self:
@@ -140,11 +143,18 @@ class RosterImportParams:
         if type(students) is not list or len(students) > MAX_ROSTER_CHUNK:
             raise BadRequest(f"'students' must be a list of at most {MAX_ROSTER_CHUNK} students")
         entries = {e.student_id: e for e in (_roster_entry(s) for s in students)}  # an id given twice: the last
-        return cls(course, tuple(entries.values()), flag(params, "replace"))
+        import_id = opt_str(params, "import_id", hi=64)
+        if import_id is not None and CLIENT_RE.fullmatch(import_id) is None:
+            raise BadRequest("'import_id' must be 1-64 letters, digits, '.', '_' or '-'")
+        final = flag(params, "final")
+        if final and import_id is None:
+            raise BadRequest("'final' ends an import named by 'import_id'")
+        return cls(course, tuple(entries.values()), flag(params, "replace"), import_id, final)
 
     def to_obj(self) -> JsonObject:
         return {"course": self.course, "students": [drop_none(s.to_obj()) for s in self.students],
-                **({"replace": True} if self.replace else {})}
+                **({"replace": True} if self.replace else {}),
+                **drop_none({"import_id": self.import_id}), **({"final": True} if self.final else {})}
 
 
 @dataclass(frozen=True, slots=True)

@@ -295,9 +295,13 @@ class Requests:
 
     def roster_import(self, params: RosterImportParams, request: Request, _now: float) -> RosterImported:
         added, updated, total = self.store.rosters.import_roster(params.course, params.students,
-                                                                 replace=params.replace)
-        log.info("roster of %s: %d added, %d updated%s by %s (%d now)", params.course, added, updated,
-                 " after clearing it" if params.replace else "", request.sender, total)
+                                                                 replace=params.replace, import_id=params.import_id,
+                                                                 final=params.final)
+        how = (" replacing it" if params.import_id is None else
+               f" (import {params.import_id}{', the last request: the others removed' if params.final else ''})"
+               ) if params.replace else ""
+        log.info("roster of %s: %d added, %d updated%s by %s (%d now)", params.course, added, updated, how,
+                 request.sender, total)
         return RosterImported(params.course, added, updated, total)
 
     def roster_list(self, params: CourseParams, _request: Request, _now: float) -> RosterList:

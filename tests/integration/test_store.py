@@ -440,3 +440,17 @@ def test_migration_0007_gives_existing_courses_the_default_late_rule(dialect: st
             assert store.rosters.roster("CS101") == []
         finally:
             store.close()
+
+
+def test_a_replacing_import_of_several_requests_removes_nobody_before_its_last(store: Store) -> None:
+    rosters = store.rosters
+    rosters.import_roster("CS101", [RosterEntry("U1", "Ada"), RosterEntry("U2", "Alan")], replace=True)
+    rosters.import_roster("CS101", [RosterEntry("U2", "Alan T."), RosterEntry("U3", "Grace")], replace=True,
+                          import_id="imp-1")
+    assert [r.student_id for r in rosters.roster("CS101")] == ["U1", "U2", "U3"]  # a failed import stops here
+    rosters.import_roster("CS101", [RosterEntry("U4", "Edsger")], replace=True, import_id="imp-1", final=True)
+    assert [(r.student_id, r.name) for r in rosters.roster("CS101")] == [("U2", "Alan T."), ("U3", "Grace"),
+                                                                        ("U4", "Edsger")]
+    rosters.import_roster("CS101", [RosterEntry("U5", "Barbara")], replace=False)  # a plain upsert adds
+    rosters.import_roster("CS101", [RosterEntry("U2", "Alan")], replace=True, import_id="imp-2", final=True)
+    assert [r.student_id for r in rosters.roster("CS101")] == ["U2"]
