@@ -31,9 +31,9 @@ WAITING: Final = ("scheduled", "no_device")
 """States of a lecture the scheduler has still to start a session for."""
 
 
-def check_room(room: str, where: str = "room") -> str:
+def check_room(room: str) -> str:
     if ROOM_RE.fullmatch(room) is None:
-        raise BadRequest(f"{where} {room[:40]!r} must be letters, digits, spaces, '.', '_' or '-' (1-32)")
+        raise BadRequest(f"room {room[:40]!r} must be letters, digits, spaces, '.', '_' or '-' (1-32)")
     return room
 
 

@@ -27,9 +27,6 @@ MAX_URL: Final = 256
 URL_RE: Final = re.compile(r"https?://[!-~]+")  # printable ASCII, no spaces
 MAX_REASON: Final = 64
 UPDATE_STATES: Final = ("downloading", "verifying", "rebooting", "confirmed", "failed", "rolled_back")
-FAILURE_REASONS: Final = ("download_error", "bad_sha256", "bad_signature", "bad_image", "downgrade", "no_space",
-                          "flash_error", "busy")
-"""The reasons a device gives for `failed` (others are accepted and shown as they are)."""
 
 
 def _text(obj: Mapping[str, Any], key: str, hi: int, pattern: re.Pattern[str] | None = None) -> str:
