@@ -94,3 +94,12 @@ def shown(ts: float | None) -> str:
     when = local(ts)
     today = datetime.now(when.tzinfo).date()
     return when.strftime("%H:%M") if when.date() == today else when.strftime("%Y-%m-%d %H:%M")
+
+
+def week(now: float, tz: tzinfo) -> tuple[int, int]:
+    """This week in `tz`, Monday 00:00 to the next Monday 00:00, as epoch seconds (a week across a
+    daylight-saving change is an hour longer or shorter)."""
+    monday = local(now, tz).date()
+    monday -= timedelta(days=monday.weekday())
+    start = datetime.combine(monday, time(), tz)
+    return int(start.timestamp()), int(datetime.combine(monday + timedelta(days=7), time(), tz).timestamp())

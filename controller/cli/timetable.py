@@ -4,7 +4,7 @@ and kept by the running controller, which starts and ends their sessions."""
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, tzinfo
 from pathlib import Path
 from typing import Annotated
 
@@ -97,13 +97,6 @@ def timetable_import(
               f"{total.kept} kept", highlight=False)
 
 
-def _this_week(zone: tzinfo, now: float) -> tuple[int, int]:
-    today = datetime.fromtimestamp(now, zone).date()
-    monday = datetime.combine(today - timedelta(days=today.weekday()), datetime.min.time(), zone)
-    return int(monday.timestamp()), int(datetime.combine(monday.date() + timedelta(days=7), monday.time(),
-                                                         zone).timestamp())
-
-
 @app.command("list")
 @friendly
 def timetable_list(
@@ -120,7 +113,7 @@ def timetable_list(
     local = clock.zone(zone)
     now = time.time()
     if week:
-        params = TimetableListParams(*_this_week(local, now), course=course)
+        params = TimetableListParams(*clock.week(now, local), course=course)
     else:
         params = TimetableListParams(None if every else int(now), None, course)
     with client(globals_of(ctx)) as fleet:

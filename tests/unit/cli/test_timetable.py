@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from controller.cli.clock import week
 from controller.cli.clock import zone as zone_of
-from controller.cli.timetable import _this_week
 from controller.errors import FleetError
 
 LONDON = ZoneInfo("Europe/London")
@@ -24,9 +24,9 @@ def test_a_named_zone_is_that_zone_and_an_unknown_one_is_one_clear_error(monkeyp
 
 def test_this_week_runs_monday_to_monday_in_the_zone_across_the_clock_change() -> None:
     # Wednesday 28 October 2026; the clocks went back on Sunday 25th, inside the previous week
-    start, end = _this_week(LONDON, datetime(2026, 10, 28, 12, tzinfo=UTC).timestamp())
+    start, end = week(datetime(2026, 10, 28, 12, tzinfo=UTC).timestamp(), LONDON)
     assert datetime.fromtimestamp(start, LONDON) == datetime(2026, 10, 26, tzinfo=LONDON)
     assert end - start == 7 * 86400
     # the week of the change is an hour longer
-    start, end = _this_week(LONDON, datetime(2026, 10, 21, 12, tzinfo=UTC).timestamp())
+    start, end = week(datetime(2026, 10, 21, 12, tzinfo=UTC).timestamp(), LONDON)
     assert end - start == 7 * 86400 + 3600
