@@ -11,8 +11,8 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, col, delete, select
 
 from controller.adapters.tables import AttendanceMark, Course, FleetSession, RosterStudent
-from controller.contract.report import MarkRow
-from controller.contract.rosters import DEFAULT_LATE_AFTER_S, RosterEntry
+from controller.contract.report import DEFAULT_LATE_AFTER_S, MarkRow
+from controller.contract.rosters import RosterEntry
 from controller.core.values import CourseRecord
 from controller.errors import UnknownSession
 
@@ -134,6 +134,11 @@ class RosterStore:
         with self._reading() as s:
             return s.exec(select(func.count()).select_from(RosterStudent).where(
                 RosterStudent.course_code == course)).one()
+
+    def late_after_s(self, code: str) -> float:
+        """The course's late rule (the default for a course not set up)."""
+        course = self.course(code)
+        return course.late_after_s if course else DEFAULT_LATE_AFTER_S
 
     def course(self, code: str) -> CourseRecord | None:
         with self._reading() as s:

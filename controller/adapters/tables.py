@@ -18,6 +18,7 @@ from sqlalchemy import BigInteger, Column, Engine, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel, create_engine
 
 from controller.contract.messages import Config
+from controller.contract.report import DEFAULT_LATE_AFTER_S
 from controller.contract.timetable import Lecture
 from controller.core.values import CheckinRecord, DeviceEntry, RejectedRecord, SessionRecord
 from controller.errors import StoreError
@@ -46,7 +47,7 @@ class Device(SQLModel, table=True):
 class Course(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=16)
     title: str = Field(max_length=100)  # "" for a course set up (course.set, a roster) before its first session
-    late_after_s: float = 600.0  # a check-in later than this after a session's start is late
+    late_after_s: float = DEFAULT_LATE_AFTER_S  # a check-in later than this after a session's start is late
     owner: str = Field(default="", max_length=64)  # the broker user who teaches it, set by an admin; "": nobody
 
 

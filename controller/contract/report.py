@@ -24,6 +24,9 @@ CONSECUTIVE_ABSENCES: Final = "consecutive_absences"
 NOT_ON_ROSTER: Final = "not_on_roster"
 WARNINGS: Final = (LOW_ATTENDANCE, CONSECUTIVE_ABSENCES, NOT_ON_ROSTER)
 
+DEFAULT_LATE_AFTER_S: Final = 600.0
+"""A check-in later than this after a session's (lecture's) start is late, unless the course says."""
+
 
 def _statuses(obj: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
     values = texts(obj, key) if key in obj else ()
@@ -128,7 +131,7 @@ class AttendanceReport:
     sessions: tuple[HeldRow, ...]
     enrolled: int = 0
     """Students on the course's roster (0: the course has no roster)."""
-    late_after_s: float = 600.0
+    late_after_s: float = DEFAULT_LATE_AFTER_S
     """A check-in later than this after a session's start is late."""
     threshold: float = 75.0
     consecutive: int = 3
@@ -142,7 +145,7 @@ class AttendanceReport:
         return cls(text(obj, "course"), text(obj, "session"), text(obj, "semester"), integer(obj, "held"),
                    tuple(StudentRow.from_obj(s) for s in object_list(obj, "students")),
                    tuple(HeldRow.from_obj(h) for h in object_list(obj, "sessions")),
-                   integer(obj, "enrolled") if new else 0, number(obj, "late_after_s") if new else 600.0,
+                   integer(obj, "enrolled") if new else 0, number(obj, "late_after_s") if new else DEFAULT_LATE_AFTER_S,
                    number(obj, "threshold") if new else 75.0, integer(obj, "consecutive") if new else 3,
                    tuple(MarkRow.from_obj(m) for m in object_list(obj, "marks")) if new else ())
 

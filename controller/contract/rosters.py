@@ -10,7 +10,7 @@ from typing import Any, Final, Self
 from controller.contract.fields import integer, number, object_list, opt_text, text
 from controller.contract.messages import STUDENT_ID_RE, JsonObject, drop_none
 from controller.contract.readers import check_course, flag, opt_str, required_str, seconds, session_id
-from controller.contract.report import MARKS, MarkRow
+from controller.contract.report import DEFAULT_LATE_AFTER_S, MARKS, MarkRow
 from controller.contract.topics import CLIENT_RE
 from controller.errors import BadRequest
 
@@ -103,7 +103,6 @@ class AttendanceMarked:
 MAX_ROSTER_CHUNK: Final = 500
 """Students in one roster.import request (the request's 8 KB bound them first, in practice)."""
 MAX_LATE_AFTER_S: Final = 4 * 3600.0
-DEFAULT_LATE_AFTER_S: Final = 600.0
 
 
 def check_student_id(student_id: str) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from controller.contract.report import (
     ABSENT,
     CONSECUTIVE_ABSENCES,
+    DEFAULT_LATE_AFTER_S,
     EXCUSED,
     LATE,
     LOW_ATTENDANCE,
@@ -32,7 +33,7 @@ from controller.contract.report import (
 class Rules:
     """How statuses are derived and when a student is warned."""
 
-    late_after_s: float = 600.0
+    late_after_s: float = DEFAULT_LATE_AFTER_S
     threshold: float = 75.0
     consecutive: int = 3
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from controller.contract.messages import Config
+from controller.contract.report import DEFAULT_LATE_AFTER_S
 from controller.core.liveness import DeviceLive
 from controller.core.versions import applied_version
 
@@ -204,7 +205,7 @@ class CourseRecord:
 
     code: str
     title: str
-    late_after_s: float = 600.0
+    late_after_s: float = DEFAULT_LATE_AFTER_S
     """A check-in later than this after a session's start is late."""
     owner: str = ""
     """The broker user who teaches it (its lecturer, set by an admin); "": nobody, admins only."""

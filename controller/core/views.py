@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from typing import Final
 
-from controller.contract.report import AttendanceReport, MarkRow
+from controller.contract.report import DEFAULT_LATE_AFTER_S, AttendanceReport, MarkRow
 from controller.contract.requests import AttendanceReportParams, DevicesListParams
 from controller.contract.results import (
     AttendanceList,
@@ -182,7 +182,7 @@ def attendance_result(session_id: int, records: Sequence[CheckinRecord], rejecte
 
 def report_result(query: AttendanceReportParams, held: Sequence[SessionRecord], checkins: Sequence[CheckinRecord],
                   *, roster: Sequence[RosterEntry] = (), marks: Sequence[MarkRow] = (),
-                  late_after_s: float = 600.0) -> AttendanceReport:
+                  late_after_s: float = DEFAULT_LATE_AFTER_S) -> AttendanceReport:
     """A course's semester: `held` its sessions, `checkins` and `marks` theirs, `roster` the course's
     (core.report counts, flags and warns)."""
     rules = Rules(late_after_s, query.threshold, query.consecutive)

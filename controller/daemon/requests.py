@@ -60,7 +60,6 @@ from controller.contract.results import (
 )
 from controller.contract.roles import Role
 from controller.contract.rosters import (
-    DEFAULT_LATE_AFTER_S,
     AttendanceMarked,
     AttendanceMarkParams,
     CourseParams,
@@ -276,14 +275,12 @@ class Requests:
         roster = self.store.rosters.roster(self.store.get_session(params.session_id).course_code)
         return views.attendance_result(params.session_id, records, rejected, {r.student_id for r in roster})
 
-    def attendance_report(self, query: AttendanceReportParams, request: Request, _now: float) -> AttendanceReport:
+    def attendance_report(self, query: AttendanceReportParams, _request: Request, _now: float) -> AttendanceReport:
         held = self.store.course_sessions(query.course, query.session, query.semester)
         ids = [h.id for h in held]
         rosters = self.store.rosters
-        course = rosters.course(query.course)
         return views.report_result(query, held, self.store.records_of(ids), roster=rosters.roster(query.course),
-                                   marks=rosters.marks_of(ids),
-                                   late_after_s=course.late_after_s if course else DEFAULT_LATE_AFTER_S)
+                                   marks=rosters.marks_of(ids), late_after_s=rosters.late_after_s(query.course))
 
     def attendance_mark(self, params: AttendanceMarkParams, request: Request, now: float) -> AttendanceMarked:
         mark = self.store.rosters.mark(MarkRow(params.session_id, params.student_id, params.status, params.note,
@@ -305,9 +302,8 @@ class Requests:
         return RosterImported(params.course, added, updated, total)
 
     def roster_list(self, params: CourseParams, _request: Request, _now: float) -> RosterList:
-        course = self.store.rosters.course(params.course)
-        return RosterList(params.course, course.late_after_s if course else DEFAULT_LATE_AFTER_S,
-                          tuple(self.store.rosters.roster(params.course)))
+        rosters = self.store.rosters
+        return RosterList(params.course, rosters.late_after_s(params.course), tuple(rosters.roster(params.course)))
 
     def course_set(self, params: CourseSetParams, request: Request, _now: float) -> CourseUpdated:
         course = self.store.rosters.set_course(params.course, late_after_s=params.late_after_s, title=params.title,
