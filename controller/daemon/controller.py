@@ -79,7 +79,7 @@ class Controller:
         self._address = parse_broker_url(settings.broker_url)
         self._lock = threading.Lock()  # held by whichever thread handles a message or a tick
         self._stopping = False
-        self._next = {"flush": 0.0, "reconcile": 0.0, "resync": 0.0}
+        self._next = {"flush": 0.0, "reconcile": 0.0, "resync": 0.0, "schedule": 0.0}
         self._connected = threading.Event()
         self._halt = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -257,7 +257,9 @@ class Controller:
             log.warning("device %s is %s: %s", device_id, flag.replace("_", " "), _FLAG_HINTS[flag])
         for move in self.fleet.due_moves(now):
             self._failover(move, now)
-        self.schedule.tick(now)
+        if now >= self._next["schedule"]:
+            self.schedule.tick(now)
+            self._next["schedule"] = now + self.settings.schedule_s
         if now >= self._next["resync"]:
             self.roles.reload()  # `fleet user add` takes effect without a restart
             self._resync(now)

@@ -50,7 +50,6 @@ class Schedule:
         self._store: Store = applier.store
         self._fleet: Fleet = applier.fleet
         self._settings = settings
-        self._next = 0.0
 
     # --- one session ------------------------------------------------------------------------------
 
@@ -84,17 +83,14 @@ class Schedule:
 
     def timetabled(self, course: str) -> SessionRecord | None:
         """The running session of `course` the timetable started, if there is one."""
-        return next((s for s in self._store.sessions(active_only=True)
-                     if s.course_code == course and s.origin == "timetable"), None)
+        return _running(self._store.sessions(active_only=True), course, "timetable")
 
     # --- the clock --------------------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
-        """End the sessions whose end has come and start the lectures due (every `schedule_s`). Each
-        is its own unit: one that fails is logged and the rest go on (the next tick retries it)."""
-        if now < self._next:
-            return
-        self._next = now + self._settings.schedule_s
+        """End the sessions whose end has come and start the lectures due (the controller calls it
+        every `schedule_s`). Each is its own unit: one that fails is logged and the rest go on (the
+        next tick retries it)."""
         for session_id in self._store.due_ends(now):
             self._guarded(f"ending session {session_id}", partial(self._end_due, session_id, now))
         due = self._store.due_lectures(now, self._settings.lead_s)
@@ -125,8 +121,7 @@ class Schedule:
 
     def _start_lecture(self, lecture: Lecture, running: Sequence[SessionRecord], now: float) -> None:
         """Adopt the course's session a lecturer started by hand in the lecture's room, or start one."""
-        manual = next((s for s in running if s.course_code == lecture.course and s.origin == "manual"
-                       and s.room in (None, lecture.room)), None)
+        manual = _running(running, lecture.course, "manual", room=lecture.room)
         if manual is not None:
             self._store.set_session_end(manual.id, max(manual.ends_at or now, lecture.ends_at),
                                         begins_at=lecture.starts_at)
@@ -154,3 +149,10 @@ class Schedule:
             return
         log.info("lecture %d (%s in %s) started as session %d", lecture.id, lecture.course, lecture.room,
                  started.session.id)
+
+
+def _running(sessions: Sequence[SessionRecord], course: str, origin: str, *,
+             room: str | None = None) -> SessionRecord | None:
+    """The first of `sessions` of `course` that began as `origin` (in `room` or with no room, when given)."""
+    return next((s for s in sessions if s.course_code == course and s.origin == origin
+                 and (room is None or s.room in (None, room))), None)
