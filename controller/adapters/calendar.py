@@ -247,14 +247,10 @@ def _expand(calendar: Any, event: _Event, zone: tzinfo, window: Window) -> list[
         if occurrence is not None:
             variants.setdefault(occurrence[0], []).append(occurrence[1])
     master = next((c for c in event.components if "RECURRENCE-ID" not in c), event.components[0])
-    main = _occurrence_fields(master, zone, event.where)
+    first = _occurrence(master, zone, event.where)
+    main = None if first is None else first[0]  # the fields of the series as a whole
     return [_series(event.uid if fields == main else _stable_id(event.uid, *map(str, fields)), fields, starts,
                     event.where) for fields, starts in variants.items()]
-
-
-def _occurrence_fields(component: Any, zone: tzinfo, where: str) -> tuple[str, str, str, str, int] | None:
-    occurrence = _occurrence(component, zone, where)
-    return None if occurrence is None else occurrence[0]
 
 
 def read_ics(text: str, zone: tzinfo, window: Window | None = None, *, source: str = "timetable.ics") -> Timetable:
