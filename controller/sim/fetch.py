@@ -118,7 +118,7 @@ def download(fetch: Fetch, closed: threading.Event) -> bytes:
                         fetch.resumed += 1
                     else:
                         data.clear()  # the server ignored the range: the body is the whole image
-                if _read(response, data, fetch):
+                if _read(response, data, fetch, closed):
                     return bytes(data)
         except urllib.error.HTTPError as exc:
             raise FetchError(f"HTTP {exc.code} {exc.reason}") from None
@@ -127,10 +127,10 @@ def download(fetch: Fetch, closed: threading.Event) -> bytes:
     raise FetchError(f"still {fetch.size - len(data)} bytes short after {ATTEMPTS} connections")
 
 
-def _read(response: http.client.HTTPResponse, data: bytearray, fetch: Fetch) -> bool:
+def _read(response: http.client.HTTPResponse, data: bytearray, fetch: Fetch, closed: threading.Event) -> bool:
     """Append the body to `data`; True when it ended whole (or passed the expected size), False when
     the connection broke before the length the server declared."""
-    while True:
+    while not closed.is_set():
         chunk = response.read(min(CHUNK, fetch.size + 1 - len(data)))
         if not chunk:
             return not response.length  # http.client counts down the declared bytes still to come
@@ -138,3 +138,4 @@ def _read(response: http.client.HTTPResponse, data: bytearray, fetch: Fetch) -> 
         fetch.received = len(data)
         if len(data) > fetch.size:
             return True
+    raise FetchError("the simulator stopped")

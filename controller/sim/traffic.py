@@ -106,25 +106,25 @@ class Traffic:
         self.hooks: UpdateHooks | None = None
 
     def greet(self, link: Link, client: paho.Client) -> None:
-        """On a new connection: the retained birth, the config state and update state it reports
-        again (the retained ones may be gone) and the subscriptions to its config, acks and update."""
+        """On a new connection: the retained birth, the state it runs again (the retained one may
+        be gone) and the subscriptions to its config, acks and update command."""
         device = link.device
         topics, device_id = self._topics, device.device_id
         self._publish(client, topics.status(device_id), device.birth().to_obj(device_id), retain=True)
         if device.state is not None:
             self._publish(client, topics.state(device_id), device.state.to_obj(device_id), retain=True)
-        if device.update.state is not None:
-            self._publish(client, topics.update_state(device_id), device.update.state.to_obj(device_id), qos=1,
-                          retain=True)
         client.subscribe([(topics.config(device_id), 1), (topics.attendance_ack(device_id), 1),
                           (topics.update(device_id), 1)])
 
-    def update_state(self, link: Link, state: UpdateState) -> None:
-        """Publish a step of the device's update (retained, QoS 1), counted by kind."""
+    def update_state(self, link: Link, state: UpdateState, *, count: bool = True) -> None:
+        """Publish a step of the device's update (retained, QoS 1), counted by kind unless it is a
+        report sent again."""
         client, device_id = link.client, link.device.device_id
         if client is None:
             return
         self._publish(client, self._topics.update_state(device_id), state.to_obj(device_id), qos=1, retain=True)
+        if not count:
+            return
         counters = self._counters
         if state.state == "downloading" and state.percent == 0:
             counters.updates_started += 1

@@ -43,6 +43,10 @@ Verifier: TypeAlias = Callable[[bytes, bytes], bool]
 """Whether a DER signature (second) over a SHA-256 digest (first) verifies with the fleet's public key."""
 
 
+FINAL_STATES: Final = frozenset({"confirmed", "failed", "rolled_back"})
+"""Where an update ends; the device reports its last one again on each connection."""
+
+
 class Step(Enum):
     IDLE = "idle"
     DEFERRED = "deferred"  # a command waits for the session the device serves to end
@@ -71,15 +75,16 @@ class UpdateFaults:
 class Updater:
     """A device's slots and its update in progress; `running` is what its birth and heartbeat say."""
 
-    __slots__ = ("_done", "_fail_at", "_previous", "command", "crashes", "percent", "running", "state", "step",
-                 "tampered")
+    __slots__ = ("_done", "_fail_at", "_previous", "command", "crashes", "percent", "running", "sent", "state",
+                 "step", "tampered")
 
     def __init__(self, running: str) -> None:
         self.running = running
         self._previous: str | None = None  # the other slot's version while the new one is on trial
         self.step = Step.IDLE
         self.command: UpdateCommand | None = None
-        self.state: UpdateState | None = None  # the last reported step, sent again on each connection
+        self.state: UpdateState | None = None  # the last reported step
+        self.sent = True  # whether `state` went out (a rollback's is made at boot, before a connection)
         self.percent = 0
         self._fail_at: int | None = None
         self.tampered = False
@@ -207,7 +212,7 @@ class Updater:
         return self._report(UpdateState(command.version, "failed", reason=reason, running=self.running))
 
     def _report(self, state: UpdateState) -> UpdateState:
-        self.state = state
+        self.state, self.sent = state, False
         return state
 
 

@@ -3,8 +3,8 @@ update command handed to the device's `Updater` (`controller.sim.update`), the s
 (`controller.sim.fetch`) paced into a per-device download of `download_s` with a percent reported
 at most every `progress_s`, the checks, the reboot into the new slot (a power cycle: the broker
 publishes the will, the device boots with boot + 1 and the new version in its birth), the
-confirmation once it is connected again, and the bootloader's rollback when a crashing image has
-not confirmed within `rollback_s`.
+confirmation once it is connected again, and the bootloader's rollback when the new image has
+not confirmed within `rollback_s` of the reboot (a crashing one never does).
 
 A device serving a session never begins an update nor reboots for one: the command waits for
 the idle config, and so does a verified image.
@@ -24,7 +24,7 @@ from controller.contract.updates import UpdateState
 from controller.sim.fetch import Fetch, Fetches
 from controller.sim.reactor import Timers
 from controller.sim.traffic import Link, Phase, Traffic
-from controller.sim.update import Step, UpdateFaults, Verifier
+from controller.sim.update import FINAL_STATES, Step, UpdateFaults, Verifier
 
 if TYPE_CHECKING:
     from controller.sim.simulator import UpdateSettings
@@ -83,12 +83,12 @@ class UpdateDriver:
         """The retained update command (raises Rejected for a malformed one)."""
         device = link.device
         updater = device.update
-        before = updater.step
+        before = updater.command
         self._report(link, updater.on_command(payload, serving=device.session_id is not None,
                                               has_key=self._key is not None))
-        if updater.step is Step.DOWNLOADING and before is not Step.DOWNLOADING:
+        if updater.step is Step.DOWNLOADING and updater.command is not before:
             self._begin(link, now)
-        elif updater.step is Step.IDLE:
+        elif updater.step is not Step.DOWNLOADING:
             self._downloads.pop(link, None)
 
     def on_config_applied(self, link: Link, now: float) -> None:
@@ -104,16 +104,16 @@ class UpdateDriver:
             self._reboot_when_free(link, now)
 
     def on_up(self, link: Link, now: float) -> None:
-        """Connected again and its config (kept in flash) applied: a new image confirms, or a
-        crashing one is taken back by the bootloader at its deadline."""
+        """Connected and its config (kept in flash) applied: a report it could not send goes out (a
+        rollback's, made at boot), a final one again (the broker may have lost it); a new image
+        confirms, unless it crashes: then the bootloader's deadline (`_Tick.ROLLBACK`) takes it back."""
         updater = link.device.update
-        if updater.step is not Step.TRIAL:
-            return
-        state = updater.confirm()
-        if state is not None:
+        state = updater.state
+        if state is not None and not updater.sent:
             self._report(link, state)
-        else:
-            self._timers.schedule((link, _Tick.ROLLBACK), now + self._settings.rollback_s)
+        elif state is not None and state.state in FINAL_STATES:
+            self._traffic.update_state(link, state, count=False)
+        self._report(link, updater.confirm())
 
     # --- timers ---
 
@@ -133,6 +133,7 @@ class UpdateDriver:
         elif tick is _Tick.REBOOT:
             if updater.step is Step.REBOOTING:
                 self._reboot(link)
+                self._timers.schedule((link, _Tick.ROLLBACK), now + self._settings.rollback_s)
         elif tick is _Tick.ROLLBACK and updater.step is Step.TRIAL:
             log.info("%s: %s did not confirm; the bootloader goes back", link.name, link.device.fw)
             self._reboot(link)
@@ -180,4 +181,5 @@ class UpdateDriver:
         log.debug("%s: update to %s %s", link.name, state.version, state.state)
         if link.phase is Phase.UP:
             self._traffic.update_state(link, state)
-        # else: the device sends its last state again when it connects (`Traffic.greet`)
+            link.device.update.sent = True
+        # else: the device sends it when it is connected again (`on_up`)

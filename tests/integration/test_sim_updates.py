@@ -214,6 +214,19 @@ def test_a_broken_download_resumes_with_a_range(watcher: Watcher, root: str, rel
     assert ranges[0] is None and ranges[1] == f"bytes={len(data) // 2}-"
 
 
+def test_an_image_that_is_not_there_fails_the_download(watcher: Watcher, root: str, release: Release,
+                                                       make_sim: Callable[..., Simulator]) -> None:
+    sim = make_sim()
+    (device_id,) = sim.devices
+    command = release.add("1.3.0")
+    (release.images / f"{command.sha256}.bin").unlink()  # 404
+    send(watcher, root, device_id, command)
+    m = watcher.wait_for(final("failed", device_id), timeout=WAIT_S)[0]
+    assert validate_publish(m.topic, m.payload, root)["reason"] == "download_error"
+    assert steps(update_states(watcher, device_id)) == ["downloading", "failed"]
+    assert sim.device(device_id).fw == "1.0.0"
+
+
 # --- refusals ------------------------------------------------------------------------------------
 
 

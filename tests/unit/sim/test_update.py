@@ -172,6 +172,7 @@ def test_a_crashing_version_rolls_back_at_the_next_boot() -> None:
     updater.on_reboot()  # the bootloader's deadline passed
     assert updater.running == "1.0.0" and not updater.busy
     assert updater.state == UpdateState("1.3.0", "rolled_back", reason="not_confirmed", running="1.0.0")
+    assert not updater.sent  # made at boot: it goes out once the device is connected
     assert updater.on_command(command(), serving=False, has_key=True) is None  # never again from this image
 
 
