@@ -281,6 +281,17 @@ def test_without_the_fleet_key_every_update_is_refused(watcher: Watcher, root: s
     assert steps(update_states(watcher, device_id)) == ["failed"]
 
 
+def test_a_malformed_command_is_counted_and_dropped(watcher: Watcher, root: str, release: Release,
+                                                    make_sim: Callable[..., Simulator]) -> None:
+    sim = make_sim()
+    (device_id,) = sim.devices
+    bad = {**release.add("1.3.0").to_obj(), "sha256": "not-hex"}
+    watcher.publish(Topics(root).update(device_id), bad)
+    wait_until(lambda: sim.stats().bad_inbound == 1, WAIT_S, "the bad command counted")
+    send(watcher, root, device_id, release.add("1.3.0"))  # the device goes on with the next one
+    watcher.wait_for(final("confirmed", device_id, "1.3.0"), timeout=WAIT_S)
+
+
 # --- failure modes -------------------------------------------------------------------------------
 
 
