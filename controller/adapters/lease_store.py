@@ -1,0 +1,65 @@
+"""The store's controller lease: the lease row read, and claimed or released by compare-and-set, so
+of two controllers writing at once exactly one wins. What to write is `core.lease`'s decision;
+`LeaseStore` (the store's `lease`) runs each step in a transaction of the store's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from controller.adapters.tables import ControllerLease
+from controller.core.lease import LEASE_NAME, Lease, claim, released
+
+Transaction = Callable[[], AbstractContextManager[Session]]
+
+
+def _value(row: ControllerLease | None) -> Lease | None:
+    return None if row is None else Lease(row.holder, row.expires_at, row.term, row.since)
+
+
+def _swap(s: Session, insert: Any, current: Lease | None, new: Lease) -> bool:
+    """Write `new` where the row still is `current` (absent: where there is none); whether it did."""
+    values = {"holder": new.holder, "expires_at": new.expires_at, "term": new.term, "since": new.since}
+    if current is None:
+        stmt = insert(ControllerLease).values(name=LEASE_NAME, **values).on_conflict_do_nothing()
+        return bool(s.execute(stmt.returning(col(ControllerLease.name))).first())
+    stmt = update(ControllerLease).where(
+        col(ControllerLease.name) == LEASE_NAME, col(ControllerLease.holder) == current.holder,
+        col(ControllerLease.term) == current.term, col(ControllerLease.expires_at) == current.expires_at,
+    ).values(**values)
+    return bool(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+class LeaseStore:
+    """The lease row of the controllers sharing this database."""
+
+    def __init__(self, reading: Transaction, writing: Transaction, insert: Any) -> None:
+        self._reading = reading
+        self._writing = writing
+        self._insert = insert
+
+    def current(self) -> Lease | None:
+        with self._reading() as s:
+            return _value(s.get(ControllerLease, LEASE_NAME))
+
+    def claim(self, me: str, now: float, ttl_s: float) -> Lease | None:
+        """Renew `me`'s lease or take a free or expired one; the lease as it now stands (`me`'s when
+        it won), None when another controller wrote it in the same instant (ask again)."""
+        with self._writing() as s:
+            current = _value(s.get(ControllerLease, LEASE_NAME))
+            new = claim(current, me, now, ttl_s)
+            if new is None:
+                return current
+            return new if _swap(s, self._insert, current, new) else None
+
+    def release(self, me: str, now: float) -> bool:
+        """End `me`'s lease now (a clean stop), so a standby takes it without waiting for it to
+        expire; whether there was one to end."""
+        with self._writing() as s:
+            current = _value(s.get(ControllerLease, LEASE_NAME))
+            new = released(current, me, now)
+            return new is not None and _swap(s, self._insert, current, new)
