@@ -32,14 +32,6 @@ class HaMode(Enum):
     """Active/standby: the lease holder acts, the others wait to take over."""
 
 
-class Role(Enum):
-    """What a controller says it is on the presence topic (`controller_status.role`)."""
-
-    LEADER = "leader"
-    STANDBY = "standby"
-    SHARED = "shared"
-
-
 def ha_mode(chosen: HaMode | None, shared_group: str | None) -> HaMode:
     """The mode a controller runs in: `chosen` (--ha), else shared when a shared group is given,
     else none; ValueError when the two disagree."""

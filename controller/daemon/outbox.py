@@ -6,7 +6,15 @@ import logging
 
 from controller import __version__
 from controller.adapters.mqtt import MqttClient, PublishOutcome, publish
-from controller.contract.messages import JsonObject, Request, controller_status, encode, reply_error, reply_ok
+from controller.contract.messages import (
+    ControllerRole,
+    JsonObject,
+    Request,
+    controller_status,
+    encode,
+    reply_error,
+    reply_ok,
+)
 from controller.contract.results import SessionWaited
 from controller.contract.topics import Topics, publishable
 from controller.daemon.settings import ControllerSettings
@@ -30,6 +38,8 @@ class Outbox:
         self._settings = settings
         self._topics = topics
         self._stats = stats
+        self.role = ControllerRole.LEADER
+        """What this controller's presence says it is when it acts (the controller sets it)."""
 
     def connected(self) -> bool:
         return self.client.is_connected()
@@ -52,10 +62,10 @@ class Outbox:
                         reason)
         return False
 
-    def announce(self) -> None:
-        """Say (retained) that this controller is online."""
-        self.send(self._topics.controller_status,
-                  encode(controller_status(self._settings.controller_id, True, __version__)), retain=True)
+    def announce(self, role: ControllerRole | None = None) -> None:
+        """Say (retained) that this controller is online, as `role` (by default the one it acts as)."""
+        self.send(self._topics.controller_status, encode(controller_status(
+            self._settings.controller_id, True, __version__, role=role or self.role)), retain=True)
 
     def reply(self, request: Request, payload: JsonObject) -> None:
         """Send an answer, or `too_large` in its place when it would not fit a packet."""
