@@ -9,10 +9,11 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from controller.adapters.tables import ControllerLease
 from controller.core.lease import LEASE_NAME, Lease, claim, released
+from controller.errors import LeaseLost
 
 Transaction = Callable[[], AbstractContextManager[Session]]
 
@@ -55,6 +56,22 @@ class LeaseStore:
             if new is None:
                 return current
             return new if _swap(s, self._insert, current, new) else None
+
+    def guard(self, me: str, term: Callable[[], int | None]) -> Callable[[Session], None]:
+        """The fence of controller `me` (the store's `fence`): in each writing transaction, LeaseLost
+        unless the lease row still names `me` in the term it holds (`term()`). The row is read FOR
+        SHARE on PostgreSQL, so a takeover commits only after the transaction ends, and every later
+        one of `me`'s fails; SQLite serialises writers anyway."""
+
+        def check(s: Session) -> None:
+            row = s.exec(select(ControllerLease).where(col(ControllerLease.name) == LEASE_NAME)
+                         .with_for_update(read=True)).first()
+            held = term()
+            if row is None or row.holder != me or held is None or row.term != held:
+                raise LeaseLost(f"controller {me} does not hold the controller lease: not writing "
+                                f"({row.holder if row else 'nobody'} does)")
+
+        return check
 
     def release(self, me: str, now: float) -> bool:
         """End `me`'s lease now (a clean stop), so a standby takes it without waiting for it to

@@ -123,7 +123,7 @@ class Store(TimetableStore, SessionStore):
         """Rosters, the courses' late rule, manual attendance marks."""
         self.firmware = FirmwareStore(self._reading, self._writing)
         """Firmware image records."""
-        self.lease = LeaseStore(self._reading, self._writing, self._insert)
+        self.lease = LeaseStore(self._reading, self._unfenced, self._insert)
         """The active/standby lease of the controllers sharing this database."""
     # --- liveness ---------------------------------------------------------------------------------
 

@@ -95,6 +95,7 @@ class Controller:
         self._acting = not self.leadership.leased  # with a lease: once it holds it and has loaded the fleet
         outbox = Outbox(self._client, settings, self.topics, self.stats)
         outbox.role = ControllerRole.SHARED if self.mode is HaMode.SHARED else ControllerRole.LEADER
+        self.leadership.guard(self.store, outbox, lambda: self.acting)
         self.observer = Observer(settings, fleet=self.fleet, stats=self.stats, store=self.store,
                                  connected=outbox.connected, lock=self._lock, clock=clock)
         self._applier = Applier(self.fleet, self.store, outbox, Waiters(), settings=settings, topics=self.topics,
@@ -200,8 +201,7 @@ class Controller:
 
     @property
     def acting(self) -> bool:
-        """Whether this controller handles messages and ticks now: a standby does not, nor (fencing) a
-        leader whose lease is about to run out, even before a renewal tells it it lost."""
+        """Whether it handles messages and ticks now: not as a standby, nor (fenced) near its lease's end."""
         return self._acting and (not self.leadership.leased or self.leadership.acting(self.clock()))
 
     def _follow_lease(self) -> None:

@@ -16,8 +16,10 @@ from collections.abc import Callable
 
 from controller.adapters.lease_store import LeaseStore
 from controller.adapters.mqtt import BrokerAddress, honours_shared
+from controller.adapters.store import Store
 from controller.contract.topics import BROKER_DROPPED, Topics
 from controller.core.lease import HaMode, Lease, LeaseTimes, leads
+from controller.daemon.outbox import Outbox
 from controller.errors import FleetError, StoreError
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,18 @@ class Leadership:
             return f"--ha {mode.value}"
         lease = self.current
         return "leader" if acting else f"standby, {lease.holder if lease else 'nobody'} leads"
+
+    def guard(self, store: Store, outbox: Outbox, acting: Callable[[], bool]) -> None:
+        """Fence `store`'s writes with the lease (a deposed leader's transactions are not committed)
+        and `outbox`'s publishes with `acting` (checked again as each goes out)."""
+        if self._lease is not None:
+            store.fence = self._lease.guard(self._me, self.term)
+            outbox.fence = acting
+
+    def term(self) -> int | None:
+        """The term of the lease this controller holds; None when it holds none."""
+        held = self._held
+        return held.term if held is not None else None
 
     @property
     def leased(self) -> bool:

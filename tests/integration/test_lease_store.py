@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from controller.adapters.store import Store
 from controller.core.lease import Lease
+from controller.errors import LeaseLost
 
 
 def test_one_controller_holds_the_lease_until_it_expires(store: Store) -> None:
@@ -45,3 +48,14 @@ def test_of_controllers_racing_for_a_free_lease_one_wins(store: Store) -> None:
     assert winner is not None and winner.term == 1
     assert winner in results
     assert all(r is None or r == winner for r in results)  # no one else believes it holds it
+
+
+def test_a_deposed_leaders_writes_are_not_committed(store: Store) -> None:
+    held = store.lease.claim("a", 100.0, 8.0)
+    assert held is not None
+    store.fence = store.lease.guard("a", lambda: held.term)
+    store.set_device("esp32-00000000f001", name="kept", room=None)  # a leads: written
+    assert store.lease.claim("b", 108.0, 8.0) == Lease("b", 116.0, 2, 108.0)  # a's lease ran out; b took it
+    with pytest.raises(LeaseLost, match="b does"):
+        store.set_device("esp32-00000000f001", name="lost", room=None)
+    assert [d.name for d in store.load_devices()] == ["kept"]
