@@ -59,9 +59,10 @@ class LeaseStore:
 
     def guard(self, me: str, term: Callable[[], int | None]) -> Callable[[Session], None]:
         """The fence of controller `me` (the store's `fence`): in each writing transaction, LeaseLost
-        unless the lease row still names `me` in the term it holds (`term()`). The row is read FOR
-        SHARE on PostgreSQL, so a takeover commits only after the transaction ends, and every later
-        one of `me`'s fails; SQLite serialises writers anyway."""
+        unless the lease row still names `me` in the term it holds (`term()`). On PostgreSQL the row
+        is read FOR SHARE, so a takeover commits only after the transaction ends and every later one
+        of `me`'s fails. On SQLite (whose driver begins the transaction at its first write) it is a
+        check just before the write: a takeover in between is not excluded."""
 
         def check(s: Session) -> None:
             row = s.exec(select(ControllerLease).where(col(ControllerLease.name) == LEASE_NAME)

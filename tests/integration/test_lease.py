@@ -58,10 +58,10 @@ class Presence:
 
 
 @pytest.fixture
-def pair(amqtt_broker: RunningBroker, root: str, pg_url: str) -> Iterator[list[Controller]]:
-    """Two controllers in lease mode on one amqtt broker and one PostgreSQL database, the first
-    started first; both stopped (or their stores closed) at the end."""
-    controllers = [Controller(replace(fast_settings(amqtt_broker.url, root, pg_url), ha=HaMode.LEASE,
+def pair(broker: RunningBroker, root: str, pg_url: str) -> Iterator[list[Controller]]:
+    """Two controllers in lease mode on one broker and one PostgreSQL database, the first started
+    first; both stopped (or their stores closed) at the end."""
+    controllers = [Controller(replace(fast_settings(broker.url, root, pg_url), ha=HaMode.LEASE,
                                       lease_ttl_s=LEASE_TTL_S)) for _ in range(2)]
     for ctl in controllers:
         ctl.start()
@@ -77,18 +77,19 @@ def handled(ctl: Controller) -> int:
     return sum(ctl.stats.received.values())
 
 
+@pytest.mark.parametrize("broker", ["amqtt", "mosquitto"], indirect=True)  # without and with $share
 def test_one_controller_acts_and_the_standby_finishes_the_session_when_it_dies(
-    amqtt_broker: RunningBroker, root: str, pair: list[Controller],
+    broker: RunningBroker, root: str, pair: list[Controller],
 ) -> None:
     leader, standby = pair
     assert leader.acting and not standby.acting
-    presence = Presence(amqtt_broker, root)
-    device = Device(amqtt_broker, root, "esp32-00000000a001")
+    presence = Presence(broker, root)
+    device = Device(broker, root, "esp32-00000000a001")
     try:
         eventually(lambda: presence.says(leader, "leader"))
         device.birth()
         device.heartbeat()
-        with FleetClient(amqtt_broker.url, root) as client:
+        with FleetClient(broker.url, root) as client:
             eventually(lambda: client.call("devices.list")["online"] == 1)
             sid = client.call("session.start", START)["session_id"]
             config = device.apply_latest()
@@ -98,12 +99,14 @@ def test_one_controller_acts_and_the_standby_finishes_the_session_when_it_dies(
         assert handled(leader) > 0 and handled(standby) == 0  # the standby processed nothing
 
         crash(leader)  # as kill -9: no release, no offline presence of its own (the broker's will)
+        crashed_at = time.monotonic()
         eventually(lambda: standby.acting, timeout=4 * LEASE_TTL_S)  # the lease ran out and was taken
+        print(f"the standby took over {time.monotonic() - crashed_at:.2f} s after the leader died")  # -rP shows it
         eventually(lambda: presence.says(standby, "leader"))
         lease = standby.store.lease.current()
         assert lease is not None and lease.holder == standby.settings.controller_id and lease.term == 2
 
-        with FleetClient(amqtt_broker.url, root) as client:
+        with FleetClient(broker.url, root) as client:
             row = next(s for s in client.call("session.list")["sessions"] if s["session_id"] == sid)
             assert (row["device"], row["active"], row["moves"]) == (device.id, True, 0)  # not restarted, not moved
             # the device sends U1 again (its ack may have been lost with the leader) and U2
@@ -122,12 +125,13 @@ def test_one_controller_acts_and_the_standby_finishes_the_session_when_it_dies(
         presence.close()
 
 
+@pytest.mark.parametrize("broker", ["amqtt"], indirect=True)
 def test_a_leader_cut_off_from_the_database_stops_acting_before_the_standby_leads(
-    amqtt_broker: RunningBroker, root: str, pair: list[Controller],
+    broker: RunningBroker, root: str, pair: list[Controller],
 ) -> None:
     leader, standby = pair
-    presence = Presence(amqtt_broker, root)
-    device = Device(amqtt_broker, root, "esp32-00000000a002")
+    presence = Presence(broker, root)
+    device = Device(broker, root, "esp32-00000000a002")
     try:
         device.birth()
         eventually(lambda: leader.stats.received["status"] == 1)
@@ -146,16 +150,17 @@ def test_a_leader_cut_off_from_the_database_stops_acting_before_the_standby_lead
         presence.close()
 
 
+@pytest.mark.parametrize("broker", ["amqtt"], indirect=True)
 def test_a_clean_stop_hands_the_lease_over_at_once(
-    amqtt_broker: RunningBroker, root: str, pair: list[Controller],
+    broker: RunningBroker, root: str, pair: list[Controller],
 ) -> None:
     leader, standby = pair
-    presence = Presence(amqtt_broker, root)
+    presence = Presence(broker, root)
     try:
         leader.stop()  # releases the lease: no waiting for it to run out
         eventually(lambda: standby.acting, timeout=LEASE_TTL_S)
         eventually(lambda: presence.says(standby, "leader"))  # over the old leader's offline goodbye
-        with FleetClient(amqtt_broker.url, root) as client:
+        with FleetClient(broker.url, root) as client:
             assert client.call("stats")["received"]
     finally:
         presence.close()
