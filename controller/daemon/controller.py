@@ -228,9 +228,9 @@ class Controller:
         self._merge_liveness()
         self._resync(now)
         self._acting = True
-        lease = self.leadership.current
-        log.warning("controller %s leads now (lease term %s)", self.settings.controller_id,
-                    lease.term if lease else "?")
+        term = self.leadership.term() or 0
+        log.log(logging.WARNING if term > 1 else logging.INFO, "controller %s leads now (lease term %d)",
+                self.settings.controller_id, term)
         if self._client.is_connected():  # else the connection's handler does it
             self._client.subscribe(acting_filters(self.topics, self.settings.shared_group))
             self._applier.outbox.announce()
