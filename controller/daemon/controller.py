@@ -129,10 +129,10 @@ class Controller:
             if self.mode is HaMode.SHARED:
                 check_shared(self._address, self.settings.shared_group or "", self.topics)
             self.leadership.claim()  # the first to start leads at once
-            with self._lock:
-                self._follow(self.clock())
+            self._follow_lease()
             self._connect(connect_timeout)
         except BaseException:
+            self.leadership.release()  # a controller that never came up leaves the lease to a standby
             self.observer.close()
             raise
         self._ticker = threading.Thread(target=self._run_ticks, name="fleet-controller-tick", daemon=True)

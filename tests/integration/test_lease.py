@@ -192,3 +192,17 @@ def test_a_shared_group_on_a_broker_without_shared_subscriptions_is_refused(
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "ignores MQTT shared subscriptions" in lines[0], done.stderr
+
+
+def test_a_controller_that_cannot_reach_the_broker_leaves_the_lease_to_others(root: str, tmp_path: Path) -> None:
+    settings = replace(fast_settings("mqtt://127.0.0.1:1", root, f"sqlite:///{tmp_path / 'fleet.db'}"),
+                       ha=HaMode.LEASE, lease_ttl_s=60.0)
+    ctl = Controller(settings)
+    try:
+        with pytest.raises(FleetError, match="cannot reach the broker"):
+            ctl.start()
+        lease = ctl.store.lease.current()
+        assert lease is not None and lease.holder == settings.controller_id  # it had taken the lease
+        assert lease.expired(time.time())  # and gave it back, not held for a minute
+    finally:
+        ctl.store.close()
