@@ -91,7 +91,7 @@ class Controller:
         self._ticker: threading.Thread | None = None
         self._client = self._make_client()
         self.leadership = Leadership(self.store.lease if self.mode is HaMode.LEASE else None, settings.controller_id,
-                                     settings.lease_ttl_s, clock)
+                                     settings.lease_ttl_s, clock, connected=self._client.is_connected)
         self._acting = not self.leadership.leased  # with a lease: once it holds it and has loaded the fleet
         outbox = Outbox(self._client, settings, self.topics, self.stats)
         outbox.role = ControllerRole.SHARED if self.mode is HaMode.SHARED else ControllerRole.LEADER
@@ -128,11 +128,11 @@ class Controller:
             self._load()
             if self.mode is HaMode.SHARED:
                 check_shared(self._address, self.settings.shared_group or "", self.topics)
+            self._connect(connect_timeout)
             self.leadership.claim()  # the first to start leads at once
             self._follow_lease()
-            self._connect(connect_timeout)
         except BaseException:
-            self.leadership.release()  # a controller that never came up leaves the lease to a standby
+            self.leadership.release()  # if it took the lease, a standby need not wait for it to run out
             self.observer.close()
             raise
         self._ticker = threading.Thread(target=self._run_ticks, name="fleet-controller-tick", daemon=True)

@@ -4,8 +4,10 @@ the start's check that a shared group's broker honours `$share`, and what an act
 subscribes to.
 
 The renewals run apart from the controller's lock, so a long tick or message never delays one;
-after each, `follow` (the controller's) makes the controller take the lead or stand down. Without a
-lease (`--ha none` or `shared`) the controller always acts.
+after each, `follow` (the controller's) makes the controller take the lead or stand down. A
+controller claims only while connected to the broker: one that lost the broker (its node died and
+it found no other) lets the lease run out to a standby that can still act. Without a lease
+(`--ha none` or `shared`) the controller always acts.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ def acting_filters(topics: Topics, shared_group: str | None) -> list[tuple[str, 
 class Leadership:
     """Holds, renews and releases the lease for controller `me`; None `lease`: no lease, always acting."""
 
-    def __init__(self, lease: LeaseStore | None, me: str, ttl_s: float, clock: Callable[[], float]) -> None:
+    def __init__(self, lease: LeaseStore | None, me: str, ttl_s: float, clock: Callable[[], float], *,
+                 connected: Callable[[], bool]) -> None:
         self._lease = lease
+        self._connected = connected
         self._me = me
         self.times = LeaseTimes.from_ttl(ttl_s)
         self._clock = clock
@@ -85,9 +89,10 @@ class Leadership:
         return self._lease is None or leads(self._held, self._me, now, self.times.margin_s)
 
     def claim(self) -> None:
-        """Renew the lease, or take it if it is free or expired; a database error is logged and
-        leaves the lease to run out (the controller then stops acting by itself)."""
-        if self._lease is None:
+        """Renew the lease, or take it if it is free or expired, while connected to the broker; a
+        database error is logged and leaves the lease to run out (the controller then stops acting
+        by itself), and so does a lost broker connection."""
+        if self._lease is None or not self._connected():
             return
         try:
             got = self._lease.claim(self._me, self._clock(), self.times.ttl_s)
