@@ -74,6 +74,10 @@ class StoreError(FleetError):
     """The database failed (unreachable, locked, refused a write); the message is one line."""
 
 
+class LeaseLost(StoreError):
+    """This controller no longer holds the controller lease: what it was writing is not committed."""
+
+
 class ControllerOffline(FleetError):
     """The CLI found no controller answering on the broker."""
 

@@ -180,9 +180,10 @@ class FleetClient:
             waiting[0].set()
 
     def controller_online(self) -> bool:
-        """Whether a controller's retained presence says online (waits briefly for it)."""
+        """Whether a controller's retained presence says online and acting (waits briefly for it): a
+        former leader that stands by answers nothing."""
         self._presence_seen.wait(self._presence_timeout)
-        return bool(self._presence and self._presence.get("online") is True)
+        return bool(self._presence and self._presence.get("online") is True and self._presence.get("role") != "standby")
 
     def call(self, method: str, params: dict[str, Any] | None = None, *, timeout: float = 10.0) -> JsonObject:
         """Send one request; its result, or ApiError with the controller's code, or ControllerOffline."""

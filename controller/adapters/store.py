@@ -21,6 +21,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from controller.adapters.firmware_store import FirmwareStore
+from controller.adapters.lease_store import LeaseStore
 from controller.adapters.lectures import TimetableStore
 from controller.adapters.rosters import RosterStore
 from controller.adapters.session_store import SessionStore
@@ -114,7 +115,7 @@ def _free(device: Device) -> Device:
 class Store(TimetableStore, SessionStore):
     """All reads and writes of the controller's database: liveness, check-ins and the inventory
     here, sessions in SessionStore, the timetable in TimetableStore, the engine and transactions in
-    Database, rosters in `rosters`, firmware images in `firmware`."""
+    Database, rosters in `rosters`, firmware images in `firmware`, the controller lease in `lease`."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -122,6 +123,8 @@ class Store(TimetableStore, SessionStore):
         """Rosters, the courses' late rule, manual attendance marks."""
         self.firmware = FirmwareStore(self._reading, self._writing)
         """Firmware image records."""
+        self.lease = LeaseStore(self._reading, self._unfenced, self._insert)
+        """The active/standby lease of the controllers sharing this database."""
     # --- liveness ---------------------------------------------------------------------------------
 
     def load_devices(self) -> list[DeviceEntry]:

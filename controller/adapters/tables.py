@@ -194,6 +194,17 @@ class FirmwareImageRow(SQLModel, table=True):
     added_by: str = Field(default="", max_length=64)
 
 
+class ControllerLease(SQLModel, table=True):
+    """The active/standby lease (`core.lease`): which controller acts, until when. One row per name."""
+
+    __tablename__ = "controller_lease"
+    name: str = Field(primary_key=True, max_length=32)
+    holder: str = Field(max_length=64)  # the holder's controller_id
+    expires_at: float
+    term: int = Field(sa_type=BigInteger)  # counts the changes of holder
+    since: float  # when the holder took it
+
+
 # --- rows to values: what leaves the store -------------------------------------------------------
 
 

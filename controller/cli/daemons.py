@@ -33,6 +33,7 @@ from controller.cli.common import (
     state_file,
 )
 from controller.cli.monitor import watch_loop
+from controller.core.lease import DEFAULT_LEASE_TTL_S, HaMode
 from controller.daemon.settings import DEFAULT_ROOT, ENV_ACL, ControllerSettings, default_db_url
 from controller.errors import FleetError
 
@@ -67,8 +68,18 @@ TtlOpt = Annotated[float, typer.Option("--heartbeat-ttl", min=1, help="Seconds w
 def controller(
     ctx: typer.Context, db: DbOpt = None, heartbeat_ttl: TtlOpt = ControllerSettings.heartbeat_ttl_s,
     shared_group: Annotated[str | None, typer.Option(
-        envvar="FLEET_SHARED_GROUP", help="Run beside other controllers: split device traffic and requests "
-        "through MQTT shared subscriptions ($share/GROUP/...; Mosquitto, EMQX, HiveMQ) over one PostgreSQL.")] = None,
+        envvar="FLEET_SHARED_GROUP", help="Run beside other controllers, all acting (--ha shared): split device "
+        "traffic and requests through MQTT shared subscriptions ($share/GROUP/...; Mosquitto, EMQX, HiveMQ) over "
+        "one PostgreSQL. Refused at start when the broker ignores $share.")] = None,
+    ha: Annotated[HaMode | None, typer.Option(
+        "--ha", envvar="FLEET_HA", help="How several controllers share the fleet: none (one controller), shared "
+        "(active/active, needs --shared-group), lease (active/standby: the holder of a lease in the database "
+        "acts, the others take over within seconds of its death; any broker). Default: shared with "
+        "--shared-group, else none.")] = None,
+    lease_ttl: Annotated[float, typer.Option(
+        "--lease-ttl", min=2, envvar="FLEET_LEASE_TTL", help="With --ha lease: seconds the lease lasts unrenewed "
+        "(renewed every quarter of it); a standby takes over within about 1.25 times this of the leader's "
+        "death.")] = DEFAULT_LEASE_TTL_S,
     require_approval: Annotated[bool, typer.Option(
         "--require-approval", envvar="FLEET_REQUIRE_APPROVAL",
         help="New devices wait for `fleet device approve` before they are used.")] = False,
@@ -114,7 +125,8 @@ def controller(
         request_burst=request_burst, max_packet_bytes=max_packet, acl_file=acl_file, metrics_port=metrics_port,
         metrics_host=metrics_host, images_dir=images or default_images_dir(),
         default_session_s=_length("--default-session", default_session),
-        max_session_s=_length("--max-session", max_session), lead_s=max(0.0, clock.seconds(lead)))
+        max_session_s=_length("--max-session", max_session), lead_s=max(0.0, clock.seconds(lead)), ha=ha,
+        lease_ttl_s=lease_ttl)
     if shared_group:
         settings = replace(settings, shared_group=shared_group, flush_s=2.0, resync_s=5.0)
     ensure_sqlite_dir(settings.db_url)

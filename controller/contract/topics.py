@@ -108,6 +108,12 @@ class Topics:
     def controller_status(self) -> str:
         return f"{self.root}/controller/status"
 
+    def controller_probe(self, token: str) -> str:
+        """Where a controller with a shared group checks at start that the broker honours `$share`
+        (a message published here must come back through `$share/{group}/` + this topic); a topic
+        of its own (`token`), so controllers probing at once never take each other's message."""
+        return f"{self.root}/controller/probe/{token}"
+
     def requests(self, user: str) -> str:
         """Where user `user` sends requests: the broker lets each account write only its own."""
         return f"{self._requests_prefix}{user}"

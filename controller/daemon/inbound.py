@@ -14,6 +14,7 @@ from controller.contract.decode import DeviceMessage, decode_payload
 from controller.contract.messages import (
     MAX_REQUEST_PAYLOAD,
     Attendance,
+    ControllerRole,
     Heartbeat,
     State,
     Status,
@@ -107,14 +108,16 @@ class Inbound:
 
     def _on_peer_status(self, payload: bytes | bytearray) -> None:
         """Several controllers share one presence topic: when another one's will (or clean stop)
-        says offline, say at once that the fleet still has a controller."""
+        says offline, or a former leader says it stands by, say at once that the fleet still has a
+        controller."""
         try:
             status = load_object(payload, max_bytes=MAX_REQUEST_PAYLOAD)
         except Rejected:
             return
-        if status.get("online") is False and status.get("controller_id") != self._settings.controller_id:
-            log.info("controller %s went offline; this one (%s) carries on", shown(str(status.get("controller_id"))),
-                     self._settings.controller_id)
+        gone = status.get("online") is False or status.get("role") == ControllerRole.STANDBY.value
+        if gone and status.get("controller_id") != self._settings.controller_id:
+            log.info("controller %s went offline or stands by; this one (%s) carries on",
+                     shown(str(status.get("controller_id"))), self._settings.controller_id)
             self._outbox.announce()
 
     def _on_broker_dropped(self, payload: bytes | bytearray) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from controller.adapters.mqtt import DEFAULT_BROKER_URL
 from controller.contract.messages import MAX_PACKET_SIZE
+from controller.core.lease import DEFAULT_LEASE_TTL_S, HaMode
 from controller.core.schedule import DEFAULT_SESSION_S, MAX_SESSION_S
 
 ENV_BROKER = "FLEET_BROKER_URL"
@@ -41,6 +42,12 @@ class ControllerSettings:
     resync_s: float = 30.0
     require_approval: bool = False
     shared_group: str | None = None  # MQTT 5 / Mosquitto shared subscriptions for several controllers
+    ha: HaMode | None = None
+    """How several controllers share the fleet (`core.lease.ha_mode`); None: shared with a
+    `shared_group`, else none."""
+    lease_ttl_s: float = DEFAULT_LEASE_TTL_S
+    """With `ha` lease: how long the lease lasts unrenewed (a standby takes over within about this
+    plus a quarter of it of the leader's death)."""
     max_device_rate: float = 10.0
     """Messages a second one device may send (over 10 s); the excess is dropped and the device flagged."""
     request_rate: float = 20.0
