@@ -12,8 +12,8 @@ constexpr const char* kConfig = "cfg";         // last applied config, as its JS
 constexpr const char* kNextSeq = "seq";        // u32 next check-in seq
 constexpr const char* kQueueSlotPrefix = "q";  // q000..q255: one queued check-in each
 // Firmware updates (update_agent.h).
-constexpr const char* kUpdateBoot = "upd_boot";        // "<version> <sha256>" rebooting into
-constexpr const char* kUpdateSkip = "upd_skip";        // sha256 of an image not to try again
+constexpr const char* kUpdateBoot = "upd_boot";        // "<version> <command key>" rebooting
+constexpr const char* kUpdateSkip = "upd_skip";        // the command key not to try again
 constexpr const char* kImagesRefused = "upd_refused";  // u32 images refused (hash, signature)
 // Provisioning (serial console): network settings.
 constexpr const char* kWifiSsid = "wifi_ssid";

@@ -18,14 +18,23 @@ int compareVersions(const std::string& a, const std::string& b) {
   return compareSemver(*sa, *sb);
 }
 
+// What identifies a command for "not again": the same bytes, signature and place. The same
+// image from another URL, or signed anew, is tried again.
+std::string commandKey(const UpdateCommand& cmd) {
+  return cmd.sha256 + " " + cmd.signature + " " + cmd.url;
+}
+
 }  // namespace
 
-UpdateAgent::UpdateAgent(Topics topics, UpdatePorts ports)
-    : topics_(std::move(topics)), ports_(ports) {}
+UpdateAgent::UpdateAgent(Topics topics, UpdatePorts ports, UpdateOptions options)
+    : topics_(std::move(topics)), ports_(ports), options_(options) {
+  if (options_.chunk_bytes == 0) options_.chunk_bytes = kUpdateChunkBytes;
+  if (options_.chunks_per_loop == 0) options_.chunks_per_loop = 1;
+}
 
 void UpdateAgent::begin() {
   images_refused_ = loadU32(ports_.storage, keys::kImagesRefused).value_or(0);
-  ports_.storage.get(keys::kUpdateSkip, skip_sha256_);
+  ports_.storage.get(keys::kUpdateSkip, skip_);
   const bool pending = ports_.slots.pendingVerify();
   std::string record;
   if (!ports_.storage.get(keys::kUpdateBoot, record)) {
@@ -36,7 +45,7 @@ void UpdateAgent::begin() {
   const std::size_t space = record.find(' ');
   target_ = UpdateCommand();
   target_.version = record.substr(0, space);
-  target_.sha256 = space == std::string::npos ? std::string() : record.substr(space + 1);
+  const std::string key = space == std::string::npos ? std::string() : record.substr(space + 1);
   const std::string running = ports_.slots.runningVersion();
   if (compareVersions(running, target_.version) == 0 && pending) {
     stage_ = UpdateStage::kTrial;
@@ -48,7 +57,7 @@ void UpdateAgent::begin() {
     report(UpdatePhase::kConfirmed);
     return;
   }
-  remember(target_.sha256);
+  remember(key);
   log(LogLevel::kWarn, "update to " + target_.version + " rolled back: running " + running);
   report(UpdatePhase::kRolledBack, std::nullopt, std::string("not_confirmed"));
 }
@@ -95,7 +104,7 @@ void UpdateAgent::loop(const DeviceHealth& health) {
 
 void UpdateAgent::consider(const DeviceHealth& health) {
   if (!wanted_) return;
-  if (wanted_->sha256 == skip_sha256_) {
+  if (commandKey(*wanted_) == skip_) {
     wanted_.reset();
     return;
   }
@@ -132,7 +141,7 @@ void UpdateAgent::start() {
   written_ = 0;
   failures_ = 0;
   reported_percent_ = 0;
-  buffer_.assign(kUpdateChunkBytes, 0);
+  buffer_.assign(options_.chunk_bytes, 0);
   stage_ = UpdateStage::kDownloading;
   log(LogLevel::kInfo, "update to " + target_.version + " from " + target_.url);
   report(UpdatePhase::kDownloading, 0);
@@ -140,26 +149,12 @@ void UpdateAgent::start() {
 }
 
 void UpdateAgent::download() {
-  std::size_t got = 0;
-  const DownloadStep step = ports_.downloader.poll(buffer_.data(), buffer_.size(), got);
-  if (got > 0) {
-    if (got > target_.size - written_) {
-      refuse("bad_image");  // longer than the command said
-      return;
-    }
-    if (!ports_.slots.write(buffer_.data(), got)) {
-      fail("flash_error");
-      return;
-    }
-    written_ += static_cast<std::uint32_t>(got);
-    failures_ = 0;
-    const std::uint32_t percent =
-        static_cast<std::uint32_t>(static_cast<std::uint64_t>(written_) * 100 / target_.size);
-    if (percent >= reported_percent_ + kUpdatePercentStep ||
-        (percent == 100 && reported_percent_ < 100)) {
-      reported_percent_ = percent;
-      report(UpdatePhase::kDownloading, percent);
-    }
+  DownloadStep step = DownloadStep::kBusy;
+  for (std::size_t i = 0; i < options_.chunks_per_loop; ++i) {
+    std::size_t got = 0;
+    step = ports_.downloader.poll(buffer_.data(), buffer_.size(), got);
+    if (got > 0 && !take(got)) return;
+    if (step != DownloadStep::kBusy || got < buffer_.size()) break;
   }
   if (step == DownloadStep::kDone && written_ == target_.size) {
     ports_.downloader.stop();
@@ -177,6 +172,28 @@ void UpdateAgent::download() {
                            std::to_string(target_.size) + " bytes: resuming");
   stage_ = UpdateStage::kRetryWait;
   due_ms_ = ports_.clock.millis() + kUpdateRetryMs;
+}
+
+// Writes one chunk; false when that ended the update.
+bool UpdateAgent::take(std::size_t got) {
+  if (got > target_.size - written_) {
+    refuse("bad_image");  // longer than the command said
+    return false;
+  }
+  if (!ports_.slots.write(buffer_.data(), got)) {
+    fail("flash_error");
+    return false;
+  }
+  written_ += static_cast<std::uint32_t>(got);
+  failures_ = 0;
+  const std::uint32_t percent =
+      static_cast<std::uint32_t>(static_cast<std::uint64_t>(written_) * 100 / target_.size);
+  if (percent >= reported_percent_ + kUpdatePercentStep ||
+      (percent == 100 && reported_percent_ < 100)) {
+    reported_percent_ = percent;
+    report(UpdatePhase::kDownloading, percent);
+  }
+  return true;
 }
 
 void UpdateAgent::retry() {
@@ -217,7 +234,7 @@ void UpdateAgent::reboot(const DeviceHealth& health) {
     fail("flash_error");
     return;
   }
-  ports_.storage.put(keys::kUpdateBoot, target_.version + " " + target_.sha256);
+  ports_.storage.put(keys::kUpdateBoot, target_.version + " " + commandKey(target_));
   report(UpdatePhase::kRebooting);
   log(LogLevel::kInfo, "rebooting into " + target_.version);
   stage_ = UpdateStage::kRebooting;
@@ -247,7 +264,7 @@ void UpdateAgent::fail(const std::string& reason) {
 void UpdateAgent::refuse(const std::string& reason) {
   ++images_refused_;
   storeU32(ports_.storage, keys::kImagesRefused, images_refused_);
-  remember(target_.sha256);  // the same bytes would be refused again
+  remember(commandKey(target_));  // the same command would be refused again
   fail(reason);
 }
 
@@ -273,10 +290,10 @@ void UpdateAgent::report(UpdatePhase phase, std::optional<std::uint32_t> percent
                                         encodeUpdateState(topics_.deviceId(), msg), true);
 }
 
-void UpdateAgent::remember(const std::string& sha256) {
-  if (sha256.empty() || sha256 == skip_sha256_) return;
-  skip_sha256_ = sha256;
-  ports_.storage.put(keys::kUpdateSkip, sha256);
+void UpdateAgent::remember(const std::string& key) {
+  if (key.empty() || key == skip_) return;
+  skip_ = key;
+  ports_.storage.put(keys::kUpdateSkip, key);
 }
 
 void UpdateAgent::log(LogLevel level, const std::string& message) {

@@ -7,7 +7,7 @@
 // Rules: a version below the running one is refused ("downgrade") unless the command allows it;
 // an update never starts while the device serves a session, and the reboot waits for the session
 // to end; an image refused for its hash, signature or descriptor is counted (imagesRefused(), in
-// the heartbeat) and the same image is not tried again; a new image confirms (markValid) only
+// the heartbeat) and the same command (bytes, signature, URL) is not tried again; a new image confirms (markValid) only
 // once connected to the broker, its config settled and the access point as the config wants it.
 // A new image that never confirms is rolled back by the bootloader (supervisor); the old image
 // then finds the record of the update it rebooted for and reports "rolled_back".
@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "fleet_core/limits.h"
 #include "fleet_core/ports.h"
 #include "fleet_core/topics.h"
 #include "fleet_core/update_msg.h"
@@ -42,6 +43,13 @@ struct DeviceHealth {
   bool serving_session = false;  // a lecture: no update starts, no reboot happens
 };
 
+// How much of the download one loop() pass takes: the ESP32 writes flash as it goes (one chunk a
+// pass keeps the portal answering), the host port can take more.
+struct UpdateOptions {
+  std::size_t chunk_bytes = kUpdateChunkBytes;
+  std::size_t chunks_per_loop = 1;
+};
+
 enum class UpdateStage {
   kIdle,
   kDownloading,
@@ -53,7 +61,7 @@ enum class UpdateStage {
 
 class UpdateAgent {
  public:
-  UpdateAgent(Topics topics, UpdatePorts ports);
+  UpdateAgent(Topics topics, UpdatePorts ports, UpdateOptions options = UpdateOptions());
 
   // At boot: is this the image an update rebooted into (on trial), or did the bootloader go back?
   void begin();
@@ -72,6 +80,7 @@ class UpdateAgent {
   void consider(const DeviceHealth& health);
   void start();
   void download();
+  bool take(std::size_t got);
   void retry();
   void verify();
   void reboot(const DeviceHealth& health);
@@ -81,15 +90,16 @@ class UpdateAgent {
   void release();
   void report(UpdatePhase phase, std::optional<std::uint32_t> percent = std::nullopt,
               std::optional<std::string> reason = std::nullopt);
-  void remember(const std::string& sha256);
+  void remember(const std::string& key);
   void log(LogLevel level, const std::string& message);
 
   Topics topics_;
   UpdatePorts ports_;
+  UpdateOptions options_;
   UpdateStage stage_ = UpdateStage::kIdle;
   std::optional<UpdateCommand> wanted_;  // the latest command not yet acted on
   UpdateCommand target_;                 // the update under way
-  std::string skip_sha256_;              // refused or rolled back: not tried again
+  std::string skip_;                     // a command refused or rolled back: not tried again
   std::vector<std::uint8_t> buffer_;     // one chunk while downloading
   std::uint32_t written_ = 0;
   std::uint32_t reported_percent_ = 0;
