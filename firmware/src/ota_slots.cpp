@@ -85,6 +85,12 @@ bool OtaSlots::markValid() {
   return esp_ota_mark_app_valid_cancel_rollback() == ESP_OK;
 }
 
+void OtaSlots::rollBack() {
+  // Marks the running app invalid and restarts into the previous one; returns only on failure.
+  const esp_err_t err = esp_ota_mark_app_invalid_rollback_and_reboot();
+  logger_.log(fleet::LogLevel::kError, std::string("rollback failed: ") + esp_err_to_name(err));
+}
+
 bool OtaSlots::begin(std::uint32_t size) {
   abort();
   target_ = esp_ota_get_next_update_partition(nullptr);

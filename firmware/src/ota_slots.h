@@ -38,6 +38,7 @@ class OtaSlots : public fleet::FirmwareSlots {
                                const std::string& signature) override;
   bool activate() override;
   void reboot() override { restart_(); }
+  void rollBack() override;  // esp_ota_mark_app_invalid_rollback_and_reboot
 
  private:
   std::string update_key_;

@@ -195,6 +195,7 @@ class FakeSlots : public fleet::FirmwareSlots {
     return true;
   }
   void reboot() override { ++reboots; }
+  void rollBack() override { ++rollbacks; }
 
   std::string running = "1.2.0";
   bool can_update = true;
@@ -209,6 +210,7 @@ class FakeSlots : public fleet::FirmwareSlots {
   int marked_valid = 0;
   int activated = 0;
   int reboots = 0;
+  int rollbacks = 0;
 };
 
 // Serves `body` from the offset asked for, `chunk` bytes a poll; breaks once at `break_at`.

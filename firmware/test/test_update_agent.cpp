@@ -33,6 +33,11 @@ std::string command(const std::string& version, std::uint32_t size, bool allow_d
          (allow_downgrade ? R"(,"allow_downgrade":true})" : "}");
 }
 
+// What the agent keeps in flash while it reboots into `version` of command(...).
+std::string bootRecord(const std::string& version) {
+  return version + " " + kSha + " " + kSig + " http://10.1.0.5:9100/firmware/" + kSha + ".bin";
+}
+
 bool older(const char* a, const char* b) {
   return fleet::compareSemver(*fleet::parseSemver(a), *fleet::parseSemver(b)) < 0;
 }
@@ -179,7 +184,7 @@ TEST_F(UpdateTest, UpdatesEndToEndAndConfirmsOnlyBackAtWork) {
 }
 
 TEST_F(UpdateTest, ConfirmsWithoutAConfigAfterTheSettleTime) {
-  flash.put(fleet::keys::kUpdateBoot, "1.3.0 " + kSha);
+  flash.put(fleet::keys::kUpdateBoot, bootRecord("1.3.0"));
   rebootInto("1.3.0");
   connect();
   run(1);
@@ -193,16 +198,21 @@ TEST_F(UpdateTest, ConfirmsWithoutAConfigAfterTheSettleTime) {
 TEST_F(UpdateTest, ANewImageWaitsForItsSessionAccessPoint) {
   flash.put(fleet::keys::kConfig, fleet::encodeConfig(samples::activeConfig(7)));
   ap.fail_start = true;
-  flash.put(fleet::keys::kUpdateBoot, "1.3.0 " + kSha);
+  flash.put(fleet::keys::kUpdateBoot, bootRecord("1.3.0"));
   rebootInto("1.3.0");
   connect();
   clock.advance(fleet::kConfirmSettleMs);
   run(3);
-  EXPECT_EQ(slots.marked_valid, 0);  // the session's access point is down: the bootloader decides
+  EXPECT_EQ(slots.marked_valid, 0);  // the session's access point is down
+  EXPECT_EQ(slots.rollbacks, 0);
+  clock.advance(fleet::kConfirmDeadlineMs);
+  run(1);
+  EXPECT_EQ(slots.rollbacks, 1);  // not back at work in time: the old image again
+  EXPECT_EQ(slots.marked_valid, 0);
 }
 
 TEST_F(UpdateTest, TheOldImageReportsARollback) {
-  flash.put(fleet::keys::kUpdateBoot, "1.3.0 " + kSha);
+  flash.put(fleet::keys::kUpdateBoot, bootRecord("1.3.0"));
   slots.running = "1.2.0";
   boot();
   connect();

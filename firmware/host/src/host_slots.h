@@ -36,6 +36,8 @@ class HostSlots : public fleet::FirmwareSlots {
                                const std::string& signature) override;
   bool activate() override;
   void reboot() override { reboot_requested_ = true; }
+  // Exits unconfirmed: the supervisor sees the trial fail and boots the old slot.
+  void rollBack() override { reboot_requested_ = true; }
 
   // The main loop exits with kRebootExitCode once this is set.
   bool rebootRequested() const { return reboot_requested_; }

@@ -87,6 +87,11 @@ int run(const host::HostOptions& opts) {
   host::HostSlots slots(opts.state_dir, host::slotFromEnvironment(),
                         updateKey(opts, storage, logger), logger);
   host::CurlDownloader downloader(logger);
+  if (slots.canUpdate()) {
+    logger.log(fleet::LogLevel::kInfo, "fw " + slots.runningVersion() + ", image sha256 " +
+                                           slots.runningSha256() +
+                                           (slots.pendingVerify() ? " (on trial)" : ""));
+  }
 
   fleet::DeviceOptions device_options;
   device_options.fw_version = slots.runningVersion();

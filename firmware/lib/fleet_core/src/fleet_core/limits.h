@@ -88,6 +88,7 @@ constexpr std::uint32_t kUpdateRetryMs = 5000;         // a broken download resu
 constexpr std::uint32_t kUpdateMaxAttempts = 5;        // then the update fails: download_error
 constexpr std::uint32_t kUpdateRebootDelayMs = 1000;   // "rebooting" leaves before the reboot
 constexpr std::uint32_t kConfirmSettleMs = 5000;       // connected this long without a config
+constexpr std::uint32_t kConfirmDeadlineMs = 600000;   // a new image not back at work: roll back
 constexpr std::size_t kMinUpdateKeyBase64 = 64;        // `set update_key`: SubjectPublicKeyInfo
 constexpr std::size_t kMaxUpdateKeyBase64 = 400;       // DER in base64 (P-256: 124 characters)
 constexpr std::uint8_t kApMaxConnections = 10;  // softAP default is 4: too few for a classroom
@@ -145,6 +146,7 @@ static_assert(kStatusWorstCase <= kMaxPayloadBytes, "status must fit one payload
 static_assert(kHeartbeatWorstCase <= kMaxPayloadBytes, "heartbeat must fit one payload");
 static_assert(kStateWorstCase <= kMaxPayloadBytes, "state must fit one payload");
 static_assert(kUpdateStateWorstCase <= kMaxPayloadBytes, "update_state must fit one payload");
+static_assert(kConfirmDeadlineMs > kConfirmSettleMs, "a new image needs time to settle");
 static_assert(kUpdateChunkBytes > 0 && kUpdatePercentStep > 0 && kUpdateMaxAttempts > 0,
               "an update needs to move on");
 static_assert(kAttendanceEnvelopeWorstCase + kEventWorstCase <= kMaxPayloadBytes,

@@ -84,6 +84,9 @@ class FirmwareSlots {
   // unless markValid() is called.
   virtual bool pendingVerify() const = 0;
   virtual bool markValid() = 0;
+  // Gives up on the running image on trial: the old one boots again (ESP32:
+  // esp_ota_mark_app_invalid_rollback_and_reboot; host: exit unconfirmed, the supervisor goes back).
+  virtual void rollBack() = 0;
   // Opens the other slot for an image of `size` bytes (erasing it). False: no such slot or room.
   virtual bool begin(std::uint32_t size) = 0;
   // Appends to the image being written, hashing as it goes.

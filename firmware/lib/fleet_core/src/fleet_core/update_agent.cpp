@@ -39,7 +39,10 @@ void UpdateAgent::begin() {
   std::string record;
   if (!ports_.storage.get(keys::kUpdateBoot, record)) {
     // An image on trial that no update of ours put there (flashed by hand): confirm it quietly.
-    if (pending) stage_ = UpdateStage::kTrial;
+    if (pending) {
+      stage_ = UpdateStage::kTrial;
+      due_ms_ = ports_.clock.millis() + kConfirmDeadlineMs;
+    }
     return;
   }
   const std::size_t space = record.find(' ');
@@ -49,6 +52,7 @@ void UpdateAgent::begin() {
   const std::string running = ports_.slots.runningVersion();
   if (compareVersions(running, target_.version) == 0 && pending) {
     stage_ = UpdateStage::kTrial;
+    due_ms_ = ports_.clock.millis() + kConfirmDeadlineMs;
     log(LogLevel::kInfo, "running " + running + " on trial: confirming once back at work");
     return;
   }
@@ -242,7 +246,17 @@ void UpdateAgent::reboot(const DeviceHealth& health) {
 }
 
 void UpdateAgent::confirm(const DeviceHealth& health) {
-  if (!health.connected || !health.config_settled || !health.access_point_ok) return;
+  if (!health.connected || !health.config_settled || !health.access_point_ok) {
+    // Not back at work in time (no broker, a config it cannot apply): the old image again. The
+    // old image finds the record and reports rolled_back.
+    if (ports_.clock.millis() - due_ms_ < 0x80000000u) {
+      log(LogLevel::kError, "not back at work " + std::to_string(kConfirmDeadlineMs / 1000) +
+                                " s after the update: rolling back");
+      ports_.slots.rollBack();
+      due_ms_ = ports_.clock.millis() + kConfirmDeadlineMs;  // returned: it could not, try later
+    }
+    return;
+  }
   if (!ports_.slots.markValid()) {
     log(LogLevel::kError, "could not mark the running image valid");
     return;

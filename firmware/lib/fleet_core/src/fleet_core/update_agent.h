@@ -8,7 +8,8 @@
 // an update never starts while the device serves a session, and the reboot waits for the session
 // to end; an image refused for its hash, signature or descriptor is counted (imagesRefused(), in
 // the heartbeat) and the same command (bytes, signature, URL) is not tried again; a new image confirms (markValid) only
-// once connected to the broker, its config settled and the access point as the config wants it.
+// once connected to the broker, its config settled and the access point as the config wants it;
+// one that is not within kConfirmDeadlineMs gives up (rollBack), as does the bootloader on a reset.
 // A new image that never confirms is rolled back by the bootloader (supervisor); the old image
 // then finds the record of the update it rebooted for and reports "rolled_back".
 #pragma once
@@ -104,7 +105,7 @@ class UpdateAgent {
   std::uint32_t written_ = 0;
   std::uint32_t reported_percent_ = 0;
   std::uint32_t failures_ = 0;  // broken transfers since the last byte arrived
-  std::uint32_t due_ms_ = 0;    // kRetryWait, kRebooting
+  std::uint32_t due_ms_ = 0;    // kRetryWait, kRebooting, kTrial (the confirm deadline)
   bool deferred_logged_ = false;
   std::uint32_t images_refused_ = 0;
   std::uint32_t commands_dropped_ = 0;
