@@ -161,10 +161,14 @@ class SupervisedDevice(HostDevice):
         return (self.state_dir / "ota" / "boot").read_text().strip()
 
 
+def publish_json(broker: RunningBroker, topic: str, message: JsonObject) -> None:
+    """`message` retained at QoS 1, as the controller publishes configs and commands."""
+    paho_publish.single(topic, json.dumps(message), qos=1, retain=True, hostname=broker.host, port=broker.port)
+
+
 def publish_update(broker: RunningBroker, root: str, device_id: str, command: JsonObject) -> None:
     """The retained update command, as the rollout publishes it."""
-    paho_publish.single(f"{root}/devices/{device_id}/update", json.dumps(command), qos=1, retain=True,
-                        hostname=broker.host, port=broker.port)
+    publish_json(broker, f"{root}/devices/{device_id}/update", command)
 
 
 def update_states(recorder: Recorder, device_id: str) -> list[JsonObject]:

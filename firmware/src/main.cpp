@@ -2,8 +2,10 @@
 // logic, in lib/fleet_core), and runs a loop() without delay(). Waits that remain, all bounded:
 // an MQTT connect attempt (at most 10 s, then at least as long before the next) and a write to a
 // broker that stopped reading (at most 10 s, once: the link then drops) - see mqtt_link.h; NVS
-// writes (the flash write, a sector erase when NVS reclaims a page); log lines, which wait for
-// the UART (115200 baud: about 9 ms per 100 characters).
+// writes (the flash write, a sector erase when NVS reclaims a page); a firmware update's 4 KB
+// chunk a pass into the other OTA slot (a sector erase and write, tens of ms; the download itself
+// waits in its own task, http_download.h); log lines, which wait for the UART (115200 baud: about
+// 9 ms per 100 characters).
 //
 // Boot order matters: the access point is opened from flash (Device::begin) before the campus
 // network or the broker is tried, so students can check in even when the broker is down.

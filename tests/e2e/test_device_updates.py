@@ -24,6 +24,7 @@ from tests.hostupdates import (
     births,
     image_server,
     pack,
+    publish_json,
     publish_update,
     script,
     stripped_device,
@@ -189,3 +190,39 @@ def test_a_downgrade_is_refused_unless_the_command_allows_it(rig: Rig) -> None:
     rig.publish(device, image.command(rig.images.url("v090.bin"), allow_downgrade=True))
     eventually(lambda: last_state(rig.recorder, device.id).get("state") == "confirmed", 30, "allowed downgrade")
     assert births(rig.recorder, device.id)[-1]["fw"] == "0.9.0"
+
+
+def _config(version: int, active: bool) -> JsonObject:
+    if not active:
+        return {"v": 1, "version": version, "active_session": False}
+    return {"v": 1, "version": version, "active_session": True, "session_id": 42, "course_code": "CS101",
+            "course_title": "Introduction to Computer Science", "session": "2024/2025", "semester": "1st Semester",
+            "lecturer": "alice", "device_id": "ESP32_CS101_2024_2025_1st_Semester",
+            "device_name": "CS101 - Introduction to Computer Science", "ssid": "CS101_Attendance_2024_2025",
+            "password": "", "location": "CS101 Classroom"}
+
+
+def _heartbeats(recorder: Recorder, device_id: str) -> int:
+    return sum(1 for t, _, _ in list(recorder.messages) if t.endswith(f"/{device_id}/heartbeat"))
+
+
+def test_no_update_starts_during_a_lecture_and_it_runs_once_the_lecture_ends(rig: Rig) -> None:
+    device = rig.device("esp32-0000000000a6")
+    config_topic = f"{rig.root}/devices/{device.id}/config"
+    publish_json(rig.broker, config_topic, _config(7, active=True))
+    eventually(lambda: device.ap().get("running") is True, 10, "the session's access point")
+    image = rig.build("1.1.0")
+    rig.images.files["v110.bin"] = image.data
+    rig.publish(device, image.command(rig.images.url("v110.bin")))
+    # The device looks at the command every loop pass; a few heartbeats later (one a second) it has
+    # decided: it waits for the session, silently.
+    seen = _heartbeats(rig.recorder, device.id)
+    eventually(lambda: _heartbeats(rig.recorder, device.id) >= seen + 3, 10, "three more heartbeats")
+    assert update_states(rig.recorder, device.id) == []
+    assert rig.images.ranges == []
+    checked_in, _ = device.checkin("U2021/0042")
+    assert checked_in == 200
+
+    publish_json(rig.broker, config_topic, _config(8, active=False))
+    eventually(lambda: "confirmed" in steps(rig.recorder, device.id), 30, "updated after the lecture")
+    assert births(rig.recorder, device.id)[-1]["fw"] == "1.1.0"
