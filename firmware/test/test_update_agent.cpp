@@ -335,6 +335,27 @@ TEST_F(UpdateTest, AWithdrawnCommandStopsTheDownload) {
   EXPECT_EQ(slots.activated, 0);
 }
 
+TEST_F(UpdateTest, ANewerCommandReplacesTheOneUnderWayAndTheSameOneDoesNot) {
+  boot();
+  connect();
+  downloader.chunk = 100;
+  deliver("update", command("1.3.0", 5000));
+  run(3);
+  deliver("update", command("1.3.0", 5000));  // redelivered after a reconnect
+  run(3);
+  EXPECT_EQ(downloader.urls.size(), 1u);
+  const std::string other(64, 'd');
+  slots.image_sha256 = other;
+  slots.image_version = "1.4.0";
+  deliver("update", command("1.4.0", 5000, false, other));
+  run(200);
+  ASSERT_EQ(downloader.urls.size(), 2u);
+  EXPECT_NE(downloader.urls[1].find(other), std::string::npos);
+  EXPECT_EQ(downloader.offsets[1], 0u);
+  EXPECT_EQ(slots.activated, 1);
+  EXPECT_EQ(states().back(), "rebooting");
+}
+
 TEST_F(UpdateTest, ABadCommandIsDroppedAndCounted) {
   boot();
   connect();

@@ -84,6 +84,16 @@ void UpdateAgent::onCommand(const std::uint8_t* payload, std::size_t len) {
     return;
   }
   wanted_ = std::move(decoded.value());
+  // Another image while one is on its way (not yet switched to): the newer command wins.
+  const bool under_way = stage_ == UpdateStage::kDownloading || stage_ == UpdateStage::kRetryWait ||
+                         stage_ == UpdateStage::kVerified;
+  if (under_way && commandKey(*wanted_) != commandKey(target_)) {
+    log(LogLevel::kInfo, "update to " + target_.version + " replaced by " + wanted_->version);
+    release();
+    stage_ = UpdateStage::kIdle;
+  } else if (under_way) {
+    wanted_.reset();  // the same command again (a reconnect): it is under way
+  }
 }
 
 void UpdateAgent::onConnected() {
