@@ -22,6 +22,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from controller.adapters.firmware_store import FirmwareStore
 from controller.adapters.lectures import TimetableStore
+from controller.adapters.rollouts import RolloutStore
 from controller.adapters.rosters import RosterStore
 from controller.adapters.session_store import SessionStore
 from controller.adapters.tables import (
@@ -114,7 +115,7 @@ def _free(device: Device) -> Device:
 class Store(TimetableStore, SessionStore):
     """All reads and writes of the controller's database: liveness, check-ins and the inventory
     here, sessions in SessionStore, the timetable in TimetableStore, the engine and transactions in
-    Database, rosters in `rosters`, firmware images in `firmware`."""
+    Database, rosters in `rosters`, firmware images in `firmware`, rollouts in `rollouts`."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -122,6 +123,8 @@ class Store(TimetableStore, SessionStore):
         """Rosters, the courses' late rule, manual attendance marks."""
         self.firmware = FirmwareStore(self._reading, self._writing)
         """Firmware image records."""
+        self.rollouts = RolloutStore(self._reading, self._writing)
+        """Firmware rollouts and their devices."""
     # --- liveness ---------------------------------------------------------------------------------
 
     def load_devices(self) -> list[DeviceEntry]:

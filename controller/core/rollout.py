@@ -287,3 +287,8 @@ def progress(row: Target, version: str, reported: str, *, of: str, percent: int 
     changed_at = row.changed_at if reported == row.state else now
     return replace(row, state=reported, changed_at=changed_at, percent=percent,
                    reason=(reason or "")[:64] if reported in FAILED else "")
+
+
+def unfinished(targets: Sequence[Target]) -> list[str]:
+    """Devices that were sent a command and have not finished (an abort withdraws their command)."""
+    return [t.device_id for t in targets if t.attempts > 0 and t.state not in TERMINAL]
