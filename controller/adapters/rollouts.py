@@ -167,6 +167,11 @@ class RolloutStore:
             return [summary_of(row, counts.get(stored_id(row.id), Counter()))
                     for row in s.exec(select(RolloutRow).order_by(col(RolloutRow.id).desc()))]
 
+    def rollout_counts(self) -> dict[str, int]:
+        """Rollouts by state (the metrics' `fleet_rollouts`)."""
+        with self._reading() as s:
+            return dict(Counter(s.exec(select(RolloutRow.state))))
+
     def device_counts(self) -> dict[str, int]:
         """The devices of rollouts not yet ended, by state (the metrics' `fleet_rollout_devices`)."""
         with self._reading() as s:

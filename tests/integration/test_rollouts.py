@@ -238,7 +238,7 @@ def test_canaries_that_roll_back_halt_the_rollout_and_the_rest_is_untouched(
     amqtt_broker: RunningBroker, root: str, controllers: Callable[[], Controller],
     fleet: Callable[..., list[ScriptedDevice]],
 ) -> None:
-    controllers()
+    ctl = controllers()
     devices = fleet(10)
     canaries = [devices[0], devices[5]]  # 2 of 10, spread over the ids: dev-000 and dev-005
     rest = [d for d in devices if d not in canaries]
@@ -257,7 +257,10 @@ def test_canaries_that_roll_back_halt_the_rollout_and_the_rest_is_untouched(
         assert commanded(devices) == {"dev-000", "dev-005"} and all(d.commands == [] for d in rest)
         assert all(d.fw == OLD for d in devices)  # the canaries back on the old version, the rest never left it
         assert client.rollouts().rollouts[0].state == "halted"
-        assert client.controller_online()
+        registry = ctl.observer.metrics.registry  # what /metrics serves
+        assert registry.get_sample_value("fleet_rollouts", {"state": "halted"}) == 1
+        assert registry.get_sample_value("fleet_rollout_devices", {"state": "pending"}) == 8
+        assert registry.get_sample_value("fleet_update_failures_total", {"reason": "no_broker_after_boot"}) == 2
 
 
 def test_pause_resume_and_abort(
