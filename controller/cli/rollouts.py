@@ -7,7 +7,7 @@ import math
 import re
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Group, RenderableType
@@ -19,6 +19,9 @@ from rich.text import Text
 from controller.cli.common import JsonOpt, client, friendly, globals_of, out, print_json, show
 from controller.contract.rollouts import MAX_RATE, RolloutStartParams, RolloutStatus, RolloutSummary
 from controller.errors import FleetError
+
+if TYPE_CHECKING:
+    from controller.adapters.client import FleetClient
 
 app = typer.Typer(help="Firmware rollouts: a canary wave, then batches at a rate; halted by failures; never "
                        "during a session or within an hour of a lecture.", no_args_is_help=True)
@@ -181,14 +184,22 @@ def status(
         if not watch:
             show(status_view(snapshot))
             return
-        with Live(status_view(snapshot), console=out, auto_refresh=False) as live:
-            while snapshot.rollout.state not in ENDED:
-                time.sleep(interval)
-                try:
-                    snapshot = fleet.rollout(snapshot.rollout.id, timeout=5)
-                    live.update(status_view(snapshot), refresh=True)
-                except FleetError as exc:
-                    live.update(Text(str(exc), style="red"), refresh=True)
+        try:
+            _watch(fleet, snapshot, interval)
+        except KeyboardInterrupt:  # leaving the watch is not an error
+            pass
+
+
+def _watch(fleet: FleetClient, snapshot: RolloutStatus, interval: float) -> None:
+    """Redraw the rollout every `interval` seconds until it is completed or aborted; errors show in its place."""
+    with Live(status_view(snapshot), console=out, auto_refresh=False) as live:
+        while snapshot.rollout.state not in ENDED:
+            time.sleep(interval)
+            try:
+                snapshot = fleet.rollout(snapshot.rollout.id, timeout=5)
+                live.update(status_view(snapshot), refresh=True)
+            except FleetError as exc:
+                live.update(Text(str(exc), style="red"), refresh=True)
 
 
 @app.command("list")

@@ -216,12 +216,9 @@ def decide(plan: Plan, targets: Sequence[Target], facts: Facts, now: float, poli
         waiting, commanded = _command(plan, rows, facts, now, policy)
     if state != "halted" and all(t.state in TERMINAL for t in rows.values()):
         state, reason = "completed", ""
-    changed = tuple(t for t in rows.values() if t != _original(targets, t.device_id))
+    before = {t.device_id: t for t in targets}
+    changed = tuple(t for t in rows.values() if t != before[t.device_id])
     return Decision(changed, tuple(commanded), waiting, state, reason)
-
-
-def _original(targets: Sequence[Target], device_id: str) -> Target | None:
-    return next((t for t in targets if t.device_id == device_id), None)
 
 
 def _settle(plan: Plan, rows: dict[str, Target], facts: Facts, now: float) -> None:

@@ -134,8 +134,10 @@ class Rollouts:
     # --- the clock --------------------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
-        """Decide every rollout not yet ended and publish the commands decided; one that fails is
-        logged and the rest go on (the next tick retries it)."""
+        """Decide every rollout not yet ended and publish the commands decided (while connected to
+        the broker); one that fails is logged and the rest go on (the next tick retries it)."""
+        if not self._outbox.connected():  # a command not sent would wait for the retry after the timeout
+            return
         ids = self._store.rollouts.active()
         if not ids:
             return

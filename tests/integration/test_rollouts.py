@@ -20,8 +20,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.adapters.client import FleetClient
 from controller.contract.firmware import FirmwareAddParams
-from controller.contract.requests import SessionStartParams
+from controller.contract.requests import DeviceSetParams, SessionStartParams
 from controller.contract.rollouts import RolloutStartParams, RolloutStatus
+from controller.contract.timetable import Series, TimetableImportParams
 from controller.daemon.controller import Controller
 from controller.errors import ApiError
 from tests.brokers import RunningBroker
@@ -231,6 +232,27 @@ def test_a_device_serving_a_session_waits_until_it_ends(
         assert status.rollout.state == "running" and devices[1].commands == []
         client.end_session(session.session_id)
         eventually(lambda: state_of(client, rollout_id).rollout.state == "completed", what="done after the session")
+        assert devices[1].fw == NEW
+
+
+def test_a_device_whose_room_has_a_lecture_within_the_hour_waits_until_it_is_over(
+    amqtt_broker: RunningBroker, root: str, controllers: Callable[[], Controller],
+    fleet: Callable[..., list[ScriptedDevice]], clock: Clock,
+) -> None:
+    controllers()
+    devices = fleet(2)
+    with setup(amqtt_broker, root, 2) as client:
+        client.set_device(DeviceSetParams("dev-001", room="LT1"))
+        begins = int(clock()) + 40 * 60  # in 40 minutes, for an hour: its session is not started yet
+        client.import_timetable(TimetableImportParams("2026/2027", "1st", (
+            Series("lt1-cs101", "CS101", "Intro", "LT1", "alice", 3600, (begins,)),)))
+        rollout_id = client.start_rollout(RolloutStartParams(NEW, all=True, canary=0, rate_per_min=60)).rollout.id
+        eventually(lambda: state_of(client, rollout_id).rollout.counts.get("confirmed") == 1, what="dev-000 done")
+        status = state_of(client, rollout_id)
+        assert [(n.device, n.state, n.reason) for n in status.notes] == [("dev-001", "waiting", "lecture")]
+        assert devices[1].commands == []
+        tick(clock, devices, 40 * 60 + 3600 + 60)  # past the lecture's end (its session came and went)
+        eventually(lambda: state_of(client, rollout_id).rollout.state == "completed", what="done after the lecture")
         assert devices[1].fw == NEW
 
 
