@@ -294,6 +294,11 @@ def test_pause_resume_and_abort(
     with setup(amqtt_broker, root, 4) as client:
         rollout_id = client.start_rollout(RolloutStartParams(NEW, all=True, canary=0, rate_per_min=1)).rollout.id
         eventually(lambda: len(commanded(devices)) == 1, what="the first command")
+        devices[0].send("update/state", {"v": 1, "version": NEW, "state": "exploded"})  # counted and dropped
+        devices[0].send("update/state", {"v": 1, "version": NEW, "state": "downloading"})  # no percent
+        eventually(lambda: client.stats().rejected.get("schema") == 2, what="two bad update states counted")
+        assert client.stats().received["update/state"] == 2
+        assert state_of(client, rollout_id).rollout.counts == {"commanded": 1, "pending": 3}
         assert client.change_rollout("pause", rollout_id).rollout.state == "paused"
         tick(clock, devices, 61)
         time.sleep(1.0)
