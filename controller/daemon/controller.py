@@ -116,10 +116,10 @@ class Controller:
         """Where devices fetch images: as configured, else this controller's own endpoint when it serves them."""
         if self.settings.image_url_base is not None:
             return self.settings.image_url_base
-        server = self.observer.server
-        if server is None or self.settings.images_dir is None:
-            return None
-        return f"http://{self.settings.metrics_host}:{server.port}/firmware/"
+        server, host = self.observer.server, self.settings.metrics_host
+        if server is None or self.settings.images_dir is None or host in ("", "0.0.0.0", "::"):
+            return None  # no endpoint, or one on every address: which of them reaches the devices is not known
+        return f"http://{f'[{host}]' if ':' in host else host}:{server.port}/firmware/"
 
     def start(self, connect_timeout: float = 10.0) -> None:
         """Serve metrics and health (if asked), load the database, connect, and start the ticker;

@@ -78,8 +78,9 @@ class Rollouts:
             raise RolloutRefused(f"no firmware image {params.version} is kept: add it first (fleet firmware add)",
                                  "unknown_version")
         if self._url_base() is None:
-            raise RolloutRefused("the controller has no URL to serve images from: run it with --images-dir and "
-                                 "--metrics-port, or --image-url-base", "no_image_url")
+            raise RolloutRefused("the controller has no URL devices fetch images from: run it with --metrics-port "
+                                 "and a --metrics-host devices reach (not 0.0.0.0), or --image-url-base",
+                                 "no_image_url")
         devices = self._targets(params)
         if not devices:
             raise RolloutRefused(f"no device matches the target ({params.target})", "no_devices")
