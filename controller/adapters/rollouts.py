@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager
 
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from controller.adapters.tables import LectureRow, RolloutDeviceRow, RolloutRow, stored_id
@@ -19,6 +20,7 @@ from controller.core.rollout import ACTIVE, LECTURE_GUARD_S, Decision, Lecture, 
 from controller.errors import RolloutRefused, UnknownRollout
 
 Transaction = Callable[[], AbstractContextManager[Session]]
+START_LOCK = 0x466C52  # "FlR": the PostgreSQL advisory lock a rollout's start holds until it commits
 Decide = Callable[[Plan, list[Target]], Decision]
 
 
@@ -65,8 +67,11 @@ class RolloutStore:
 
     def create(self, params: RolloutStartParams, waves: Mapping[str, int], *, by: str, now: float) -> RolloutSummary:
         """A running rollout of `waves`' devices; RolloutRefused `rollout_overlap` when one of them is
-        in another rollout not yet ended."""
+        in another rollout not yet ended. On PostgreSQL starts take an advisory lock, so two
+        controllers' overlapping starts are checked one after the other."""
         with self._writing() as s:
+            if s.get_bind().dialect.name == "postgresql":  # two controllers' starts one after the other, so the
+                s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": START_LOCK})  # overlap check holds
             busy = s.exec(select(RolloutDeviceRow.device_id, RolloutRow.id).join(
                 RolloutRow, col(RolloutRow.id) == col(RolloutDeviceRow.rollout_id)).where(
                 col(RolloutRow.state).in_(ACTIVE), col(RolloutDeviceRow.device_id).in_(list(waves)))).first()

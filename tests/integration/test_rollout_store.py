@@ -9,7 +9,9 @@ import time
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import text
 
+from controller.adapters.rollouts import START_LOCK
 from controller.adapters.store import Store
 from controller.contract.rollouts import RolloutStartParams
 from controller.core import rollout
@@ -92,6 +94,28 @@ def test_two_controllers_ticking_at_once_command_each_device_once(pg_url: str) -
         assert ticked is not None and ticked[1].commanded == ("a", "b")
         assert [d.commanded for d in decisions] == [()]  # it waited for the lock, then found the budget spent
         assert first.rollouts.status(rollout_id)[0].counts == {"commanded": 2, "pending": 2}
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_start_waits_for_another_controllers_start_to_commit(pg_url: str) -> None:
+    """Starts hold one advisory lock until they commit, so a second controller's overlap check sees
+    the first's devices: here a start waits while another connection holds the lock."""
+    first, second = Store(pg_url), Store(pg_url)
+    try:
+        created: list[int] = []
+        other = threading.Thread(target=lambda: created.append(create(second, devices="bc")))
+        with first.engine.connect() as held:  # another controller's start, between its check and its commit
+            held.execute(text("SELECT pg_advisory_lock(:key)"), {"key": START_LOCK})
+            other.start()
+            other.join(0.5)
+            assert other.is_alive() and created == []  # waiting for the lock, not checking a stale picture
+            held.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": START_LOCK})
+            other.join(15)
+        assert len(created) == 1
+        with pytest.raises(RolloutRefused):
+            create(first, devices="ab")
     finally:
         first.close()
         second.close()
