@@ -3,7 +3,8 @@ fleet as it is now, what to do now (`decide`). Pure: `now` is a parameter, nothi
 
 The rules, each applied on every tick from the stored level (never from an event, so a restarted or
 second controller decides the same):
-- a device already running the version is confirmed without a command;
+- a device already running the version is confirmed without a command (and so is one that failed
+  and then got there after all);
 - commands go to the canary wave (0) first; later waves only once every canary is terminal and
   the canaries' failures are within `max_failures` (else the rollout halts, and says why);
 - commands are paced by `rate_per_min` as a token budget over the last commands' times;
@@ -226,10 +227,10 @@ def _settle(plan: Plan, rows: dict[str, Target], facts: Facts, now: float) -> No
     would be downgraded fail `downgrade`."""
     target = Version.parse(plan.version)
     for device_id, row in rows.items():
-        if row.state in TERMINAL:
+        if row.state == "confirmed":
             continue
         fw = facts.running.get(device_id)
-        if _runs(fw, plan.version):
+        if _runs(fw, plan.version):  # also one that failed once and got there after all (a retried download)
             rows[device_id] = replace(row, state="confirmed", changed_at=now, reason="", percent=None)
         elif row.state == "pending" and not plan.allow_downgrade and fw is not None and _above(fw, target):
             rows[device_id] = replace(row, state="failed", changed_at=now, reason="downgrade")
@@ -274,10 +275,13 @@ def _commanded(row: Target, now: float) -> Target:
 def progress(row: Target, version: str, reported: str, *, of: str, percent: int | None = None,
              reason: str | None = None, now: float) -> Target | None:
     """A device's `update/state` (`reported`, for version `of`) applied to its row in a rollout of
-    `version` (None: nothing changes). A stale state of another version, and anything after a
-    terminal state, change nothing; the same state again keeps its time (a retained state re-read
-    after a restart is no progress)."""
-    if row.state in TERMINAL or reported not in DEVICE_STATES or reported == "pending" or not _runs(of, version):
+    `version` (None: nothing changes). A stale state of another version changes nothing, nor does
+    anything after `confirmed`; after a failure only `confirmed` (the device tried again by itself,
+    e.g. after a `download_error`, and made it). The same state again keeps its time (a retained
+    state re-read after a restart is no progress)."""
+    if reported not in DEVICE_STATES or reported == "pending" or not _runs(of, version):
+        return None
+    if row.state == "confirmed" or (row.state in FAILED and reported != "confirmed"):
         return None
     if reported == row.state and percent == row.percent:
         return None

@@ -235,8 +235,21 @@ def test_a_failure_keeps_its_reason() -> None:
     assert moved is not None and (moved.state, moved.reason) == ("failed", "bad_signature")
 
 
-def test_another_versions_state_and_anything_after_a_terminal_state_change_nothing() -> None:
+def test_another_versions_state_and_anything_after_confirmed_change_nothing() -> None:
     row = Target("a", 0, "commanded", 1, NOW - 10, NOW - 10)
     assert progress(row, "1.3.0", "confirmed", of="1.2.0", now=NOW) is None
     done = replace(row, state="confirmed")
     assert progress(done, "1.3.0", "failed", of="1.3.0", reason="x", now=NOW) is None
+
+
+def test_after_a_failure_only_a_confirmation_counts() -> None:
+    failed = Target("a", 0, "failed", 1, NOW - 10, NOW - 10, reason="download_error")
+    assert progress(failed, "1.3.0", "downloading", of="1.3.0", percent=5, now=NOW) is None
+    made_it = progress(failed, "1.3.0", "confirmed", of="1.3.0", now=NOW)
+    assert made_it is not None and (made_it.state, made_it.reason) == ("confirmed", "")
+
+
+def test_a_failed_device_found_running_the_version_is_confirmed() -> None:
+    rows = [Target("a", 0, "failed", 1, NOW - 10, NOW - 10, reason="download_error")]
+    decision = decide(PLAN, rows, facts(["a"], running={"a": "1.3.0"}), NOW)
+    assert [(t.state, t.reason) for t in decision.changed] == [("confirmed", "")] and decision.state == "completed"
