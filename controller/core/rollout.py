@@ -3,8 +3,9 @@ fleet as it is now, what to do now (`decide`). Pure: `now` is a parameter, nothi
 
 The rules, each applied on every tick from the stored level (never from an event, so a restarted or
 second controller decides the same):
-- a device already running the version is confirmed without a command (and so is one that failed
-  and then got there after all);
+- a device already running the version when its turn comes is confirmed without a command; one
+  being updated only when it reports `confirmed` (its trial boot's birth already names the new
+  version, and it may still roll back); after a failure only a `confirmed` counts;
 - commands go to the canary wave (0) first; later waves only once every canary is terminal and
   the canaries' failures are within `max_failures` (else the rollout halts, and says why);
 - commands are paced by `rate_per_min` as a token budget over the last commands' times;
@@ -223,16 +224,16 @@ def decide(plan: Plan, targets: Sequence[Target], facts: Facts, now: float, poli
 
 
 def _settle(plan: Plan, rows: dict[str, Target], facts: Facts, now: float) -> None:
-    """What needs no command: devices that run the version are confirmed; pending devices that
-    would be downgraded fail `downgrade`."""
+    """What needs no command: pending devices that run the version already are confirmed, those
+    that would be downgraded fail `downgrade`."""
     target = Version.parse(plan.version)
     for device_id, row in rows.items():
-        if row.state == "confirmed":
-            continue
+        if row.state != "pending":  # one being updated counts when it says `confirmed`: the first boot of
+            continue  # a new image reports its version in the birth before it has proven itself
         fw = facts.running.get(device_id)
-        if _runs(fw, plan.version):  # also one that failed once and got there after all (a retried download)
+        if _runs(fw, plan.version):
             rows[device_id] = replace(row, state="confirmed", changed_at=now, reason="", percent=None)
-        elif row.state == "pending" and not plan.allow_downgrade and fw is not None and _above(fw, target):
+        elif not plan.allow_downgrade and fw is not None and _above(fw, target):
             rows[device_id] = replace(row, state="failed", changed_at=now, reason="downgrade")
 
 

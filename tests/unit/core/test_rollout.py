@@ -122,10 +122,10 @@ def test_a_device_already_running_the_version_is_confirmed_without_a_command() -
     assert [(t.device_id, t.state) for t in decision.changed] == [("a", "confirmed"), ("b", "commanded")]
 
 
-def test_an_in_flight_device_that_comes_back_on_the_version_is_confirmed() -> None:
-    row = Target("a", 0, "rebooting", 1, NOW - 10, NOW - 60)
+def test_a_device_on_its_trial_boot_of_the_version_is_not_confirmed_until_it_says_so() -> None:
+    row = Target("a", 0, "rebooting", 1, NOW - 10, NOW - 60)  # its birth names 1.3.0; it may still roll back
     decision = decide(PLAN, [row], facts(["a"], running={"a": "1.3.0"}), NOW)
-    assert decision.changed[0].state == "confirmed" and decision.state == "completed"
+    assert decision.changed == () and decision.state == "running"
 
 
 def test_a_downgrade_fails_unless_the_rollout_allows_it() -> None:
@@ -190,12 +190,14 @@ def test_failures_over_the_threshold_halt_only_after_the_minimum_sample() -> Non
     assert decision.commanded == ()
 
 
-def test_a_halted_rollout_commands_nothing_but_records_the_devices_in_flight() -> None:
+def test_a_halted_rollout_commands_nothing_not_even_a_retry() -> None:
     plan = replace(PLAN, state="halted", reason="x")
-    rows = [Target("a", 1), Target("b", 1, "rebooting", 1, NOW - 5, NOW - 60)]
-    decision = decide(plan, rows, facts(["a", "b"], running={"a": "1.2.0", "b": "1.3.0"}), NOW)
-    assert decision.commanded == () and [t.device_id for t in decision.changed] == ["b"]
+    rows = [Target("a", 1), Target("b", 1, "downloading", 1, NOW - 900, NOW - 900, percent=10)]
+    decision = decide(plan, rows, facts(["a", "b"]), NOW, Policy(timeout_s=600))
+    assert decision.commanded == () and decision.changed == ()
     assert (decision.state, decision.reason) == ("halted", "x")
+    # its devices in flight are still recorded as they report (progress() does not look at the rollout's state)
+    assert progress(rows[1], "1.3.0", "confirmed", of="1.3.0", now=NOW) is not None
 
 
 def test_a_paused_rollout_commands_nothing() -> None:
@@ -249,7 +251,7 @@ def test_after_a_failure_only_a_confirmation_counts() -> None:
     assert made_it is not None and (made_it.state, made_it.reason) == ("confirmed", "")
 
 
-def test_a_failed_device_found_running_the_version_is_confirmed() -> None:
+def test_a_failed_device_found_running_the_version_stays_failed_until_it_confirms() -> None:
     rows = [Target("a", 0, "failed", 1, NOW - 10, NOW - 10, reason="download_error")]
     decision = decide(PLAN, rows, facts(["a"], running={"a": "1.3.0"}), NOW)
-    assert [(t.state, t.reason) for t in decision.changed] == [("confirmed", "")] and decision.state == "completed"
+    assert decision.changed == ()
