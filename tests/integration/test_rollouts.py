@@ -50,7 +50,8 @@ class Clock:
 
 class ScriptedDevice:
     """A device that answers update commands by its `mode`: `ok` (installs and confirms), `rollback`
-    (boots the new image, fails its health check, comes back on the old one), `fail` (refuses the
+    (boots the new image, whose birth names the new version, fails its health check, and comes back
+    on the old one), `fail` (refuses the
     image: bad_signature) or `silent` (never answers)."""
 
     def __init__(self, broker: RunningBroker, root: str, device_id: str, clock: Clock, mode: str = "ok") -> None:
@@ -109,7 +110,11 @@ class ScriptedDevice:
         self.state(version, "verifying")
         self.state(version, "rebooting")
         self.boot += 1
-        if self.mode == "rollback":
+        if self.mode == "rollback":  # the trial boot names the new version, then the bootloader goes back
+            old, self.fw = self.fw, version
+            self.birth()
+            time.sleep(2.5)  # the trial spans a few of the controller's ticks (one a second)
+            self.fw, self.boot = old, self.boot + 1
             self.birth()
             self.state(version, "rolled_back", reason="no_broker_after_boot")
             return
