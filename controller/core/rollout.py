@@ -14,7 +14,8 @@ second controller decides the same):
 - a device that would go down a version waits out the rollout as failed `downgrade` unless the
   rollout allows downgrades;
 - a device in flight that makes no progress for `timeout_s` is commanded again, up to
-  `max_attempts` commands, then failed `timeout`;
+  `max_attempts` commands, then failed `timeout`; one that runs the version by then is confirmed
+  (long past any trial boot; its confirmation was lost);
 - after `min_sample` terminal devices, failures / terminal > `max_failures` halts the rollout
   (halted: no new commands; devices already updating go on and are recorded);
 - every device terminal: completed.
@@ -247,10 +248,14 @@ def _command(plan: Plan, rows: dict[str, Target], facts: Facts, now: float,
     commanded: list[str] = []
     stalled = [t for t in rows.values() if t.state in IN_FLIGHT and now - t.changed_at >= policy.timeout_s]
     for row in stalled:
-        if row.attempts >= policy.max_attempts:
+        # Running the version this long after its last step is past any trial boot: its confirmation
+        # was lost (and a device says nothing of a command for the version it runs).
+        if _runs(facts.running.get(row.device_id), plan.version):
+            rows[row.device_id] = replace(row, state="confirmed", changed_at=now, reason="", percent=None)
+        elif row.attempts >= policy.max_attempts:
             rows[row.device_id] = replace(row, state="failed", changed_at=now, reason=TIMEOUT)
     canary_open = any(t.wave == 0 and t.state not in TERMINAL for t in rows.values())
-    due = [t for t in stalled if rows[t.device_id].state in IN_FLIGHT] + [
+    due = [rows[t.device_id] for t in stalled if rows[t.device_id].state in IN_FLIGHT] + [
         t for t in rows.values() if t.state == "pending" and (t.wave == 0 or not canary_open)]
     for row in sorted(due, key=lambda t: (t.state == "pending", t.wave, t.device_id)):
         why = wait_reason(row.device_id, facts, rooms)

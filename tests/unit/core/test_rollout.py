@@ -162,6 +162,13 @@ def test_a_stalled_device_that_now_serves_a_session_waits() -> None:
     assert decision.commanded == () and decision.waiting == {"a": "session"}
 
 
+def test_a_stalled_device_that_runs_the_version_by_then_is_confirmed() -> None:
+    row = Target("a", 0, "rebooting", 3, NOW - 700, NOW - 700)  # its confirmation was lost
+    decision = decide(PLAN, [row, Target("b", 1)], facts(["a", "b"], running={"a": "1.3.0", "b": "1.2.0"}), NOW,
+                      Policy(timeout_s=600, max_attempts=3))
+    assert [(t.device_id, t.state) for t in decision.changed] == [("a", "confirmed"), ("b", "commanded")]
+
+
 def test_after_the_last_attempt_a_stalled_device_fails_timeout() -> None:
     row = Target("a", 0, "commanded", 3, NOW - 700, NOW - 700)
     decision = decide(PLAN, [row], facts(["a"]), NOW, Policy(timeout_s=600, max_attempts=3))
