@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from controller.adapters.tables import LectureRow, RolloutDeviceRow, RolloutRow, stored_id
+from controller.adapters.tables import Device, LectureRow, RolloutDeviceRow, RolloutRow, stored_id
 from controller.contract.rollouts import RolloutStartParams, RolloutSummary
 from controller.core.rollout import ACTIVE, LECTURE_GUARD_S, Decision, Lecture, Plan, Target, progress
 from controller.errors import RolloutRefused, UnknownRollout
@@ -184,6 +184,12 @@ class RolloutStore:
                 RolloutRow, col(RolloutRow.id) == col(RolloutDeviceRow.rollout_id)).where(
                 col(RolloutRow.state).in_(ACTIVE)))
             return dict(Counter(rows))
+
+    def serving(self) -> set[str]:
+        """Devices serving a session, as the database says (a session another controller started just
+        now too)."""
+        with self._reading() as s:
+            return set(s.exec(select(Device.id).where(col(Device.session_id).is_not(None))))
 
     def lectures(self, now: float) -> list[Lecture]:
         """The timetable's lectures under way or starting within `LECTURE_GUARD_S`."""

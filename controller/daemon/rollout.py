@@ -62,9 +62,11 @@ class Rollouts:
     # --- the fleet now ----------------------------------------------------------------------------
 
     def facts(self, now: float) -> rollout.Facts:
+        """Who is online and runs what (this controller's registry), who serves a session (its fleet and
+        the database, where another controller's claims are at once) and the lectures that hold rooms."""
         live = self._fleet.live
         return rollout.Facts(online=live.online_ids(now), running={d.device_id: d.fw for d in live},
-                             serving=set(self._fleet.busy()),
+                             serving=set(self._fleet.busy()) | self._store.rollouts.serving(),
                              rooms={d: info.room for d, info in self._fleet.inventory().items()},
                              lectures=self._store.rollouts.lectures(now))
 

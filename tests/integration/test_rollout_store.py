@@ -10,9 +10,11 @@ from collections.abc import Callable
 
 import pytest
 from sqlalchemy import text
+from sqlmodel import Session
 
 from controller.adapters.rollouts import START_LOCK
 from controller.adapters.store import Store
+from controller.adapters.tables import Device
 from controller.contract.rollouts import RolloutStartParams
 from controller.core import rollout
 from controller.errors import RolloutRefused, UnknownRollout
@@ -66,6 +68,12 @@ def test_an_overlapping_rollout_is_refused_until_the_first_ends(store: Store) ->
         store.rollouts.status(999)
     assert [s.id for s in store.rollouts.summaries()] == [first + 1, first]
     assert store.rollouts.rollout_counts() == {"aborted": 1, "running": 1}
+
+
+def test_the_devices_serving_a_session_are_read_from_the_database(store: Store) -> None:
+    with Session(store.engine) as s, s.begin():  # as another controller's claim leaves them
+        s.add_all([Device(id="dev-busy", session_id=7), Device(id="dev-free")])
+    assert store.rollouts.serving() == {"dev-busy"}
 
 
 def test_two_controllers_ticking_at_once_command_each_device_once(pg_url: str) -> None:
