@@ -28,6 +28,7 @@ app = typer.Typer(help="Firmware rollouts: a canary wave, then batches at a rate
 
 TERMINAL = ("confirmed", "failed", "rolled_back")
 ENDED = ("aborted", "completed")
+IN_FLIGHT = ("commanded", "downloading", "verifying", "rebooting")
 _ORDER = ("confirmed", "rebooting", "verifying", "downloading", "commanded", "pending", "failed", "rolled_back")
 _COLOURS = {"running": "green", "paused": "yellow", "halted": "red", "aborted": "red", "completed": "green"}
 _RATE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|min|m|h|hour))?")
@@ -171,7 +172,8 @@ def start(
 def status(
     ctx: typer.Context,
     rollout_id: Annotated[int | None, typer.Argument(help="The rollout (default: the latest).", min=1)] = None,
-    watch: Annotated[bool, typer.Option("--watch", help="Redraw until it ends (Ctrl-C to leave).")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Redraw until it is completed, aborted, or halted with "
+                                                      "nothing in flight (Ctrl-C to leave).")] = False,
     interval: Annotated[float, typer.Option(min=0.2, help="Refresh period in seconds, with --watch.")] = 2.0,
     as_json: JsonOpt = False,
 ) -> None:
@@ -190,10 +192,15 @@ def status(
             pass
 
 
+def finished(r: RolloutSummary) -> bool:
+    """Nothing more will change by itself: completed, aborted, or halted with no device still updating."""
+    return r.state in ENDED or (r.state == "halted" and not any(r.counts.get(s) for s in IN_FLIGHT))
+
+
 def _watch(fleet: FleetClient, snapshot: RolloutStatus, interval: float) -> None:
-    """Redraw the rollout every `interval` seconds until it is completed or aborted; errors show in its place."""
+    """Redraw the rollout every `interval` seconds until it is finished; errors show in its place."""
     with Live(status_view(snapshot), console=out, auto_refresh=False) as live:
-        while snapshot.rollout.state not in ENDED:
+        while not finished(snapshot.rollout):
             time.sleep(interval)
             try:
                 snapshot = fleet.rollout(snapshot.rollout.id, timeout=5)

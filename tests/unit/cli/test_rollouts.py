@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from io import StringIO
 
 import pytest
 from rich.console import Console, RenderableType
 
-from controller.cli.rollouts import devices_list, fraction, list_table, rate, status_view
+from controller.cli.rollouts import devices_list, finished, fraction, list_table, rate, status_view
 from controller.contract.rollouts import DeviceNote, RolloutStatus, RolloutSummary, WaveCounts
 from controller.errors import FleetError
 
@@ -78,3 +79,10 @@ def test_the_status_shows_a_bar_per_wave_the_halt_reason_and_the_devices_that_fa
 def test_the_list_has_a_row_per_rollout() -> None:
     shown = text(list_table((SUMMARY,)))
     assert "room LT1" in shown and "halted" in shown and "│ 40 " in shown
+
+
+def test_a_watch_ends_when_nothing_more_changes_by_itself() -> None:
+    assert finished(SUMMARY)  # halted, nothing in flight
+    assert not finished(replace(SUMMARY, counts={"rolled_back": 2, "rebooting": 1}))  # one still updating
+    assert not finished(replace(SUMMARY, state="running")) and not finished(replace(SUMMARY, state="paused"))
+    assert finished(replace(SUMMARY, state="completed")) and finished(replace(SUMMARY, state="aborted"))
