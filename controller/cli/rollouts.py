@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from controller.cli.common import JsonOpt, client, friendly, globals_of, out, print_json, show
-from controller.contract.rollouts import MAX_RATE, RolloutStartParams, RolloutStatus, RolloutSummary
+from controller.contract.rollouts import MAX_RATE, RolloutStartParams, RolloutStatus, RolloutSummary, WaveCounts
 from controller.errors import FleetError
 
 if TYPE_CHECKING:
@@ -93,19 +93,42 @@ def _counts(counts: dict[str, int], waiting: int) -> str:
     return " · ".join(parts)
 
 
+def _untouched(wave: WaveCounts) -> bool:
+    return wave.wave > 0 and set(wave.counts) == {"pending"} and not wave.waiting
+
+
+def _rows(waves: tuple[WaveCounts, ...]) -> list[tuple[str, WaveCounts]]:
+    """A row per wave, but a run of 3 or more untouched waves (all pending, none held back) as one:
+    a big fleet at a slow rate has hundreds of waves."""
+    rows: list[tuple[str, WaveCounts]] = []
+    i = 0
+    while i < len(waves):
+        j = i
+        while j < len(waves) and _untouched(waves[j]):
+            j += 1
+        if j - i >= 3:
+            pending = sum(w.total for w in waves[i:j])
+            rows.append((f"waves {waves[i].wave}-{waves[j - 1].wave}", WaveCounts(waves[i].wave, {"pending": pending})))
+            i = j
+            continue
+        wave = waves[i]
+        rows.append(("canary" if wave.wave == 0 else f"wave {wave.wave}", wave))
+        i += 1
+    return rows
+
+
 def status_view(status: RolloutStatus, width: int = 30) -> RenderableType:
     """A rollout as the operator watches it: its line, a bar per wave (0: the canary) of the devices
     done, the halt reason, the devices that failed and those that wait, and why."""
     r = status.rollout
     grid = Table.grid(padding=(0, 2))
-    for wave in status.waves:
+    for label, wave in _rows(status.waves):
         counts = dict(wave.counts)
         done = sum(counts.get(s, 0) for s in TERMINAL)
         failed = counts.get("failed", 0) + counts.get("rolled_back", 0)
         bar = ProgressBar(total=max(wave.total, 1), completed=done, width=width,
                           complete_style="red" if failed else "green", finished_style="red" if failed else "green")
-        grid.add_row("canary" if wave.wave == 0 else f"wave {wave.wave}", bar, f"{done}/{wave.total}",
-                     _counts(counts, wave.waiting))
+        grid.add_row(label, bar, f"{done}/{wave.total}", _counts(counts, wave.waiting))
     parts: list[RenderableType] = [headline(r), grid]
     if r.reason:
         parts.append(Text(f"{r.state}: {r.reason}", style="bold red" if r.state == "halted" else ""))

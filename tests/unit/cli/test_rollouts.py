@@ -86,3 +86,13 @@ def test_a_watch_ends_when_nothing_more_changes_by_itself() -> None:
     assert not finished(replace(SUMMARY, counts={"rolled_back": 2, "rebooting": 1}))  # one still updating
     assert not finished(replace(SUMMARY, state="running")) and not finished(replace(SUMMARY, state="paused"))
     assert finished(replace(SUMMARY, state="completed")) and finished(replace(SUMMARY, state="aborted"))
+
+
+def test_a_run_of_untouched_waves_is_one_row() -> None:
+    waves = (WaveCounts(0, {"confirmed": 5}), WaveCounts(1, {"confirmed": 19, "downloading": 1}),
+             *(WaveCounts(w, {"pending": 20}) for w in range(2, 9)), WaveCounts(9, {"pending": 20}, 1),
+             WaveCounts(10, {"pending": 20}), WaveCounts(11, {"pending": 20}))
+    lines = text(status_view(RolloutStatus(SUMMARY, waves))).splitlines()[1:]
+    labels = [line.split()[0] + (" " + line.split()[1] if line.startswith("wave") else "") for line in lines[:5]]
+    assert labels == ["canary", "wave 1", "waves 2-8", "wave 9", "wave 10"]
+    assert "0/140  140 pending" in lines[2]
