@@ -35,6 +35,14 @@ from controller.contract.results import (
     SessionWaited,
     StatsResult,
 )
+from controller.contract.rollouts import (
+    RolloutChanged,
+    RolloutList,
+    RolloutParams,
+    RolloutStartParams,
+    RolloutStatus,
+    RolloutStatusParams,
+)
 from controller.contract.rosters import (
     MAX_ROSTER_CHUNK,
     AttendanceMarked,
@@ -304,3 +312,17 @@ class FleetClient:
 
     def firmware(self) -> FirmwareList:
         return self.request(api.FIRMWARE_LIST, api.NoParams())
+
+    def start_rollout(self, params: RolloutStartParams) -> RolloutStatus:
+        return self.request(api.ROLLOUT_START, params)
+
+    def rollout(self, rollout_id: int | None = None, *, timeout: float = 10.0) -> RolloutStatus:
+        return self.request(api.ROLLOUT_STATUS, RolloutStatusParams(rollout_id), timeout=timeout)
+
+    def rollouts(self) -> RolloutList:
+        return self.request(api.ROLLOUT_LIST, api.NoParams())
+
+    def change_rollout(self, verb: str, rollout_id: int) -> RolloutChanged:
+        """`verb`: pause, resume or abort."""
+        method = {"pause": api.ROLLOUT_PAUSE, "resume": api.ROLLOUT_RESUME, "abort": api.ROLLOUT_ABORT}[verb]
+        return self.request(method, RolloutParams(rollout_id))

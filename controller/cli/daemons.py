@@ -34,6 +34,7 @@ from controller.cli.common import (
 )
 from controller.cli.monitor import watch_loop
 from controller.core.lease import DEFAULT_LEASE_TTL_S, HaMode
+from controller.contract.updates import MAX_URL, URL_RE
 from controller.daemon.settings import DEFAULT_ROOT, ENV_ACL, ControllerSettings, default_db_url
 from controller.errors import FleetError
 
@@ -62,6 +63,17 @@ def _log_own_lines(verbose: int) -> None:
 
 TtlOpt = Annotated[float, typer.Option("--heartbeat-ttl", min=1, help="Seconds without a heartbeat before a device "
                                                                         "counts as offline.")]
+
+
+def _url_base(url: str | None) -> str | None:
+    """An http(s) URL that `<sha256>.bin` is appended to (a trailing `/` added), or FleetError."""
+    if url is None:
+        return None
+    base = url if url.endswith("/") else url + "/"
+    if URL_RE.fullmatch(base) is None or len(base) + 68 > MAX_URL:
+        raise FleetError(f"--image-url-base {url!r}: give an http:// or https:// URL without spaces, at most "
+                         f"{MAX_URL - 68} characters")
+    return base
 
 
 @friendly
@@ -102,6 +114,13 @@ def controller(
     metrics_port: MetricsPortOpt = None,
     metrics_host: MetricsHostOpt = ControllerSettings.metrics_host,
     images: ImagesOpt = None,
+    image_url_base: Annotated[str | None, typer.Option(
+        envvar="FLEET_IMAGE_URL_BASE", help="Where devices fetch images: update commands name "
+        "<base><sha256>.bin. Default: this controller's own endpoint, http://METRICS_HOST:METRICS_PORT/firmware/ "
+        "(so give --metrics-host an address devices reach).")] = None,
+    update_timeout: Annotated[str, typer.Option(
+        envvar="FLEET_UPDATE_TIMEOUT", help="A device updating without progress this long is commanded again "
+        "(3 times, then failed timeout).")] = "10m",
     log_format: LogFormatOpt = LogFormat.TEXT,
     default_session: Annotated[str, typer.Option(
         envvar="FLEET_DEFAULT_SESSION", help="A session's length when the lecturer gives none and its course has "
@@ -126,7 +145,8 @@ def controller(
         metrics_host=metrics_host, images_dir=images or default_images_dir(),
         default_session_s=_length("--default-session", default_session),
         max_session_s=_length("--max-session", max_session), lead_s=max(0.0, clock.seconds(lead)), ha=ha,
-        lease_ttl_s=lease_ttl)
+        lease_ttl_s=lease_ttl, image_url_base=_url_base(image_url_base),
+        update_timeout_s=_length("--update-timeout", update_timeout))
     if shared_group:
         settings = replace(settings, shared_group=shared_group, flush_s=2.0, resync_s=5.0)
     ensure_sqlite_dir(settings.db_url)

@@ -41,6 +41,7 @@ from controller.daemon.observer import Observer
 from controller.daemon.outbox import Outbox
 from controller.daemon.requests import Requests
 from controller.daemon.roles import RoleTable
+from controller.daemon.rollout import Rollouts
 from controller.daemon.schedule import Schedule
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
@@ -85,7 +86,7 @@ class Controller:
         self._address = parse_broker_url(settings.broker_url)
         self._lock = threading.Lock()  # held by whichever thread handles a message or a tick
         self._stopping = False
-        self._next = {"flush": 0.0, "reconcile": 0.0, "resync": 0.0, "schedule": 0.0}
+        self._next = {"flush": 0.0, "reconcile": 0.0, "resync": 0.0, "schedule": 0.0, "rollout": 0.0}
         self._connected = threading.Event()
         self._halt = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -101,8 +102,10 @@ class Controller:
         self._applier = Applier(self.fleet, self.store, outbox, Waiters(), settings=settings, topics=self.topics,
                                 stats=self.stats, metrics=self.observer.metrics)
         self.schedule = Schedule(self._applier, settings)
+        self.rollouts = Rollouts(self.store, self.fleet, outbox, settings=settings, topics=self.topics,
+                                 stats=self.stats, image_url_base=self._image_url_base)
         requests = Requests(self._applier, settings=settings, topics=self.topics, stats=self.stats, clock=clock,
-                            roles=self.roles, schedule=self.schedule)
+                            roles=self.roles, schedule=self.schedule, rollouts=self.rollouts)
         self._inbound = Inbound(self._applier, requests, settings=settings, topics=self.topics, stats=self.stats,
                                 clock=clock)
 
@@ -119,6 +122,15 @@ class Controller:
         client.max_inflight_messages_set(_MAX_INFLIGHT)
         set_handlers(client, connected=self._on_connect, disconnected=self._on_disconnect, message=self._on_message)
         return client
+
+    def _image_url_base(self) -> str | None:
+        """Where devices fetch images: as configured, else this controller's own endpoint when it serves them."""
+        if self.settings.image_url_base is not None:
+            return self.settings.image_url_base
+        server, host = self.observer.server, self.settings.metrics_host
+        if server is None or self.settings.images_dir is None or host in ("", "0.0.0.0", "::"):
+            return None  # no endpoint, or one on every address: which of them reaches the devices is not known
+        return f"http://{f'[{host}]' if ':' in host else host}:{server.port}/firmware/"
 
     def start(self, connect_timeout: float = 10.0) -> None:
         """Serve metrics and health (if asked), load the database, connect, and start the ticker;
@@ -338,6 +350,10 @@ class Controller:
         if now >= self._next["schedule"]:
             self.schedule.tick(now)
             self._next["schedule"] = now + self.settings.schedule_s
+        settled = self.fleet.republish_at is None  # after a (re)connect, the retained update states first
+        if settled and now >= self._next["rollout"]:
+            self.rollouts.tick(now)
+            self._next["rollout"] = now + self.settings.rollout_s
         if now >= self._next["resync"]:
             self.roles.reload()  # `fleet user add` takes effect without a restart
             self._resync(now)

@@ -74,6 +74,15 @@ class ControllerSettings:
     """The longest a session may last: longer requests are refused, defaults capped."""
     schedule_s: float = 5.0
     """How often the controller looks for sessions whose end has come and lectures due to start."""
+    rollout_s: float = 2.0
+    """How often the controller decides each running firmware rollout (core.rollout)."""
+    update_timeout_s: float = 600.0
+    """A device in an update that shows no progress this long is commanded again ..."""
+    update_attempts: int = 3
+    """... up to this many commands, then failed `timeout`."""
+    image_url_base: str | None = None
+    """Update commands name images as `<base><sha256>.bin`; None: the metrics endpoint's
+    `http://<metrics_host>:<port>/firmware/` when it serves an images directory."""
     lead_s: float = 300.0
     """A timetabled lecture's session starts this long before it begins (the access point is up when
     students walk in)."""

@@ -1,7 +1,7 @@
 """controller lease: the active/standby lease row (issue 17 part 4)
 
 Revision ID: 0012
-Revises: 0010 (to be chained on 0011, rollouts, at merge)
+Revises: 0011
 Create Date: 2026-12-02 07:40:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision: str = '0012'
-down_revision: str | None = '0010'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
