@@ -33,8 +33,8 @@ from controller.cli.common import (
     state_file,
 )
 from controller.cli.monitor import watch_loop
-from controller.core.lease import DEFAULT_LEASE_TTL_S, HaMode
 from controller.contract.updates import MAX_URL, URL_RE
+from controller.core.lease import DEFAULT_LEASE_TTL_S, HaMode
 from controller.daemon.settings import DEFAULT_ROOT, ENV_ACL, ControllerSettings, default_db_url
 from controller.errors import FleetError
 
