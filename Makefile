@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SIMULATE ?= 25
 APT_PACKAGES := mosquitto mosquitto-clients python3-venv cmake g++ make pkg-config \
-	libmosquitto-dev libcjson-dev libmicrohttpd-dev libgtest-dev chromium chromium-driver prometheus
+	libmosquitto-dev libcjson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libgtest-dev chromium chromium-driver prometheus
 # Services Debian's prometheus package (there for promtool) enables and starts: Prometheus on :9090
 # and the node exporter it recommends on :9100. The tests never use the machine's own services, so
 # those this step installs are stopped and disabled at once (where systemd runs; without it the

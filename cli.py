@@ -9,7 +9,18 @@ from typing import Annotated
 import typer
 
 from controller.adapters.mqtt import DEFAULT_BROKER_URL
-from controller.cli import accounts, attendance, daemons, firmware, inventory, monitor, rosters, sessions, timetable
+from controller.cli import (
+    accounts,
+    attendance,
+    daemons,
+    firmware,
+    inventory,
+    monitor,
+    rollouts,
+    rosters,
+    sessions,
+    timetable,
+)
 from controller.cli.common import BrokerOpt, Globals, RootOpt, UserOpt, err, running_stack, setup_logging
 from controller.contract.topics import Topics
 from controller.daemon.settings import DEFAULT_ROOT
@@ -33,6 +44,7 @@ app.add_typer(accounts.user_app, name="user")
 app.add_typer(rosters.roster_app, name="roster")
 app.add_typer(rosters.course_app, name="course")
 app.add_typer(firmware.app, name="firmware")
+app.add_typer(rollouts.app, name="rollout")
 
 
 @app.callback()

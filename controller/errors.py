@@ -74,6 +74,10 @@ class StoreError(FleetError):
     """The database failed (unreachable, locked, refused a write); the message is one line."""
 
 
+class LeaseLost(StoreError):
+    """This controller no longer holds the controller lease: what it was writing is not committed."""
+
+
 class ControllerOffline(FleetError):
     """The CLI found no controller answering on the broker."""
 
@@ -91,3 +95,15 @@ class VersionTaken(ApiError):
     """firmware.add of a version already kept with other bytes."""
 
     code = "version_taken"
+
+
+class UnknownRollout(ApiError):
+    code = "unknown_rollout"
+
+
+class RolloutRefused(ApiError):
+    """rollout.start refused: `unknown_version` (no image kept), `rollout_overlap` (a device is in a
+    running rollout), `downgrade` (a device runs a higher version), `no_devices` (the target is empty);
+    rollout.pause/resume/abort of a rollout in the wrong state: `rollout_state`."""
+
+    code = "rollout_refused"

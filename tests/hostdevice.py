@@ -41,12 +41,13 @@ class HostDevice:
 
     def start(self, broker_url: str | None = None) -> None:
         log = (self.state_dir / "device.log").open("ab")
-        self.proc = subprocess.Popen(
-            [str(DEVICE_BIN), "--id", self.id, "--broker", broker_url or self.broker_url, "--state-dir",
-             str(self.state_dir), "--portal-port", str(self.portal_port), "--root", self.root, "--heartbeat-s", "1",
-             *self.flags],
-            stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.argv(broker_url), stdout=log, stderr=subprocess.STDOUT)
         eventually(self._portal_up, 10, f"{self.id} portal")
+
+    def argv(self, broker_url: str | None = None) -> list[str]:
+        return [str(DEVICE_BIN), "--id", self.id, "--broker", broker_url or self.broker_url, "--state-dir",
+                str(self.state_dir), "--portal-port", str(self.portal_port), "--root", self.root, "--heartbeat-s",
+                "1", *self.flags]
 
     def _portal_up(self) -> bool:
         # A connect, not a request: every client address that asks the portal something is a Wi-Fi

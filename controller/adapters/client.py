@@ -35,6 +35,14 @@ from controller.contract.results import (
     SessionWaited,
     StatsResult,
 )
+from controller.contract.rollouts import (
+    RolloutChanged,
+    RolloutList,
+    RolloutParams,
+    RolloutStartParams,
+    RolloutStatus,
+    RolloutStatusParams,
+)
 from controller.contract.rosters import (
     MAX_ROSTER_CHUNK,
     AttendanceMarked,
@@ -180,9 +188,10 @@ class FleetClient:
             waiting[0].set()
 
     def controller_online(self) -> bool:
-        """Whether a controller's retained presence says online (waits briefly for it)."""
+        """Whether a controller's retained presence says online and acting (waits briefly for it): a
+        former leader that stands by answers nothing."""
         self._presence_seen.wait(self._presence_timeout)
-        return bool(self._presence and self._presence.get("online") is True)
+        return bool(self._presence and self._presence.get("online") is True and self._presence.get("role") != "standby")
 
     def call(self, method: str, params: dict[str, Any] | None = None, *, timeout: float = 10.0) -> JsonObject:
         """Send one request; its result, or ApiError with the controller's code, or ControllerOffline."""
@@ -303,3 +312,17 @@ class FleetClient:
 
     def firmware(self) -> FirmwareList:
         return self.request(api.FIRMWARE_LIST, api.NoParams())
+
+    def start_rollout(self, params: RolloutStartParams) -> RolloutStatus:
+        return self.request(api.ROLLOUT_START, params)
+
+    def rollout(self, rollout_id: int | None = None, *, timeout: float = 10.0) -> RolloutStatus:
+        return self.request(api.ROLLOUT_STATUS, RolloutStatusParams(rollout_id), timeout=timeout)
+
+    def rollouts(self) -> RolloutList:
+        return self.request(api.ROLLOUT_LIST, api.NoParams())
+
+    def change_rollout(self, verb: str, rollout_id: int) -> RolloutChanged:
+        """`verb`: pause, resume or abort."""
+        method = {"pause": api.ROLLOUT_PAUSE, "resume": api.ROLLOUT_RESUME, "abort": api.ROLLOUT_ABORT}[verb]
+        return self.request(method, RolloutParams(rollout_id))

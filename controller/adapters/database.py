@@ -3,7 +3,7 @@ turn database errors into StoreError at the store's boundary."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,6 +27,9 @@ class Database:
             raise StoreError(f"cannot open database {url}: {str(exc).splitlines()[0]}") from exc
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         self.answered = True
+        self.fence: Callable[[Session], None] | None = None
+        """Run first in every writing transaction: with `--ha lease`, the check that this controller
+        still holds the lease (it raises LeaseLost), so a deposed leader never commits; None: none."""
 
     def close(self) -> None:
         self.engine.dispose()
@@ -50,5 +53,16 @@ class Database:
     @contextmanager
     def _writing(self) -> Iterator[Session]:
         with self._translated(), Session(self.engine) as s, s.begin():
+            self._fenced(s)
             yield s
+
+    @contextmanager
+    def _unfenced(self) -> Iterator[Session]:
+        """A writing transaction the fence does not guard: the lease's own."""
+        with self._translated(), Session(self.engine) as s, s.begin():
+            yield s
+
+    def _fenced(self, s: Session) -> None:
+        if self.fence is not None:
+            self.fence(s)
 

@@ -10,7 +10,7 @@ per-device view is `fleet devices`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from controller.contract.results import StatsResult
 from controller.contract.timetable import LECTURE_STATES
 from controller.core.census import DeviceCounts, SessionCounts
+from controller.core.rollout import DEVICE_STATES, ROLLOUT_STATES
 
 CHECKIN_RESULTS = ("stored", "duplicate")
 """`Stats.checkins` keys counted by `fleet_checkins_total`; every other key is a refusal's reason."""
@@ -40,6 +41,12 @@ class Reading:
     last_tick: float | None
     lectures: Mapping[str, int] | None = None
     """Timetabled lectures not yet over, by state (None: the database could not say)."""
+    rollouts: Mapping[str, int] | None = None
+    """Firmware rollouts by state (None: the database could not say)."""
+    rollout_devices: Mapping[str, int] | None = None
+    """The devices of rollouts not yet ended, by update state."""
+    update_failures: Mapping[str, int] = field(default_factory=dict)
+    """Firmware updates that failed since the start, by reason."""
 
 
 class Metrics:
@@ -92,6 +99,17 @@ class _FleetCollector(Collector):
             yield _labelled(GaugeMetricFamily("fleet_lectures", "Timetabled lectures not yet over, by state "
                                               "(no_device: due, and no device free in its room).", labels=["state"]),
                             {state: reading.lectures.get(state, 0) for state in sorted(LECTURE_STATES)})
+        if reading.rollouts is not None:
+            yield _labelled(GaugeMetricFamily("fleet_rollouts", "Firmware rollouts by state (halted: stopped by "
+                                              "failures, see fleet rollout status).", labels=["state"]),
+                            {state: reading.rollouts.get(state, 0) for state in ROLLOUT_STATES})
+        if reading.rollout_devices is not None:
+            yield _labelled(GaugeMetricFamily("fleet_rollout_devices", "Devices of the rollouts not yet ended, by "
+                                              "update state.", labels=["state"]),
+                            {state: reading.rollout_devices.get(state, 0) for state in DEVICE_STATES})
+        yield _labelled(CounterMetricFamily("fleet_update_failures_total", "Firmware updates that failed, by reason "
+                                            "(the device's, or timeout: the controller gave up).", labels=["reason"]),
+                        reading.update_failures)
         yield from _stats(reading.stats)
         yield GaugeMetricFamily("fleet_broker_connected", "1 while connected to the broker.",
                                 value=1 if reading.connected else 0)

@@ -6,8 +6,10 @@ Every override or use of paho's private internals is in one marked section below
 from __future__ import annotations
 
 import random
+import secrets
 import socket
 import ssl
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -225,3 +227,48 @@ def set_handlers(client: paho.Client, *, connected: Callable[[paho.Client, str |
     client.on_connect = on_connect
     client.on_disconnect = on_disconnect
     client.on_message = on_message
+
+
+def honours_shared(address: BrokerAddress, group: str, probe_topic: Callable[[str], str], *,
+                   timeout: float = 3.0) -> bool:
+    """Whether the broker delivers through MQTT shared subscriptions: subscribe
+    `$share/{group}/{topic}`, publish a random token to the topic itself, and see whether it comes
+    back within `timeout`. Mosquitto does (for MQTT 3.1.1 clients too); amqtt, NATS and RabbitMQ
+    take the filter as a literal topic (or refuse it), so nothing comes back. `probe_topic(token)`
+    names the topic. FleetError when the broker cannot be reached or refuses the connection."""
+    token = secrets.token_hex(8)
+    topic = probe_topic(token)
+    answered, arrived = threading.Event(), threading.Event()
+    refused: list[str] = []
+
+    def on_connect(c: paho.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+        if reason.is_failure:
+            refused.append(str(reason))
+            answered.set()
+        else:
+            c.subscribe(f"$share/{group}/{topic}", qos=1)
+
+    def on_subscribe(c: paho.Client, _u: object, _mid: int, codes: list[ReasonCode], _p: object) -> None:
+        if not any(code.is_failure for code in codes):  # refused: not honoured, nothing to send
+            c.publish(topic, token.encode(), qos=1)
+        answered.set()
+
+    def on_message(_c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        if msg.payload == token.encode():
+            arrived.set()
+
+    client = new_client(address, client_id=f"ctl-probe-{token}")
+    client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
+    try:
+        client.connect(address.host, address.port, keepalive=30)
+    except OSError as exc:
+        raise FleetError(f"cannot reach the broker at {address.url}: {exc.strerror or exc}") from exc
+    client.loop_start()
+    try:
+        if not answered.wait(timeout) or refused:
+            raise FleetError(f"the broker at {address.url} did not accept the controller's connection"
+                             + (f": {refused[0]}" if refused else ""))
+        return arrived.wait(timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -84,6 +84,7 @@ class SessionStore(Database):
             for attempt in range(_CLAIM_ATTEMPTS):
                 try:
                     with Session(self.engine) as s, s.begin():
+                        self._fenced(s)
                         return claim(s)
                 except IntegrityError as exc:
                     log.info("claim raced (%s); retrying", str(exc.orig).splitlines()[0])

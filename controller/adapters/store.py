@@ -21,7 +21,9 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from controller.adapters.firmware_store import FirmwareStore
+from controller.adapters.lease_store import LeaseStore
 from controller.adapters.lectures import TimetableStore
+from controller.adapters.rollouts import RolloutStore
 from controller.adapters.rosters import RosterStore
 from controller.adapters.session_store import SessionStore
 from controller.adapters.tables import (
@@ -114,7 +116,8 @@ def _free(device: Device) -> Device:
 class Store(TimetableStore, SessionStore):
     """All reads and writes of the controller's database: liveness, check-ins and the inventory
     here, sessions in SessionStore, the timetable in TimetableStore, the engine and transactions in
-    Database, rosters in `rosters`, firmware images in `firmware`."""
+    Database, rosters in `rosters`, firmware images in `firmware`, rollouts in `rollouts`, the controller
+    lease in `lease`."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -122,6 +125,10 @@ class Store(TimetableStore, SessionStore):
         """Rosters, the courses' late rule, manual attendance marks."""
         self.firmware = FirmwareStore(self._reading, self._writing)
         """Firmware image records."""
+        self.lease = LeaseStore(self._reading, self._unfenced, self._insert)
+        """The active/standby lease of the controllers sharing this database."""
+        self.rollouts = RolloutStore(self._reading, self._writing)
+        """Firmware rollouts and their devices."""
     # --- liveness ---------------------------------------------------------------------------------
 
     def load_devices(self) -> list[DeviceEntry]:

@@ -194,6 +194,51 @@ class FirmwareImageRow(SQLModel, table=True):
     added_by: str = Field(default="", max_length=64)
 
 
+class ControllerLease(SQLModel, table=True):
+    """The active/standby lease (`core.lease`): which controller acts, until when. One row per name."""
+
+    __tablename__ = "controller_lease"
+    name: str = Field(primary_key=True, max_length=32)
+    holder: str = Field(max_length=64)  # the holder's controller_id
+    expires_at: float
+    term: int = Field(sa_type=BigInteger)  # counts the changes of holder
+    since: float  # when the holder took it
+class RolloutRow(SQLModel, table=True):
+    """A firmware rollout (rollout.start): what it installs, how (canary, rate, halt threshold) and
+    where it stands (`core.rollout.ROLLOUT_STATES`, `reason`: why it halted)."""
+
+    __tablename__ = "rollout"
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(max_length=31)
+    target: str = Field(max_length=128)  # as status shows it: "room R", "devices a,b", "all"
+    canary: float
+    rate_per_min: float
+    max_failures: float
+    min_sample: int
+    allow_downgrade: bool = False
+    state: str = Field(default="running", max_length=16, index=True)
+    reason: str = Field(default="", max_length=200)
+    created_by: str = Field(default="", max_length=64)
+    created_at: float
+    updated_at: float
+
+
+class RolloutDeviceRow(SQLModel, table=True):
+    """One device of a rollout: its wave (0: the canary), where its update stands
+    (`core.rollout.DEVICE_STATES`), the commands sent and the times of the last one and of the last change."""
+
+    __tablename__ = "rollout_device"
+    rollout_id: int = Field(primary_key=True)
+    device_id: str = Field(primary_key=True, max_length=32, index=True)
+    wave: int
+    state: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    changed_at: float
+    commanded_at: float | None = None
+    percent: int | None = None
+    reason: str = Field(default="", max_length=64)
+
+
 # --- rows to values: what leaves the store -------------------------------------------------------
 
 

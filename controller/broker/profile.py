@@ -111,6 +111,7 @@ def user_block(root: str, name: str, role: Role) -> list[str]:
             f"topic write {devices}/+/update",
             f"topic readwrite {devices}/+/update/state",
             f"topic readwrite {root}/controller/status",
+            f"topic readwrite {root}/controller/probe/+",  # the start's check that $share is honoured
             f"topic read {root}/controller/requests/+",
             f"topic write {root}/clients/+/replies",
             f"topic read {BROKER_DROPPED}",  # Mosquitto's count of messages dropped for full queues

@@ -33,6 +33,8 @@ from controller.cli.common import (
     state_file,
 )
 from controller.cli.monitor import watch_loop
+from controller.contract.updates import MAX_URL, URL_RE
+from controller.core.lease import DEFAULT_LEASE_TTL_S, HaMode
 from controller.daemon.settings import DEFAULT_ROOT, ENV_ACL, ControllerSettings, default_db_url
 from controller.errors import FleetError
 
@@ -64,12 +66,33 @@ TtlOpt = Annotated[float, typer.Option("--heartbeat-ttl", min=1, help="Seconds w
                                                                         "counts as offline.")]
 
 
+def _url_base(url: str | None) -> str | None:
+    """An http(s) URL that `<sha256>.bin` is appended to (a trailing `/` added), or FleetError."""
+    if url is None:
+        return None
+    base = url if url.endswith("/") else url + "/"
+    if URL_RE.fullmatch(base) is None or len(base) + 68 > MAX_URL:
+        raise FleetError(f"--image-url-base {url!r}: give an http:// or https:// URL without spaces, at most "
+                         f"{MAX_URL - 68} characters")
+    return base
+
+
 @friendly
 def controller(
     ctx: typer.Context, db: DbOpt = None, heartbeat_ttl: TtlOpt = ControllerSettings.heartbeat_ttl_s,
     shared_group: Annotated[str | None, typer.Option(
-        envvar="FLEET_SHARED_GROUP", help="Run beside other controllers: split device traffic and requests "
-        "through MQTT shared subscriptions ($share/GROUP/...; Mosquitto, EMQX, HiveMQ) over one PostgreSQL.")] = None,
+        envvar="FLEET_SHARED_GROUP", help="Run beside other controllers, all acting (--ha shared): split device "
+        "traffic and requests through MQTT shared subscriptions ($share/GROUP/...; Mosquitto, EMQX, HiveMQ) over "
+        "one PostgreSQL. Refused at start when the broker ignores $share.")] = None,
+    ha: Annotated[HaMode | None, typer.Option(
+        "--ha", envvar="FLEET_HA", help="How several controllers share the fleet: none (one controller), shared "
+        "(active/active, needs --shared-group), lease (active/standby: the holder of a lease in the database "
+        "acts, the others take over within seconds of its death; any broker). Default: shared with "
+        "--shared-group, else none.")] = None,
+    lease_ttl: Annotated[float, typer.Option(
+        "--lease-ttl", min=2, envvar="FLEET_LEASE_TTL", help="With --ha lease: seconds the lease lasts unrenewed "
+        "(renewed every quarter of it); a standby takes over within about 1.25 times this of the leader's "
+        "death.")] = DEFAULT_LEASE_TTL_S,
     require_approval: Annotated[bool, typer.Option(
         "--require-approval", envvar="FLEET_REQUIRE_APPROVAL",
         help="New devices wait for `fleet device approve` before they are used.")] = False,
@@ -92,6 +115,13 @@ def controller(
     metrics_port: MetricsPortOpt = None,
     metrics_host: MetricsHostOpt = ControllerSettings.metrics_host,
     images: ImagesOpt = None,
+    image_url_base: Annotated[str | None, typer.Option(
+        envvar="FLEET_IMAGE_URL_BASE", help="Where devices fetch images: update commands name "
+        "<base><sha256>.bin. Default: this controller's own endpoint, http://METRICS_HOST:METRICS_PORT/firmware/ "
+        "(so give --metrics-host an address devices reach).")] = None,
+    update_timeout: Annotated[str, typer.Option(
+        envvar="FLEET_UPDATE_TIMEOUT", help="A device updating without progress this long is commanded again "
+        "(3 times, then failed timeout).")] = "10m",
     log_format: LogFormatOpt = LogFormat.TEXT,
     default_session: Annotated[str, typer.Option(
         envvar="FLEET_DEFAULT_SESSION", help="A session's length when the lecturer gives none and its course has "
@@ -115,7 +145,9 @@ def controller(
         request_burst=request_burst, max_packet_bytes=max_packet, acl_file=acl_file, metrics_port=metrics_port,
         metrics_host=metrics_host, images_dir=images or default_images_dir(),
         default_session_s=_length("--default-session", default_session),
-        max_session_s=_length("--max-session", max_session), lead_s=max(0.0, clock.seconds(lead)))
+        max_session_s=_length("--max-session", max_session), lead_s=max(0.0, clock.seconds(lead)), ha=ha,
+        lease_ttl_s=lease_ttl, image_url_base=_url_base(image_url_base),
+        update_timeout_s=_length("--update-timeout", update_timeout))
     if shared_group:
         settings = replace(settings, shared_group=shared_group, flush_s=2.0, resync_s=5.0)
     ensure_sqlite_dir(settings.db_url)

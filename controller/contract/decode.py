@@ -23,10 +23,11 @@ from controller.contract.messages import (
     reply_address,
 )
 from controller.contract.topics import Channel, Topics
+from controller.contract.updates import UpdateState
 from controller.errors import Rejected
 from controller.logtext import shown
 
-DeviceMessage: TypeAlias = Heartbeat | Status | State | Attendance
+DeviceMessage: TypeAlias = Heartbeat | Status | State | Attendance | UpdateState
 
 PayloadDecoder: TypeAlias = Callable[[bytes | bytearray, str], DeviceMessage]
 """A device channel's decoder: a payload from a device's topic → its message, or Rejected."""
@@ -44,11 +45,16 @@ def _attendance(payload: bytes | bytearray, device_id: str) -> Attendance:
     return Attendance.from_obj(load_object(payload, device_id=device_id))
 
 
+def _update_state(payload: bytes | bytearray, device_id: str) -> UpdateState:
+    return UpdateState.from_obj(load_object(payload, device_id=device_id))
+
+
 DECODERS: Final[Mapping[Channel, PayloadDecoder]] = {
     Channel.STATUS: _status,
     Channel.HEARTBEAT: decode_heartbeat,  # most of the traffic: a fast path for the firmware's layout
     Channel.STATE: _state,
     Channel.ATTENDANCE: _attendance,
+    Channel.UPDATE_STATE: _update_state,
 }
 """Each device channel's payload decoder."""
 

@@ -12,6 +12,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Final, NamedTuple, TypeAlias, TypeGuard
 
 from controller.errors import Rejected
@@ -385,9 +386,21 @@ def ack(upto: int) -> JsonObject:
     return {"v": 1, "upto": upto}
 
 
-def controller_status(controller_id: str, online: bool, version: str, reason: str | None = None) -> JsonObject:
+class ControllerRole(Enum):
+    """What a controller on the presence topic is (`controller_status.role`)."""
+
+    LEADER = "leader"
+    """It acts alone: the only controller, or the lease holder of several (active/standby)."""
+    STANDBY = "standby"
+    """It stopped acting (it lost the lease) and another has not said yet that it leads."""
+    SHARED = "shared"
+    """One of several acting controllers splitting the work through shared subscriptions."""
+
+
+def controller_status(controller_id: str, online: bool, version: str, reason: str | None = None,
+                      role: ControllerRole | None = None) -> JsonObject:
     return drop_none({"v": 1, "online": online, "controller_id": controller_id, "version": version,
-                       "reason": reason})
+                       "reason": reason, "role": role.value if role is not None else None})
 
 
 # --- CLI ↔ controller ----------------------------------------------------------------------------

@@ -41,6 +41,14 @@ from controller.contract.results import (
     SessionWaited,
     StatsResult,
 )
+from controller.contract.rollouts import (
+    RolloutChanged,
+    RolloutList,
+    RolloutParams,
+    RolloutStartParams,
+    RolloutStatus,
+    RolloutStatusParams,
+)
 from controller.contract.rosters import (
     AttendanceMarked,
     AttendanceMarkParams,
@@ -270,7 +278,7 @@ class DevicesListParams:
 
 @dataclass(frozen=True, slots=True)
 class NoParams:
-    """stats, courses.list, device.list and firmware.list take no params (any given are ignored)."""
+    """stats, courses.list, device.list, firmware.list and rollout.list take no params (any given are ignored)."""
 
     @classmethod
     def from_obj(cls, params: Mapping[str, Any]) -> Self:
@@ -387,9 +395,17 @@ TIMETABLE_REMOVE: Final = Method("timetable.remove", TimetableRemoveParams, Time
 FIRMWARE_ADD: Final = Method("firmware.add", FirmwareAddParams, FirmwareAdded)
 FIRMWARE_LIST: Final = Method("firmware.list", NoParams, FirmwareList)
 
+ROLLOUT_START: Final = Method("rollout.start", RolloutStartParams, RolloutStatus)
+ROLLOUT_STATUS: Final = Method("rollout.status", RolloutStatusParams, RolloutStatus)
+ROLLOUT_LIST: Final = Method("rollout.list", NoParams, RolloutList)
+ROLLOUT_PAUSE: Final = Method("rollout.pause", RolloutParams, RolloutChanged)
+ROLLOUT_RESUME: Final = Method("rollout.resume", RolloutParams, RolloutChanged)
+ROLLOUT_ABORT: Final = Method("rollout.abort", RolloutParams, RolloutChanged)
+
 METHODS: Final[Mapping[str, Method[Any, Any]]] = {m.name: m for m in (
     SESSION_START, SESSION_WAIT, SESSION_END, SESSION_SCALE, SESSION_SHOW, SESSION_EXTEND, SESSION_LIST,
     DEVICES_LIST, STATS, ATTENDANCE_LIST, ATTENDANCE_REPORT, ATTENDANCE_MARK, COURSES_LIST, COURSE_SET,
     ROSTER_IMPORT, ROSTER_LIST, DEVICE_LIST, DEVICE_SET, DEVICE_RETIRE, DEVICE_RESTORE, DEVICE_APPROVE,
-    DEVICE_FORGET, TIMETABLE_IMPORT, TIMETABLE_LIST, TIMETABLE_REMOVE, FIRMWARE_ADD, FIRMWARE_LIST)}
+    DEVICE_FORGET, TIMETABLE_IMPORT, TIMETABLE_LIST, TIMETABLE_REMOVE, FIRMWARE_ADD, FIRMWARE_LIST, ROLLOUT_START,
+    ROLLOUT_STATUS, ROLLOUT_LIST, ROLLOUT_PAUSE, ROLLOUT_RESUME, ROLLOUT_ABORT)}
 """Every method of the request API, by name, with its params and result types."""

@@ -32,6 +32,7 @@ class Channel(StrEnum):
     HEARTBEAT = "heartbeat"
     STATE = "state"
     ATTENDANCE = "attendance"
+    UPDATE_STATE = "update/state"
 
 
 _CHANNELS = {c.value: c for c in Channel}
@@ -97,16 +98,22 @@ class Topics:
         return self.device(device_id, "attendance/ack")
 
     def update(self, device_id: str) -> str:
-        """The retained firmware update command (part of the rollout, not yet published)."""
+        """The retained firmware update command (a rollout's, published by the controller)."""
         return self.device(device_id, "update")
 
     def update_state(self, device_id: str) -> str:
-        """A device's update progress (part of the rollout, not yet subscribed)."""
+        """A device's update progress (retained; every controller reads it)."""
         return self.device(device_id, "update/state")
 
     @cached_property  # compared with every inbound topic
     def controller_status(self) -> str:
         return f"{self.root}/controller/status"
+
+    def controller_probe(self, token: str) -> str:
+        """Where a controller with a shared group checks at start that the broker honours `$share`
+        (a message published here must come back through `$share/{group}/` + this topic); a topic
+        of its own (`token`), so controllers probing at once never take each other's message."""
+        return f"{self.root}/controller/probe/{token}"
 
     def requests(self, user: str) -> str:
         """Where user `user` sends requests: the broker lets each account write only its own."""
@@ -142,11 +149,12 @@ class Topics:
     def controller_filters(self, shared_group: str | None = None) -> list[tuple[str, int]]:
         """What a controller subscribes to, with QoS. With `shared_group`, the traffic that must be
         handled once (heartbeats, check-ins, requests) goes through an MQTT shared subscription, so
-        several controllers split it; statuses and states (retained, rare) reach every controller."""
+        several controllers split it; statuses, states and update states (retained, rare) reach every controller."""
         share = f"$share/{shared_group}/" if shared_group else ""
         return [
             (self.device("+", Channel.STATUS.value), 0),
             (self.device("+", Channel.STATE.value), 0),
+            (self.device("+", Channel.UPDATE_STATE.value), 1),
             (share + self.device("+", Channel.HEARTBEAT.value), 0),
             (share + self.device("+", Channel.ATTENDANCE.value), 0),
             (share + self._requests_prefix + "+", 1),
@@ -162,7 +170,7 @@ class Topics:
         prefix = self._devices_prefix
         if not topic.startswith(prefix):
             raise Rejected("bad_topic", shown(topic))
-        rest = topic[len(prefix):].split("/")
+        rest = topic[len(prefix):].split("/", 1)  # a channel may have two levels (update/state)
         if len(rest) != 2 or rest[1] not in _CHANNELS:
             raise Rejected("bad_topic", shown(topic))
         if not valid_device_id(rest[0]):

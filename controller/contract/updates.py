@@ -1,7 +1,6 @@
-"""The firmware update messages (contract v1, part of the rollout: defined here, not yet sent nor
-acted on by the controller): the retained command on `{root}/devices/{id}/update` and the device's
-progress on `{root}/devices/{id}/update/state`. Decoders raise Rejected("schema"); encoders write
-what the schemas say. Pure: no I/O.
+"""The firmware update messages (contract v1): the retained command a rollout publishes on
+`{root}/devices/{id}/update` and the device's progress on `{root}/devices/{id}/update/state`.
+Decoders raise Rejected("schema"); encoders write what the schemas say. Pure: no I/O.
 """
 
 from __future__ import annotations

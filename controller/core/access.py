@@ -9,7 +9,7 @@ may do everything, and this module is not asked.
   devices` and `fleet watch` call), `session.show` (devices, slots and check-in counts, no student
   ids), `courses.list` and the inventory `device.list`. No student data (`attendance.*`), as the
   ACL gives operators no check-in topic either. The timetable (`timetable.list`), the firmware images
-  (`firmware.list`).
+  (`firmware.list`), the rollouts (`rollout.status`, `rollout.list`).
 - lecturer: starts sessions; waits on, ends, extends, scales, shows and reads the check-ins of the
   sessions it owns (OWN: those it started, and the timetable's sessions of a course it owns); marks a
   student's status (excused, or any override) in them; for the courses it owns (an admin makes a
@@ -18,7 +18,7 @@ may do everything, and this module is not asked.
   which devices and rooms are busy, no student ids), the courses and the timetable. Not `stats` nor
   the inventory.
 - admin: every method, the inventory's changes and the timetable's (`timetable.import`, `.remove`) too, and
-  adds firmware images (`firmware.add`).
+  adds firmware images (`firmware.add`) and starts, pauses, resumes and aborts rollouts (`rollout.*`).
 - controller: nothing (the daemon's own account sends no requests).
 """
 
@@ -44,7 +44,7 @@ _FLEET_READS: Final = (api.DEVICES_LIST, api.SESSION_LIST, api.COURSES_LIST, api
 
 PERMISSIONS: Final[Mapping[Role, Mapping[str, Grant]]] = {
     Role.OPERATOR: {m.name: Grant.ANY for m in (*_FLEET_READS, api.SESSION_SHOW, api.STATS, api.DEVICE_LIST,
-                                                 api.FIRMWARE_LIST)},
+                                                 api.FIRMWARE_LIST, api.ROLLOUT_STATUS, api.ROLLOUT_LIST)},
     Role.LECTURER: {
         **{m.name: Grant.ANY for m in (*_FLEET_READS, api.SESSION_START)},
         **{m.name: Grant.OWN for m in (api.SESSION_WAIT, api.SESSION_END, api.SESSION_SCALE, api.SESSION_SHOW,

@@ -28,17 +28,20 @@ from controller.adapters.mqtt import (
     set_handlers,
 )
 from controller.adapters.store import Store
-from controller.contract.messages import controller_status, encode
-from controller.contract.topics import BROKER_DROPPED, Topics
+from controller.contract.messages import ControllerRole, controller_status, encode
+from controller.contract.topics import Topics
 from controller.core.fleet import Fleet, Move
+from controller.core.lease import HaMode, ha_mode
 from controller.core.liveness import Registry
 from controller.core.waiters import Waiters
 from controller.daemon.effects import Applier
 from controller.daemon.inbound import Inbound
+from controller.daemon.leadership import Leadership, acting_filters, check_shared
 from controller.daemon.observer import Observer
 from controller.daemon.outbox import Outbox
 from controller.daemon.requests import Requests
 from controller.daemon.roles import RoleTable
+from controller.daemon.rollout import Rollouts
 from controller.daemon.schedule import Schedule
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
@@ -66,6 +69,10 @@ class Controller:
     def __init__(self, settings: ControllerSettings, store: Store | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
+        try:
+            self.mode = ha_mode(settings.ha, settings.shared_group)
+        except ValueError as exc:
+            raise FleetError(str(exc)) from exc
         self.topics = Topics(settings.root)
         self.clock = clock
         self.store = store or Store(settings.db_url)
@@ -79,19 +86,26 @@ class Controller:
         self._address = parse_broker_url(settings.broker_url)
         self._lock = threading.Lock()  # held by whichever thread handles a message or a tick
         self._stopping = False
-        self._next = {"flush": 0.0, "reconcile": 0.0, "resync": 0.0, "schedule": 0.0}
+        self._next = {"flush": 0.0, "reconcile": 0.0, "resync": 0.0, "schedule": 0.0, "rollout": 0.0}
         self._connected = threading.Event()
         self._halt = threading.Event()
         self._ticker: threading.Thread | None = None
         self._client = self._make_client()
+        self.leadership = Leadership(self.store.lease if self.mode is HaMode.LEASE else None, settings.controller_id,
+                                     settings.lease_ttl_s, clock, connected=self._client.is_connected)
+        self._acting = not self.leadership.leased  # with a lease: once it holds it and has loaded the fleet
         outbox = Outbox(self._client, settings, self.topics, self.stats)
+        outbox.role = ControllerRole.SHARED if self.mode is HaMode.SHARED else ControllerRole.LEADER
+        self.leadership.guard(self.store, outbox, lambda: self.acting)
         self.observer = Observer(settings, fleet=self.fleet, stats=self.stats, store=self.store,
                                  connected=outbox.connected, lock=self._lock, clock=clock)
         self._applier = Applier(self.fleet, self.store, outbox, Waiters(), settings=settings, topics=self.topics,
                                 stats=self.stats, metrics=self.observer.metrics)
         self.schedule = Schedule(self._applier, settings)
+        self.rollouts = Rollouts(self.store, self.fleet, outbox, settings=settings, topics=self.topics,
+                                 stats=self.stats, image_url_base=self._image_url_base)
         requests = Requests(self._applier, settings=settings, topics=self.topics, stats=self.stats, clock=clock,
-                            roles=self.roles, schedule=self.schedule)
+                            roles=self.roles, schedule=self.schedule, rollouts=self.rollouts)
         self._inbound = Inbound(self._applier, requests, settings=settings, topics=self.topics, stats=self.stats,
                                 clock=clock)
 
@@ -109,20 +123,36 @@ class Controller:
         set_handlers(client, connected=self._on_connect, disconnected=self._on_disconnect, message=self._on_message)
         return client
 
+    def _image_url_base(self) -> str | None:
+        """Where devices fetch images: as configured, else this controller's own endpoint when it serves them."""
+        if self.settings.image_url_base is not None:
+            return self.settings.image_url_base
+        server, host = self.observer.server, self.settings.metrics_host
+        if server is None or self.settings.images_dir is None or host in ("", "0.0.0.0", "::"):
+            return None  # no endpoint, or one on every address: which of them reaches the devices is not known
+        return f"http://{f'[{host}]' if ':' in host else host}:{server.port}/firmware/"
+
     def start(self, connect_timeout: float = 10.0) -> None:
         """Serve metrics and health (if asked), load the database, connect, and start the ticker;
         FleetError if the broker is unreachable."""
         self.observer.serve()
         try:
             self._load()
+            if self.mode is HaMode.SHARED:
+                check_shared(self._address, self.settings.shared_group or "", self.topics)
             self._connect(connect_timeout)
+            self.leadership.claim()  # the first to start leads at once
+            self._follow_lease()
         except BaseException:
+            self.leadership.release()  # if it took the lease, a standby need not wait for it to run out
             self.observer.close()
             raise
         self._ticker = threading.Thread(target=self._run_ticks, name="fleet-controller-tick", daemon=True)
         self._ticker.start()
-        log.info("controller %s up: broker %s, root %r, database %s, %d devices known",
-                 self.settings.controller_id, self._address.url, self.topics.root, self.store.url, len(self.registry))
+        self.leadership.start(self._follow_lease)
+        log.info("controller %s up (%s): broker %s, root %r, database %s, %d devices known",
+                 self.settings.controller_id, self.leadership.describe(self.mode, self._acting), self._address.url,
+                 self.topics.root, self.store.url, len(self.registry))
 
     def _connect(self, timeout: float) -> None:
         try:
@@ -141,14 +171,18 @@ class Controller:
         self.halt_ticks()
         with self._lock:
             self._stopping = True
+            acting = self.acting  # a standby writes nothing and leaves the leader's presence as it is
             try:
-                self._applier.flush(self.clock())
+                if acting:
+                    self._applier.flush(self.clock())
             except StoreError as exc:  # still say goodbye: the next start re-reads liveness from the wire
                 log.error("final liveness flush failed: %s", exc)
         bye = encode(controller_status(self.settings.controller_id, False, __version__, "shutdown"))
         # waited outside the lock: paho's thread reads the PUBACK
-        if not publish_confirmed(self._client, self.topics.controller_status, bye, timeout=3):
+        if acting and not publish_confirmed(self._client, self.topics.controller_status, bye, timeout=3):
             log.warning("offline presence was not confirmed by the broker")
+        if acting:
+            self.leadership.release()  # a standby takes over now, not when the lease runs out
         self._client.disconnect()
         self._client.loop_stop()
         self.observer.close()
@@ -166,18 +200,70 @@ class Controller:
         """Re-read the inventory, desired configs and assignments (another controller may have written them)."""
         inventory = self.store.load_inventory()
         desired = self.store.desired()
-        if self.settings.shared_group:  # heartbeats are split between controllers: merge what the others saw
-            for row in self.store.load_liveness():
-                self.registry.merge(row.device_id, last_seen=row.last_seen, boot=row.boot)
+        if self.mode is HaMode.SHARED:  # heartbeats are split between controllers: merge what the others saw
+            self._merge_liveness()
         self.fleet.load(desired, inventory, self.store.sessions(active_only=True))
         self._next["resync"] = now + self.settings.resync_s
 
+    def _merge_liveness(self) -> None:
+        for row in self.store.load_liveness():
+            self.registry.merge(row.device_id, last_seen=row.last_seen, boot=row.boot)
+
+    # --- the lease (--ha lease) -------------------------------------------------------------------
+
+    @property
+    def acting(self) -> bool:
+        """Whether it handles messages and ticks now: not as a standby, nor (fenced) near its lease's end."""
+        return self._acting and (not self.leadership.leased or self.leadership.acting(self.clock()))
+
+    def _follow_lease(self) -> None:
+        """After each lease renewal (the lease's thread): take the lead or stand down."""
+        with self._lock:
+            if self._stopping:
+                return
+            try:
+                self._follow(self.clock())
+            except StoreError as exc:
+                log.error("database error while taking the lead (will retry): %s", exc)
+
+    def _follow(self, now: float) -> None:
+        """Take the lead or stand down when the lease says so (under the lock)."""
+        acting = self.leadership.acting(now)
+        if acting and not self._acting:
+            self._take_lead(now)
+        elif self._acting and not acting:
+            self._stand_down()
+
+    def _take_lead(self, now: float) -> None:
+        """Load what the last leader left in the database, then subscribe and say so: retained
+        statuses and states come with the subscriptions, and every config is published again."""
+        self._merge_liveness()
+        self._resync(now)
+        self._acting = True
+        term = self.leadership.term() or 0
+        log.log(logging.WARNING if term > 1 else logging.INFO, "controller %s leads now (lease term %d)",
+                self.settings.controller_id, term)
+        if self._client.is_connected():  # else the connection's handler does it
+            self._client.subscribe(acting_filters(self.topics, self.settings.shared_group))
+            self._applier.outbox.announce()
+            self.fleet.reconnected(now + _SETTLE_S)
+
+    def _stand_down(self) -> None:
+        """The lease is lost (or about to be): stop handling anything at once, and say so."""
+        self._acting = False
+        log.warning("controller %s lost the lease: standing by (another controller may lead now)",
+                    self.settings.controller_id)
+        if self._client.is_connected():
+            self._client.unsubscribe([topic for topic, _ in acting_filters(self.topics, self.settings.shared_group)])
+            self._applier.outbox.announce(ControllerRole.STANDBY)
+
     def halt_ticks(self) -> None:
-        """Stop the ticker thread (`stop()` does; tests that simulate a crash do it alone)."""
+        """Stop the ticker and lease renewals (`stop()` does; tests that simulate a crash do it alone)."""
         self._halt.set()
         if self._ticker is not None:
             self._ticker.join(timeout=10)
             self._ticker = None
+        self.leadership.stop()
 
     def run(self, stop: threading.Event) -> None:
         """Start, block until `stop` is set, then stop cleanly: the process is this controller."""
@@ -210,9 +296,11 @@ class Controller:
                 log.info("dropped %d messages left unacknowledged by the previous connection", dropped)
             if self._stopping:  # stop() has queued the offline presence: no new birth after it
                 return
-            client.subscribe([*self.topics.controller_filters(self.settings.shared_group), (BROKER_DROPPED, 0)])
-            self._applier.outbox.announce()
-            self.fleet.reconnected(self.clock() + _SETTLE_S)  # republish once retained states are in
+            acting = acting_filters(self.topics, self.settings.shared_group) if self._acting else []
+            client.subscribe([(self.topics.controller_status, 1), *acting])
+            if self._acting:
+                self._applier.outbox.announce()
+                self.fleet.reconnected(self.clock() + _SETTLE_S)  # republish once retained states are in
         self._connected.set()
 
     def _on_disconnect(self, reason: str) -> None:
@@ -221,7 +309,7 @@ class Controller:
 
     def _on_message(self, topic: str, payload: bytes | bytearray, retained: bool) -> None:
         with self._lock:
-            if self._stopping:
+            if self._stopping or not self.acting:  # a standby, or a leader whose lease runs out
                 return
             try:
                 self._inbound.dispatch(topic, payload, retained)
@@ -239,7 +327,9 @@ class Controller:
                 if self._stopping:
                     return
                 try:
-                    self._tick(self.clock())
+                    self._follow(self.clock())  # also when the lease's thread is stuck
+                    if self._acting:
+                        self._tick(self.clock())
                 except StoreError as exc:
                     log.error("database error (will retry): %s", exc)
                 except Exception:  # the next tick tries again
@@ -260,6 +350,10 @@ class Controller:
         if now >= self._next["schedule"]:
             self.schedule.tick(now)
             self._next["schedule"] = now + self.settings.schedule_s
+        settled = self.fleet.republish_at is None  # after a (re)connect, the retained update states first
+        if settled and now >= self._next["rollout"]:
+            self.rollouts.tick(now)
+            self._next["rollout"] = now + self.settings.rollout_s
         if now >= self._next["resync"]:
             self.roles.reload()  # `fleet user add` takes effect without a restart
             self._resync(now)

@@ -1,5 +1,5 @@
 """Inbound messages: routed by topic, devices' messages admitted, decoded, approved and handled
-(heartbeat, status, state, check-ins), the broker's and other controllers' news read.
+(heartbeat, status, state, check-ins, update progress), the broker's and other controllers' news read.
 
 Bad input from the network is counted and dropped (`Stats.reject`); nothing here raises for it.
 """
@@ -14,6 +14,7 @@ from controller.contract.decode import DeviceMessage, decode_payload
 from controller.contract.messages import (
     MAX_REQUEST_PAYLOAD,
     Attendance,
+    ControllerRole,
     Heartbeat,
     State,
     Status,
@@ -22,12 +23,14 @@ from controller.contract.messages import (
     load_object,
 )
 from controller.contract.topics import BROKER_DROPPED, Channel, Topics
+from controller.contract.updates import UpdateState
 from controller.core.fleet import Fleet
 from controller.core.liveness import Seen
 from controller.daemon import failpoints
 from controller.daemon.effects import Applier
 from controller.daemon.outbox import Outbox
 from controller.daemon.requests import Requests
+from controller.daemon.rollout import Rollouts
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
 from controller.errors import Rejected
@@ -43,6 +46,7 @@ class Inbound:
                  stats: Stats, clock: Callable[[], float]) -> None:
         self._applier = applier
         self._requests = requests
+        self._rollouts: Rollouts = requests.rollouts
         self._fleet: Fleet = applier.fleet
         self._store: Store = applier.store
         self._outbox: Outbox = applier.outbox
@@ -88,7 +92,7 @@ class Inbound:
         if not self._fleet.live.admit(where.device_id, now):
             self._stats.reject("rate_limited", topic, f"over {self._settings.max_device_rate:g} messages/s")
             return
-        if not payload and where.channel in (Channel.STATUS, Channel.STATE):
+        if not payload and where.channel in (Channel.STATUS, Channel.STATE, Channel.UPDATE_STATE):
             return  # a cleared retained message (`device forget` clears them), delivered live or retained
         try:
             message = decode_payload(where.channel, payload, where.device_id)
@@ -100,6 +104,8 @@ class Inbound:
                 self._on_status(where.device_id, message, retained, now)
             elif isinstance(message, State):
                 self._on_state(where.device_id, message, now)
+            elif isinstance(message, UpdateState):
+                self._rollouts.on_state(where.device_id, message, now)
             else:
                 self._on_attendance(where.device_id, message, now)
         except Rejected as exc:
@@ -107,14 +113,16 @@ class Inbound:
 
     def _on_peer_status(self, payload: bytes | bytearray) -> None:
         """Several controllers share one presence topic: when another one's will (or clean stop)
-        says offline, say at once that the fleet still has a controller."""
+        says offline, or a former leader says it stands by, say at once that the fleet still has a
+        controller."""
         try:
             status = load_object(payload, max_bytes=MAX_REQUEST_PAYLOAD)
         except Rejected:
             return
-        if status.get("online") is False and status.get("controller_id") != self._settings.controller_id:
-            log.info("controller %s went offline; this one (%s) carries on", shown(str(status.get("controller_id"))),
-                     self._settings.controller_id)
+        gone = status.get("online") is False or status.get("role") == ControllerRole.STANDBY.value
+        if gone and status.get("controller_id") != self._settings.controller_id:
+            log.info("controller %s went offline or stands by; this one (%s) carries on",
+                     shown(str(status.get("controller_id"))), self._settings.controller_id)
             self._outbox.announce()
 
     def _on_broker_dropped(self, payload: bytes | bytearray) -> None:

@@ -99,15 +99,18 @@ class Observer:
         try:
             sessions: census.SessionCounts | None = census.session_counts(self._store.sessions(active_only=True))
             lectures: dict[str, int] | None = self._store.lecture_counts(self._clock())
+            rollouts: dict[str, int] | None = self._store.rollouts.rollout_counts()
+            rollout_devices: dict[str, int] | None = self._store.rollouts.device_counts()
         except StoreError as exc:
-            log.warning("metrics without session and lecture counts: %s", exc)
-            sessions = lectures = None
+            log.warning("metrics without session, lecture and rollout counts: %s", exc)
+            sessions = lectures = rollouts = rollout_devices = None
         if not self._lock.acquire(timeout=SCRAPE_LOCK_S):
             raise FleetError(f"the controller's lock was not free within {SCRAPE_LOCK_S:g} s")
         try:
             now, fleet = self._clock(), self._fleet
             devices = census.device_counts(list(fleet.live), fleet.live.online_ids(now), fleet.busy(),
                                            fleet.inventory(), now)
-            return Reading(devices, sessions, self._stats.result(), self._connected(), self.last_tick, lectures)
+            return Reading(devices, sessions, self._stats.result(), self._connected(), self.last_tick, lectures,
+                           rollouts, rollout_devices, dict(self._stats.update_failures))
         finally:
             self._lock.release()

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from controller import __version__
 from controller.adapters.mqtt import MqttClient, PublishOutcome, publish
-from controller.contract.messages import JsonObject, Request, controller_status, encode, reply_error, reply_ok
+from controller.contract.messages import (
+    ControllerRole,
+    JsonObject,
+    Request,
+    controller_status,
+    encode,
+    reply_error,
+    reply_ok,
+)
 from controller.contract.results import SessionWaited
 from controller.contract.topics import Topics, publishable
 from controller.daemon.settings import ControllerSettings
@@ -30,13 +39,21 @@ class Outbox:
         self._settings = settings
         self._topics = topics
         self._stats = stats
+        self.role = ControllerRole.LEADER
+        """What this controller's presence says it is when it acts (the controller sets it)."""
+        self.fence: Callable[[], bool] | None = None
+        """With `--ha lease`: whether this controller may still act; when not, nothing but its
+        presence is sent (counted `fenced`), so a leader whose lease ran out mid-handler stays quiet."""
 
     def connected(self) -> bool:
         return self.client.is_connected()
 
-    def send(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
-        """Publish at QoS 1 if the topic and size are sound; False (counted) when not sent."""
-        if not publishable(topic):
+    def send(self, topic: str, payload: bytes, *, retain: bool = False, fenced: bool = True) -> bool:
+        """Publish at QoS 1 if the topic and size are sound (and, `fenced`, this controller may still
+        act); False (counted) when not sent."""
+        if fenced and self.fence is not None and not self.fence():
+            reason = "fenced"
+        elif not publishable(topic):
             reason = "bad_topic"
             log.error("not publishing on a malformed topic %s (a bug)", shown(topic))
         elif packet_size(topic, payload) > self._settings.max_packet_bytes:
@@ -52,10 +69,10 @@ class Outbox:
                         reason)
         return False
 
-    def announce(self) -> None:
-        """Say (retained) that this controller is online."""
-        self.send(self._topics.controller_status,
-                  encode(controller_status(self._settings.controller_id, True, __version__)), retain=True)
+    def announce(self, role: ControllerRole | None = None) -> None:
+        """Say (retained) that this controller is online, as `role` (by default the one it acts as)."""
+        self.send(self._topics.controller_status, encode(controller_status(
+            self._settings.controller_id, True, __version__, role=role or self.role)), retain=True, fenced=False)
 
     def reply(self, request: Request, payload: JsonObject) -> None:
         """Send an answer, or `too_large` in its place when it would not fit a packet."""

@@ -3,7 +3,8 @@
 fleet, attendance, reports, the inventory).
 
 Read requests (`session.list`, `devices.list`, `device.list`, `stats`, `attendance.list`,
-`attendance.report`, `courses.list`, `roster.list`, `timetable.list`, `firmware.list`)
+`attendance.report`, `courses.list`, `roster.list`, `timetable.list`, `firmware.list`, `rollout.status`,
+`rollout.list`)
 answer from the present and change no state: `device.list` only writes pending liveness to the
 database first (a flush, as the ticker's), so that devices seen since the last one are listed.
 """
@@ -59,6 +60,14 @@ from controller.contract.results import (
     StatsResult,
 )
 from controller.contract.roles import Role
+from controller.contract.rollouts import (
+    RolloutChanged,
+    RolloutList,
+    RolloutParams,
+    RolloutStartParams,
+    RolloutStatus,
+    RolloutStatusParams,
+)
 from controller.contract.rosters import (
     AttendanceMarked,
     AttendanceMarkParams,
@@ -85,6 +94,7 @@ from controller.core.ratelimit import Buckets
 from controller.core.values import DeviceEntry
 from controller.daemon.effects import Applier
 from controller.daemon.roles import RoleTable
+from controller.daemon.rollout import Rollouts
 from controller.daemon.schedule import Schedule
 from controller.daemon.settings import ControllerSettings
 from controller.daemon.stats import Stats
@@ -100,9 +110,10 @@ class Requests:
     """Answers requests from `{root}/controller/requests/{user}` on their reply topics."""
 
     def __init__(self, applier: Applier, *, settings: ControllerSettings, topics: Topics, stats: Stats,
-                 clock: Callable[[], float], roles: RoleTable, schedule: Schedule) -> None:
+                 clock: Callable[[], float], roles: RoleTable, schedule: Schedule, rollouts: Rollouts) -> None:
         self.applier = applier
         self.schedule = schedule
+        self.rollouts = rollouts
         self.fleet: Fleet = applier.fleet
         self.store: Store = applier.store
         self.stats = stats
@@ -380,6 +391,34 @@ class Requests:
         return views.device_updated(row)
 
 
+# --- firmware rollouts: answered by daemon/rollout.py --------------------------------------------------
+
+
+def rollout_start(r: Requests, params: RolloutStartParams, request: Request, now: float) -> RolloutStatus:
+    return r.rollouts.start(params, request.sender, now)
+
+
+def rollout_status(r: Requests, params: RolloutStatusParams, _request: Request, now: float) -> RolloutStatus:
+    return r.rollouts.status(params, now)
+
+
+def rollout_list(r: Requests, params: NoParams, _request: Request, _now: float) -> RolloutList:
+    return r.rollouts.listed(params)
+
+
+def rollout_pause(r: Requests, params: RolloutParams, request: Request, now: float) -> RolloutChanged:
+    return r.rollouts.pause(params, request.sender, now)
+
+
+def rollout_resume(r: Requests, params: RolloutParams, request: Request, now: float) -> RolloutChanged:
+    return r.rollouts.resume(params, request.sender, now)
+
+
+def rollout_abort(r: Requests, params: RolloutParams, request: Request, now: float) -> RolloutChanged:
+    return r.rollouts.abort(params, request.sender, now)
+
+
+
 @dataclass(frozen=True, slots=True)
 class Route(Generic[P, R]):
     """A method of the request API and the handler that answers it with the method's own types."""
@@ -420,5 +459,11 @@ TABLE: Mapping[str, Route[Any, Any]] = {route.method.name: route for route in (
     Route(requests.TIMETABLE_REMOVE, Requests.timetable_remove),
     Route(requests.FIRMWARE_ADD, Requests.firmware_add),
     Route(requests.FIRMWARE_LIST, Requests.firmware_list),
+    Route(requests.ROLLOUT_START, rollout_start, flush_first=True),
+    Route(requests.ROLLOUT_STATUS, rollout_status),
+    Route(requests.ROLLOUT_LIST, rollout_list),
+    Route(requests.ROLLOUT_PAUSE, rollout_pause),
+    Route(requests.ROLLOUT_RESUME, rollout_resume),
+    Route(requests.ROLLOUT_ABORT, rollout_abort),
 )}
 """Every method of the request API and its handler (a test holds it equal to `requests.METHODS`)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from controller.adapters.mqtt import DEFAULT_BROKER_URL
 from controller.contract.messages import MAX_PACKET_SIZE
+from controller.core.lease import DEFAULT_LEASE_TTL_S, HaMode
 from controller.core.schedule import DEFAULT_SESSION_S, MAX_SESSION_S
 
 ENV_BROKER = "FLEET_BROKER_URL"
@@ -41,6 +42,12 @@ class ControllerSettings:
     resync_s: float = 30.0
     require_approval: bool = False
     shared_group: str | None = None  # MQTT 5 / Mosquitto shared subscriptions for several controllers
+    ha: HaMode | None = None
+    """How several controllers share the fleet (`core.lease.ha_mode`); None: shared with a
+    `shared_group`, else none."""
+    lease_ttl_s: float = DEFAULT_LEASE_TTL_S
+    """With `ha` lease: how long the lease lasts unrenewed (a standby takes over within about this
+    plus a quarter of it of the leader's death)."""
     max_device_rate: float = 10.0
     """Messages a second one device may send (over 10 s); the excess is dropped and the device flagged."""
     request_rate: float = 20.0
@@ -67,6 +74,15 @@ class ControllerSettings:
     """The longest a session may last: longer requests are refused, defaults capped."""
     schedule_s: float = 5.0
     """How often the controller looks for sessions whose end has come and lectures due to start."""
+    rollout_s: float = 2.0
+    """How often the controller decides each running firmware rollout (core.rollout)."""
+    update_timeout_s: float = 600.0
+    """A device in an update that shows no progress this long is commanded again ..."""
+    update_attempts: int = 3
+    """... up to this many commands, then failed `timeout`."""
+    image_url_base: str | None = None
+    """Update commands name images as `<base><sha256>.bin`; None: the metrics endpoint's
+    `http://<metrics_host>:<port>/firmware/` when it serves an images directory."""
     lead_s: float = 300.0
     """A timetabled lecture's session starts this long before it begins (the access point is up when
     students walk in)."""

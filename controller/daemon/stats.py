@@ -21,6 +21,8 @@ class Stats:
     """Messages the controller did not send, per reason (a bad topic, too large, the queue full)."""
     connections: int = 0
     """Connections made to the broker (the first and every reconnect)."""
+    update_failures: Counter[str] = field(default_factory=Counter)
+    """Firmware updates that failed, by reason (the device's, or the controller's `timeout`)."""
     broker: dict[str, int] = field(default_factory=dict)
     """What the broker says of itself ($SYS), e.g. `dropped`: messages it dropped for full queues."""
 

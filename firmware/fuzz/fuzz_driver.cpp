@@ -9,7 +9,7 @@
 // One line on stdout per frame:
 //   's' 'h' 'S' 'a'  decodeStatus / decodeHeartbeat / decodeState / decodeAttendance of data;
 //                    aux is the topic's device id (empty: no id check)
-//   'k' 'c' 'p'      decodeAck / decodeConfig / peekConfigVersion of data
+//   'k' 'c' 'p' 'u'  decodeAck / decodeConfig / peekConfigVersion / decodeUpdate of data
 //       -> "ok <every decoded field as one compact JSON object>" or "reject <reason>"
 //   't'              parseDeviceTopic(root = aux, topic = data)
 //       -> "ok <device id> <channel leaf>" or "reject"
@@ -33,6 +33,7 @@
 #include "fleet_core/json_codec.h"
 #include "fleet_core/messages.h"
 #include "fleet_core/topics.h"
+#include "fleet_core/update_msg.h"
 
 #if defined(FLEET_FUZZ_SANITIZED)
 // From libasan (g++ ships no <sanitizer/allocator_interface.h> on Debian).
@@ -152,6 +153,17 @@ std::string peekVersion(const std::uint8_t* data, std::size_t len) {
   return ok(w);
 }
 
+std::string update(const std::uint8_t* data, std::size_t len) {
+  const auto d = fleet::decodeUpdate(data, len);
+  if (!d.ok()) return rejected(d.error());
+  const fleet::UpdateCommand& m = d.value();
+  Writer w;
+  w.string("version", m.version).string("url", m.url).counter("size", m.size);
+  w.string("sha256", m.sha256).string("signature", m.signature);
+  if (m.allow_downgrade) w.boolean("allow_downgrade", true);
+  return ok(w);
+}
+
 std::string topic(const std::string& root, const std::uint8_t* data, std::size_t len) {
   const std::string text(reinterpret_cast<const char*>(data), len);
   const auto parsed = fleet::parseDeviceTopic(root, text);
@@ -255,6 +267,7 @@ int main() {
       case 'k': line = ack(bytes, len); break;
       case 'c': line = config(bytes, len); break;
       case 'p': line = peekVersion(bytes, len); break;
+      case 'u': line = update(bytes, len); break;
       case 't': line = topic(aux, bytes, len); break;
       case 'R': device = std::make_unique<FuzzedDevice>(); line = "ok"; break;
       case 'D':
@@ -269,6 +282,7 @@ int main() {
         ack(bytes, len);
         config(bytes, len);
         peekVersion(bytes, len);
+        update(bytes, len);
         topic(aux, bytes, len);
         line = "done";
         break;

@@ -2,8 +2,10 @@
 // logic, in lib/fleet_core), and runs a loop() without delay(). Waits that remain, all bounded:
 // an MQTT connect attempt (at most 10 s, then at least as long before the next) and a write to a
 // broker that stopped reading (at most 10 s, once: the link then drops) - see mqtt_link.h; NVS
-// writes (the flash write, a sector erase when NVS reclaims a page); log lines, which wait for
-// the UART (115200 baud: about 9 ms per 100 characters).
+// writes (the flash write, a sector erase when NVS reclaims a page); a firmware update's 4 KB
+// chunk a pass into the other OTA slot (a sector erase and write, tens of ms; the download itself
+// waits in its own task, http_download.h); log lines, which wait for the UART (115200 baud: about
+// 9 ms per 100 characters).
 //
 // Boot order matters: the access point is opened from flash (Device::begin) before the campus
 // network or the broker is tried, so students can check in even when the broker is down.
@@ -16,8 +18,10 @@
 
 #include "captive_portal.h"
 #include "esp_platform.h"
+#include "http_download.h"
 #include "mqtt_link.h"
 #include "nvs_storage.h"
+#include "ota_slots.h"
 #include "serial_console.h"
 #include "soft_access_point.h"
 #include "station_events.h"
@@ -42,6 +46,9 @@ struct App {
   glue::WifiStation station{logger};
   glue::StationEvents station_events;
   std::unique_ptr<fleet::Device> device;
+  std::unique_ptr<glue::OtaSlots> slots;
+  std::unique_ptr<glue::HttpDownload> download;
+  std::unique_ptr<fleet::UpdateAgent> updates;
   std::unique_ptr<glue::CaptivePortal> portal;
   std::unique_ptr<glue::SoftAccessPoint> access_point;
   std::unique_ptr<glue::SerialConsole> console;
@@ -68,13 +75,22 @@ void setup() {
     app->logger.log(fleet::LogLevel::kError, "NVS unavailable");
   const fleet::NetSettings settings = fleet::loadNetSettings(app->storage);
 
+  // Firmware updates: the other OTA slot, the download in its own task (never in loop()).
+  app->slots = std::make_unique<glue::OtaSlots>(settings.update_key, rebootCleanly, app->logger);
+  app->download = std::make_unique<glue::HttpDownload>(
+      settings.ca_cert.empty() ? std::string() : fleet::pemCertificate(settings.ca_cert),
+      app->logger);
+
   fleet::DeviceOptions options;
   options.root = settings.root;
   options.device_id = glue::deviceIdFromEfuse();
+  options.fw_version = app->slots->runningVersion();  // esp_app_desc_t.version
   // The soft AP's spare slot makes a refused association an event (station_events.h).
   options.sees_refused_stations = true;
-  app->logger.log(fleet::LogLevel::kInfo,
-                  "device " + options.device_id + ", fw " + options.fw_version);
+  app->logger.log(fleet::LogLevel::kInfo, "device " + options.device_id + ", fw " +
+                                             options.fw_version + ", image sha256 " +
+                                             app->slots->runningSha256() +
+                                             (app->slots->pendingVerify() ? " (on trial)" : ""));
 
   WiFi.persistent(false);
   WiFi.mode(WIFI_AP_STA);
@@ -87,9 +103,16 @@ void setup() {
                             app->logger});
   if (!app->station_events.begin())
     app->logger.log(fleet::LogLevel::kError, "station events unavailable");
+  app->updates = std::make_unique<fleet::UpdateAgent>(
+      app->device->topics(), fleet::UpdatePorts{app->mqtt, app->storage, *app->slots,
+                                                *app->download, app->clock, app->logger});
+  app->device->attachUpdates(app->updates.get());
   app->portal = std::make_unique<glue::CaptivePortal>(*app->device, app->logger);
   app->portal->begin();
   app->device->begin();  // course SSID from flash, before any network
+  // A new image on trial confirms (esp_ota_mark_app_valid_cancel_rollback) only once the
+  // device is back at work; a reset before that boots the old image (the bootloader's rollback).
+  app->updates->begin();
 
   app->console = std::make_unique<glue::SerialConsole>(app->storage, rebootCleanly);
   app->console->begin();
@@ -110,6 +133,6 @@ void loop() {
   app->mqtt.loop(millis(), app->station.connected());
   if (!app->station_events.drain(*app->device))
     app->logger.log(fleet::LogLevel::kWarn, "station events lost");
-  app->device->loop();  // releases stations, heartbeat every 30 s, check-ins out, resends
+  app->device->loop();  // stations, heartbeat, check-ins, resends, the update (a chunk a pass)
   app->portal->loop();
 }

@@ -159,6 +159,98 @@ struct FakePorts {
   RecordingLogger logger;
 };
 
+// Two firmware slots in memory: the image "written" to the other one, its hash and descriptor
+// as the test says, the boot choice and the trial flag.
+class FakeSlots : public fleet::FirmwareSlots {
+ public:
+  std::string runningVersion() const override { return running; }
+  std::string runningSha256() const override { return ""; }
+  bool canUpdate() const override { return can_update; }
+  bool pendingVerify() const override { return pending; }
+  bool markValid() override {
+    pending = false;
+    ++marked_valid;
+    return true;
+  }
+  bool begin(std::uint32_t size) override {
+    image.clear();
+    opened = size <= room;
+    return opened;
+  }
+  bool write(const std::uint8_t* data, std::size_t len) override {
+    if (!opened) return false;
+    image.append(reinterpret_cast<const char*>(data), len);
+    return true;
+  }
+  bool finish(std::string& sha256_hex, std::string& version) override {
+    opened = false;
+    sha256_hex = image_sha256;
+    version = image_version;
+    return image_valid;
+  }
+  void abort() override { opened = false; }
+  fleet::SignatureCheck verify(const std::string&, const std::string&) override { return signature; }
+  bool activate() override {
+    ++activated;
+    return true;
+  }
+  void reboot() override { ++reboots; }
+  void rollBack() override { ++rollbacks; }
+
+  std::string running = "1.2.0";
+  bool can_update = true;
+  bool pending = false;
+  std::uint32_t room = 1u << 20;
+  std::string image;
+  bool opened = false;
+  std::string image_sha256;   // what finish() says was written
+  std::string image_version;  // what the written image's descriptor says
+  bool image_valid = true;
+  fleet::SignatureCheck signature = fleet::SignatureCheck::kValid;
+  int marked_valid = 0;
+  int activated = 0;
+  int reboots = 0;
+  int rollbacks = 0;
+};
+
+// Serves `body` from the offset asked for, `chunk` bytes a poll; breaks once at `break_at`.
+class FakeDownloader : public fleet::Downloader {
+ public:
+  bool start(const std::string& url, std::uint32_t offset) override {
+    urls.push_back(url);
+    offsets.push_back(offset);
+    pos = offset;
+    running = true;
+    return true;
+  }
+  fleet::DownloadStep poll(std::uint8_t* buf, std::size_t cap, std::size_t& got) override {
+    got = 0;
+    if (!running) return fleet::DownloadStep::kFailed;
+    std::size_t end = std::min(body.size(), pos + std::min(cap, chunk));
+    if (break_at && pos < *break_at && end >= *break_at) {
+      end = *break_at;
+      break_at.reset();
+      std::copy(body.begin() + pos, body.begin() + end, buf);
+      got = end - pos;
+      pos = end;
+      return fleet::DownloadStep::kFailed;
+    }
+    std::copy(body.begin() + pos, body.begin() + end, buf);
+    got = end - pos;
+    pos = end;
+    return pos == body.size() ? fleet::DownloadStep::kDone : fleet::DownloadStep::kBusy;
+  }
+  void stop() override { running = false; }
+
+  std::string body;
+  std::size_t chunk = 1000;
+  std::optional<std::size_t> break_at;
+  std::size_t pos = 0;
+  bool running = false;
+  std::vector<std::string> urls;
+  std::vector<std::uint32_t> offsets;
+};
+
 inline const std::uint8_t* bytes(const std::string& text) {
   return reinterpret_cast<const std::uint8_t*>(text.data());
 }

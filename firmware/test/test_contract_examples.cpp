@@ -13,6 +13,7 @@
 #include "fleet_core/config.h"
 #include "fleet_core/limits.h"
 #include "fleet_core/messages.h"
+#include "fleet_core/update_msg.h"
 
 namespace fs = std::filesystem;
 
@@ -72,6 +73,8 @@ std::vector<Kind> kinds() {
        [](const std::string& t) { return errorOf(fleet::decodeAck(bytes(t), t.size())); }},
       {"config",
        [](const std::string& t) { return errorOf(fleet::decodeConfig(bytes(t), t.size())); }},
+      {"update",
+       [](const std::string& t) { return errorOf(fleet::decodeUpdate(bytes(t), t.size())); }},
   };
 }
 

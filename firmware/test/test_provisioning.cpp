@@ -122,3 +122,21 @@ TEST(Provisioning, CaCertIsOneLineOfBase64AndBecomesPem) {
                 "\n-----END CERTIFICATE-----\n");
   EXPECT_NE(run("help", flash).find("mqtts://"), std::string::npos);
 }
+
+TEST(Provisioning, UpdateKeyIsThePublicKeyPemBodyOnOneLine) {
+  fakes::MemoryStorage flash;
+  // `fleet firmware keygen`'s public key: a P-256 SubjectPublicKeyInfo, 124 base64 characters.
+  const std::string key =
+      "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEq1m0z8eYx5bqcd3zQ8sW7b9WmYVx2o5m0t8gU9qvS1GmQZ0b0wY6"
+      "cB2k4o1t2ZbqkQx0m1n4o5p6q7r8s9t0uA==";
+  EXPECT_EQ(run("set update_key " + key, flash), "ok: update_key saved (reboot to apply)\n");
+  EXPECT_EQ(fleet::loadNetSettings(flash).update_key, key);
+  EXPECT_NE(fleet::describeSettings(fleet::loadNetSettings(flash)).find("update_key = 124 base64"),
+            std::string::npos);
+  EXPECT_EQ(run("set update_key -----BEGIN PUBLIC KEY-----", flash).rfind("error: update_key", 0),
+            0u);
+  EXPECT_EQ(fleet::loadNetSettings(flash).update_key, key);
+  run("set update_key", flash);
+  EXPECT_NE(fleet::describeSettings(fleet::loadNetSettings(flash)).find("firmware updates refused"),
+            std::string::npos);
+}

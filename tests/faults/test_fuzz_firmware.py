@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from controller.contract.messages import Config
 from controller.contract.topics import Topics
+from controller.contract.updates import UpdateCommand
 from controller.errors import Rejected
 from tests import contract
 from tests.faults import hostile
@@ -87,6 +88,17 @@ def test_schema_valid_configs_are_applied_as_published(driver: FuzzDriver, obj: 
     assert version_reason is None and version == {"version": obj["version"]}
 
 
+@given(obj=hostile.valid_objects("update"))
+def test_schema_valid_update_commands_decode_as_in_the_controller(driver: FuzzDriver, obj: dict[str, Any]) -> None:
+    payload = hostile.to_json(obj)
+    assume(len(payload) <= hostile.MAX_DEVICE_PAYLOAD and not has_nul(payload))
+    reason, fields = driver.decoded("u", b"", payload)
+    assert reason is None, payload
+    expected = UpdateCommand.from_obj(obj).to_obj()
+    del expected["v"]
+    assert fields == expected
+
+
 @given(obj=hostile.valid_objects("attendance_ack"))
 def test_schema_valid_acks_are_accepted(driver: FuzzDriver, obj: dict[str, Any]) -> None:
     payload = hostile.to_json(obj)
@@ -127,7 +139,7 @@ def test_mutated_device_messages_get_the_contracts_reason(
 def test_anything_is_decoded_or_rejected_without_a_crash(driver: FuzzDriver, channel: str, data: st.DataObject) -> None:
     case = data.draw(hostile.chaos_cases(channel))
     assert driver.call("A", b"fleet", case.payload) == "done"
-    for kind in ("s", "h", "S", "a", "k", "c", "p"):
+    for kind in ("s", "h", "S", "a", "k", "c", "p", "u"):
         reason, _ = driver.decoded(kind, case.device_id.encode()[:200], case.payload)
         assert reason is None or reason in FIRMWARE_REASONS
         if case.reason == ANY_REJECTION:
@@ -137,7 +149,7 @@ def test_anything_is_decoded_or_rejected_without_a_crash(driver: FuzzDriver, cha
 @given(payload=st.binary(max_size=2000))
 def test_random_bytes_are_rejected_by_every_decoder(driver: FuzzDriver, payload: bytes) -> None:
     assert driver.call("A", b"fleet", payload) == "done"
-    for kind in ("s", "h", "S", "a", "k", "c", "p"):
+    for kind in ("s", "h", "S", "a", "k", "c", "p", "u"):
         reason, _ = driver.decoded(kind, b"", payload)
         assert reason in FIRMWARE_REASONS
 
@@ -145,7 +157,8 @@ def test_random_bytes_are_rejected_by_every_decoder(driver: FuzzDriver, payload:
 # --- topics ---------------------------------------------------------------------------------------
 
 
-LEAVES: Final = ["status", "heartbeat", "state", "attendance", "config", "attendance/ack", "ack", "", "state/x"]
+LEAVES: Final = ["status", "heartbeat", "state", "attendance", "config", "attendance/ack", "ack", "", "state/x",
+                  "update", "update/state", "update/x"]
 
 
 @given(topic=st.one_of(st.text(max_size=120), st.builds("fleet/devices/{}/{}".format, st.one_of(
@@ -158,9 +171,10 @@ def test_topics_parse_as_in_the_controller(driver: FuzzDriver, topic: str) -> No
         parsed = None
     if parsed is not None:
         assert line == f"ok {parsed.device_id} {parsed.channel.value}"
-    elif line != "reject":  # the firmware also knows the controller's outbound channels
+    elif line != "reject":  # the firmware also knows the controller's outbound channels, and update/state
         _, device_id, leaf = line.split(" ")
-        assert leaf in ("config", "attendance/ack") and topic == f"fleet/devices/{device_id}/{leaf}"
+        assert leaf in ("config", "attendance/ack", "update", "update/state")
+        assert topic == f"fleet/devices/{device_id}/{leaf}"
 
 
 # --- a whole device under hostile input -------------------------------------------------------------

@@ -25,6 +25,7 @@ from controller.contract.requests import (
     SessionStartParams,
     SessionWaitParams,
 )
+from controller.contract.rollouts import RolloutStartParams
 from controller.contract.rosters import AttendanceMarkParams, CourseSetParams, RosterEntry
 from controller.contract.timetable import (
     Series,
@@ -62,7 +63,7 @@ class CheckingClient(FleetClient):
 def test_every_method_answers_as_its_schema_says(
     broker: RunningBroker, root: str, start_controller: Callable[..., Controller], make_device: Callable[..., Device],
 ) -> None:
-    start_controller()
+    start_controller(image_url_base="http://10.1.0.5:9100/firmware/")
     device = make_device("esp32-0000000009a1")
     device.birth()
     device.heartbeat(rssi=-60, heap=120000, stations=3, stations_peak=10, stations_refused=2, checkins_served=40)
@@ -113,6 +114,7 @@ def test_every_method_answers_as_its_schema_says(
         _the_inventory(client, spare)
         _the_timetable(client)
         _firmware_images(client)
+        _rollouts(client, device.id)
         assert client.seen == set(METHODS)
 
 
@@ -138,6 +140,22 @@ def _the_timetable(client: CheckingClient) -> None:
     assert client.timetable(TimetableListParams(from_=soon + 3600)).lectures == lectures[1:]
     assert "MA201" in {c.code for c in client.courses().courses}  # its title remembered
     assert client.remove_lectures(TimetableRemoveParams(uid="ev-1@example")).removed == 2
+
+
+def _rollouts(client: CheckingClient, device_id: str) -> None:
+    """rollout.start, .status (one and the latest), .list, .pause, .resume, .abort, and a refusal."""
+    with pytest.raises(ApiError) as unknown:
+        client.start_rollout(RolloutStartParams("9.9.9", all=True))
+    assert unknown.value.code == "unknown_version"
+    started = client.start_rollout(RolloutStartParams("1.10.0", devices=(device_id,), canary=0, rate_per_min=1))
+    rollout_id = started.rollout.id
+    assert (started.rollout.state, started.rollout.created_by, started.rollout.target) == (
+        "running", client.user, f"devices {device_id}")
+    assert client.rollout().rollout.id == client.rollout(rollout_id).rollout.id == rollout_id
+    assert [r.id for r in client.rollouts().rollouts] == [rollout_id]
+    assert client.change_rollout("pause", rollout_id).rollout.state == "paused"
+    assert client.change_rollout("resume", rollout_id).rollout.state == "running"
+    assert client.change_rollout("abort", rollout_id).rollout.state == "aborted"
 
 
 def _firmware_images(client: CheckingClient) -> None:

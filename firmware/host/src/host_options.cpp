@@ -34,7 +34,9 @@ const char* usage() {
          "                    [--portal-bind ADDR] [--root ROOT] [--heartbeat-s N] "
          "[--ack-timeout-s N]\n"
          "                    [--username USER] [--password PASS] [--cafile CA.pem] [--no-recycle]\n"
-         "                    [--verbose]\n"
+         "                    [--update-key PUBLIC.pem] [--verbose]\n"
+         "       fleet-device --pack EXECUTABLE --version SEMVER --out IMAGE.bin\n"
+         "       fleet-device --supervise [--confirm-s N] -- DEVICE-OPTIONS...\n"
          "       --broker mqtts://HOST:PORT (TLS) needs --cafile; without --username the "
          "credentials\n"
          "       are read from STATE-DIR/nvs/mqtt_user and mqtt_pass; --no-recycle keeps a phone "
@@ -94,6 +96,9 @@ ParsedOptions parseHostOptions(int argc, char** argv) {
       options.username = value;
     } else if (flag == "--password") {
       options.password = value;
+    } else if (flag == "--update-key") {
+      if (value.empty()) return failure("--update-key needs a file");
+      options.update_key_file = value;
     } else if (flag == "--cafile") {
       if (value.empty()) return failure("--cafile needs a file");
       options.cafile = value;

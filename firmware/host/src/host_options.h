@@ -2,10 +2,13 @@
 //   fleet-device --id esp32-000000000001 --broker mqtt://127.0.0.1:1883 --state-dir DIR
 //                --portal-port 8080 [--portal-bind 127.0.0.1] [--root fleet] [--heartbeat-s 30]
 //                [--ack-timeout-s 30] [--username U] [--password P] [--cafile CA.pem] [--no-recycle]
-//                [--verbose]
+//                [--update-key PUBLIC.pem] [--verbose]
 // --broker mqtts://HOST:PORT is TLS and needs --cafile, the one CA trusted (pinned), as the
 // ESP32's `set ca_cert`. Without --username the credentials come from DIR/nvs (mqtt_user and
 // mqtt_pass, as the ESP32 keeps them in NVS), so no password needs to be on the command line.
+// --update-key: the fleet's public key for firmware images (PEM, or the base64 of its DER);
+// without it, DIR/nvs/update_key as `set update_key` stores it on the ESP32.
+// Other modes: fleet-device --pack (host_image.h), fleet-device --supervise (supervisor.h).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +30,7 @@ struct HostOptions {
   std::uint32_t ack_timeout_s = 30;
   std::string username;
   std::string password;
+  std::string update_key_file;  // "": DIR/nvs/update_key
   std::string cafile;  // PEM; required by (and only allowed with) an mqtts:// broker
   bool recycle_stations = true;  // --no-recycle: phones that are done keep their slot
   bool verbose = false;

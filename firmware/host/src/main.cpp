@@ -7,15 +7,21 @@
 #include <iostream>
 #include <mutex>
 
+#include "curl_downloader.h"
 #include "dir_storage.h"
 #include "file_access_point.h"
 #include "fleet_core/device.h"
 #include "fleet_core/portal.h"
 #include "fleet_core/provisioning.h"
+#include "fleet_core/storage_keys.h"
+#include "fleet_core/update_agent.h"
+#include "host_image.h"
 #include "host_options.h"
 #include "host_platform.h"
+#include "host_slots.h"
 #include "http_portal.h"
 #include "mosquitto_transport.h"
+#include "supervisor.h"
 
 namespace {
 
@@ -36,6 +42,19 @@ void installSignalHandlers() {
 
 constexpr int kLoopSliceMs = 50;
 constexpr int kShutdownDrainMs = 2000;
+constexpr std::size_t kUpdateChunksPerLoop = 16;  // 64 KB a pass: a PC writes files quickly
+
+// The fleet's public key: --update-key FILE, else DIR/nvs/update_key (`set update_key`).
+std::string updateKey(const host::HostOptions& opts, fleet::Storage& storage,
+                      fleet::Logger& logger) {
+  if (opts.update_key_file.empty()) {
+    std::string stored;
+    return storage.get(fleet::keys::kUpdateKey, stored) ? stored : std::string();
+  }
+  const std::optional<std::string> key = host::readPublicKeyFile(opts.update_key_file);
+  if (!key) logger.log(fleet::LogLevel::kError, "cannot read a public key from " + opts.update_key_file);
+  return key.value_or("");
+}
 
 int run(const host::HostOptions& opts) {
   host::StderrLogger logger(opts.device_id, opts.verbose);
@@ -65,7 +84,17 @@ int run(const host::HostOptions& opts) {
   host::MosquittoTransport transport(mqtt, random, logger);
   host::HostSystemInfo system([&transport] { return transport.localIp(); });
 
+  host::HostSlots slots(opts.state_dir, host::slotFromEnvironment(),
+                        updateKey(opts, storage, logger), logger);
+  host::CurlDownloader downloader(logger);
+  if (slots.canUpdate()) {
+    logger.log(fleet::LogLevel::kInfo, "fw " + slots.runningVersion() + ", image sha256 " +
+                                           slots.runningSha256() +
+                                           (slots.pendingVerify() ? " (on trial)" : ""));
+  }
+
   fleet::DeviceOptions device_options;
+  device_options.fw_version = slots.runningVersion();
   device_options.root = opts.root;
   device_options.device_id = opts.device_id;
   device_options.heartbeat_interval_ms = opts.heartbeat_s * 1000;
@@ -79,10 +108,17 @@ int run(const host::HostOptions& opts) {
   fleet::Device device(device_options,
                        fleet::Ports{transport, storage, access_point, clock, system, logger});
   std::mutex device_mutex;  // the portal answers from libmicrohttpd's thread
+  fleet::UpdateOptions update_options;
+  update_options.chunks_per_loop = kUpdateChunksPerLoop;
+  fleet::UpdateAgent updates(device.topics(),
+                             fleet::UpdatePorts{transport, storage, slots, downloader, clock, logger},
+                             update_options);
+  device.attachUpdates(&updates);
 
   {
     std::lock_guard<std::mutex> lock(device_mutex);
     device.begin();  // the access point from flash, before any network
+    updates.begin();
   }
   host::MqttHandlers handlers;
   handlers.connected = [&] {
@@ -124,10 +160,16 @@ int run(const host::HostOptions& opts) {
                  "/, broker " + (opts.broker.tls ? "mqtts://" : "mqtt://") + opts.broker.host +
                  ":" + std::to_string(opts.broker.port) + ", root " + opts.root);
 
-  while (g_stop == 0) {
+  while (g_stop == 0 && !slots.rebootRequested()) {
     transport.service(clock.millis(), kLoopSliceMs);
     std::lock_guard<std::mutex> lock(device_mutex);
     device.loop();
+  }
+  // esp_restart(): the will says offline, as when an ESP32 reboots.
+  if (slots.rebootRequested()) {
+    logger.log(fleet::LogLevel::kInfo, "rebooting into the new image");
+    portal.stop();
+    return host::kRebootExitCode;
   }
 
   logger.log(fleet::LogLevel::kInfo, "shutting down");
@@ -146,6 +188,8 @@ int run(const host::HostOptions& opts) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--pack") return host::packMain(argc, argv);
+  if (argc > 1 && std::string(argv[1]) == "--supervise") return host::superviseMain(argc, argv);
   const host::ParsedOptions parsed = host::parseHostOptions(argc, argv);
   if (!parsed.options) {
     if (parsed.error == "help") {

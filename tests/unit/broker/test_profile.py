@@ -78,6 +78,9 @@ def acl() -> object:
         ("ctl", "fleet/devices/esp32-aa/config", W, True),
         ("ctl", "fleet/devices/esp32-aa/attendance/ack", W, True),
         ("ctl", "fleet/controller/status", W, True),
+        ("ctl", "fleet/controller/probe/ab12", W, True),  # --shared-group's check that $share works
+        ("ctl", "fleet/controller/probe/ab12", R, True),
+        ("alice", "fleet/controller/probe/ab12", W, False),
         ("ctl", "fleet/controller/requests/alice", R, True),
         ("ctl", "fleet/clients/alice/replies", W, True),
         ("ctl", "fleet/devices/esp32-aa/heartbeat", W, False),

@@ -10,7 +10,17 @@ from typing import Any
 
 import pytest
 
-from controller.contract.messages import Attendance, Config, Heartbeat, Request, State, Status, load_object
+from controller.contract.messages import (
+    Attendance,
+    Config,
+    ControllerRole,
+    Heartbeat,
+    Request,
+    State,
+    Status,
+    controller_status,
+    load_object,
+)
 from controller.contract.requests import METHODS
 from controller.contract.topics import Topics
 from controller.contract.updates import UpdateCommand, UpdateState
@@ -110,3 +120,10 @@ def test_json_nested_past_the_contracts_depth_is_bad_json_whatever_the_recursion
     assert load_object(nested(512), max_bytes=10**6)["v"] == 1
     with pytest.raises(Rejected, match="bad_json"):
         load_object(nested(513), max_bytes=10**6)
+
+
+@pytest.mark.parametrize("role", [None, *ControllerRole])
+def test_controller_presence_with_or_without_a_role_is_valid(role: ControllerRole | None) -> None:
+    obj = controller_status("ctl-host1-4242", True, "0.1.0", role=role)
+    validate("controller_status", obj)
+    assert obj.get("role") == (role.value if role is not None else None)

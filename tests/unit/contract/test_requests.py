@@ -37,6 +37,14 @@ from controller.contract.results import (
     SessionWaited,
     StatsResult,
 )
+from controller.contract.rollouts import (
+    DeviceNote,
+    RolloutChanged,
+    RolloutList,
+    RolloutStatus,
+    RolloutSummary,
+    WaveCounts,
+)
 from controller.contract.rosters import (
     AttendanceMarked,
     AttendanceMarkParams,
@@ -74,6 +82,11 @@ SESSION = SessionRow(4, "CS101", "Intro", "2024/2025", "1st Semester", "", "esp3
                      False, 60.0, 12, ("esp32-a1b2c3d4e5f6", "sim-00003"), 1_005_400.0)
 SERIES = {"uid": "ev-1", "course": "CS101", "title": "Intro", "room": "LT2", "lecturer": "", "duration_s": 3600,
           "starts": [1, 2]}
+ROLLOUT = RolloutSummary(1, "1.3.0", "room LT1", "running", "", 0.05, 20.0, 0.1, 5, False, "admin", 1.7e9, 1.7e9 + 5,
+                         {"confirmed": 3, "downloading": 1, "pending": 16})
+ROLLOUT_STATUS = RolloutStatus(
+    ROLLOUT, (WaveCounts(0, {"confirmed": 1}), WaveCounts(1, {"confirmed": 2, "downloading": 1, "pending": 16}, 2)),
+    (DeviceNote("sim-00004", "waiting", "session"), DeviceNote("sim-00005", "failed", "bad_signature")))
 IMAGE = FirmwareImage("1.3.0", "2519e783e507fca907a503ddb613e88f12b74980cbc1e23b2bdc674a63ea3afd", 1_048_576,
                       "MEUCIQDnmWc1lBz2VXbH4rYk6n0PqN3m3y5YQ0o3m6Gq3hQ0WQIgB2t7fP0Vg1kqQ4r8o8s7bq8Jm0y0o0z8Zk6X1u7q5vE=",
                       "Fixes the captive portal", 1_790_000_000.5, "admin")
@@ -130,6 +143,13 @@ RESULTS: dict[str, list[Any]] = {
     "timetable.remove": [TimetableRemoved(4)],
     "firmware.add": [FirmwareAdded(IMAGE, True), FirmwareAdded(IMAGE, False)],
     "firmware.list": [FirmwareList((IMAGE, replace(IMAGE, version="1.2.9", notes=""))), FirmwareList(())],
+    "rollout.start": [ROLLOUT_STATUS],
+    "rollout.status": [ROLLOUT_STATUS, replace(ROLLOUT_STATUS, waves=(), notes=())],
+    "rollout.list": [RolloutList((ROLLOUT, replace(ROLLOUT, id=2, state="halted", reason="canary: 1 of 1 failed"))),
+                     RolloutList(())],
+    "rollout.pause": [RolloutChanged(replace(ROLLOUT, state="paused"))],
+    "rollout.resume": [RolloutChanged(ROLLOUT)],
+    "rollout.abort": [RolloutChanged(replace(ROLLOUT, state="aborted"))],
 }
 FIRMWARE = {"version": "1.3.0", "sha256": "ab" * 32, "size": 4096, "signature": "MAYCAQECAQE="}
 
@@ -283,6 +303,14 @@ def test_params_the_schema_refuses_are_refused(request_obj: dict[str, Any]) -> N
     ("firmware.add", FIRMWARE | {"sha256": "A" * 64}, BadRequest,
      "'sha256' must be a SHA-256 in lowercase hex (64 characters)"),
     ("firmware.add", FIRMWARE | {"size": 0}, BadRequest, "'size' must be an integer in 1-16777216"),
+    ("rollout.start", {"version": "1.3.0"}, BadRequest, "give exactly one target: 'room', 'devices' or 'all'"),
+    ("rollout.start", {"version": "1.3.0", "all": True, "canary": 5}, BadRequest,
+     "'canary' must be a fraction in 0-1 (5% is 0.05)"),
+    ("rollout.start", {"version": "1.3.0", "all": True, "rate_per_min": 0}, BadRequest,
+     "'rate_per_min' must be a number of commands a minute in (0, 10000]"),
+    ("rollout.start", {"version": "1.3.0", "devices": ["Bad Id"]}, BadRequest,
+     "'devices' must be a list of 1-64 device ids"),
+    ("rollout.pause", {}, BadRequest, "missing parameter 'rollout_id'"),
     ("firmware.add", FIRMWARE | {"signature": "not base64!!"}, BadRequest,
      "'signature' must be base64 of at most 72 bytes (a DER ECDSA-Sig-Value)"),
     ("firmware.add", FIRMWARE | {"signature": "A" * 100}, BadRequest,

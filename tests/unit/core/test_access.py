@@ -23,9 +23,13 @@ def test_every_method_named_is_a_method_of_the_api() -> None:
 
 def test_an_operator_reads_the_fleet_and_nothing_else() -> None:
     # `fleet watch`, `fleet devices`, `fleet stats`, `fleet session show` (counts, no student ids),
-    # `fleet firmware list`
-    assert allowed(Role.OPERATOR) == READS | {"stats", "device.list", "session.show", "firmware.list"}
+    # `fleet firmware list`, `fleet rollout status|list`
+    assert allowed(Role.OPERATOR) == READS | {"stats", "device.list", "session.show", "firmware.list",
+                                              "rollout.status", "rollout.list"}
     assert grant(Role.OPERATOR, "firmware.add") is Grant.NONE  # adding an image is an admin's
+    for method in ("rollout.start", "rollout.pause", "rollout.resume", "rollout.abort"):  # so is a rollout
+        assert grant(Role.OPERATOR, method) is Grant.NONE
+        assert grant(Role.ADMIN, method) is Grant.ANY
     assert grant(Role.LECTURER, "firmware.list") is Grant.NONE
     assert all(grant(Role.OPERATOR, m) is Grant.ANY for m in allowed(Role.OPERATOR))
     assert grant(Role.OPERATOR, "session.start") is Grant.NONE

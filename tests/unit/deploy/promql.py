@@ -58,7 +58,7 @@ def exported() -> dict[str, str]:
     reading = Reading(devices=DeviceCounts(**_zeros(dataclasses.fields(DeviceCounts))),
                       sessions=SessionCounts(**_zeros(dataclasses.fields(SessionCounts))), stats=StatsResult(
         received={}, rejected={}, checkins={}, unsent={}, connections=1, broker={"dropped": 0}),
-        connected=True, last_tick=0.0, lectures={})
+        connected=True, last_tick=0.0, lectures={}, rollouts={}, rollout_devices={})
     registry = Metrics(lambda: reading, version="test", controller_id="test", methods=()).registry
     return {f"{family.name}_total" if family.type == "counter" else family.name: family.type
             for family in registry.collect()}

@@ -103,12 +103,20 @@ std::string Device::willPayload() const {
 
 void Device::onConnected() {
   link_up_ = true;
+  config_seen_ = false;
+  connected_ms_ = ports_.clock.millis();
   sent_upto_ = 0;
   publishBirth();
   if (!ports_.transport.subscribe(topics_.config(), 1))
     log(LogLevel::kWarn, "subscribe config failed");
   if (!ports_.transport.subscribe(topics_.attendanceAck(), 1)) {
     log(LogLevel::kWarn, "subscribe attendance/ack failed");
+  }
+  if (updates_ != nullptr) {
+    if (!ports_.transport.subscribe(topics_.update(), 1)) {
+      log(LogLevel::kWarn, "subscribe update failed");
+    }
+    updates_->onConnected();
   }
   publishHeartbeat();
   last_heartbeat_ms_ = ports_.clock.millis();
@@ -134,11 +142,19 @@ void Device::onMessage(const std::string& topic, const std::uint8_t* payload, st
   switch (parsed->channel) {
     case Channel::kConfig: handleConfig(payload, len); break;
     case Channel::kAttendanceAck: handleAck(payload, len); break;
+    case Channel::kUpdate:
+      if (updates_ != nullptr) {
+        updates_->onCommand(payload, len);
+        break;
+      }
+      drop("message", "bad_topic: no updates here: " + topic);
+      break;
     default: drop("message", "bad_topic: not for a device: " + topic); break;
   }
 }
 
 void Device::handleConfig(const std::uint8_t* payload, std::size_t len) {
+  config_seen_ = true;
   const Decoded<std::uint32_t> version = peekConfigVersion(payload, len);
   if (!version.ok()) {
     drop("config", version.error().describe());
@@ -248,6 +264,7 @@ void Device::loop() {
   const std::uint32_t now = ports_.clock.millis();
   releaseStations(now);
   if (link_up_ && !ports_.transport.connected()) onDisconnected();
+  if (updates_ != nullptr) updates_->loop(health(now));
   if (!link_up_) return;
   if (now - last_heartbeat_ms_ >= options_.heartbeat_interval_ms) {
     last_heartbeat_ms_ = now;
@@ -255,6 +272,17 @@ void Device::loop() {
   }
   resendIfUnacked(now);
   flushQueue();
+}
+
+// A new image confirms once connected, its config settled (the retained config handled, or none
+// within kConfirmSettleMs) and the access point as that config wants it.
+DeviceHealth Device::health(std::uint32_t now) const {
+  DeviceHealth h;
+  h.connected = link_up_;
+  h.config_settled = link_up_ && (config_seen_ || now - connected_ms_ >= kConfirmSettleMs);
+  h.access_point_ok = ap_running_ == applied_.active_session;
+  h.serving_session = applied_.active_session;
+  return h;
 }
 
 void Device::resendIfUnacked(std::uint32_t now) {
@@ -344,6 +372,10 @@ void Device::publishHeartbeat() {
   hb.stations_peak = slots.peak;
   if (options_.sees_refused_stations) hb.stations_refused = slots.refused;
   hb.checkins_served = slots.checkins_served;
+  // Only when some were: the controller reads the common heartbeat on its fast path.
+  if (updates_ != nullptr && updates_->imagesRefused() > 0) {
+    hb.images_refused = updates_->imagesRefused();
+  }
   publish(topics_.heartbeat(), encodeHeartbeat(options_.device_id, hb), false);
 }
 

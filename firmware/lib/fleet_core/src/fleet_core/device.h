@@ -18,6 +18,7 @@
 #include "fleet_core/seen_students.h"
 #include "fleet_core/stations.h"
 #include "fleet_core/topics.h"
+#include "fleet_core/update_agent.h"
 #include "fleet_core/version.h"
 
 namespace fleet {
@@ -73,6 +74,10 @@ class Device : public PortalBackend {
   std::string willTopic() const { return topics_.status(); }
   std::string willPayload() const;
 
+  // Firmware updates (optional): the device subscribes `update`, hands it the command, tells it
+  // each loop how the device stands, and reports its refusals in the heartbeat. Before begin().
+  void attachUpdates(UpdateAgent* updates) { updates_ = updates; }
+
   // The session is up: birth (retained), subscriptions, heartbeat, state (retained), and
   // every unacked check-in again.
   void onConnected();
@@ -116,6 +121,7 @@ class Device : public PortalBackend {
   void flushQueue();
   void resendIfUnacked(std::uint32_t now);
   void releaseStations(std::uint32_t now);
+  DeviceHealth health(std::uint32_t now) const;
   CheckinResult store(const std::string& student_id, const std::string& station_mac);
   void tickUptime();
   bool publish(const std::string& topic, const std::string& payload, bool retained);
@@ -131,7 +137,10 @@ class Device : public PortalBackend {
   CheckinQueue queue_;
   SeenStudents seen_;
   StationTable stations_;
+  UpdateAgent* updates_ = nullptr;
   bool link_up_ = false;
+  bool config_seen_ = false;  // a config was handled on this connection
+  std::uint32_t connected_ms_ = 0;
   bool ap_running_ = false;
   std::string ap_ssid_;
   std::string ap_password_;

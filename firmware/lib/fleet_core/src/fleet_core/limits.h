@@ -33,6 +33,16 @@ constexpr std::size_t kMaxEventsPerBatch = 32;
 constexpr std::size_t kMaxEventStudentIdLen = 64;  // what the attendance schema accepts
 constexpr std::size_t kMaxStudentIdLen = 32;       // what the portal accepts (the id pattern)
 constexpr std::size_t kMacTextLen = 17;            // aa:bb:cc:dd:ee:ff
+// update / update_state (firmware images, issue 16)
+constexpr std::size_t kMinFwVersionLen = 5;   // "1.0.0"
+constexpr std::size_t kMaxFwVersionLen = 31;  // esp_app_desc_t.version is char[32]
+constexpr std::size_t kMinUpdateUrlLen = 8;
+constexpr std::size_t kMaxUpdateUrlLen = 256;
+constexpr std::uint32_t kMaxImageBytes = 16777216;  // 16 MiB: the largest ESP32 flash
+constexpr std::size_t kSha256HexLen = 64;
+constexpr std::size_t kMinSignatureChars = 12;  // base64 of a DER ECDSA-Sig-Value, <= 72 bytes
+constexpr std::size_t kMaxSignatureChars = 96;
+constexpr std::size_t kMaxUpdateReasonLen = 64;
 constexpr int kMinRssi = -128;
 constexpr int kMaxRssi = 0;
 
@@ -71,6 +81,16 @@ constexpr std::size_t kMaxStorageKeyLen = 15;   // NVS key names
 constexpr std::size_t kMinCaCertBase64 = 64;    // `set ca_cert`: base64 of a CA certificate's DER;
 constexpr std::size_t kMaxCaCertBase64 = 3000;  // an RSA-4096 CA fits, an NVS string holds 4000
 constexpr std::size_t kMaxFormBodyBytes = 2048;
+// Firmware updates (update_agent.h).
+constexpr std::size_t kUpdateChunkBytes = 4096;        // read from the download per loop() pass
+constexpr std::uint32_t kUpdatePercentStep = 10;       // update_state "downloading" every 10 %
+constexpr std::uint32_t kUpdateRetryMs = 5000;         // a broken download resumes after this
+constexpr std::uint32_t kUpdateMaxAttempts = 5;        // then the update fails: download_error
+constexpr std::uint32_t kUpdateRebootDelayMs = 1000;   // "rebooting" leaves before the reboot
+constexpr std::uint32_t kConfirmSettleMs = 5000;       // connected this long without a config
+constexpr std::uint32_t kConfirmDeadlineMs = 600000;   // a new image not back at work: roll back
+constexpr std::size_t kMinUpdateKeyBase64 = 64;        // `set update_key`: SubjectPublicKeyInfo
+constexpr std::size_t kMaxUpdateKeyBase64 = 400;       // DER in base64 (P-256: 124 characters)
 constexpr std::uint8_t kApMaxConnections = 10;  // softAP default is 4: too few for a classroom
 // The ESP32's soft AP admits one station more than the device serves (max_connection), so that a
 // phone joining a full access point raises an event: the core refuses it, counts it and releases
@@ -106,12 +126,16 @@ constexpr std::size_t kStatusWorstCase =
 constexpr std::size_t kHeartbeatWorstCase =
     literalLen(R"({"v":1,"id":"","boot":,"uptime_s":,"rssi":-128,"heap":,"fw":"",)"
                R"("config_version":,"stations":,"queued":,"stations_peak":,"stations_refused":,)"
-               R"("checkins_served":})") +
-    kMaxDeviceIdLen + 9 * kCounterDigits + kMaxFwLen;
+               R"("checkins_served":,"images_refused":})") +
+    kMaxDeviceIdLen + 10 * kCounterDigits + kMaxFwLen;
 constexpr std::size_t kStateWorstCase =
     literalLen(R"({"v":1,"id":"","config_version":,"result":"rejected","active_session":false,)"
                R"("session_id":,"ssid":"","error":"","applied_version":})") +
     kMaxDeviceIdLen + 3 * kCounterDigits + kMaxSsidLen + kMaxStateErrorLen;
+constexpr std::size_t kUpdateStateWorstCase =
+    literalLen(R"({"v":1,"id":"","version":"","state":"rolled_back","percent":100,"reason":"",)"
+               R"("running":""})") +
+    kMaxDeviceIdLen + kMaxFwVersionLen + kMaxUpdateReasonLen + kMaxFwLen;
 constexpr std::size_t kAttendanceEnvelopeWorstCase =
     literalLen(R"({"v":1,"id":"","session_id":,"events":[]})") + kMaxDeviceIdLen + kCounterDigits;
 constexpr std::size_t kEventWorstCase =
@@ -121,6 +145,10 @@ constexpr std::size_t kEventWorstCase =
 static_assert(kStatusWorstCase <= kMaxPayloadBytes, "status must fit one payload");
 static_assert(kHeartbeatWorstCase <= kMaxPayloadBytes, "heartbeat must fit one payload");
 static_assert(kStateWorstCase <= kMaxPayloadBytes, "state must fit one payload");
+static_assert(kUpdateStateWorstCase <= kMaxPayloadBytes, "update_state must fit one payload");
+static_assert(kConfirmDeadlineMs > kConfirmSettleMs, "a new image needs time to settle");
+static_assert(kUpdateChunkBytes > 0 && kUpdatePercentStep > 0 && kUpdateMaxAttempts > 0,
+              "an update needs to move on");
 static_assert(kAttendanceEnvelopeWorstCase + kEventWorstCase <= kMaxPayloadBytes,
               "one check-in of any size must fit an attendance message");
 static_assert(kMaxStateErrorLen >= 64, "rejection reasons need room");

@@ -80,6 +80,7 @@ std::string encodeHeartbeat(const std::string& device_id, const HeartbeatMsg& ms
   optionalCounter(writer, "stations_peak", msg.stations_peak);
   optionalCounter(writer, "stations_refused", msg.stations_refused);
   optionalCounter(writer, "checkins_served", msg.checkins_served);
+  optionalCounter(writer, "images_refused", msg.images_refused);
   return fitPayload(writer.print());
 }
 
@@ -142,6 +143,7 @@ Decoded<HeartbeatMsg> decodeHeartbeat(const std::uint8_t* data, std::size_t len,
   reader.optionalCounter("stations_peak", msg.stations_peak);
   reader.optionalCounter("stations_refused", msg.stations_refused);
   reader.optionalCounter("checkins_served", msg.checkins_served);
+  reader.optionalCounter("images_refused", msg.images_refused);
   return finish(reader, std::move(msg));
 }
 

@@ -34,6 +34,8 @@ struct HeartbeatMsg {
   std::optional<std::uint32_t> stations_peak;
   std::optional<std::uint32_t> stations_refused;
   std::optional<std::uint32_t> checkins_served;
+  // Firmware images refused for a wrong SHA-256, signature or descriptor (update_agent.h).
+  std::optional<std::uint32_t> images_refused;
 };
 
 enum class ApplyResult { kApplied, kRejected };

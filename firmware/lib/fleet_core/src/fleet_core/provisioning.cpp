@@ -20,6 +20,7 @@ constexpr const char* kHelp =
     "  set mqtt_pass <password>   (empty: none)\n"
     "  set ca_cert <base64>       (the broker's CA, PEM body on one line; empty: none)\n"
     "  set root <topic root>      (default fleet)\n"
+    "  set update_key <base64>    (the fleet's firmware key, public PEM body on one line)\n"
     "  show\n"
     "  reboot\n";
 
@@ -28,9 +29,8 @@ std::string stored(Storage& storage, const char* key, const std::string& fallbac
   return storage.get(key, value) ? value : fallback;
 }
 
-bool isCaCertBase64(const std::string& value) {
-  if (value.size() < kMinCaCertBase64 || value.size() > kMaxCaCertBase64 || value.size() % 4 != 0)
-    return false;
+bool isBase64(const std::string& value, std::size_t min, std::size_t max) {
+  if (value.size() < min || value.size() > max || value.size() % 4 != 0) return false;
   for (std::size_t i = 0; i < value.size(); ++i) {
     const char c = value[i];
     const bool padding = c == '=' && i + 2 >= value.size();
@@ -58,9 +58,16 @@ std::optional<std::string> checkSetting(const std::string& key, const std::strin
     if (value.size() > kMaxMqttPassLen)
       return "mqtt_pass must be at most " + std::to_string(kMaxMqttPassLen) + " characters";
   } else if (key == keys::kCaCert) {
-    if (!value.empty() && !isCaCertBase64(value)) {
+    if (!value.empty() && !isBase64(value, kMinCaCertBase64, kMaxCaCertBase64)) {
       return "ca_cert must be the base64 between the PEM's BEGIN and END lines, on one line (" +
              std::to_string(kMinCaCertBase64) + ".." + std::to_string(kMaxCaCertBase64) +
+             " characters)";
+    }
+  } else if (key == keys::kUpdateKey) {
+    if (!value.empty() && !isBase64(value, kMinUpdateKeyBase64, kMaxUpdateKeyBase64)) {
+      return "update_key must be the base64 between the public key PEM's BEGIN and END lines, "
+             "on one line (" +
+             std::to_string(kMinUpdateKeyBase64) + ".." + std::to_string(kMaxUpdateKeyBase64) +
              " characters)";
     }
   } else if (key == keys::kRoot) {
@@ -89,6 +96,7 @@ NetSettings loadNetSettings(Storage& storage) {
   settings.mqtt_user = stored(storage, keys::kMqttUser);
   settings.mqtt_pass = stored(storage, keys::kMqttPass);
   settings.ca_cert = stored(storage, keys::kCaCert);
+  settings.update_key = stored(storage, keys::kUpdateKey);
   const std::string root = stored(storage, keys::kRoot, "fleet");
   settings.root = isValidRoot(root) ? root : "fleet";
   return settings;
@@ -212,7 +220,10 @@ std::string describeSettings(const NetSettings& s) {
   return "wifi_ssid = " + orNone(s.wifi_ssid) + "\n" + "wifi_pass = " + mask(s.wifi_pass) + "\n" +
          "broker    = " + orNone(s.broker) + "\n" + "mqtt_user = " + orNone(s.mqtt_user) + "\n" +
          "mqtt_pass = " + mask(s.mqtt_pass) + "\n" + "ca_cert   = " + ca + "\n" +
-         "root      = " + s.root + "\n";
+         "root      = " + s.root + "\n" + "update_key = " +
+         (s.update_key.empty() ? "(none: firmware updates refused)"
+                               : std::to_string(s.update_key.size()) + " base64 characters") +
+         "\n";
 }
 
 std::string pemCertificate(const std::string& base64_der) {

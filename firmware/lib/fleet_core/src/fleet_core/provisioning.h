@@ -7,6 +7,8 @@
 //   set mqtt_pass <password>  empty to clear
 //   set ca_cert <base64>      the broker's CA certificate (the PEM body on one line), pinned
 //   set root <topic root>     default "fleet"
+//   set update_key <base64>   the fleet's public key for firmware images (the PEM body on one
+//                             line: base64 of the DER SubjectPublicKeyInfo, ECDSA P-256)
 //   show | reboot | help
 #pragma once
 
@@ -26,6 +28,7 @@ struct NetSettings {
   std::string mqtt_pass;
   std::string ca_cert;  // base64 of the CA certificate's DER (a PEM body without its line breaks)
   std::string root = "fleet";
+  std::string update_key;  // base64 of the fleet public key's DER; "": no updates
 };
 
 NetSettings loadNetSettings(Storage& storage);

@@ -19,6 +19,7 @@ constexpr LeafName kLeaves[] = {
     {Channel::kStatus, "status"},         {Channel::kHeartbeat, "heartbeat"},
     {Channel::kConfig, "config"},         {Channel::kState, "state"},
     {Channel::kAttendance, "attendance"}, {Channel::kAttendanceAck, "attendance/ack"},
+    {Channel::kUpdate, "update"},         {Channel::kUpdateState, "update/state"},
 };
 
 }  // namespace

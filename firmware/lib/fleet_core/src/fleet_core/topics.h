@@ -7,9 +7,19 @@
 
 namespace fleet {
 
-enum class Channel { kStatus, kHeartbeat, kConfig, kState, kAttendance, kAttendanceAck };
+enum class Channel {
+  kStatus,
+  kHeartbeat,
+  kConfig,
+  kState,
+  kAttendance,
+  kAttendanceAck,
+  kUpdate,
+  kUpdateState,
+};
 
-// "status", "heartbeat", "config", "state", "attendance", "attendance/ack"
+// "status", "heartbeat", "config", "state", "attendance", "attendance/ack", "update",
+// "update/state"
 const char* channelLeaf(Channel channel);
 
 // A topic root: 1..kMaxRootLen bytes of levels of [A-Za-z0-9._-] separated by single '/', not
@@ -36,6 +46,8 @@ class Topics {
   std::string state() const { return of(Channel::kState); }
   std::string attendance() const { return of(Channel::kAttendance); }
   std::string attendanceAck() const { return of(Channel::kAttendanceAck); }
+  std::string update() const { return of(Channel::kUpdate); }
+  std::string updateState() const { return of(Channel::kUpdateState); }
   std::string controllerStatus() const { return root_ + "/controller/status"; }
 
   const std::string& root() const { return root_; }
