@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 WORKERS: Final = 2
 TIMEOUT_S: Final = 10.0
 ATTEMPTS: Final = 5
-"""Connections one download may take (the first and its resumptions) before it fails."""
+"""Broken connections in a row without progress before a download fails."""
 RETRY_S: Final = 0.2
 CHUNK: Final = 64 * 1024
 CACHED: Final = 8
@@ -102,14 +102,15 @@ class FetchError(Exception):
 
 def download(fetch: Fetch, closed: threading.Event) -> bytes:
     """Read `fetch.url`: at most `fetch.size` + 1 bytes (a longer body is the device's `bad_image`),
-    resuming a broken connection with `Range: bytes=N-` up to ATTEMPTS connections in all."""
+    resuming a broken connection with `Range: bytes=N-`; ATTEMPTS broken connections in a row
+    without progress fail it (the firmware's `kUpdateMaxAttempts`)."""
     data = bytearray()
-    for attempt in range(ATTEMPTS):
+    fruitless = 0
+    while fruitless < ATTEMPTS:
         if closed.is_set():
             raise FetchError("the simulator stopped")
-        if attempt:
-            time.sleep(RETRY_S)
-        headers = {"Range": f"bytes={len(data)}-"} if data else {}
+        before = len(data)
+        headers = {"Range": f"bytes={before}-"} if data else {}
         try:
             with urllib.request.urlopen(urllib.request.Request(fetch.url, headers=headers),
                                         timeout=TIMEOUT_S) as response:
@@ -124,7 +125,9 @@ def download(fetch: Fetch, closed: threading.Event) -> bytes:
             raise FetchError(f"HTTP {exc.code} {exc.reason}") from None
         except (OSError, http.client.HTTPException) as exc:
             log.info("download of %s broke after %d bytes (%s); resuming", fetch.url, len(data), exc)
-    raise FetchError(f"still {fetch.size - len(data)} bytes short after {ATTEMPTS} connections")
+        fruitless = 0 if len(data) > before else fruitless + 1
+        time.sleep(RETRY_S)
+    raise FetchError(f"still {fetch.size - len(data)} bytes short after {ATTEMPTS} broken connections in a row")
 
 
 def _read(response: http.client.HTTPResponse, data: bytearray, fetch: Fetch, closed: threading.Event) -> bool:

@@ -157,6 +157,8 @@ class Traffic:
         client, device = link.client, link.device
         if client is not None:
             heartbeat = device.heartbeat(now).to_obj(device.device_id)
+            if device.update.refused:  # only when not 0, after the rest, as the firmware writes it
+                heartbeat["images_refused"] = device.update.refused
             self._publish(client, self._topics.heartbeat(device.device_id), heartbeat)
 
     def checkins(self, link: Link) -> None:

@@ -33,15 +33,14 @@ NO_KEY: Final = "no_key"
 """The reason a device without the fleet's public key refuses every command: it cannot verify."""
 NOT_CONFIRMED: Final = "not_confirmed"
 """The reason of `rolled_back`: the new image did not confirm before the bootloader's deadline."""
-FINAL_REASONS: Final = frozenset({"bad_sha256", "bad_signature", "bad_image", "no_space", NO_KEY})
-"""Failures that are the image's (or the command's), not the moment's: the same command is not tried
-again (a `download_error` is when the command comes again, at the next connection; a `downgrade`
-refusal is reported again: the same image may come back with `allow_downgrade`)."""
-
-
+REFUSALS: Final = frozenset({"bad_sha256", "bad_signature", "bad_image"})
+"""Refusals of the image itself: counted (the heartbeat's `images_refused`) and, like a rollback, never
+tried again for the same command (`sha256`, `signature`, `url`). Every other failure is reported
+again, or tried again (`download_error`), when the command next arrives: at the next connection."""
+PERCENT_STEP: Final = 10
+"""`downloading` is reported at 0 % and every further 10 % (the firmware's `kUpdatePercentStep`)."""
 Verifier: TypeAlias = Callable[[bytes, bytes], bool]
 """Whether a DER signature (second) over a SHA-256 digest (first) verifies with the fleet's public key."""
-
 
 FINAL_STATES: Final = frozenset({"confirmed", "failed", "rolled_back"})
 """Where an update ends; the device reports its last one again on each connection."""
@@ -75,8 +74,8 @@ class UpdateFaults:
 class Updater:
     """A device's slots and its update in progress; `running` is what its birth and heartbeat say."""
 
-    __slots__ = ("_done", "_fail_at", "_previous", "command", "crashes", "percent", "running", "sent", "state",
-                 "step", "tampered")
+    __slots__ = ("_done", "_fail_at", "_previous", "command", "crashes", "percent", "refused", "running", "sent",
+                 "state", "step", "tampered")
 
     def __init__(self, running: str) -> None:
         self.running = running
@@ -89,7 +88,8 @@ class Updater:
         self._fail_at: int | None = None
         self.tampered = False
         self.crashes = False
-        self._done: dict[str, str] = {}  # sha256 -> the final outcome of a command not to be tried again
+        self._done: set[tuple[str, str, str]] = set()  # commands (sha256, signature, url) not to be tried again
+        self.refused = 0  # images refused for their hash, signature or descriptor (`images_refused`)
 
     @property
     def busy(self) -> bool:
@@ -107,12 +107,8 @@ class Updater:
             return None  # already on it
         if self.step in (Step.DEFERRED, Step.DOWNLOADING, Step.READY):
             self.step, self.command = Step.IDLE, None  # a new command replaces one not yet switched to
-        if _same_version(command.version, self.running):
-            if self.state is not None and self.state.state == "confirmed" and self.state.version == command.version:
-                return None
-            return self._report(UpdateState(command.version, "confirmed", running=self.running))
-        if command.sha256 in self._done or self.busy:
-            return None  # refused or rolled back already (its state says so), or switching slots now
+        if _same_version(command.version, self.running) or _key(command) in self._done or self.busy:
+            return None  # it runs that version already; refused or rolled back already; switching slots now
         refusal = _refusal(command, self.running, has_key=has_key)
         if refusal is not None:
             return self._fail(command, refusal)
@@ -145,10 +141,11 @@ class Updater:
             return None
         if self._fail_at is not None and percent >= self._fail_at:
             return self._fail(command, "download_error")
-        if percent <= self.percent:
+        step = percent - percent % PERCENT_STEP
+        if step <= self.percent:
             return None
-        self.percent = percent
-        return self._report(UpdateState(command.version, "downloading", percent=percent, running=self.running))
+        self.percent = step
+        return self._report(UpdateState(command.version, "downloading", percent=step, running=self.running))
 
     def download_failed(self) -> UpdateState | None:
         command = self.command
@@ -189,7 +186,7 @@ class Updater:
             self._previous, self.running, self.step = self.running, command.version, Step.TRIAL
         elif self.step is Step.TRIAL and command is not None and self._previous is not None:
             self.running, self._previous = self._previous, None
-            self._done[command.sha256] = "rolled_back"
+            self._done.add(_key(command))
             self._report(UpdateState(command.version, "rolled_back", reason=NOT_CONFIRMED, running=self.running))
             self.step, self.command = Step.IDLE, None
         elif self.step is not Step.IDLE:
@@ -201,13 +198,13 @@ class Updater:
         if self.step is not Step.TRIAL or command is None or self.crashes:
             return None
         self._previous = None
-        self._done[command.sha256] = "confirmed"
         self.step, self.command = Step.IDLE, None
         return self._report(UpdateState(command.version, "confirmed", running=self.running))
 
     def _fail(self, command: UpdateCommand, reason: str) -> UpdateState:
-        if reason in FINAL_REASONS:
-            self._done[command.sha256] = reason
+        if reason in REFUSALS:
+            self._done.add(_key(command))
+            self.refused += 1
         self.step, self.command = Step.IDLE, None
         return self._report(UpdateState(command.version, "failed", reason=reason, running=self.running))
 
@@ -238,6 +235,10 @@ def image_problem(command: UpdateCommand, data: bytes, verifier: Verifier, *, ta
     except FirmwareError:
         return "bad_image"
     return None
+
+
+def _key(command: UpdateCommand) -> tuple[str, str, str]:
+    return command.sha256, command.signature, command.url
 
 
 def _refusal(command: UpdateCommand, running: str, *, has_key: bool) -> str | None:

@@ -14,7 +14,9 @@ from controller.contract.messages import encode, load_object
 from controller.contract.updates import UpdateCommand, UpdateState
 from controller.core.firmware import build_image
 from controller.sim import update as update_module
-from controller.sim.update import SLOT_BYTES, Step, UpdateFaults, Updater, image_problem
+from controller.sim.fetch import ATTEMPTS
+from controller.sim.update import PERCENT_STEP, SLOT_BYTES, Step, UpdateFaults, Updater, image_problem
+from tests.firmware import firmware_constant
 
 IMAGE = build_image("1.3.0", b"\x11" * 256)
 SHA = hashlib.sha256(IMAGE).hexdigest()
@@ -43,6 +45,11 @@ def through_to_trial(updater: Updater) -> list[UpdateState]:
     return [s for s in states if s is not None]
 
 
+@pytest.mark.parametrize(("ours", "theirs"), [(PERCENT_STEP, "kUpdatePercentStep"), (ATTEMPTS, "kUpdateMaxAttempts")])
+def test_limits_are_the_firmwares(ours: int, theirs: str) -> None:
+    assert ours == firmware_constant(theirs)
+
+
 def test_the_update_model_imports_no_io() -> None:
     tree = ast.parse(Path(update_module.__file__).read_text(encoding="utf-8"))
     modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
@@ -65,11 +72,18 @@ def test_the_success_path_reports_each_step_then_confirms_on_the_new_slot() -> N
     assert updater.on_command(command(), serving=False, has_key=True) is None  # said so already
 
 
-def test_a_command_for_the_running_version_is_confirmed_at_once() -> None:
+def test_a_command_for_the_running_version_is_left_alone() -> None:
     updater = Updater("1.3.0+build.7")
-    assert updater.on_command(command(), serving=True, has_key=False) == UpdateState(
-        "1.3.0", "confirmed", running="1.3.0+build.7")
-    assert not updater.busy
+    assert updater.on_command(command(), serving=False, has_key=True) is None
+    assert not updater.busy and updater.state is None
+
+
+def test_downloading_is_reported_every_ten_percent() -> None:
+    updater = Updater("1.0.0")
+    updater.on_command(command(), serving=False, has_key=True)
+    updater.draw(random.Random(1), UpdateFaults())
+    reports = [updater.progress(p) for p in (3, 9, 10, 17, 25, 31, 99, 100)]
+    assert [r.percent for r in reports if r is not None] == [10, 20, 30, 90, 100]
 
 
 @pytest.mark.parametrize(("payload", "has_key", "reason"), [
@@ -82,6 +96,8 @@ def test_refusals_before_any_download(payload: bytes, has_key: bool, reason: str
     state = updater.on_command(payload, serving=False, has_key=has_key)
     assert state is not None and (state.state, state.reason, state.running) == ("failed", reason, "1.2.5")
     assert not updater.busy and updater.running == "1.2.5"
+    assert updater.on_command(payload, serving=False, has_key=has_key) == state  # said again at each connection
+    assert updater.refused == 0  # not the image's fault
 
 
 def test_a_downgrade_is_taken_when_allowed() -> None:
@@ -141,7 +157,7 @@ def test_a_failed_image_is_not_tried_again_but_a_download_error_is() -> None:
     updater.on_command(command(), serving=False, has_key=True)
     updater.draw(random.Random(1), UpdateFaults())
     state = updater.verify(IMAGE, distrusting)
-    assert state is not None and state.reason == "bad_signature"
+    assert state is not None and state.reason == "bad_signature" and updater.refused == 1
     assert updater.on_command(command(), serving=False, has_key=True) is None
     retry = Updater("1.0.0")
     retry.on_command(command(), serving=False, has_key=True)
