@@ -323,8 +323,8 @@ class SimLoop:
         self._cancel(link, _Timer.SUBACK)
         if any(code.is_failure for code in reason_codes):
             log.warning("%s: the broker refused a subscription: %s", link.name, reason_codes)
-        if link.phase is Phase.UP:  # subscribed: its config (kept in flash) runs again, as on a device
-            self._updates.on_up(link, time.monotonic())
+        if link.phase is Phase.UP and link.closing is None:  # subscribed, its config (in flash) applied;
+            self._updates.on_up(link, time.monotonic())  # not while it is losing power (a SUBACK read on the way out)
 
     def _on_publish(
         self, client: paho.Client, link: Link, mid: int, reason: ReasonCode, properties: Properties,
