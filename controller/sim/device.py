@@ -112,6 +112,7 @@ class SimDevice:
 
     def __init__(self, device_id: str, index: int, rng: random.Random, now: float, fw: str = FW_VERSION) -> None:
         self.device_id = device_id
+        self.index = index  # its place in the simulated fleet (and the broker it tries first)
         self.ip = f"127.0.{(index // 254) % 256}.{index % 254 + 1}"
         self.fw = fw
         self.boot = 1

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Final
 
-from controller.adapters.mqtt import DEFAULT_BROKER_URL
+from controller.adapters.mqtt import DEFAULT_BROKER_URL, broker_of
 from controller.contract.topics import Topics, valid_device_id
 from controller.errors import FleetError
 from controller.sim.device import DeviceView
@@ -173,6 +173,12 @@ class Simulator:
     def device(self, device_id: str) -> DeviceView:
         link = self._link(device_id)
         return link.device.view(link.phase is Phase.UP)
+
+    def broker_of(self, device_id: str) -> str | None:
+        """`host:port` of the broker the device is connected to now; None while it is not up."""
+        link = self._link(device_id)
+        client = link.client
+        return None if client is None or link.phase is not Phase.UP else broker_of(client)
 
     def kill(self, device_id: str) -> None:
         """Drop the device's connection without DISCONNECT (the broker publishes its will); it
