@@ -21,9 +21,11 @@ from collections.abc import Callable
 from controller import __version__
 from controller.adapters.mqtt import (
     MqttClient,
+    broker_of,
+    connect_first,
     drop_unsent,
     new_client,
-    parse_broker_url,
+    parse_broker_urls,
     publish_confirmed,
     set_handlers,
 )
@@ -82,7 +84,7 @@ class Controller:
         # The MQTT client id is secret: anyone who knows it can take the connection over, and the
         # presence topic every account reads names the controller by `controller_id` only.
         self._client_id = f"ctl-{secrets.token_hex(12)}"
-        self._address = parse_broker_url(settings.broker_url)
+        self._address = parse_broker_urls(settings.broker_url)
         self._lock = threading.Lock()  # held by whichever thread handles a message or a tick
         self._stopping = False
         self._next = {"flush": 0.0, "reconcile": 0.0, "resync": 0.0, "schedule": 0.0}
@@ -144,7 +146,7 @@ class Controller:
 
     def _connect(self, timeout: float) -> None:
         try:
-            self._client.connect(self._address.host, self._address.port, keepalive=30)
+            connect_first(self._client, keepalive=30)
         except OSError as exc:
             raise FleetError(f"cannot reach the broker at {self._address.url}: {exc.strerror or exc}") from exc
         self._client.loop_start()
@@ -284,6 +286,8 @@ class Controller:
                 log.info("dropped %d messages left unacknowledged by the previous connection", dropped)
             if self._stopping:  # stop() has queued the offline presence: no new birth after it
                 return
+            if len(self._address.addresses) > 1:
+                log.info("connected to broker %s", broker_of(client))
             acting = acting_filters(self.topics, self.settings.shared_group) if self._acting else []
             client.subscribe([(self.topics.controller_status, 1), *acting])
             if self._acting:
