@@ -19,16 +19,7 @@ import time
 from collections.abc import Callable
 
 from controller import __version__
-from controller.adapters.mqtt import (
-    MqttClient,
-    broker_of,
-    connect_first,
-    drop_unsent,
-    new_client,
-    parse_broker_urls,
-    publish_confirmed,
-    set_handlers,
-)
+from controller.adapters.mqtt import MqttClient, broker_of, drop_unsent, parse_broker_urls, publish_confirmed
 from controller.adapters.store import Store
 from controller.contract.messages import ControllerRole, controller_status, encode
 from controller.contract.topics import Topics
@@ -36,6 +27,7 @@ from controller.core.fleet import Fleet, Move
 from controller.core.lease import HaMode, ha_mode
 from controller.core.liveness import Registry
 from controller.core.waiters import Waiters
+from controller.daemon.connection import connect, make_client
 from controller.daemon.effects import Applier
 from controller.daemon.inbound import Inbound
 from controller.daemon.leadership import Leadership, acting_filters, check_shared
@@ -58,9 +50,6 @@ _FLAG_HINTS = {
     "flooding": "it sends faster than its contract allows; its excess is dropped (a fault, or revoke it: "
                 "`fleet device revoke`)",
 }
-_MAX_INFLIGHT = 1000
-_MAX_QUEUED = 100_000  # outgoing messages paho holds beyond those in flight (a full republish of a large
-# fleet's configs after a reconnect fits, with room for replies); past it a publish is refused
 _SETTLE_S = 1.0  # after a (re)connect, let retained states arrive before republishing
 
 
@@ -111,16 +100,8 @@ class Controller:
     # --- lifecycle --------------------------------------------------------------------------------
 
     def _make_client(self) -> MqttClient:
-        client = new_client(self._address, client_id=self._client_id)
-        client.will_set(self.topics.controller_status,
-                        encode(controller_status(self.settings.controller_id, False, __version__)), qos=1, retain=True)
-        client.max_queued_messages_set(_MAX_QUEUED)
-        # Replies and configs go out at QoS 1. Their PUBACKs come back behind whatever the broker
-        # already queued for us, so under a heartbeat backlog paho's default of 20 unacknowledged
-        # messages held every further reply (and config) back until the backlog was read.
-        client.max_inflight_messages_set(_MAX_INFLIGHT)
-        set_handlers(client, connected=self._on_connect, disconnected=self._on_disconnect, message=self._on_message)
-        return client
+        return make_client(self._address, self._client_id, self.topics, self.settings.controller_id,
+                           connected=self._on_connect, disconnected=self._on_disconnect, message=self._on_message)
 
     def start(self, connect_timeout: float = 10.0) -> None:
         """Serve metrics and health (if asked), load the database, connect, and start the ticker;
@@ -130,7 +111,7 @@ class Controller:
             self._load()
             if self.mode is HaMode.SHARED:
                 check_shared(self._address, self.settings.shared_group or "", self.topics)
-            self._connect(connect_timeout)
+            connect(self._client, self._address, self._connected, connect_timeout)
             self.leadership.claim()  # the first to start leads at once
             self._follow_lease()
         except BaseException:
@@ -143,16 +124,6 @@ class Controller:
         log.info("controller %s up (%s): broker %s, root %r, database %s, %d devices known",
                  self.settings.controller_id, self.leadership.describe(self.mode, self._acting), self._address.url,
                  self.topics.root, self.store.url, len(self.registry))
-
-    def _connect(self, timeout: float) -> None:
-        try:
-            connect_first(self._client, keepalive=30)
-        except OSError as exc:
-            raise FleetError(f"cannot reach the broker at {self._address.url}: {exc.strerror or exc}") from exc
-        self._client.loop_start()
-        if not self._connected.wait(timeout):
-            self._client.loop_stop()
-            raise FleetError(f"the broker at {self._address.url} did not accept the controller's connection")
 
     def stop(self) -> None:
         """Clean shutdown: stop handling messages (unacknowledged check-ins are sent again to the
