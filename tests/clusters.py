@@ -77,14 +77,27 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
+@dataclass(frozen=True, slots=True)
+class ReadyLogin:
+    """How the readiness check logs in on a cluster with accounts: an account and a topic it may
+    publish a retained message to (an empty one: it clears, and leaves nothing behind)."""
+
+    username: str
+    password: str
+    topic: str
+
+
 class NatsNode:
     """One nats-server process of the cluster: its config, store and log in `directory`."""
 
-    def __init__(self, name: str, ports: NodePorts, directory: Path, routes: list[int]) -> None:
+    def __init__(self, name: str, ports: NodePorts, directory: Path, routes: list[int], *,
+                 auth: str | None = None, login: ReadyLogin | None = None) -> None:
         self.name = name
         self.ports = ports
         self.directory = directory
         self._routes = routes
+        self._auth = auth
+        self._login = login
         self._process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
         self.conf_path.write_text(self._config_text(), encoding="utf-8")
@@ -115,6 +128,7 @@ class NatsNode:
             f"jetstream {{ store_dir: {json.dumps(str(self.directory / 'jetstream'))} }}",
             f"cluster {{ name: fleet, listen: {HOST}:{self.ports.cluster}, routes: [{routes}] }}",
             f"mqtt {{ listen: {HOST}:{self.ports.mqtt} }}",
+            *([self._auth] if self._auth else []),  # an `authorization` block (controller.broker.nats_auth)
             # FLEET_TEST_NATS_DEBUG=1: why a node closed a connection, in its nats.log
             *(["debug: true"] if os.environ.get("FLEET_TEST_NATS_DEBUG") else []),
             "",
@@ -165,11 +179,14 @@ class NatsNode:
         except OSError:
             return False
         try:
-            if conn.connect(f"ready-{self.name}") != 0:
+            login = self._login
+            credentials = {"username": login.username, "password": login.password} if login else {}
+            if conn.connect(f"ready-{self.name}", **credentials) != 0:
                 return False
             if not store:
                 return True
-            conn.send(rawmqtt.publish(f"fleet-test-ready/{self.name}", b"", qos=1, retain=True))
+            topic = login.topic if login else f"fleet-test-ready/{self.name}"
+            conn.send(rawmqtt.publish(topic, b"", qos=1, retain=True))
             answer = conn.read_packet(3.0)
             return answer is not None and answer[0] == rawmqtt.PUBACK
         finally:
@@ -185,11 +202,14 @@ class NatsNode:
 class NatsCluster:
     """Three NATS nodes routed to each other; `urls` is the fleet's broker list for all of them."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, *, auth: str | None = None, login: ReadyLogin | None = None) -> None:
+        """`auth`: an `authorization` block every node's config gets (none: anyone may connect);
+        then `login` is how the readiness check connects."""
         ports = _free_ports(NODES * len(_PORT_KINDS))
         node_ports = [NodePorts(*ports[i * len(_PORT_KINDS):(i + 1) * len(_PORT_KINDS)]) for i in range(NODES)]
         routes = [p.cluster for p in node_ports]
-        self.nodes = [NatsNode(f"n{i + 1}", p, tmp_path / f"nats-n{i + 1}", routes) for i, p in enumerate(node_ports)]
+        self.nodes = [NatsNode(f"n{i + 1}", p, tmp_path / f"nats-n{i + 1}", routes, auth=auth, login=login)
+                      for i, p in enumerate(node_ports)]
         self.ready_s = 0.0
 
     def start(self) -> NatsCluster:
