@@ -326,6 +326,16 @@ def set_handlers(client: paho.Client, *, connected: Callable[[paho.Client, str |
     client.on_message = on_message
 
 
+def set_suback_handler(client: paho.Client, handler: Callable[[int, list[bool]], None]) -> None:
+    """`handler(mid, refused)` for every SUBACK: whether the broker refused each filter of the
+    SUBSCRIBE with message id `mid`, in order."""
+
+    def on_subscribe(_c: paho.Client, _userdata: object, mid: int, codes: list[ReasonCode], _props: object) -> None:
+        handler(mid, [code.is_failure for code in codes])
+
+    client.on_subscribe = on_subscribe
+
+
 def honours_shared(address: BrokerAddress, group: str, probe_topic: Callable[[str], str], *,
                    timeout: float = 3.0) -> bool:
     """Whether the broker delivers through MQTT shared subscriptions: subscribe

@@ -3,14 +3,24 @@ handlers) and the first connect, which goes through a broker list until a node t
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from controller import __version__
-from controller.adapters.mqtt import Brokers, MqttClient, connect_first, new_client, set_handlers
+from controller.adapters.mqtt import (
+    Brokers,
+    MqttClient,
+    connect_first,
+    new_client,
+    set_handlers,
+    set_suback_handler,
+)
 from controller.contract.messages import controller_status, encode
 from controller.contract.topics import Topics
 from controller.errors import FleetError
+
+log = logging.getLogger(__name__)
 
 _MAX_INFLIGHT = 1000
 _MAX_QUEUED = 100_000  # outgoing messages paho holds beyond those in flight (a full republish of a large
@@ -44,3 +54,49 @@ def connect(client: MqttClient, brokers: Brokers, connected: threading.Event, ti
     if not connected.wait(timeout):
         client.loop_stop()
         raise FleetError(f"the broker at {brokers.url} did not accept the controller's connection")
+
+
+class Subscriber:
+    """Subscribes `client` and reads the broker's answers: a filter the broker refused is subscribed
+    again at the next `retry()`. NATS refuses a QoS 1 subscription (a JetStream consumer) while a
+    stream leader moves, for seconds after a node dies: without the retry, a controller that took
+    the lead then never received a request until its next reconnect. Thread-safe: answers arrive
+    on paho's thread."""
+
+    def __init__(self, client: MqttClient) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._asked: dict[int, list[tuple[str, int]]] = {}
+        self._refused: list[tuple[str, int]] = []
+        set_suback_handler(client, self._answered)
+
+    def subscribe(self, filters: Sequence[tuple[str, int]]) -> None:
+        with self._lock:  # held while paho sends, so the answer finds what was asked
+            rc, mid = self._client.subscribe(list(filters))
+            if rc == 0 and mid is not None:
+                self._asked[mid] = list(filters)
+
+    def _answered(self, mid: int, refused: list[bool]) -> None:
+        with self._lock:
+            filters = self._asked.pop(mid, [])
+            again = [f for f, no in zip(filters, refused, strict=False) if no]
+            self._refused += again
+        if again:
+            log.warning("the broker refused the subscription to %s; subscribing again",
+                        ", ".join(topic for topic, _ in again))
+
+    def forget(self, topics: Sequence[str] = ()) -> None:
+        """Stop retrying `topics` (unsubscribed), or everything (a new connection subscribes anew)."""
+        with self._lock:
+            self._refused = [f for f in self._refused if topics and f[0] not in topics]
+            if not topics:
+                self._asked.clear()
+
+    def retry(self) -> None:
+        """Subscribe again to what the broker refused, when connected."""
+        with self._lock:
+            again, self._refused = self._refused, []
+        if again and self._client.is_connected():
+            self.subscribe(again)
+        elif again:
+            self.forget()  # the reconnect's handler subscribes to everything anyway

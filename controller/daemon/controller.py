@@ -27,7 +27,7 @@ from controller.core.fleet import Fleet, Move
 from controller.core.lease import HaMode, ha_mode
 from controller.core.liveness import Registry
 from controller.core.waiters import Waiters
-from controller.daemon.connection import connect, make_client
+from controller.daemon.connection import Subscriber, connect, make_client
 from controller.daemon.effects import Applier
 from controller.daemon.inbound import Inbound
 from controller.daemon.leadership import Leadership, acting_filters, check_shared
@@ -81,6 +81,7 @@ class Controller:
         self._halt = threading.Event()
         self._ticker: threading.Thread | None = None
         self._client = self._make_client()
+        self._subscriber = Subscriber(self._client)
         self.leadership = Leadership(self.store.lease if self.mode is HaMode.LEASE else None, settings.controller_id,
                                      settings.lease_ttl_s, clock, connected=self._client.is_connected)
         self._acting = not self.leadership.leased  # with a lease: once it holds it and has loaded the fleet
@@ -205,7 +206,7 @@ class Controller:
         log.log(logging.WARNING if term > 1 else logging.INFO, "controller %s leads now (lease term %d)",
                 self.settings.controller_id, term)
         if self._client.is_connected():  # else the connection's handler does it
-            self._client.subscribe(acting_filters(self.topics, self.settings.shared_group))
+            self._subscriber.subscribe(acting_filters(self.topics, self.settings.shared_group))
             self._applier.outbox.announce()
             self.fleet.reconnected(now + _SETTLE_S)
 
@@ -215,7 +216,9 @@ class Controller:
         log.warning("controller %s lost the lease: standing by (another controller may lead now)",
                     self.settings.controller_id)
         if self._client.is_connected():
-            self._client.unsubscribe([topic for topic, _ in acting_filters(self.topics, self.settings.shared_group)])
+            topics = [topic for topic, _ in acting_filters(self.topics, self.settings.shared_group)]
+            self._subscriber.forget(topics)
+            self._client.unsubscribe(topics)
             self._applier.outbox.announce(ControllerRole.STANDBY)
 
     def halt_ticks(self) -> None:
@@ -260,7 +263,8 @@ class Controller:
             if len(self._address.addresses) > 1:
                 log.info("connected to broker %s", broker_of(client))
             acting = acting_filters(self.topics, self.settings.shared_group) if self._acting else []
-            client.subscribe([(self.topics.controller_status, 1), *acting])
+            self._subscriber.forget()
+            self._subscriber.subscribe([(self.topics.controller_status, 1), *acting])
             if self._acting:
                 self._applier.outbox.announce()
                 self.fleet.reconnected(self.clock() + _SETTLE_S)  # republish once retained states are in
@@ -291,6 +295,7 @@ class Controller:
                     return
                 try:
                     self._follow(self.clock())  # also when the lease's thread is stuck
+                    self._subscriber.retry()
                     if self._acting:
                         self._tick(self.clock())
                 except StoreError as exc:
