@@ -90,10 +90,10 @@ def run(seconds: float, devices: int, seed: int) -> dict[str, object]:
                     next_node = time.monotonic() + rng.uniform(30, 60)
                 if now >= next_crash:
                     index = rng.randrange(len(controllers))
+                    tally.faults["controllers crashed"] += 1
                     tally.faults["leaders among them"] += int(controllers[index].acting)
                     crash(controllers[index], tally)
                     controllers[index].store.close()
-                    tally.faults["controllers crashed"] += 1
                     controllers[index] = _controller(cluster, index, root, db_url)
                     next_crash = time.monotonic() + rng.uniform(30, 60)
                 time.sleep(1.0)
