@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 import paho.mqtt.client as paho
 
-from controller.adapters.mqtt import BrokerAddress, new_client, parse_broker_url
+from controller.adapters.mqtt import Brokers, broker_of, new_client, parse_broker_urls
 from controller.contract.topics import Topics
 from controller.core.ratelimit import TokenBucket
 from controller.sim.device import SimDevice
@@ -65,7 +65,7 @@ class SimLoop:
 
     def __init__(self, config: SimConfig, now: float) -> None:
         self.config = config
-        self._address: BrokerAddress = parse_broker_url(config.broker_url)
+        self._address: Brokers = parse_broker_urls(config.broker_url)
         self._rng = random.Random(config.seed)
         self.links: dict[str, Link] = {}
         for n in range(config.start_index, config.start_index + config.count):
@@ -157,6 +157,10 @@ class SimLoop:
         if kind is _Timer.HEARTBEAT:
             if link.phase is Phase.UP:
                 self._traffic.heartbeat(link, now)
+                if link.device.resend_unacked(now, self.config.ack_timeout_s):
+                    log.info("%s: no ack for %g s: resending %d check-ins", link.name, self.config.ack_timeout_s,
+                             link.device.view(True).queued)
+                    self._traffic.checkins(link)
                 spread = self.config.heartbeat_s * HEARTBEAT_JITTER
                 self._schedule(link, kind, now + self.config.heartbeat_s + self._rng.uniform(-spread, spread))
         elif kind is _Timer.CHECKIN:
@@ -205,8 +209,9 @@ class SimLoop:
         self._connect_queue.append(link)
 
     def _new_client(self, link: Link) -> paho.Client:
-        address = self._address
-        client = new_client(address, link.name)
+        # with a broker list, device n starts at entry n: the fleet is spread over a cluster's nodes
+        client = new_client(self._address, link.name, start=link.device.index)
+        address = self._address.addresses[link.device.index % len(self._address.addresses)]
         client.user_data_set(link)
         self._pump.attach(client)
         client.on_connect = self._on_connect
@@ -229,7 +234,7 @@ class SimLoop:
             failures = self.counters.connect_failures = self.counters.connect_failures + 1
             if failures in (1, 10, 100) or failures % 1000 == 0:
                 log.warning("%s: connect to %s failed (%d failures so far): %s", link.name,
-                            self._address.url, failures, exc)
+                            broker_of(client), failures, exc)
             self._retry_later(link, now)
 
     def _retry_later(self, link: Link, now: float) -> None:
