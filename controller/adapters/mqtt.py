@@ -306,9 +306,11 @@ def publish_confirmed(client: paho.Client, topic: str, payload: bytes, *, timeou
 
 
 def set_handlers(client: paho.Client, *, connected: Callable[[paho.Client, str | None], None],
-                 disconnected: Callable[[str], None], message: Callable[[str, bytes | bytearray, bool], None]) -> None:
+                 disconnected: Callable[[str], None], message: Callable[[str, bytes | bytearray, bool], None],
+                 refused: Callable[[str], None] | None = None) -> None:
     """paho's callbacks, handed off to handlers free of paho's types: `connected(client, refusal)`
-    (refusal None when the broker accepted), `disconnected(reason)`, `message(topic, payload, retained)`."""
+    (refusal None when the broker accepted), `disconnected(reason)`, `message(topic, payload, retained)`,
+    `refused(reasons)` when a SUBACK refuses a subscription."""
 
     def on_connect(c: paho.Client, _userdata: object, _flags: object, reason: ReasonCode, _props: object) -> None:
         connected(c, str(reason) if reason.is_failure else None)
@@ -319,6 +321,11 @@ def set_handlers(client: paho.Client, *, connected: Callable[[paho.Client, str |
     def on_message(_c: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
         message(msg.topic, msg.payload, bool(msg.retain))
 
+    def on_subscribe(_c: paho.Client, _userdata: object, _mid: int, reasons: list[ReasonCode], _props: object) -> None:
+        if refused is not None and any(code.is_failure for code in reasons):
+            refused(", ".join(str(code) for code in reasons))
+
     client.on_connect = on_connect
     client.on_disconnect = on_disconnect
     client.on_message = on_message
+    client.on_subscribe = on_subscribe

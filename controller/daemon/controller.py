@@ -83,6 +83,7 @@ class Controller:
         self._stopping = False
         self._next = {"flush": 0.0, "reconcile": 0.0, "resync": 0.0, "schedule": 0.0}
         self._connected = threading.Event()
+        self._resubscribe = False  # a SUBACK refused a subscription: the next tick subscribes again
         self._halt = threading.Event()
         self._ticker: threading.Thread | None = None
         self._client = self._make_client()
@@ -108,7 +109,8 @@ class Controller:
         # already queued for us, so under a heartbeat backlog paho's default of 20 unacknowledged
         # messages held every further reply (and config) back until the backlog was read.
         client.max_inflight_messages_set(_MAX_INFLIGHT)
-        set_handlers(client, connected=self._on_connect, disconnected=self._on_disconnect, message=self._on_message)
+        set_handlers(client, connected=self._on_connect, disconnected=self._on_disconnect, message=self._on_message,
+                     refused=self._on_refused)
         return client
 
     def start(self, connect_timeout: float = 10.0) -> None:
@@ -214,10 +216,20 @@ class Controller:
                 return
             if len(self._address.addresses) > 1:
                 log.info("connected to broker %s", broker_of(client))
-            client.subscribe([*self.topics.controller_filters(self.settings.shared_group), (BROKER_DROPPED, 0)])
+            self._subscribe(client)
             self._applier.outbox.announce()
             self.fleet.reconnected(self.clock() + _SETTLE_S)  # republish once retained states are in
         self._connected.set()
+
+    def _subscribe(self, client: MqttClient) -> None:
+        self._resubscribe = False
+        client.subscribe([*self.topics.controller_filters(self.settings.shared_group), (BROKER_DROPPED, 0)])
+
+    def _on_refused(self, reasons: str) -> None:
+        # NATS refuses subscriptions for a few seconds while a stream leader moves: without them
+        # the controller would hear nothing, so the next tick subscribes again
+        log.warning("the broker refused a subscription (%s); subscribing again", reasons)
+        self._resubscribe = True
 
     def _on_disconnect(self, reason: str) -> None:
         if self._ticker is not None:
@@ -253,6 +265,8 @@ class Controller:
 
     def _tick(self, now: float) -> None:
         applier = self._applier
+        if self._resubscribe and self._client.is_connected():
+            self._subscribe(self._client)
         if now >= self._next["flush"]:
             applier.flush(now)
             self._next["flush"] = now + self.settings.flush_s
