@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 A, B, C = 0, 1, 2
 TTL_S = 20.0  # heartbeat TTL of these tests' controller: longer than a node's death stalls deliveries (~10 s)
-WAIT_S = 45.0  # a killed node's streams move to the survivors: connects fail for several seconds
+WAIT_S = 60.0  # a killed node's streams move to the survivors: connects fail for several seconds
 START = {"title": "Cluster lecture", "session": "2025/2026", "semester": "1st Semester", "failover_grace_s": 600}
 
 
@@ -75,6 +75,7 @@ def _on(nats_cluster: NatsCluster, index: int) -> str:
     return f"{HOST}:{nats_cluster.nodes[index].ports.mqtt}"
 
 
+@pytest.mark.timeout(300)  # about 30 s; up to 70 s seen on a loaded 2-CPU machine
 def test_sessions_run_across_nodes_and_survive_a_node_killed_mid_session(
         nats_cluster: NatsCluster, controller: Controller, root: str, request: pytest.FixtureRequest,
         tmp_path: Path) -> None:
