@@ -49,3 +49,28 @@ def test_a_batch_after_a_lost_one_is_stored_but_not_acked_until_the_resend(
         send(device, session_id, 8)  # 7 was dropped on the device itself: its resend starts at 8
         send(device, session_id, 8)
         eventually(lambda: acked(device) == [2, 6, 8])
+
+
+@pytest.mark.parametrize("broker", ["amqtt"], indirect=True)
+def test_a_controller_that_starts_resumes_the_acks_from_what_is_stored(
+    broker: RunningBroker, root: str, start_controller: Callable[..., Controller], make_device: Callable[..., Device],
+) -> None:
+    first = start_controller()
+    device = online_device(make_device, "esp32-0000000000c2")
+    with FleetClient(broker.url, root) as client:
+        wait_online(client, 1)
+        session_id = int(str(client.call("session.start", START | {"device": device.id})["session_id"]))
+        device.apply_latest()
+        send(device, session_id, 1, 2)
+        eventually(lambda: acked(device) == [2])
+    first.stop()
+    send(device, session_id, 3, 4)  # no controller listens: the broker drops it
+    start_controller()
+    with FleetClient(broker.url, root) as client:
+        wait_online(client, 1)  # it answers requests: its subscriptions are in
+        send(device, session_id, 5, 6)
+        eventually(lambda: len(client.call("attendance.list", {"session_id": session_id})["records"]) == 4)
+        time.sleep(0.3)  # an ack would have come with the records: none may
+        assert acked(device) == [2]
+        send(device, session_id, 3, 4, 5, 6)
+        eventually(lambda: acked(device) == [2, 6])
