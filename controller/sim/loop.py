@@ -58,6 +58,7 @@ class _Timer(Enum):
     RETRY = "retry"
     REVIVE = "revive"
     SUBACK = "suback"  # amqtt 0.12 can leave a session half-dead: CONNACK sent, nothing else ever handled
+    REFUSED = "refused"  # a subscription refused (NATS, while a stream leader moves): connect again
 
 
 class SimLoop:
@@ -156,13 +157,7 @@ class SimLoop:
     def _on_timer(self, link: Link, kind: _Timer, now: float) -> None:
         if kind is _Timer.HEARTBEAT:
             if link.phase is Phase.UP:
-                self._traffic.heartbeat(link, now)
-                if link.device.resend_unacked(now, self.config.ack_timeout_s):
-                    log.info("%s: no ack for %g s: resending %d check-ins", link.name, self.config.ack_timeout_s,
-                             link.device.view(True).queued)
-                    self._traffic.checkins(link)
-                spread = self.config.heartbeat_s * HEARTBEAT_JITTER
-                self._schedule(link, kind, now + self.config.heartbeat_s + self._rng.uniform(-spread, spread))
+                self._heartbeat(link, now)
         elif kind is _Timer.CHECKIN:
             if link.phase in _POWERED:
                 self._traffic.visit(link, now)
@@ -179,9 +174,17 @@ class SimLoop:
         elif kind is _Timer.REVIVE:
             if link.phase is Phase.DEAD:
                 self._boot(link, now)
+        elif kind is _Timer.REFUSED and link.phase is Phase.UP:
+            self._pump.abort(link)
         elif kind is _Timer.SUBACK and link.phase is Phase.UP:
             log.warning("%s: no SUBACK within %.1f s; connecting again", link.name, self.config.suback_timeout_s)
             self._pump.abort(link)
+
+    def _heartbeat(self, link: Link, now: float) -> None:
+        self._traffic.heartbeat(link, now)
+        self._traffic.resend_unacked(link, now, self.config.ack_timeout_s)
+        spread = self.config.heartbeat_s * HEARTBEAT_JITTER
+        self._schedule(link, _Timer.HEARTBEAT, now + self.config.heartbeat_s + self._rng.uniform(-spread, spread))
 
     def _run_connects(self, now: float) -> None:
         bucket = self._bucket
@@ -323,7 +326,10 @@ class SimLoop:
     ) -> None:
         self._cancel(link, _Timer.SUBACK)
         if any(code.is_failure for code in reason_codes):
-            log.warning("%s: the broker refused a subscription: %s", link.name, reason_codes)
+            # a device without its config or ack subscription would run on deaf: connect again
+            # (NATS refuses subscriptions for a few seconds while a stream leader moves)
+            log.warning("%s: the broker refused a subscription: %s; connecting again", link.name, reason_codes)
+            self._schedule(link, _Timer.REFUSED, 0.0)  # not from inside paho's read: on the next tick
 
     def _on_publish(
         self, client: paho.Client, link: Link, mid: int, reason: ReasonCode, properties: Properties,
@@ -339,7 +345,7 @@ class SimLoop:
         if link.phase is Phase.UP:
             with self.cond:
                 self.counters.connected -= 1
-        self._cancel(link, _Timer.HEARTBEAT, _Timer.DEATH, _Timer.SUBACK)
+        self._cancel(link, _Timer.HEARTBEAT, _Timer.DEATH, _Timer.SUBACK, _Timer.REFUSED)
         closing, link.closing = link.closing, None
         now = time.monotonic()
         if closing is Close.KILL:
