@@ -95,7 +95,7 @@ class Controller:
                                 stats=self.stats, metrics=self.observer.metrics)
         self.schedule = Schedule(self._applier, settings)
         self.rollouts = Rollouts(self.store, self.fleet, outbox, settings=settings, topics=self.topics,
-                                 stats=self.stats, image_url_base=self._image_url_base)
+                                 stats=self.stats, image_url_base=self.observer.image_url_base)
         requests = Requests(self._applier, settings=settings, topics=self.topics, stats=self.stats, clock=clock,
                             roles=self.roles, schedule=self.schedule, rollouts=self.rollouts)
         self._inbound = Inbound(self._applier, requests, settings=settings, topics=self.topics, stats=self.stats,
@@ -106,15 +106,6 @@ class Controller:
     def _make_client(self) -> MqttClient:
         return make_client(self._address, self._client_id, self.topics, self.settings.controller_id,
                            connected=self._on_connect, disconnected=self._on_disconnect, message=self._on_message)
-
-    def _image_url_base(self) -> str | None:
-        """Where devices fetch images: as configured, else this controller's own endpoint when it serves them."""
-        if self.settings.image_url_base is not None:
-            return self.settings.image_url_base
-        server, host = self.observer.server, self.settings.metrics_host
-        if server is None or self.settings.images_dir is None or host in ("", "0.0.0.0", "::"):
-            return None  # no endpoint, or one on every address: which of them reaches the devices is not known
-        return f"http://{f'[{host}]' if ':' in host else host}:{server.port}/firmware/"
 
     def start(self, connect_timeout: float = 10.0) -> None:
         """Serve metrics and health (if asked), load the database, connect, and start the ticker;
