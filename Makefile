@@ -57,10 +57,17 @@ test: $(STAMP) system-deps lint firmware-test
 	$(BIN)/python -m pytest -q
 
 # A long fault run by hand (not part of `make test`): results in bench/results/soak.md.
+# SOAK_PROFILE=cluster: the 3-node NATS cluster with two controllers --ha lease on PostgreSQL, nodes,
+# controllers and devices killed at random (bench/results/soak-cluster.md); no fuzzing.
 SOAK_S ?= 600
+SOAK_PROFILE ?= broker
 soak: $(STAMP) system-deps
+ifeq ($(SOAK_PROFILE),cluster)
+	$(BIN)/python -m tests.faults.soak_cluster --seconds $(SOAK_S)
+else
 	$(BIN)/python -m tests.faults.soak --seconds $(SOAK_S)
 	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -q --timeout 1800 tests/faults -k fuzz  # 3,000 examples each: past the 120 s default
+endif
 
 clean:
 	rm -rf $(VENV) firmware/build .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
-from controller.adapters.mqtt import new_client, parse_broker_url
+from controller.adapters.mqtt import connect_first, new_client, parse_broker_urls
 from controller.contract import requests as api
 from controller.contract.firmware import FirmwareAdded, FirmwareAddParams, FirmwareList
 from controller.contract.messages import MAX_REQUEST_PAYLOAD, JsonObject, Request, encode, load_object
@@ -122,7 +122,7 @@ class FleetClient:
     def __init__(self, broker_url: str, root: str = "fleet", *, presence_timeout: float = 3.0,
                  user: str | None = None) -> None:
         self.topics = Topics(root)
-        self._address = parse_broker_url(broker_url)
+        self._address = parse_broker_urls(broker_url)
         self._client_id = f"cli-{uuid.uuid4().hex[:12]}"
         # Requests go to the user's own topic ({root}/controller/requests/{user}), which a broker ACL
         # gives to that user alone; the controller takes the user from it, never from the payload.
@@ -153,7 +153,7 @@ class FleetClient:
 
     def connect(self, timeout: float = 5.0) -> None:
         try:
-            self._client.connect(self._address.host, self._address.port, keepalive=30)
+            connect_first(self._client, keepalive=30)
         except OSError as exc:
             raise FleetError(f"cannot reach the broker at {self._address.url}: {exc.strerror or exc}") from exc
         self._client.loop_start()

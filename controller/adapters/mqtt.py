@@ -67,6 +67,54 @@ def parse_broker_url(url: str) -> BrokerAddress:
     )
 
 
+MAX_BROKERS = 16
+"""The most brokers one list may name (a cluster's nodes; more is a typo or a paste gone wrong)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Brokers:
+    """The brokers a client may use, in the order it tries them: one broker, or the nodes of a
+    cluster. Every entry shares the list's scheme, credentials and CA."""
+
+    addresses: tuple[BrokerAddress, ...]
+
+    @property
+    def first(self) -> BrokerAddress:
+        return self.addresses[0]
+
+    @property
+    def username(self) -> str | None:
+        return self.first.username
+
+    @property
+    def url(self) -> str:
+        """Where the brokers are, without credentials (safe to print): `mqtt://a:1883,b:1883`."""
+        if len(self.addresses) == 1:
+            return self.first.url
+        return self.first.url.split("://")[0] + "://" + ",".join(f"{a.host}:{a.port}" for a in self.addresses)
+
+
+def parse_broker_urls(text: str) -> Brokers:
+    """One broker URL, or a list of brokers in one URL: `mqtt://[user:pass@]a[:port],b[:port],...[?cafile=...]`
+    (every entry with the list's scheme, credentials and CA) → Brokers; FleetError when malformed."""
+    if "," not in text:
+        return Brokers((parse_broker_url(text),))
+    scheme, _, rest = text.partition("://")
+    authority, mark, query = rest.partition("?")
+    userinfo, at, hosts = authority.rpartition("@")
+    entries = hosts.split(",")
+    shown = _redacted(text)
+    if any(not entry or set(entry) & set("/@?#") for entry in entries):
+        raise FleetError(f"bad broker list {shown!r}: write mqtt://host[:port],host[:port],... "
+                         "(one scheme, no empty entries)")
+    if len(entries) > MAX_BROKERS:
+        raise FleetError(f"bad broker list {shown!r}: {len(entries)} brokers, at most {MAX_BROKERS}")
+    addresses = tuple(parse_broker_url(f"{scheme}://{userinfo}{at}{entry}{mark}{query}") for entry in entries)
+    if len(set(addresses)) != len(addresses):
+        raise FleetError(f"bad broker list {shown!r}: a broker is named twice")
+    return Brokers(addresses)
+
+
 def _redacted(url: str) -> str:
     """`url` with any password replaced by ***, for error messages."""
     parts = urlsplit(url)
@@ -108,6 +156,30 @@ class _BufferedClient(paho.Client):
         self._rbuf = b""
         self._rpos = 0
         self._recvs_left = 1
+        self._brokers: tuple[BrokerAddress, ...] = ()
+        self._at = 0
+        self._attempted = False
+
+    def use_brokers(self, brokers: Brokers, start: int = 0) -> None:
+        """Connect to `brokers`, the first attempt to entry `start` (modulo their number)."""
+        self._brokers = brokers.addresses
+        self._at = start % len(self._brokers)
+        self._attempted = False
+
+    def reconnect(self) -> MQTTErrorCode:
+        """Every connection attempt after the first goes to the next broker of the list: a lost
+        connection or a failed attempt moves on, so a dead node costs one backoff delay, not an
+        outage. paho's own loop (and the simulator's) call this with their backoff and jitter.
+        Sets paho's private `_host`/`_port`: the public setters refuse while the old socket is
+        still open, which it is here, before `super().reconnect()` closes it. Test:
+        tests/integration/test_broker_lists.py::test_a_client_moves_to_the_next_broker_when_its_broker_dies."""
+        if self._brokers:
+            if self._attempted:
+                self._at = (self._at + 1) % len(self._brokers)
+            self._attempted = True
+            address = self._brokers[self._at]
+            self._host, self._port = address.host, address.port
+        return super().reconnect()
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rpos >= len(self._rbuf):
@@ -160,8 +232,11 @@ def drop_unsent(client: paho.Client) -> int:
 # --- end of paho internals ------------------------------------------------------------------------
 
 
-def new_client(address: BrokerAddress, client_id: str | None = None) -> paho.Client:
-    """A paho client (MQTT 3.1.1, clean session, callbacks API v2) set up for `address`."""
+def new_client(address: BrokerAddress | Brokers, client_id: str | None = None, *, start: int = 0) -> paho.Client:
+    """A paho client (MQTT 3.1.1, clean session, callbacks API v2) set up for `address`: one broker,
+    or a list it goes through from entry `start`, moving to the next at every (re)connect attempt."""
+    brokers = address if isinstance(address, Brokers) else Brokers((address,))
+    address = brokers.first
     client = _BufferedClient(
         CallbackAPIVersion.VERSION2, client_id=client_id or f"fleet-{uuid.uuid4().hex[:12]}",
         protocol=paho.MQTTv311, clean_session=True,
@@ -173,7 +248,29 @@ def new_client(address: BrokerAddress, client_id: str | None = None) -> paho.Cli
     # exponential backoff (paho doubles the delay up to the max), with a random start so that many
     # clients cut off by one broker restart do not all come back in the same instant
     client.reconnect_delay_set(random.randint(1, 3), 30)
+    client.use_brokers(brokers, start)
     return client
+
+
+def connect_first(client: paho.Client, keepalive: int) -> None:
+    """Connect `client` (made by `new_client`) to the first broker of its list that takes the TCP
+    connection, trying each once; the last OSError when none does. Blocking, like paho's connect()."""
+    if not isinstance(client, _BufferedClient) or not client._brokers:
+        raise TypeError("connect_first needs a client made by new_client")
+    first = client._brokers[client._at]
+    client.connect_async(first.host, first.port, keepalive)
+    for left in range(len(client._brokers) - 1, -1, -1):
+        try:
+            client.reconnect()
+            return
+        except OSError:
+            if not left:
+                raise
+
+
+def broker_of(client: paho.Client) -> str:
+    """`host:port` of the broker `client` is on (or last tried)."""
+    return f"{client.host}:{client.port}"
 
 
 MqttClient: TypeAlias = paho.Client
@@ -227,6 +324,16 @@ def set_handlers(client: paho.Client, *, connected: Callable[[paho.Client, str |
     client.on_connect = on_connect
     client.on_disconnect = on_disconnect
     client.on_message = on_message
+
+
+def set_suback_handler(client: paho.Client, handler: Callable[[int, list[bool]], None]) -> None:
+    """`handler(mid, refused)` for every SUBACK: whether the broker refused each filter of the
+    SUBSCRIBE with message id `mid`, in order."""
+
+    def on_subscribe(_c: paho.Client, _userdata: object, mid: int, codes: list[ReasonCode], _props: object) -> None:
+        handler(mid, [code.is_failure for code in codes])
+
+    client.on_subscribe = on_subscribe
 
 
 def honours_shared(address: BrokerAddress, group: str, probe_topic: Callable[[str], str], *,

@@ -193,6 +193,16 @@ class Store(TimetableStore, SessionStore):
                 s.execute(self._insert(RejectedCheckin).values(bad).on_conflict_do_nothing())
         return IngestResult(max(e.seq for e in batch.events), stored, len(rows) - stored, rejected)
 
+    def last_seq_before(self, device_id: str, session_id: int, seq: int) -> int | None:
+        """The highest seq below `seq` stored (or recorded as rejected) from the device in the
+        session; None without one. Where a controller that just started resumes a device's acks
+        (controller.core.acks); by the indexed session, not a scan of every check-in."""
+        with self._reading() as s:
+            found = [s.exec(select(func.max(table.seq)).where(table.session_id == session_id,
+                                                             table.device_id == device_id, table.seq < seq)).one()
+                     for table in (AttendanceRecord, RejectedCheckin)]
+        return max((n for n in found if n is not None), default=None)
+
     def attendance(self, session_id: int) -> tuple[list[CheckinRecord], list[RejectedRecord]]:
         with self._reading() as s:
             if s.get(FleetSession, session_id) is None:

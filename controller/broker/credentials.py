@@ -6,7 +6,9 @@ the `mosquitto` user stays readable by Mosquitto after `fleet device provision` 
 Writers of one password file are serialised by an flock on `<password file>.lock`, so two
 provisioning commands at once cannot lose each other's update.
 
-Passwords are generated here, shown once by the caller and stored only as `$7$` hashes.
+Passwords are generated here, shown once by the caller and stored only as `$7$` hashes; a profile
+with a NATS side (`nats-passwd` beside the password file) also keeps bcrypt hashes there, and its
+`nats-auth.conf` (the cluster's users and permissions) is written again after every change.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.broker import auth, profile
+from controller.broker import auth, nats_auth, profile
 from controller.broker.conf import BrokerConf, load
 from controller.broker.profile import ProfileSpec
 from controller.contract.roles import Role
@@ -32,6 +34,8 @@ from controller.errors import FleetError
 log = logging.getLogger(__name__)
 
 PRIVATE_MODE = 0o600
+NATS_PASSWORD_FILE = "nats-passwd"
+NATS_AUTH_FILE = "nats-auth.conf"
 MOSQUITTO_USER = "mosquitto"
 
 
@@ -162,9 +166,12 @@ def provision_device(config: Path, device_id: str) -> Issued:
         files = _files(config)
         if files.users.is_user(device_id):
             raise CredentialsError(f"{device_id} is a user account in {files.acl_file}, not a device")
+        if _nats_side(files) is not None:
+            nats_auth.check_name(device_id)
         password = auth.new_password()
         files.hashes[device_id] = auth.hash_password(password)
         write_private(files.password_file, auth.format_password_file(files.hashes))
+        _update_nats(config, device_id, password)
     warnings: tuple[str, ...] = ()
     if files.acl_file is None:
         warnings = (f"{config} names no acl_file: every authenticated client may use every topic",)
@@ -183,6 +190,7 @@ def revoke_device(config: Path, device_id: str) -> Path:
             raise CredentialsError(f"no device {device_id} in {files.password_file}")
         del files.hashes[device_id]
         write_private(files.password_file, auth.format_password_file(files.hashes))
+        _update_nats(config, device_id, None)
     log.info("device %s revoked in %s", device_id, files.password_file)
     return files.password_file
 
@@ -211,10 +219,13 @@ def add_user(config: Path, name: str, role: Role, root: str) -> Issued:
             auth.parse_acl(new_acl, str(acl_file))  # never write a file the brokers would refuse
         except auth.AuthFileError as exc:
             raise CredentialsError(f"{exc}; fix that line first") from exc
+        if _nats_side(files) is not None:
+            nats_auth.check_name(name)
         password = auth.new_password()
         files.hashes[name] = auth.hash_password(password)
         write_private(acl_file, new_acl, keep_group_read=True)
         write_private(files.password_file, auth.format_password_file(files.hashes))
+        _update_nats(config, name, password)
     log.info("user %s (%s) written to %s and %s", name, role.value, files.password_file, acl_file)
     return Issued(name, password, role.value, files.password_file)
 
@@ -230,6 +241,50 @@ def remove_user(config: Path, name: str) -> None:
         write_private(files.password_file, auth.format_password_file(files.hashes))
         if files.acl_file is not None:
             write_private(files.acl_file, profile.without_user(_read_text(files.acl_file), name), keep_group_read=True)
+        _update_nats(config, name, None)
+
+
+def _nats_side(files: _Files) -> Path | None:
+    """The NATS password file of the profile, when it has a NATS side."""
+    path = files.password_file.parent / NATS_PASSWORD_FILE
+    return path if path.exists() else None
+
+
+def _update_nats(config: Path, name: str, password: str | None) -> None:
+    """On a profile with a NATS side (under the password file's lock): set (or, with None, drop)
+    `name`'s bcrypt hash and write the cluster's `authorization` block again."""
+    files = _files(config)
+    path = _nats_side(files)
+    if path is None:
+        return
+    hashes = dict(line.split(":", 1) for line in _read_text(path).splitlines() if ":" in line)
+    if password is None:
+        hashes.pop(name, None)
+    else:
+        hashes[name] = nats_auth.hash_password(password)
+    hashes = {n: h for n, h in hashes.items() if n in files.hashes}  # accounts gone from the profile go here too
+    write_private(path, "".join(f"{n}:{hashes[n]}\n" for n in sorted(hashes)))
+    _write_nats_auth(files, hashes)
+
+
+def _write_nats_auth(files: _Files, hashes: dict[str, str]) -> None:
+    root = files.users.root
+    if root is None:
+        raise CredentialsError(f"{files.acl_file} names no topic root; generate the profile again")
+    write_private(files.password_file.parent / NATS_AUTH_FILE,
+                  nats_auth.authorization_text(root, files.users.roles, hashes))
+
+
+def add_nats_side(config: Path) -> Path:
+    """Give the profile of `config` a NATS side: an empty NATS password file and the `authorization`
+    block (accounts issued before have no bcrypt hash: issue their passwords again). Returns the block's file."""
+    files = _files(config)
+    with file_lock(files.password_file):
+        path = files.password_file.parent / NATS_PASSWORD_FILE
+        if not path.exists():
+            write_private(path, "")
+        _update_nats(config, "", None)
+    return files.password_file.parent / NATS_AUTH_FILE
 
 
 def ca_cert_setting(cafile: Path) -> str:

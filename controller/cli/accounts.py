@@ -151,11 +151,16 @@ def secure_profile(
                                               "which Mosquitto drops to).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing profile (its accounts are lost).")]
     = False,
+    engine: Annotated[str, typer.Option(help="mosquitto (also the embedded broker), or nats: also the accounts as "
+                                        "a NATS cluster's authorization block (nats-auth.conf), kept in step by "
+                                        "`fleet device provision` and `fleet user add`.")] = "mosquitto",
 ) -> None:
     """Write a secure broker profile: broker.conf (both brokers), a least-privilege ACL, an empty password file."""
-    from controller.broker.credentials import default_owner, write_profile
+    from controller.broker.credentials import add_nats_side, default_owner, write_profile
     from controller.broker.profile import ProfileSpec
 
+    if engine not in ("mosquitto", "nats"):
+        raise typer.BadParameter(f"unknown engine {engine!r}: mosquitto or nats", param_hint="--engine")
     root = globals_of(ctx).root
     spec = ProfileSpec(directory=directory, data_dir=data_dir or directory / "data", port=port, tls_port=tls_port,
                        tls_host=tls_host, certfile=certfile, keyfile=keyfile, cafile=cafile)
@@ -168,6 +173,11 @@ def secure_profile(
         err.print("[yellow]warning:[/] no TLS listener (no --certfile/--keyfile): devices on the network cannot "
                   "connect; see the comment in broker.conf", soft_wrap=True)
     conf = spec.conf_path
+    if engine == "nats":
+        nats_auth = add_nats_side(conf)
+        out.print(f"NATS accounts in {nats_auth}: put `include {nats_auth.name}` (beside it) or "
+                  f"`include {nats_auth}` in each node's config, and reload the nodes after each account change "
+                  "(nats-server --signal reload)", highlight=False, soft_wrap=True)
     out.print(f"next: fleet user add controller --role controller --config {conf}\n"
               f"      fleet device provision ID --config {conf}\n"
               f"      fleet broker --config {conf}   (or: mosquitto -c {conf})", highlight=False, soft_wrap=True)

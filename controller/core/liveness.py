@@ -12,6 +12,9 @@ from enum import Enum
 from typing import Final
 
 from controller.contract.messages import Heartbeat, State, Status
+from controller.core.acks import AckMark
+
+NO_ACKS: Final = AckMark()
 
 FLAP_BIRTHS: Final = 6  # this many connects ...
 FLAP_WINDOW_S: Final = 300.0  # ... within this window is flapping
@@ -49,6 +52,7 @@ class DeviceLive:
     flagged: dict[str, float] | None = None  # flag → until; None until a first flag (most devices never)
     window_at: float = float("-inf")  # the start of the current rate window ...
     window_n: int = 0  # ... and the messages received in it
+    acks: AckMark = NO_ACKS  # how far its check-ins were acked in order (controller.core.acks)
 
     def flags(self, now: float) -> list[str]:
         return sorted(flag for flag, until in (self.flagged or {}).items() if until > now)

@@ -19,14 +19,7 @@ import time
 from collections.abc import Callable
 
 from controller import __version__
-from controller.adapters.mqtt import (
-    MqttClient,
-    drop_unsent,
-    new_client,
-    parse_broker_url,
-    publish_confirmed,
-    set_handlers,
-)
+from controller.adapters.mqtt import MqttClient, broker_of, drop_unsent, parse_broker_urls, publish_confirmed
 from controller.adapters.store import Store
 from controller.contract.messages import ControllerRole, controller_status, encode
 from controller.contract.topics import Topics
@@ -34,6 +27,7 @@ from controller.core.fleet import Fleet, Move
 from controller.core.lease import HaMode, ha_mode
 from controller.core.liveness import Registry
 from controller.core.waiters import Waiters
+from controller.daemon.connection import Subscriber, connect, make_client
 from controller.daemon.effects import Applier
 from controller.daemon.inbound import Inbound
 from controller.daemon.leadership import Leadership, acting_filters, check_shared
@@ -57,9 +51,6 @@ _FLAG_HINTS = {
     "flooding": "it sends faster than its contract allows; its excess is dropped (a fault, or revoke it: "
                 "`fleet device revoke`)",
 }
-_MAX_INFLIGHT = 1000
-_MAX_QUEUED = 100_000  # outgoing messages paho holds beyond those in flight (a full republish of a large
-# fleet's configs after a reconnect fits, with room for replies); past it a publish is refused
 _SETTLE_S = 1.0  # after a (re)connect, let retained states arrive before republishing
 
 
@@ -83,7 +74,7 @@ class Controller:
         # The MQTT client id is secret: anyone who knows it can take the connection over, and the
         # presence topic every account reads names the controller by `controller_id` only.
         self._client_id = f"ctl-{secrets.token_hex(12)}"
-        self._address = parse_broker_url(settings.broker_url)
+        self._address = parse_broker_urls(settings.broker_url)
         self._lock = threading.Lock()  # held by whichever thread handles a message or a tick
         self._stopping = False
         self._next = {"flush": 0.0, "reconcile": 0.0, "resync": 0.0, "schedule": 0.0, "rollout": 0.0}
@@ -91,6 +82,7 @@ class Controller:
         self._halt = threading.Event()
         self._ticker: threading.Thread | None = None
         self._client = self._make_client()
+        self._subscriber = Subscriber(self._client)
         self.leadership = Leadership(self.store.lease if self.mode is HaMode.LEASE else None, settings.controller_id,
                                      settings.lease_ttl_s, clock, connected=self._client.is_connected)
         self._acting = not self.leadership.leased  # with a lease: once it holds it and has loaded the fleet
@@ -103,7 +95,7 @@ class Controller:
                                 stats=self.stats, metrics=self.observer.metrics)
         self.schedule = Schedule(self._applier, settings)
         self.rollouts = Rollouts(self.store, self.fleet, outbox, settings=settings, topics=self.topics,
-                                 stats=self.stats, image_url_base=self._image_url_base)
+                                 stats=self.stats, image_url_base=self.observer.image_url_base)
         requests = Requests(self._applier, settings=settings, topics=self.topics, stats=self.stats, clock=clock,
                             roles=self.roles, schedule=self.schedule, rollouts=self.rollouts)
         self._inbound = Inbound(self._applier, requests, settings=settings, topics=self.topics, stats=self.stats,
@@ -112,25 +104,8 @@ class Controller:
     # --- lifecycle --------------------------------------------------------------------------------
 
     def _make_client(self) -> MqttClient:
-        client = new_client(self._address, client_id=self._client_id)
-        client.will_set(self.topics.controller_status,
-                        encode(controller_status(self.settings.controller_id, False, __version__)), qos=1, retain=True)
-        client.max_queued_messages_set(_MAX_QUEUED)
-        # Replies and configs go out at QoS 1. Their PUBACKs come back behind whatever the broker
-        # already queued for us, so under a heartbeat backlog paho's default of 20 unacknowledged
-        # messages held every further reply (and config) back until the backlog was read.
-        client.max_inflight_messages_set(_MAX_INFLIGHT)
-        set_handlers(client, connected=self._on_connect, disconnected=self._on_disconnect, message=self._on_message)
-        return client
-
-    def _image_url_base(self) -> str | None:
-        """Where devices fetch images: as configured, else this controller's own endpoint when it serves them."""
-        if self.settings.image_url_base is not None:
-            return self.settings.image_url_base
-        server, host = self.observer.server, self.settings.metrics_host
-        if server is None or self.settings.images_dir is None or host in ("", "0.0.0.0", "::"):
-            return None  # no endpoint, or one on every address: which of them reaches the devices is not known
-        return f"http://{f'[{host}]' if ':' in host else host}:{server.port}/firmware/"
+        return make_client(self._address, self._client_id, self.topics, self.settings.controller_id,
+                           connected=self._on_connect, disconnected=self._on_disconnect, message=self._on_message)
 
     def start(self, connect_timeout: float = 10.0) -> None:
         """Serve metrics and health (if asked), load the database, connect, and start the ticker;
@@ -140,7 +115,7 @@ class Controller:
             self._load()
             if self.mode is HaMode.SHARED:
                 check_shared(self._address, self.settings.shared_group or "", self.topics)
-            self._connect(connect_timeout)
+            connect(self._client, self._address, self._connected, connect_timeout)
             self.leadership.claim()  # the first to start leads at once
             self._follow_lease()
         except BaseException:
@@ -153,16 +128,6 @@ class Controller:
         log.info("controller %s up (%s): broker %s, root %r, database %s, %d devices known",
                  self.settings.controller_id, self.leadership.describe(self.mode, self._acting), self._address.url,
                  self.topics.root, self.store.url, len(self.registry))
-
-    def _connect(self, timeout: float) -> None:
-        try:
-            self._client.connect(self._address.host, self._address.port, keepalive=30)
-        except OSError as exc:
-            raise FleetError(f"cannot reach the broker at {self._address.url}: {exc.strerror or exc}") from exc
-        self._client.loop_start()
-        if not self._connected.wait(timeout):
-            self._client.loop_stop()
-            raise FleetError(f"the broker at {self._address.url} did not accept the controller's connection")
 
     def stop(self) -> None:
         """Clean shutdown: stop handling messages (unacknowledged check-ins are sent again to the
@@ -244,7 +209,7 @@ class Controller:
         log.log(logging.WARNING if term > 1 else logging.INFO, "controller %s leads now (lease term %d)",
                 self.settings.controller_id, term)
         if self._client.is_connected():  # else the connection's handler does it
-            self._client.subscribe(acting_filters(self.topics, self.settings.shared_group))
+            self._subscriber.subscribe(acting_filters(self.topics, self.settings.shared_group))
             self._applier.outbox.announce()
             self.fleet.reconnected(now + _SETTLE_S)
 
@@ -254,7 +219,9 @@ class Controller:
         log.warning("controller %s lost the lease: standing by (another controller may lead now)",
                     self.settings.controller_id)
         if self._client.is_connected():
-            self._client.unsubscribe([topic for topic, _ in acting_filters(self.topics, self.settings.shared_group)])
+            topics = [topic for topic, _ in acting_filters(self.topics, self.settings.shared_group)]
+            self._subscriber.forget(topics)
+            self._client.unsubscribe(topics)
             self._applier.outbox.announce(ControllerRole.STANDBY)
 
     def halt_ticks(self) -> None:
@@ -296,8 +263,11 @@ class Controller:
                 log.info("dropped %d messages left unacknowledged by the previous connection", dropped)
             if self._stopping:  # stop() has queued the offline presence: no new birth after it
                 return
+            if len(self._address.addresses) > 1:
+                log.info("connected to broker %s", broker_of(client))
             acting = acting_filters(self.topics, self.settings.shared_group) if self._acting else []
-            client.subscribe([(self.topics.controller_status, 1), *acting])
+            self._subscriber.forget()
+            self._subscriber.subscribe([(self.topics.controller_status, 1), *acting])
             if self._acting:
                 self._applier.outbox.announce()
                 self.fleet.reconnected(self.clock() + _SETTLE_S)  # republish once retained states are in
@@ -328,6 +298,7 @@ class Controller:
                     return
                 try:
                     self._follow(self.clock())  # also when the lease's thread is stuck
+                    self._subscriber.retry()
                     if self._acting:
                         self._tick(self.clock())
                 except StoreError as exc:

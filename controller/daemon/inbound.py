@@ -24,8 +24,9 @@ from controller.contract.messages import (
 )
 from controller.contract.topics import BROKER_DROPPED, Channel, Topics
 from controller.contract.updates import UpdateState
+from controller.core import acks
 from controller.core.fleet import Fleet
-from controller.core.liveness import Seen
+from controller.core.liveness import NO_ACKS, Seen
 from controller.daemon import failpoints
 from controller.daemon.effects import Applier
 from controller.daemon.outbox import Outbox
@@ -169,10 +170,39 @@ class Inbound:
         self._applier.reconcile(device_id, now)
 
     def _on_attendance(self, device_id: str, batch: Attendance, now: float) -> None:
+        self._resume_acks(device_id, batch)
         result = self._store.ingest(device_id, batch, now)
         failpoints.hit("after_ingest_commit")
         self._stats.checkins["stored"] += result.stored
         self._stats.checkins["duplicate"] += result.duplicates
         for reason, n in result.rejected.items():
             self._stats.reject_checkins(reason, n, self._topics.attendance(device_id), f"session {batch.session_id}")
-        self._outbox.send(self._topics.attendance_ack(device_id), encode(ack(result.upto)))
+        upto = self._ack_upto(device_id, min(e.seq for e in batch.events), result.upto)
+        if upto is not None:
+            self._outbox.send(self._topics.attendance_ack(device_id), encode(ack(upto)))
+
+    def _resume_acks(self, device_id: str, batch: Attendance) -> None:
+        """A device's first batch since this controller started: how far its acks reached is read
+        from what the store holds of it in the batch's session, so a batch lost while no
+        controller listened (a restart, a standby taking over) is held for as well."""
+        device = self._fleet.live.devices.get(device_id)
+        if device is None or device.acks != NO_ACKS or self._settings.shared_group:
+            return
+        stored = self._store.last_seq_before(device_id, batch.session_id, min(e.seq for e in batch.events))
+        if stored is not None:
+            device.acks = acks.AckMark(stored)
+
+    def _ack_upto(self, device_id: str, first: int, last: int) -> int | None:
+        """The ack for a stored batch `first`..`last`: None while an earlier batch is missing
+        (controller.core.acks). With a shared group each controller sees only some of a device's
+        batches, so every batch is acked as it comes."""
+        device = self._fleet.live.devices.get(device_id)
+        if device is None or self._settings.shared_group:
+            return last
+        decided = acks.ack_for(device.acks, first, last)
+        if decided.held:
+            log.info("device %s: holding the ack of check-ins %d..%d at %d: %d..%d never arrived; its resend "
+                     "fills the gap", device_id, first, last, device.acks.in_order, device.acks.in_order + 1,
+                     first - 1)
+        device.acks = decided.mark
+        return decided.upto

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 
 from controller.adapters.lease_store import LeaseStore
-from controller.adapters.mqtt import BrokerAddress, honours_shared
+from controller.adapters.mqtt import Brokers, honours_shared
 from controller.adapters.store import Store
 from controller.contract.topics import BROKER_DROPPED, Topics
 from controller.core.lease import HaMode, Lease, LeaseTimes, leads
@@ -27,14 +27,24 @@ from controller.errors import FleetError, StoreError
 log = logging.getLogger(__name__)
 
 
-def check_shared(address: BrokerAddress, group: str, topics: Topics) -> None:
+def check_shared(brokers: Brokers, group: str, topics: Topics) -> None:
     """FleetError when the broker ignores `$share`: every controller would handle every message
-    (or, with a broker that refuses the filter, none would)."""
-    if not honours_shared(address, group, topics.controller_probe):
+    (or, with a broker that refuses the filter, none would). A list's brokers are one engine (a
+    cluster's nodes): the first that answers decides; FleetError when none can be reached."""
+    unreachable: FleetError | None = None
+    for address in brokers.addresses:
+        try:
+            honoured = honours_shared(address, group, topics.controller_probe)
+        except FleetError as exc:  # a node down: ask the next
+            unreachable = exc
+            continue
+        if honoured:
+            return
         raise FleetError(
             f"the broker at {address.url} ignores MQTT shared subscriptions ($share/{group}/...): several "
             "controllers would each handle every message; on this broker run them with --ha lease "
             "(active/standby), or use a broker with shared subscriptions (Mosquitto 2, EMQX, HiveMQ)")
+    raise unreachable or FleetError("no broker to probe for shared subscriptions")
 
 
 def acting_filters(topics: Topics, shared_group: str | None) -> list[tuple[str, int]]:

@@ -66,6 +66,15 @@ class Observer:
                              f"{exc.strerror or exc}") from exc
         self.server.start()
 
+    def image_url_base(self) -> str | None:
+        """Where devices fetch images: as configured, else this controller's own endpoint when it serves them."""
+        if self._settings.image_url_base is not None:
+            return self._settings.image_url_base
+        server, host = self.server, self._settings.metrics_host
+        if server is None or self._settings.images_dir is None or host in ("", "0.0.0.0", "::"):
+            return None  # no endpoint, or one on every address: which of them reaches the devices is not known
+        return f"http://{f'[{host}]' if ':' in host else host}:{server.port}/firmware/"
+
     def close(self) -> None:
         if self.server is not None:
             self.server.stop()

@@ -115,6 +115,7 @@ class SimDevice:
 
     def __init__(self, device_id: str, index: int, rng: random.Random, now: float, fw: str = FW_VERSION) -> None:
         self.device_id = device_id
+        self.index = index  # its place in the simulated fleet (and the broker it tries first)
         self.ip = f"127.0.{(index // 254) % 256}.{index % 254 + 1}"
         self.update = Updater(fw)  # its two firmware slots and any update in progress
         self.boot = 1
@@ -127,6 +128,7 @@ class SimDevice:
         self._rng = rng
         self._rssi = rng.randint(RSSI_RANGE[0] + 5, RSSI_RANGE[1] - 5)
         self._sent = 0  # how many queued events went out on the current connection
+        self._ack_wait: tuple[tuple[int, int], float] | None = None  # (queue head, length), since when
         # Slot use of the current session since it started on this boot (the firmware's
         # StationStats); refused associations are left out, as an ESP32 leaves them out.
         self._stations_peak = 0
@@ -155,6 +157,24 @@ class SimDevice:
         for session_id, event in self.queue:
             if session_id == self.session_id:
                 self.seen.insert(event.student_id)
+
+    def resend_unacked(self, now: float, timeout_s: float) -> bool:
+        """The firmware's ack timeout: once every queued check-in has gone out and the queue has not
+        moved for `timeout_s`, all of it is to be sent again (True). An ack lost on the way (a
+        broker node dying, a controller reconnecting with a clean session) then costs a resend,
+        not a check-in stuck until the next connection. Checked at each heartbeat."""
+        if not self.queue or self._sent < len(self.queue):
+            self._ack_wait = None
+            return False
+        head = (self.queue[0][1].seq, len(self.queue))
+        if self._ack_wait is None or self._ack_wait[0] != head:
+            self._ack_wait = (head, now)
+            return False
+        if now - self._ack_wait[1] < timeout_s:
+            return False
+        self._sent = 0
+        self._ack_wait = None
+        return True
 
     def link_up(self) -> None:
         """A new connection: every unacked check-in is to be sent again."""

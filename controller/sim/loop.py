@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final
 
 import paho.mqtt.client as paho
 
-from controller.adapters.mqtt import BrokerAddress, new_client, parse_broker_url
+from controller.adapters.mqtt import Brokers, broker_of, new_client, parse_broker_urls
 from controller.contract.topics import Topics
 from controller.core.ratelimit import TokenBucket
 from controller.sim.device import SimDevice
@@ -60,6 +60,7 @@ class _Timer(Enum):
     RETRY = "retry"
     REVIVE = "revive"
     SUBACK = "suback"  # amqtt 0.12 can leave a session half-dead: CONNACK sent, nothing else ever handled
+    REFUSED = "refused"  # a subscription refused (NATS, while a stream leader moves): connect again
 
 
 class SimLoop:
@@ -67,7 +68,7 @@ class SimLoop:
 
     def __init__(self, config: SimConfig, now: float) -> None:
         self.config = config
-        self._address: BrokerAddress = parse_broker_url(config.broker_url)
+        self._address: Brokers = parse_broker_urls(config.broker_url)
         self._rng = random.Random(config.seed)
         self.links: dict[str, Link] = {}
         for n in range(config.start_index, config.start_index + config.count):
@@ -82,15 +83,14 @@ class SimLoop:
         self._connect_queue: deque[Link] = deque()
         self._bucket = TokenBucket(config.connect_rate, max(1.0, config.connect_rate * CONNECT_BURST_S), now)
         self._pump: ClientPump[Link]  # made by open()
-        self._updates: UpdateDriver  # made by open()
 
     def open(self) -> Reactor[Link]:
-        """Make the reactor (on the caller's thread, before `run`) for other threads to post to."""
-        # first: it may refuse the key file
-        self._updates = UpdateDriver(self.config.update, self._traffic, rng=self._rng, reboot=self.reboot)
+        """Make the reactor (on the caller's thread, before `run`) for other threads to post to;
+        first the update driver, which may refuse its key file (SimulatorError)."""
+        self._traffic.hooks = self._updates = UpdateDriver(self.config.update, self._traffic, rng=self._rng,
+                                                           reboot=self.reboot)
         reactor: Reactor[Link] = Reactor()
         self._pump = ClientPump(reactor, self._link_list, time.monotonic())
-        self._traffic.hooks = self._updates
         return reactor
 
     def run(self, stop: threading.Event) -> None:
@@ -125,15 +125,11 @@ class SimLoop:
             link.phase = Phase.DOWN
 
     def reboot(self, link: Link) -> None:
-        """A power cycle (a firmware update's): the connection dropped with no DISCONNECT (the broker
-        publishes the will), then the device boots at once with boot + 1 and connects again."""
-        if link.phase in (Phase.DOWN, Phase.DEAD, Phase.STOPPED):
-            return
-        self._cancel(link, _Timer.HEARTBEAT, _Timer.DEATH, _Timer.SUBACK)
+        """A firmware update's power cycle: dropped with no DISCONNECT (the will), booted with boot + 1."""
         if link.phase is Phase.UP and link.client is not None and link.client.socket() is not None:
             link.closing = Close.REBOOT
-            self._pump.abort(link)  # `_on_disconnect` boots it
-        else:
+            self._pump.abort(link)  # `_on_disconnect` cancels its timers and boots it
+        elif link.phase not in (Phase.DOWN, Phase.DEAD, Phase.STOPPED):
             link.device.reboot(time.monotonic())
 
     def revive(self, link: Link) -> bool:
@@ -176,9 +172,7 @@ class SimLoop:
     def _on_timer(self, link: Link, kind: _Timer, now: float) -> None:
         if kind is _Timer.HEARTBEAT:
             if link.phase is Phase.UP:
-                self._traffic.heartbeat(link, now)
-                spread = self.config.heartbeat_s * HEARTBEAT_JITTER
-                self._schedule(link, kind, now + self.config.heartbeat_s + self._rng.uniform(-spread, spread))
+                self._heartbeat(link, now)
         elif kind is _Timer.CHECKIN:
             if link.phase in _POWERED:
                 self._traffic.visit(link, now)
@@ -195,9 +189,17 @@ class SimLoop:
         elif kind is _Timer.REVIVE:
             if link.phase is Phase.DEAD:
                 self._boot(link, now)
+        elif kind is _Timer.REFUSED and link.phase is Phase.UP:
+            self._pump.abort(link)
         elif kind is _Timer.SUBACK and link.phase is Phase.UP:
             log.warning("%s: no SUBACK within %.1f s; connecting again", link.name, self.config.suback_timeout_s)
             self._pump.abort(link)
+
+    def _heartbeat(self, link: Link, now: float) -> None:
+        self._traffic.heartbeat(link, now)
+        self._traffic.resend_unacked(link, now, self.config.ack_timeout_s)
+        spread = self.config.heartbeat_s * HEARTBEAT_JITTER
+        self._schedule(link, _Timer.HEARTBEAT, now + self.config.heartbeat_s + self._rng.uniform(-spread, spread))
 
     def _run_connects(self, now: float) -> None:
         bucket = self._bucket
@@ -225,8 +227,9 @@ class SimLoop:
         self._connect_queue.append(link)
 
     def _new_client(self, link: Link) -> paho.Client:
-        address = self._address
-        client = new_client(address, link.name)
+        # with a broker list, device n starts at entry n: the fleet is spread over a cluster's nodes
+        client = new_client(self._address, link.name, start=link.device.index)
+        address = self._address.addresses[link.device.index % len(self._address.addresses)]
         client.user_data_set(link)
         self._pump.attach(client)
         client.on_connect = self._on_connect
@@ -249,7 +252,7 @@ class SimLoop:
             failures = self.counters.connect_failures = self.counters.connect_failures + 1
             if failures in (1, 10, 100) or failures % 1000 == 0:
                 log.warning("%s: connect to %s failed (%d failures so far): %s", link.name,
-                            self._address.url, failures, exc)
+                            broker_of(client), failures, exc)
             self._retry_later(link, now)
 
     def _retry_later(self, link: Link, now: float) -> None:
@@ -322,7 +325,11 @@ class SimLoop:
     ) -> None:
         self._cancel(link, _Timer.SUBACK)
         if any(code.is_failure for code in reason_codes):
-            log.warning("%s: the broker refused a subscription: %s", link.name, reason_codes)
+            # a device without its config or ack subscription would run on deaf: connect again
+            # (NATS refuses subscriptions for a few seconds while a stream leader moves)
+            log.warning("%s: the broker refused a subscription: %s; connecting again", link.name, reason_codes)
+            self._schedule(link, _Timer.REFUSED, 0.0)  # not from inside paho's read: on the next tick
+            return
         if link.phase is Phase.UP and link.closing is None:  # subscribed, its config (in flash) applied;
             self._updates.on_up(link, time.monotonic())  # not while it is losing power (a SUBACK read on the way out)
 
@@ -340,7 +347,7 @@ class SimLoop:
         if link.phase is Phase.UP:
             with self.cond:
                 self.counters.connected -= 1
-        self._cancel(link, _Timer.HEARTBEAT, _Timer.DEATH, _Timer.SUBACK)
+        self._cancel(link, _Timer.HEARTBEAT, _Timer.DEATH, _Timer.SUBACK, _Timer.REFUSED)
         closing, link.closing = link.closing, None
         now = time.monotonic()
         if closing is Close.KILL:

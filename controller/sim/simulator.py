@@ -31,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
-from controller.adapters.mqtt import DEFAULT_BROKER_URL
+from controller.adapters.mqtt import DEFAULT_BROKER_URL, broker_of
 from controller.contract.topics import Topics, valid_device_id
 from controller.errors import FleetError
 from controller.sim.device import FW_VERSION, DeviceView
@@ -95,6 +95,8 @@ class SimConfig:
     down_s: tuple[float, float] = (5.0, 60.0)
     """How long a dead device stays down before it boots again."""
     suback_timeout_s: float = 10.0
+    ack_timeout_s: float = 30.0
+    """Unacked check-ins are sent again after this long without an ack (the firmware's kAckTimeoutMs)."""
     """A connection whose SUBACK does not come in time is dropped and made again (see `controller.sim.loop`)."""
     fw: str = FW_VERSION
     """The firmware version every device runs at start."""
@@ -106,8 +108,10 @@ class SimConfig:
         for index in (self.start_index, self.start_index + max(self.count - 1, 0)):
             if not valid_device_id(self.device_id(index)):
                 raise SimulatorError(f"id prefix {self.id_prefix!r} gives a bad device id {self.device_id(index)!r}")
-        if self.heartbeat_s <= 0 or self.connect_rate <= 0 or self.keepalive_s < 1 or self.suback_timeout_s <= 0:
-            raise SimulatorError("heartbeat_s, connect_rate, keepalive_s and suback_timeout_s must be positive")
+        periods = (self.heartbeat_s, self.connect_rate, self.suback_timeout_s, self.ack_timeout_s)
+        if min(periods) <= 0 or self.keepalive_s < 1:
+            raise SimulatorError("heartbeat_s, connect_rate, keepalive_s, suback_timeout_s and ack_timeout_s must be "
+                                 "positive")
         if self.checkin_rate < 0 or self.death_rate < 0:
             raise SimulatorError("checkin_rate and death_rate must not be negative")
         if not 1 <= len(self.fw) < 32:
@@ -208,6 +212,12 @@ class Simulator:
     def device(self, device_id: str) -> DeviceView:
         link = self._link(device_id)
         return link.device.view(link.phase is Phase.UP)
+
+    def broker_of(self, device_id: str) -> str | None:
+        """`host:port` of the broker the device is connected to now; None while it is not up."""
+        link = self._link(device_id)
+        client = link.client
+        return None if client is None or link.phase is not Phase.UP else broker_of(client)
 
     def kill(self, device_id: str) -> None:
         """Drop the device's connection without DISCONNECT (the broker publishes its will); it

@@ -171,6 +171,12 @@ class Traffic:
             self._publish(client, topic, batch.to_obj(device.device_id))
             self._counters.checkins_sent += len(batch.events)
 
+    def resend_unacked(self, link: Link, now: float, timeout_s: float) -> None:
+        """The firmware's ack timeout: the whole queue again once no ack came for `timeout_s`."""
+        if link.device.resend_unacked(now, timeout_s):
+            log.info("%s: no ack for %g s: resending %d check-ins", link.name, timeout_s, len(link.device.queue))
+            self.checkins(link)
+
     def visit(self, link: Link, now: float) -> None:
         """A student tries to check in; what the device queues goes out at once if it is up."""
         result = link.device.visit(now)

@@ -23,14 +23,14 @@ MqttLink::MqttLink(fleet::Clock& clock, fleet::RandomSource& random, fleet::Logg
 bool MqttLink::configure(const fleet::NetSettings& settings, const std::string& client_id,
                          const std::string& will_topic, const std::string& will_payload,
                          MqttHandlers handlers) {
-  const auto broker = fleet::parseBrokerUrl(settings.broker);
-  if (!broker) {
+  const auto brokers = fleet::parseBrokerList(settings.broker);
+  if (!brokers) {
     logger_.log(
         fleet::LogLevel::kWarn,
         "no broker set: on the serial console, `set broker mqtt://host:1883` then `reboot`");
     return false;
   }
-  tls_ = broker->tls;
+  tls_ = brokers->front().tls;  // the list's one scheme
   if (tls_) {
     if (settings.ca_cert.empty()) {
       logger_.log(
@@ -50,8 +50,9 @@ bool MqttLink::configure(const fleet::NetSettings& settings, const std::string& 
     plain_.setTimeout(kTimeouts.tcp_connect_s);  // seconds; openSocket() passes it again in ms
     client_.setClient(plain_);
   }
-  host_ = broker->host;
-  port_ = broker->port;
+  brokers_ = *brokers;
+  rotation_ = fleet::BrokerRotation(brokers_.size());
+  useCurrentBroker();
   client_id_ = client_id;
   user_ = settings.mqtt_user;
   pass_ = settings.mqtt_pass;
@@ -143,7 +144,16 @@ bool MqttLink::openSocket(const IPAddress& address) {
 
 void MqttLink::retryLater(std::uint32_t now_ms, std::uint32_t blocked_ms, const std::string& why) {
   const std::uint32_t delay = schedule_.failed(now_ms, blocked_ms);
-  logger_.log(fleet::LogLevel::kWarn, why + "; retry in " + std::to_string(delay) + " ms");
+  rotation_.failed();  // a cluster's next node, after the same backoff (one broker: that one)
+  useCurrentBroker();
+  logger_.log(fleet::LogLevel::kWarn, why + "; retry in " + std::to_string(delay) + " ms" +
+                                          (brokers_.size() > 1 ? " on " + host_ : ""));
+}
+
+void MqttLink::useCurrentBroker() {
+  const fleet::BrokerUrl& broker = brokers_[rotation_.current()];
+  host_ = broker.host;
+  port_ = broker.port;
 }
 
 bool MqttLink::keptUp(bool written) {

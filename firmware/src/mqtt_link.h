@@ -19,6 +19,11 @@
 //   gives up after its 2 s timeout. A failed write drops the connection, so a broker that stopped
 //   reading costs one such wait, not one per message; the link then reconnects as above.
 //
+// `set broker` may list a cluster's nodes (mqtt://a:1883,b:1883,c:1883, one scheme): every failed
+// attempt or lost connection moves to the next (fleet::BrokerRotation), after the same backoff.
+// PubSubClient does not report a SUBACK's return code: a subscription a node refuses (NATS does
+// while a stream leader moves) goes unnoticed until the connection is lost.
+//
 // Credentials (mqtt_user = the device id, mqtt_pass) come from NVS, provisioned on the serial
 // console. mqtts:// uses WiFiClientSecure with the CA from NVS (`set ca_cert`) pinned: the broker
 // must present a certificate that CA signed, for the host name in the broker URL (use the name
@@ -33,6 +38,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <fleet_core/connect_policy.h>
 #include <fleet_core/ports.h>
@@ -68,7 +74,9 @@ class MqttLink : public fleet::Transport {
  private:
   void tryConnect(const IPAddress& address);
   bool openSocket(const IPAddress& address);
+  // A failed attempt or a lost connection: the backoff's next delay, and the list's next broker.
   void retryLater(std::uint32_t now_ms, std::uint32_t blocked_ms, const std::string& why);
+  void useCurrentBroker();  // host_ and port_ of rotation_.current()
   // After a write that failed while connected: close the socket without another write.
   bool keptUp(bool written);
 
@@ -80,6 +88,8 @@ class MqttLink : public fleet::Transport {
   fleet::Clock& clock_;
   fleet::Logger& logger_;
   MqttHandlers handlers_;
+  std::vector<fleet::BrokerUrl> brokers_;  // `set broker`: one, or a cluster's nodes
+  fleet::BrokerRotation rotation_{1};
   std::string host_;
   std::uint16_t port_ = 1883;
   std::string client_id_;

@@ -128,3 +128,17 @@ TEST(ConnectPolicy, TheFirstAttemptIsDueWheneverItComes) {
   schedule.succeeded();
   EXPECT_TRUE(schedule.due(0x10u));
 }
+
+TEST(ConnectPolicy, EveryFailureMovesToTheNextBroker) {
+  fleet::BrokerRotation rotation(3, /*start=*/1);
+  EXPECT_EQ(rotation.current(), 1u);
+  rotation.failed();
+  EXPECT_EQ(rotation.current(), 2u);
+  rotation.failed();
+  EXPECT_EQ(rotation.current(), 0u);  // and round again
+  fleet::BrokerRotation one(1);
+  one.failed();
+  EXPECT_EQ(one.current(), 0u);  // one broker: always that one
+  fleet::BrokerRotation spread(3, /*start=*/7);
+  EXPECT_EQ(spread.current(), 1u);
+}

@@ -103,6 +103,41 @@ TEST(Provisioning, BrokerUrls) {
   EXPECT_FALSE(fleet::parseBrokerUrl("mqtt://user@x:1883"));
 }
 
+TEST(Provisioning, BrokerLists) {
+  auto list = fleet::parseBrokerList("mqtt://10.0.0.5:1883,10.0.0.6,[::1]:1884");
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0].host, "10.0.0.5");
+  EXPECT_EQ((*list)[1].host, "10.0.0.6");
+  EXPECT_EQ((*list)[1].port, 1883);
+  EXPECT_EQ((*list)[2].host, "::1");
+  EXPECT_EQ((*list)[2].port, 1884);
+  list = fleet::parseBrokerList("mqtts://a.campus.edu,b.campus.edu:9883");
+  ASSERT_TRUE(list);
+  EXPECT_TRUE((*list)[0].tls && (*list)[1].tls);
+  EXPECT_EQ((*list)[0].port, 8883);
+  EXPECT_EQ((*list)[1].port, 9883);
+  list = fleet::parseBrokerList("mqtt://one:1883");  // one broker is a list of one
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->size(), 1u);
+  EXPECT_FALSE(fleet::parseBrokerList("mqtt://a:1883,,b:1883"));
+  EXPECT_FALSE(fleet::parseBrokerList("mqtt://a:1883,"));
+  EXPECT_FALSE(fleet::parseBrokerList("mqtt://a:1883,mqtt://b:1883"));
+  EXPECT_FALSE(fleet::parseBrokerList("mqtt://a:1883,a:1883"));
+  EXPECT_FALSE(fleet::parseBrokerList("mqtt://a:1883,b:0"));
+  EXPECT_FALSE(fleet::parseBrokerList("a:1883,b:1883"));
+  EXPECT_FALSE(fleet::parseBrokerList("mqtt://a,b,c,d,e"));  // more than kMaxBrokers
+  EXPECT_TRUE(fleet::parseBrokerList("mqtt://a,b,c,d"));
+}
+
+TEST(Provisioning, TheBrokerSettingTakesAList) {
+  fakes::MemoryStorage flash;
+  EXPECT_EQ(run("set broker mqtt://10.0.0.5:1883,10.0.0.6:1883,10.0.0.7:1883", flash),
+            "ok: broker saved (reboot to apply)\n");
+  EXPECT_EQ(fleet::loadNetSettings(flash).broker, "mqtt://10.0.0.5:1883,10.0.0.6:1883,10.0.0.7:1883");
+  EXPECT_EQ(run("set broker mqtt://a:1883,,b:1883", flash).rfind("error: broker must", 0), 0u);
+}
+
 TEST(Provisioning, CaCertIsOneLineOfBase64AndBecomesPem) {
   fakes::MemoryStorage flash;
   const std::string body(100, 'A');  // 100 base64 characters (75 bytes of DER)

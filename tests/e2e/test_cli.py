@@ -172,6 +172,12 @@ def test_clean_errors_and_clean_shutdown(fleet: Fleet, running: subprocess.Popen
     bad_url = subprocess.run([sys.executable, "-m", "cli", "--broker", "http://x", "devices"],
                              capture_output=True, text=True, timeout=30, cwd=REPO)
     one_line_error(bad_url, "bad broker URL")
+    bad_list = subprocess.run([sys.executable, "-m", "cli", "--broker", "mqtt://127.0.0.1:1,,127.0.0.1:2", "devices"],
+                              capture_output=True, text=True, timeout=30, cwd=REPO)
+    one_line_error(bad_list, "bad broker list", "no empty entries")
+    none_up = subprocess.run([sys.executable, "-m", "cli", "--broker", "mqtt://127.0.0.1:1,127.0.0.1:2", "devices"],
+                             capture_output=True, text=True, timeout=30, cwd=REPO)
+    one_line_error(none_up, "cannot reach the broker at mqtt://127.0.0.1:1,127.0.0.1:2")
 
     running.send_signal(signal.SIGTERM)
     assert running.wait(timeout=15) == 0

@@ -136,14 +136,15 @@ def test_courses_are_remembered_and_the_report_counts_sessions(
         eventually(lambda: client.call("devices.list")["online"] == 1)
         ids = []
         plan = [["U1", "U2"], ["U1"], ["U1", "U3"]]
+        last = 0  # a device's seqs rise by one across sessions
         for n, students in enumerate(plan):
             params = START if n == 0 else {k: v for k, v in START.items() if k != "title"}
             sid = client.call("session.start", params)["session_id"]
             ids.append(sid)
-            events = [{"seq": 10 * n + i + 1, "student_id": s, "station_mac": "aa:bb:cc:dd:ee:01" if n == 2 else
+            events = [{"seq": last + i + 1, "student_id": s, "station_mac": "aa:bb:cc:dd:ee:01" if n == 2 else
                        f"aa:bb:cc:dd:ee:{10 + i:02x}"} for i, s in enumerate(students)]
             device.send("attendance", {"v": 1, "session_id": sid, "events": events})
-            last = 10 * n + len(students)
+            last += len(students)
             eventually(lambda last=last: any(a["upto"] == last for a in device.acks))
             client.call("session.end", {"session_id": sid})
         assert client.call("courses.list")["courses"] == [{"code": "CS101", "title": START["title"]}]

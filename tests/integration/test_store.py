@@ -101,6 +101,18 @@ def test_attendance_is_idempotent_per_session_and_student(store: Store) -> None:
     assert unknown.rejected == {"unknown_session": 1} and unknown.upto == 4
 
 
+def test_the_last_seq_before_a_batch_counts_stored_and_rejected_events_of_the_session(store: Store) -> None:
+    seen(store, "dev-a")
+    session_id = store.start_session(REQUEST, ["dev-a"], {}, now=1.0).session.id
+    assert store.last_seq_before("dev-a", session_id, 10) is None
+    store.ingest("dev-a", Attendance(session_id, (CheckinEvent(1, "U1"), CheckinEvent(2, "bad id"))), now=5.0)
+    store.ingest("dev-a", Attendance(session_id, (CheckinEvent(7, "U7"),)), now=6.0)
+    assert store.last_seq_before("dev-a", session_id, 3) == 2  # a rejected event counts: it was received
+    assert store.last_seq_before("dev-a", session_id, 7) == 2
+    assert store.last_seq_before("dev-a", session_id, 8) == 7
+    assert store.last_seq_before("dev-b", session_id, 8) is None
+
+
 def test_liveness_flush_upserts(store: Store) -> None:
     seen(store, "dev-a")
     store.flush_liveness([LivenessRow("dev-a", 200.0, 2, "fw2", "10.0.0.9", 3)], now=200.0)

@@ -208,3 +208,28 @@ def test_cli_secure_profile(tmp_path: Path) -> None:
     assert read_acl_users((tmp_path / "p" / "acl").read_text()).root == "campus"
     code, _, err = _fleet("secure-profile", str(tmp_path / "q"), "--certfile", str(tmp_path / "nope.crt"))
     assert code != 0
+
+
+def test_cli_secure_profile_for_nats_keeps_the_cluster_accounts_in_step(tmp_path: Path) -> None:
+    directory = tmp_path / "n"
+    code, out, err = _fleet("secure-profile", str(directory), "--engine", "nats", "--owner",
+                            pwd.getpwuid(os.getuid()).pw_name)
+    assert code == 0, err
+    assert "nats-auth.conf" in out
+    conf = str(directory / "broker.conf")
+    assert _fleet("user", "add", "alice", "--role", "lecturer", "-c", conf)[0] == 0
+    code, out, _ = _fleet("device", "provision", "esp32-a1", "-c", conf, "--json")
+    assert code == 0
+    password = json.loads(out)["password"]
+    block = (directory / "nats-auth.conf").read_text()
+    assert '{user: "alice"' in block and '{user: "esp32-a1"' in block
+    import bcrypt
+
+    hashed = dict(line.split(":", 1) for line in (directory / "nats-passwd").read_text().splitlines())
+    assert bcrypt.checkpw(password.encode(), hashed["esp32-a1"].encode())
+    assert _fleet("device", "revoke", "esp32-a1", "-c", conf)[0] == 0
+    assert "esp32-a1" not in (directory / "nats-auth.conf").read_text()
+    code, _, err = _fleet("user", "add", "a.b", "--role", "lecturer", "-c", conf)
+    assert code == 1 and "cannot be used on NATS" in err and err.count("\n") == 1
+    code, _, err = _fleet("secure-profile", str(tmp_path / "m"), "--engine", "rabbit")
+    assert code != 0 and "unknown engine" in err

@@ -29,7 +29,8 @@ ParsedOptions failure(std::string error) {
 }  // namespace
 
 const char* usage() {
-  return "usage: fleet-device --id ID --broker mqtt://HOST:PORT --state-dir DIR --portal-port "
+  return "usage: fleet-device --id ID --broker mqtt://HOST:PORT[,HOST:PORT...] --state-dir DIR "
+         "--portal-port "
          "PORT\n"
          "                    [--portal-bind ADDR] [--root ROOT] [--heartbeat-s N] "
          "[--ack-timeout-s N]\n"
@@ -66,10 +67,12 @@ ParsedOptions parseHostOptions(int argc, char** argv) {
         return failure("--id must match ^[a-z0-9][a-z0-9-]{2,31}$");
       options.device_id = value;
     } else if (flag == "--broker") {
-      const std::optional<fleet::BrokerUrl> broker = fleet::parseBrokerUrl(value);
-      if (!broker)
-        return failure("--broker must look like mqtt://127.0.0.1:1883 or mqtts://host:8883");
-      options.broker = *broker;
+      const std::optional<std::vector<fleet::BrokerUrl>> brokers = fleet::parseBrokerList(value);
+      if (!brokers)
+        return failure(
+            "--broker must look like mqtt://127.0.0.1:1883 or mqtts://host:8883, or list up to " +
+            std::to_string(fleet::kMaxBrokers) + " nodes: mqtt://a:1883,b:1883");
+      options.brokers = *brokers;
       have_broker = true;
     } else if (flag == "--state-dir") {
       options.state_dir = value;
@@ -110,9 +113,10 @@ ParsedOptions parseHostOptions(int argc, char** argv) {
   if (!have_broker) return failure("--broker is required");
   if (options.state_dir.empty()) return failure("--state-dir is required");
   if (!have_port) return failure("--portal-port is required");
-  if (options.broker.tls && options.cafile.empty())
+  const bool tls = options.brokers.front().tls;  // the list's one scheme
+  if (tls && options.cafile.empty())
     return failure("an mqtts:// broker needs --cafile (the CA to trust)");
-  if (!options.broker.tls && !options.cafile.empty())
+  if (!tls && !options.cafile.empty())
     return failure("--cafile needs an mqtts:// broker");
   ParsedOptions parsed;
   parsed.options = options;

@@ -3,6 +3,8 @@
 //                --portal-port 8080 [--portal-bind 127.0.0.1] [--root fleet] [--heartbeat-s 30]
 //                [--ack-timeout-s 30] [--username U] [--password P] [--cafile CA.pem] [--no-recycle]
 //                [--update-key PUBLIC.pem] [--verbose]
+// --broker takes a cluster's nodes as one list too (mqtt://a:1883,b:1883,c:1883): the device tries
+// them in that order, moving to the next after every failed attempt or lost connection.
 // --broker mqtts://HOST:PORT is TLS and needs --cafile, the one CA trusted (pinned), as the
 // ESP32's `set ca_cert`. Without --username the credentials come from DIR/nvs (mqtt_user and
 // mqtt_pass, as the ESP32 keeps them in NVS), so no password needs to be on the command line.
@@ -14,6 +16,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "fleet_core/provisioning.h"
 
@@ -21,7 +24,7 @@ namespace host {
 
 struct HostOptions {
   std::string device_id;
-  fleet::BrokerUrl broker;
+  std::vector<fleet::BrokerUrl> brokers;  // 1..fleet::kMaxBrokers, one scheme
   std::string state_dir;
   std::uint16_t portal_port = 0;
   std::string portal_bind = "127.0.0.1";

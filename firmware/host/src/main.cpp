@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <iostream>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "curl_downloader.h"
 #include "dir_storage.h"
@@ -40,6 +42,15 @@ void installSignalHandlers() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
+// mqtt://a:1883,b:1883 as the log shows it.
+std::string brokerList(const std::vector<fleet::BrokerUrl>& brokers) {
+  std::string text = brokers.front().tls ? "mqtts://" : "mqtt://";
+  for (std::size_t i = 0; i < brokers.size(); ++i) {
+    text += (i > 0 ? "," : "") + brokers[i].host + ":" + std::to_string(brokers[i].port);
+  }
+  return text;
+}
+
 constexpr int kLoopSliceMs = 50;
 constexpr int kShutdownDrainMs = 2000;
 constexpr std::size_t kUpdateChunksPerLoop = 16;  // 64 KB a pass: a PC writes files quickly
@@ -70,8 +81,7 @@ int run(const host::HostOptions& opts) {
   host::MosquittoLibrary mosquitto_library;
   host::MqttOptions mqtt;
   mqtt.client_id = opts.device_id;
-  mqtt.host = opts.broker.host;
-  mqtt.port = opts.broker.port;
+  for (const fleet::BrokerUrl& broker : opts.brokers) mqtt.brokers.emplace_back(broker.host, broker.port);
   mqtt.username = opts.username;
   mqtt.password = opts.password;
   if (opts.username.empty()) {
@@ -157,8 +167,7 @@ int run(const host::HostOptions& opts) {
   }
   logger.log(fleet::LogLevel::kInfo,
              "portal on http://" + opts.portal_bind + ":" + std::to_string(opts.portal_port) +
-                 "/, broker " + (opts.broker.tls ? "mqtts://" : "mqtt://") + opts.broker.host +
-                 ":" + std::to_string(opts.broker.port) + ", root " + opts.root);
+                 "/, broker " + brokerList(opts.brokers) + ", root " + opts.root);
 
   while (g_stop == 0 && !slots.rebootRequested()) {
     transport.service(clock.millis(), kLoopSliceMs);

@@ -21,6 +21,7 @@ MosquittoTransport::MosquittoTransport(MqttOptions options, fleet::RandomSource&
                                        fleet::Logger& logger)
     : options_(std::move(options)),
       backoff_(options_.backoff_base_ms, options_.backoff_max_ms, random),
+      rotation_(options_.brokers.size()),
       logger_(logger) {}
 
 MosquittoTransport::~MosquittoTransport() {
@@ -65,8 +66,8 @@ bool MosquittoTransport::setWill(const std::string& topic, const std::string& pa
 
 void MosquittoTransport::startConnect(std::uint32_t now_ms) {
   attempt_started_ms_ = now_ms;
-  const int rc =
-      mosquitto_connect_async(mosq_, options_.host.c_str(), options_.port, options_.keepalive_s);
+  const auto& [host, port] = options_.brokers.at(rotation_.current());
+  const int rc = mosquitto_connect_async(mosq_, host.c_str(), port, options_.keepalive_s);
   if (rc != MOSQ_ERR_SUCCESS) {
     connectionLost(now_ms, std::string("connect: ") + mosquitto_strerror(rc));
     return;
@@ -79,10 +80,17 @@ void MosquittoTransport::connectionLost(std::uint32_t now_ms, const std::string&
   state_ = State::kIdle;
   const std::uint32_t delay = backoff_.next();
   next_attempt_ms_ = now_ms + delay;
-  logger_.log(fleet::LogLevel::kWarn, "broker " + options_.host + ":" +
-                                          std::to_string(options_.port) + " " + why +
-                                          "; retry in " + std::to_string(delay) + " ms");
+  const std::string failed = where();
+  rotation_.failed();  // the next attempt goes to the next broker of the list
+  logger_.log(fleet::LogLevel::kWarn, "broker " + failed + " " + why + "; retry in " +
+                                          std::to_string(delay) + " ms" +
+                                          (options_.brokers.size() > 1 ? " on " + where() : ""));
   if (was_connected && handlers_.disconnected) handlers_.disconnected();
+}
+
+std::string MosquittoTransport::where() const {
+  const auto& [host, port] = options_.brokers.at(rotation_.current());
+  return host + ":" + std::to_string(port);
 }
 
 void MosquittoTransport::service(std::uint32_t now_ms, int timeout_ms) {
@@ -154,9 +162,7 @@ void MosquittoTransport::onConnect(struct mosquitto*, void* self, int rc) {
   }
   transport->state_ = State::kConnected;
   transport->backoff_.reset();
-  transport->logger_.log(fleet::LogLevel::kInfo, "connected to broker " + transport->options_.host +
-                                                     ":" +
-                                                     std::to_string(transport->options_.port));
+  transport->logger_.log(fleet::LogLevel::kInfo, "connected to broker " + transport->where());
   if (transport->handlers_.connected) transport->handlers_.connected();
 }
 

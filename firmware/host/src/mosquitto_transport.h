@@ -7,8 +7,11 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "fleet_core/backoff.h"
+#include "fleet_core/connect_policy.h"
 #include "fleet_core/ports.h"
 
 struct mosquitto;
@@ -18,8 +21,8 @@ namespace host {
 
 struct MqttOptions {
   std::string client_id;
-  std::string host;
-  std::uint16_t port = 1883;
+  // host and port of each broker, tried in this order: a cluster's nodes (at least one)
+  std::vector<std::pair<std::string, std::uint16_t>> brokers;
   std::string username;
   std::string password;
   std::string cafile;  // non-empty: TLS, trusting only this CA (and checking the host name)
@@ -67,9 +70,11 @@ class MosquittoTransport : public fleet::Transport {
 
   void startConnect(std::uint32_t now_ms);
   void connectionLost(std::uint32_t now_ms, const std::string& why);
+  std::string where() const;
 
   MqttOptions options_;
   fleet::Backoff backoff_;
+  fleet::BrokerRotation rotation_;
   fleet::Logger& logger_;
   MqttHandlers handlers_;
   struct mosquitto* mosq_ = nullptr;

@@ -200,3 +200,31 @@ def test_config_rule_and_bad_payloads() -> None:
     assert rejected is not None and rejected.result == "rejected" and rejected.applied_version == 4
     device.reboot(now=1.0)
     assert (device.boot, device.applied_version) == (2, 4)  # the config is kept in flash
+
+
+# --- the ack timeout -----------------------------------------------------------------------------
+
+
+def test_the_sim_ack_timeout_is_the_firmwares() -> None:
+    from controller.sim.simulator import SimConfig
+
+    assert SimConfig().ack_timeout_s * 1000 == firmware_constant("kAckTimeoutMs")
+
+
+def test_unacked_checkins_are_sent_again_after_the_ack_timeout_and_only_then() -> None:
+    device = in_session()
+    device.checkin(1.0, "U2024/0001", MAC)
+    device.checkin(1.0, "U2024/0002", MAC)
+    assert device.resend_unacked(2.0, 30.0) is False  # not sent yet: nothing to resend
+    assert [len(b.events) for b in device.unsent_batches()] == [2]
+    assert device.resend_unacked(2.0, 30.0) is False  # the wait starts
+    assert device.resend_unacked(31.0, 30.0) is False
+    assert device.resend_unacked(32.0, 30.0) is True
+    assert [len(b.events) for b in device.unsent_batches()] == [2]  # all of them again
+    device.on_ack(encode({"v": 1, "upto": 1}))
+    assert device.resend_unacked(40.0, 30.0) is False  # the queue moved: the wait starts over
+    assert device.resend_unacked(69.0, 30.0) is False
+    assert device.resend_unacked(70.0, 30.0) is True
+    assert [[e.seq for e in b.events] for b in device.unsent_batches()] == [[2]]
+    device.on_ack(encode({"v": 1, "upto": 2}))
+    assert device.resend_unacked(200.0, 30.0) is False  # all acked

@@ -9,6 +9,7 @@
 // the time, and most of it once the backoff has grown.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "fleet_core/backoff.h"
@@ -88,6 +89,23 @@ class ReconnectSchedule {
   Backoff backoff_;
   std::uint32_t next_ms_ = 0;
   bool waiting_ = false;  // a failure set next_ms_
+};
+
+// Which broker of a list (a cluster's nodes) the next attempt goes to: the same one while it
+// works, the next one after every failed attempt or lost connection, so a dead node costs one
+// backoff delay, not an outage. The first attempt goes to entry `start` (a device can start on
+// another node than its neighbours).
+class BrokerRotation {
+ public:
+  explicit BrokerRotation(std::size_t count, std::size_t start = 0)
+      : count_(count == 0 ? 1 : count), at_(start % count_) {}
+  std::size_t current() const { return at_; }
+  // The attempt or the connection on current() failed: move on.
+  void failed() { at_ = (at_ + 1) % count_; }
+
+ private:
+  std::size_t count_;
+  std::size_t at_;
 };
 
 }  // namespace fleet

@@ -15,7 +15,7 @@ constexpr const char* kHelp =
     "commands:\n"
     "  set wifi_ssid <ssid>\n"
     "  set wifi_pass <password>   (empty: open network)\n"
-    "  set broker mqtt://host:port (mqtts://host:port for TLS)\n"
+    "  set broker mqtt://host:port (mqtts://host:port for TLS; a cluster: mqtt://a:1883,b:1883)\n"
     "  set mqtt_user <user>       (empty: none)\n"
     "  set mqtt_pass <password>   (empty: none)\n"
     "  set ca_cert <base64>       (the broker's CA, PEM body on one line; empty: none)\n"
@@ -49,8 +49,9 @@ std::optional<std::string> checkSetting(const std::string& key, const std::strin
       return std::string("wifi_pass must be empty or 8..64 characters");
     }
   } else if (key == keys::kBroker) {
-    if (!parseBrokerUrl(value))
-      return std::string("broker must look like mqtt://host:1883 or mqtts://host:8883");
+    if (!parseBrokerList(value))
+      return "broker must look like mqtt://host:1883 or mqtts://host:8883, or list up to " +
+             std::to_string(kMaxBrokers) + " nodes: mqtt://a:1883,b:1883";
   } else if (key == keys::kMqttUser) {
     if (value.size() > kMaxMqttUserLen)
       return "mqtt_user must be at most " + std::to_string(kMaxMqttUserLen) + " characters";
@@ -147,6 +148,29 @@ std::optional<BrokerUrl> parseBrokerUrl(const std::string& url) {
     broker.port = static_cast<std::uint16_t>(port);
   }
   return broker;
+}
+
+std::optional<std::vector<BrokerUrl>> parseBrokerList(const std::string& text) {
+  const std::size_t mark = text.find("://");
+  if (mark == std::string::npos) return std::nullopt;
+  const std::string scheme = text.substr(0, mark + 3);
+  const std::string rest = text.substr(mark + 3);
+  std::vector<BrokerUrl> brokers;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = rest.find(',', start);
+    const std::string entry =
+        rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (entry.empty() || entry.find("://") != std::string::npos) return std::nullopt;
+    const std::optional<BrokerUrl> broker = parseBrokerUrl(scheme + entry);
+    if (!broker || brokers.size() == kMaxBrokers) return std::nullopt;
+    for (const BrokerUrl& seen : brokers) {
+      if (seen.host == broker->host && seen.port == broker->port) return std::nullopt;
+    }
+    brokers.push_back(*broker);
+    if (comma == std::string::npos) return brokers;
+    start = comma + 1;
+  }
 }
 
 ConsoleCommand parseConsoleLine(const std::string& raw) {

@@ -2,7 +2,8 @@
 // device is provisioned without recompiling:
 //   set wifi_ssid <ssid>      campus network the device joins (station)
 //   set wifi_pass <password>  "" for an open network
-//   set broker mqtt://host:port   or mqtts://host:port (TLS; needs ca_cert)
+//   set broker mqtt://host:port   or mqtts://host:port (TLS; needs ca_cert); a cluster's nodes
+//                             as one list: mqtt://a:1883,b:1883,c:1883
 //   set mqtt_user <user>      empty to clear
 //   set mqtt_pass <password>  empty to clear
 //   set ca_cert <base64>      the broker's CA certificate (the PEM body on one line), pinned
@@ -13,8 +14,10 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "fleet_core/ports.h"
 
@@ -23,7 +26,7 @@ namespace fleet {
 struct NetSettings {
   std::string wifi_ssid;
   std::string wifi_pass;
-  std::string broker;  // mqtt://host:port or mqtts://host:port
+  std::string broker;  // mqtt://host:port or mqtts://host:port, or a list: mqtt://a:1883,b:1883
   std::string mqtt_user;
   std::string mqtt_pass;
   std::string ca_cert;  // base64 of the CA certificate's DER (a PEM body without its line breaks)
@@ -42,6 +45,13 @@ struct BrokerUrl {
 // mqtt://host[:port] or mqtts://host[:port] (host a name, an IPv4 address or [IPv6]); nothing
 // otherwise.
 std::optional<BrokerUrl> parseBrokerUrl(const std::string& url);
+
+// The most brokers one list may name (a cluster's nodes).
+constexpr std::size_t kMaxBrokers = 4;
+
+// One broker URL, or a list in one URL: mqtt://a[:port],b[:port],... (every entry with the list's
+// scheme; 1..kMaxBrokers entries, none empty, none twice), in the order given; nothing otherwise.
+std::optional<std::vector<BrokerUrl>> parseBrokerList(const std::string& text);
 
 // The PEM text of a certificate given as the base64 of its DER (as `set ca_cert` stores it):
 // the BEGIN/END lines around the base64 in lines of 64 characters.
