@@ -55,8 +55,8 @@ def device_permissions(root: str, device_id: str) -> Permissions:
     """A device's own topics, as the ACL's `%u` patterns give them."""
     own = f"{check_root(root)}/devices/{check_name(device_id)}"
     return Permissions(
-        publish=(f"{own}/status", f"{own}/heartbeat", f"{own}/state", f"{own}/attendance"),
-        subscribe=(f"{own}/config", f"{own}/attendance/ack", f"{root}/controller/status"),
+        publish=(f"{own}/status", f"{own}/heartbeat", f"{own}/state", f"{own}/attendance", f"{own}/update/state"),
+        subscribe=(f"{own}/config", f"{own}/attendance/ack", f"{own}/update", f"{root}/controller/status"),
     )
 
 
@@ -67,15 +67,16 @@ def user_permissions(root: str, name: str, role: Role) -> Permissions:
     if role is Role.CONTROLLER:
         return Permissions(
             publish=(f"{devices}/+/status", f"{devices}/+/state", f"{devices}/+/config", f"{devices}/+/attendance/ack",
-                     f"{root}/controller/status", f"{root}/controller/probe/+", f"{root}/clients/+/replies"),
+                     f"{devices}/+/update", f"{devices}/+/update/state", f"{root}/controller/status",
+                     f"{root}/controller/probe/+", f"{root}/clients/+/replies"),
             subscribe=(f"{devices}/+/status", f"{devices}/+/heartbeat", f"{devices}/+/state",
-                       f"{devices}/+/attendance", f"{root}/controller/status", f"{root}/controller/probe/+",
-                       f"{root}/controller/requests/+", BROKER_DROPPED),
+                       f"{devices}/+/attendance", f"{devices}/+/update/state", f"{root}/controller/status",
+                       f"{root}/controller/probe/+", f"{root}/controller/requests/+", BROKER_DROPPED),
             deny=deny,
         )
     watch: tuple[str, ...] = ()
     if role in (Role.OPERATOR, Role.ADMIN):
-        watch = (f"{devices}/+/status", f"{devices}/+/heartbeat", f"{devices}/+/state")
+        watch = (f"{devices}/+/status", f"{devices}/+/heartbeat", f"{devices}/+/state", f"{devices}/+/update/state")
     return Permissions(
         publish=(f"{root}/controller/requests/{name}",),
         subscribe=(f"{root}/clients/{name}/replies", f"{root}/controller/status", *watch),

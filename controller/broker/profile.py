@@ -2,16 +2,20 @@
 
 Accounts and what the ACL lets them do (topic root `fleet` by default):
 
-- device, username = client id = device id: publishes its own status, heartbeat, state and
-  attendance; receives its own config and attendance/ack, and the controller status;
-- controller (e.g. `controller`): receives every device's status, heartbeat, state and attendance,
-  and the requests; publishes configs, acks, replies and the controller status, and may clear a
-  device's retained status and state (`fleet device forget`);
+- device, username = client id = device id: publishes its own status, heartbeat, state, attendance
+  and update state; receives its own config, attendance/ack and update command, and the controller
+  status;
+- controller (e.g. `controller`): receives every device's status, heartbeat, state, attendance and
+  update state, and the requests; publishes configs, acks, update commands, replies and the
+  controller status, and may clear a device's retained status, state and update state (`fleet
+  device forget`). Only the controller publishes update commands: an admin starts a rollout through
+  the controller's requests, never by writing a device's update topic;
 - lecturer (e.g. `alice`): publishes requests on its own requests topic
   (`{root}/controller/requests/{username}`); receives its own replies
   (`{root}/clients/{username}/replies`) and the controller status;
-- operator: requests and replies as a lecturer; receives every device's status, heartbeat and
-  state, and the controller status (not configs, which hold Wi-Fi passwords, nor attendance);
+- operator: requests and replies as a lecturer; receives every device's status, heartbeat, state
+  and update state, and the controller status (not configs, which hold Wi-Fi passwords, nor
+  attendance);
 - admin: both a lecturer's and an operator's.
 
 What each role may ask the controller is not the broker's business: the controller reads the
@@ -81,8 +85,10 @@ def device_patterns(root: str) -> list[str]:
         f"pattern write {devices}/heartbeat",
         f"pattern write {devices}/state",
         f"pattern write {devices}/attendance",
+        f"pattern write {devices}/update/state",
         f"pattern read {devices}/config",
         f"pattern read {devices}/attendance/ack",
+        f"pattern read {devices}/update",
         # No %u or %c: Mosquitto logs a warning at start, and grants it to every account, as meant.
         f"pattern read {root}/controller/status",
     ]
@@ -102,6 +108,8 @@ def user_block(root: str, name: str, role: Role) -> list[str]:
             f"topic read {devices}/+/attendance",
             f"topic write {devices}/+/config",
             f"topic write {devices}/+/attendance/ack",
+            f"topic write {devices}/+/update",
+            f"topic readwrite {devices}/+/update/state",
             f"topic readwrite {root}/controller/status",
             f"topic readwrite {root}/controller/probe/+",  # the start's check that $share is honoured
             f"topic read {root}/controller/requests/+",
@@ -118,6 +126,7 @@ def user_block(root: str, name: str, role: Role) -> list[str]:
             f"topic read {devices}/+/status",
             f"topic read {devices}/+/heartbeat",
             f"topic read {devices}/+/state",
+            f"topic read {devices}/+/update/state",
         ]
     return lines
 

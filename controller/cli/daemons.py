@@ -39,7 +39,8 @@ from controller.daemon.settings import DEFAULT_ROOT, ENV_ACL, ControllerSettings
 from controller.errors import FleetError
 
 if TYPE_CHECKING:
-    from controller.sim.simulator import Simulator
+    from controller.sim.simulator import Simulator, UpdateSettings
+    from controller.sim.update import UpdateFaults
 
 UP_CHECKIN_RATE = 180.0
 """`fleet up`'s simulated check-ins per device-minute in a session: 3 a second, students drawn from a
@@ -257,7 +258,7 @@ def _start_controller_and_devices(g: Globals, db: str | None, stack: list[Callab
         err.print(f"metrics on [bold]http://{server.host}:{server.port}/metrics[/] (/healthz, /readyz)")
     if simulate:
         sim = Simulator(SimConfig(broker_url=g.broker, root=g.root, count=simulate, heartbeat_s=heartbeat_s,
-                                  checkin_rate=checkin_rate))
+                                  checkin_rate=checkin_rate, update=_sim_updates(None)))
         sim.start()
         # stopped after the controller, which would otherwise warn that each serving device went offline
         stack.insert(stack.index(ctl.stop), sim.stop)
@@ -293,15 +294,36 @@ def simulate(
     id_prefix: Annotated[str, typer.Option(help="Device id prefix.")] = "sim-",
     start_index: Annotated[int, typer.Option(min=0, help="First device number.")] = 1,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    fw: Annotated[str, typer.Option(help="The firmware version every device runs at start.")] = "1.0.0",
+    update_key: Annotated[Path | None, typer.Option(
+        envvar="FLEET_UPDATE_KEY", help="The fleet's public key (PEM) devices verify images with "
+        "(default: the firmware-signing.pub of `fleet firmware keygen`, if there; with no key every update fails "
+        "no_key).")]
+    = None,
+    download_error: Annotated[float, typer.Option(min=0, max=1, help="Chance an update's download breaks.")] = 0.0,
+    bad_signature: Annotated[float, typer.Option(
+        min=0, max=1, help="Chance an image's signature fails (a tampered image).")] = 0.0,
+    crash: Annotated[float, typer.Option(
+        min=0, max=1, help="Chance a new image crashes after boot, never confirms and is rolled back.")] = 0.0,
+    crash_version: Annotated[list[str] | None, typer.Option(
+        help="A version whose image always crashes after boot (a bad build; repeatable).")] = None,
+    download_s: Annotated[float, typer.Option(min=0, help="Seconds one device takes to download an image.")] = 5.0,
+    rollback_s: Annotated[float, typer.Option(
+        min=0.1, help="Seconds a new image has to confirm before the bootloader goes back.")] = 30.0,
 ) -> None:
-    """Run N simulated devices that speak the contract exactly. Ctrl-C stops them cleanly."""
+    """Run N simulated devices that speak the contract exactly. Ctrl-C stops them cleanly.
+
+    They take firmware updates as a device does (docs/contract.md, `update`), with the failure modes asked for."""
     from controller.sim.simulator import SimConfig, Simulator
+    from controller.sim.update import UpdateFaults
 
     g = globals_of(ctx)
     _log_own_lines(g.verbose)
+    faults = UpdateFaults(download_error, bad_signature, crash, frozenset(crash_version or ()))
     sim = Simulator(SimConfig(broker_url=g.broker, root=g.root, count=count, heartbeat_s=heartbeat_s,
                               checkin_rate=checkin_rate, death_rate=death_rate, id_prefix=id_prefix,
-                              start_index=start_index, seed=seed))
+                              start_index=start_index, seed=seed, fw=fw,
+                              update=_sim_updates(update_key, faults, download_s=download_s, rollback_s=rollback_s)))
     stop = _wait_for_signal()
     sim.start()
     threading.Thread(target=_freeze_heap_when_up, args=(sim, count), daemon=True).start()
@@ -310,6 +332,19 @@ def simulate(
         stop.wait()
     finally:
         sim.stop()
+
+
+def _sim_updates(key: Path | None, faults: UpdateFaults | None = None, *, download_s: float = 5.0,
+                 rollback_s: float = 30.0) -> UpdateSettings:
+    """The simulated devices' update settings: `key`, else the fleet key `fleet firmware keygen` wrote
+    (when there is one), so `fleet up --simulate` devices take the images its controller serves."""
+    from controller.adapters.signing import PUBLIC_NAME, default_key_dir
+    from controller.sim.simulator import UpdateSettings
+    from controller.sim.update import UpdateFaults
+
+    if key is None and (default_key_dir() / PUBLIC_NAME).is_file():
+        key = default_key_dir() / PUBLIC_NAME
+    return UpdateSettings(key, faults or UpdateFaults(), download_s=download_s, rollback_s=rollback_s)
 
 
 def _freeze_heap_when_up(sim: Simulator, count: int) -> None:

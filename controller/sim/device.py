@@ -31,8 +31,10 @@ from controller.contract.messages import (
     load_object,
 )
 from controller.errors import Rejected
+from controller.sim.update import Updater
 
-FW_VERSION: Final = "sim-1.0.0"
+FW_VERSION: Final = "1.0.0"
+"""What a simulated device runs until an update (a semantic version, as update commands compare)."""
 QUEUE_CAPACITY: Final = 256
 """Check-ins a device keeps in flash until acked; a full queue refuses new ones (`kQueueCapacity`)."""
 MAX_SEEN_STUDENTS: Final = 1024
@@ -96,6 +98,7 @@ class DeviceView:
     ssid: str | None
     queued: int
     next_seq: int
+    fw: str = FW_VERSION
 
     @property
     def active_session(self) -> bool:
@@ -114,7 +117,7 @@ class SimDevice:
         self.device_id = device_id
         self.index = index  # its place in the simulated fleet (and the broker it tries first)
         self.ip = f"127.0.{(index // 254) % 256}.{index % 254 + 1}"
-        self.fw = fw
+        self.update = Updater(fw)  # its two firmware slots and any update in progress
         self.boot = 1
         self.booted_at = now
         self.config: Config | None = None
@@ -136,11 +139,16 @@ class SimDevice:
         return 0 if self.config is None else self.config.version
 
     @property
+    def fw(self) -> str:
+        return self.update.running
+
+    @property
     def session_id(self) -> int | None:
         session = None if self.config is None else self.config.session
         return None if session is None else session.session_id
 
     def reboot(self, now: float) -> None:
+        self.update.on_reboot()
         self.boot += 1
         self.booted_at = now
         self._sent = 0
@@ -285,7 +293,7 @@ class SimDevice:
         return DeviceView(
             self.device_id, self.boot, online, 0 if config is None else config.version,
             None if session is None else session.session_id, None if session is None else session.ssid, queued,
-            self.next_seq,
+            self.next_seq, self.fw,
         )
 
     def _uptime_s(self, now: float) -> int:

@@ -1,7 +1,8 @@
 """The simulator's thread: each device's connection life (queued for a connect token, connecting,
 up, backing off, dead, down, stopped), its timers (heartbeats, check-ins, deaths, retries,
-revivals, SUBACK watch), paho's connection callbacks and the clean shutdown. What goes over a
-connection is `controller.sim.traffic`'s.
+revivals, SUBACK watch), paho's connection callbacks, the power cycle of a firmware update and the
+clean shutdown. What goes over a connection is `controller.sim.traffic`'s; firmware updates over
+time are `controller.sim.updating`'s.
 
 Everything here runs on that one thread: every paho call and every `SimDevice` mutation. Other
 threads reach it through the `Simulator` (`controller.sim.simulator`), which posts commands to the
@@ -27,6 +28,7 @@ from controller.sim.device import SimDevice
 from controller.sim.pump import ClientPump
 from controller.sim.reactor import Reactor, Timers
 from controller.sim.traffic import Close, Counters, Link, Phase, Traffic
+from controller.sim.updating import UpdateDriver
 
 if TYPE_CHECKING:
     from paho.mqtt.client import ConnectFlags, DisconnectFlags
@@ -71,7 +73,7 @@ class SimLoop:
         self.links: dict[str, Link] = {}
         for n in range(config.start_index, config.start_index + config.count):
             device_id = config.device_id(n)
-            self.links[device_id] = Link(SimDevice(device_id, n, self._rng, now), BACKOFF_S[0])
+            self.links[device_id] = Link(SimDevice(device_id, n, self._rng, now, config.fw), BACKOFF_S[0])
         self._link_list = list(self.links.values())
         self.counters = Counters()
         self._traffic = Traffic(Topics(config.root), self.counters)
@@ -83,7 +85,10 @@ class SimLoop:
         self._pump: ClientPump[Link]  # made by open()
 
     def open(self) -> Reactor[Link]:
-        """Make the reactor (on the caller's thread, before `run`) for other threads to post to."""
+        """Make the reactor (on the caller's thread, before `run`) for other threads to post to;
+        first the update driver, which may refuse its key file (SimulatorError)."""
+        self._traffic.hooks = self._updates = UpdateDriver(self.config.update, self._traffic, rng=self._rng,
+                                                           reboot=self.reboot)
         reactor: Reactor[Link] = Reactor()
         self._pump = ClientPump(reactor, self._link_list, time.monotonic())
         return reactor
@@ -102,6 +107,7 @@ class SimLoop:
         except Exception:
             log.exception("the simulator loop failed")
         finally:
+            self._updates.close()
             self._pump.close_all()
             with self.cond:
                 self.finished = True
@@ -117,6 +123,14 @@ class SimLoop:
             self._pump.abort(link)
         else:
             link.phase = Phase.DOWN
+
+    def reboot(self, link: Link) -> None:
+        """A firmware update's power cycle: dropped with no DISCONNECT (the will), booted with boot + 1."""
+        if link.phase is Phase.UP and link.client is not None and link.client.socket() is not None:
+            link.closing = Close.REBOOT
+            self._pump.abort(link)  # `_on_disconnect` cancels its timers and boots it
+        elif link.phase not in (Phase.DOWN, Phase.DEAD, Phase.STOPPED):
+            link.device.reboot(time.monotonic())
 
     def revive(self, link: Link) -> bool:
         """Boot a killed or dead device again; False when it is neither."""
@@ -134,15 +148,16 @@ class SimLoop:
         pump.reactor.run_commands()
         now = time.monotonic()
         self._run_timers(now)
+        self._updates.run_timers(now)
         self._run_connects(now)
         pump.misc(now)
         pump.flush()
 
     def _select_timeout(self, now: float) -> float:
         timeout = MAX_SELECT_S
-        due = self._timers.next_due()
-        if due is not None:
-            timeout = min(timeout, due - now)
+        for due in (self._timers.next_due(), self._updates.next_due()):
+            if due is not None:
+                timeout = min(timeout, due - now)
         if self._connect_queue:
             timeout = min(timeout, self._bucket.wait_s())
         return max(0.0, timeout)
@@ -281,22 +296,6 @@ class SimLoop:
         for link in self._link_list:
             self._pump.abort(link)
 
-    def _disconnect_after_shutdown(self, link: Link) -> None:
-        """Send DISCONNECT and let the broker close the connection (see `_shutdown`)."""
-        client = link.client
-        sock = None if client is None else client.socket()
-        if client is None or sock is None:
-            return
-        if client.want_write():  # paho still has bytes queued: it must order DISCONNECT after them
-            client.disconnect()
-            return
-        try:
-            sent = sock.send(_DISCONNECT_PACKET)
-        except OSError:
-            sent = 0
-        if sent != len(_DISCONNECT_PACKET):
-            client.disconnect()
-
     # --- paho callbacks (inside the pump's loop_read/loop_write/loop_misc and reconnect) ---
 
     def _on_connect(
@@ -330,13 +329,16 @@ class SimLoop:
             # (NATS refuses subscriptions for a few seconds while a stream leader moves)
             log.warning("%s: the broker refused a subscription: %s; connecting again", link.name, reason_codes)
             self._schedule(link, _Timer.REFUSED, 0.0)  # not from inside paho's read: on the next tick
+            return
+        if link.phase is Phase.UP and link.closing is None:  # subscribed, its config (in flash) applied;
+            self._updates.on_up(link, time.monotonic())  # not while it is losing power (a SUBACK read on the way out)
 
     def _on_publish(
         self, client: paho.Client, link: Link, mid: int, reason: ReasonCode, properties: Properties,
     ) -> None:
         if link.closing is Close.STOP and mid == link.shutdown_mid:
             link.shutdown_mid = None
-            self._disconnect_after_shutdown(link)
+            _disconnect_after_shutdown(link)
 
     def _on_disconnect(
         self, client: paho.Client, link: Link, flags: DisconnectFlags, reason: ReasonCode,
@@ -350,6 +352,8 @@ class SimLoop:
         now = time.monotonic()
         if closing is Close.KILL:
             link.phase = Phase.DOWN
+        elif closing is Close.REBOOT:
+            self._boot(link, now)
         elif closing is Close.DEATH:
             link.phase = Phase.DEAD
             self._cancel(link, _Timer.CHECKIN)
@@ -359,3 +363,20 @@ class SimLoop:
         else:
             log.debug("%s: connection lost (%s)", link.name, reason)
             self._retry_later(link, now)
+
+
+def _disconnect_after_shutdown(link: Link) -> None:
+    """Send DISCONNECT and let the broker close the connection (see `SimLoop._shutdown`)."""
+    client = link.client
+    sock = None if client is None else client.socket()
+    if client is None or sock is None:
+        return
+    if client.want_write():  # paho still has bytes queued: it must order DISCONNECT after them
+        client.disconnect()
+        return
+    try:
+        sent = sock.send(_DISCONNECT_PACKET)
+    except OSError:
+        sent = 0
+    if sent != len(_DISCONNECT_PACKET):
+        client.disconnect()

@@ -4,7 +4,10 @@ Owns the simulator's public face, used by tests, demos and load runs: what to si
 (`SimConfig`), what it reports (`SimStats`) and `Simulator`, which starts the simulator's thread and
 is the only way other threads reach it. The layers below:
 
-* `SimDevice` (`controller.sim.device`) decides, with no I/O and no clock, by the firmware's rules.
+* `SimDevice` (`controller.sim.device`) decides, with no I/O and no clock, by the firmware's rules;
+  its `Updater` (`controller.sim.update`) does the same for firmware updates.
+* `UpdateDriver` (`controller.sim.updating`) runs the updates over time on the one thread, the
+  images downloaded over HTTP once per URL (`controller.sim.fetch`).
 * `SimLoop` (`controller.sim.loop`) runs on the one thread: each device's connection life, its
   timers and the paho callbacks; one paho client per device (MQTT 3.1.1, clean session, client id =
   device id), reconnects paced by a token bucket so a broker is not flooded.
@@ -23,17 +26,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Final
 
 from controller.adapters.mqtt import DEFAULT_BROKER_URL, broker_of
 from controller.contract.topics import Topics, valid_device_id
 from controller.errors import FleetError
-from controller.sim.device import DeviceView
+from controller.sim.device import FW_VERSION, DeviceView
 from controller.sim.loop import STOP_TIMEOUT_S, SimLoop
 from controller.sim.reactor import Reactor
 from controller.sim.traffic import Link, Phase
+from controller.sim.update import UpdateFaults
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,26 @@ class SimulatorError(FleetError):
 
 
 # --- configuration and snapshots -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpdateSettings:
+    """How the simulated devices take firmware updates (docs/contract.md, `update`)."""
+
+    key: Path | None = None
+    """The fleet's public key (PEM) the devices verify images with; without one every update
+    command is refused `no_key`."""
+    faults: UpdateFaults = field(default_factory=UpdateFaults)
+    download_s: float = 5.0
+    """How long one device takes to download an image (never less than the real download)."""
+    progress_s: float = 1.0
+    """At most one `downloading` report per device this often."""
+    rollback_s: float = 30.0
+    """How long a new image has to confirm before the bootloader goes back to the old one."""
+
+    def __post_init__(self) -> None:
+        if self.download_s < 0 or self.progress_s <= 0 or self.rollback_s <= 0:
+            raise SimulatorError("download_s must not be negative; progress_s and rollback_s must be positive")
 
 
 @dataclass(frozen=True)
@@ -73,6 +98,9 @@ class SimConfig:
     ack_timeout_s: float = 30.0
     """Unacked check-ins are sent again after this long without an ack (the firmware's kAckTimeoutMs)."""
     """A connection whose SUBACK does not come in time is dropped and made again (see `controller.sim.loop`)."""
+    fw: str = FW_VERSION
+    """The firmware version every device runs at start."""
+    update: UpdateSettings = field(default_factory=UpdateSettings)
 
     def __post_init__(self) -> None:
         if self.count < 0 or self.start_index < 0:
@@ -86,6 +114,8 @@ class SimConfig:
                                  "positive")
         if self.checkin_rate < 0 or self.death_rate < 0:
             raise SimulatorError("checkin_rate and death_rate must not be negative")
+        if not 1 <= len(self.fw) < 32:
+            raise SimulatorError("fw must be 1..31 characters (esp_app_desc_t.version)")
         low, high = self.down_s
         if not 0 <= low <= high:
             raise SimulatorError(f"down_s must be (low, high) with 0 <= low <= high, not {self.down_s!r}")
@@ -122,6 +152,11 @@ class SimStats:
     deaths: int
     connect_failures: int
     bad_inbound: int
+    updates_started: int
+    """Update attempts begun (a first `downloading` report)."""
+    updates_confirmed: int
+    updates_failed: int
+    updates_rolled_back: int
 
 
 # --- the public face --------------------------------------------------------------------------

@@ -1,21 +1,24 @@
 """One simulated device's connection (`Link`: the device, its paho client, its phase) and what
-goes over it (`Traffic`): birth, state, heartbeats and attendance out; configs and acks in, handed
-to the `SimDevice`; all of it counted in `Counters`. When connections are made, lost and retried
+goes over it (`Traffic`): birth, state, update state, heartbeats and attendance out; configs and
+acks in, handed to the `SimDevice`, update commands handed to the `UpdateHooks`; all of it counted
+in `Counters`. When connections are made, lost and retried
 is the simulator loop's business (`controller.sim.loop`); everything here runs on its thread.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 
 from controller.contract.messages import JsonObject, encode
 from controller.contract.topics import Topics
+from controller.contract.updates import UpdateState
 from controller.errors import Rejected
 from controller.sim.device import CheckinResult, SimDevice
 
@@ -42,6 +45,7 @@ class Close(Enum):
     KILL = "kill"
     DEATH = "death"
     STOP = "stop"
+    REBOOT = "reboot"  # a power cycle into another firmware slot: down, then up again at once
 
 
 class Link:
@@ -79,6 +83,18 @@ class Counters:
     deaths: int = 0
     connect_failures: int = 0
     bad_inbound: int = 0
+    updates_started: int = 0
+    updates_confirmed: int = 0
+    updates_failed: int = 0
+    updates_rolled_back: int = 0
+
+
+class UpdateHooks(Protocol):
+    """Where update commands go (`controller.sim.updating.UpdateDriver`), and who hears of applied configs."""
+
+    def on_command(self, link: Link, payload: bytes, now: float) -> None: ...
+
+    def on_config_applied(self, link: Link, now: float) -> None: ...
 
 
 class Traffic:
@@ -87,16 +103,37 @@ class Traffic:
     def __init__(self, topics: Topics, counters: Counters) -> None:
         self._topics = topics
         self._counters = counters
+        self.hooks: UpdateHooks | None = None
 
     def greet(self, link: Link, client: paho.Client) -> None:
         """On a new connection: the retained birth, the state it runs again (the retained one may
-        be gone) and the subscriptions to its config and acks."""
+        be gone) and the subscriptions to its config, acks and update command."""
         device = link.device
         topics, device_id = self._topics, device.device_id
         self._publish(client, topics.status(device_id), device.birth().to_obj(device_id), retain=True)
         if device.state is not None:
             self._publish(client, topics.state(device_id), device.state.to_obj(device_id), retain=True)
-        client.subscribe([(topics.config(device_id), 1), (topics.attendance_ack(device_id), 1)])
+        client.subscribe([(topics.config(device_id), 1), (topics.attendance_ack(device_id), 1),
+                          (topics.update(device_id), 1)])
+
+    def update_state(self, link: Link, state: UpdateState, *, count: bool = True) -> None:
+        """Publish a step of the device's update (retained, QoS 1), counted by kind unless it is a
+        report sent again."""
+        client, device_id = link.client, link.device.device_id
+        if client is None:
+            return
+        self._publish(client, self._topics.update_state(device_id), state.to_obj(device_id), qos=1, retain=True)
+        if not count:
+            return
+        counters = self._counters
+        if state.state == "downloading" and state.percent == 0:
+            counters.updates_started += 1
+        elif state.state == "confirmed":
+            counters.updates_confirmed += 1
+        elif state.state == "failed":
+            counters.updates_failed += 1
+        elif state.state == "rolled_back":
+            counters.updates_rolled_back += 1
 
     def will(self, link: Link, client: paho.Client) -> None:
         """Set the retained offline status the broker publishes if the connection dies."""
@@ -120,6 +157,8 @@ class Traffic:
         client, device = link.client, link.device
         if client is not None:
             heartbeat = device.heartbeat(now).to_obj(device.device_id)
+            if device.update.refused:  # only when not 0, after the rest, as the firmware writes it
+                heartbeat["images_refused"] = device.update.refused
             self._publish(client, self._topics.heartbeat(device.device_id), heartbeat)
 
     def checkins(self, link: Link) -> None:
@@ -150,7 +189,8 @@ class Traffic:
             self._counters.checkins_refused += 1
 
     def on_message(self, client: paho.Client, link: Link, message: MQTTMessage) -> None:
-        """paho's `on_message`: a config or an ack for the device; a bad one is counted and dropped."""
+        """paho's `on_message`: a config, an ack or an update command for the device; a bad one is
+        counted and dropped."""
         if link.closing is not None or link.phase is not Phase.UP:
             return  # a dying device reads nothing
         device = link.device
@@ -160,6 +200,9 @@ class Traffic:
                 self._on_config(client, link, payload)
             elif topic == self._topics.attendance_ack(device.device_id):
                 self._counters.checkins_acked += device.on_ack(payload)
+            elif topic == self._topics.update(device.device_id):
+                if self.hooks is not None:
+                    self.hooks.on_command(link, payload, time.monotonic())
             else:  # amqtt 0.12 also sends retained messages matching other clients' subscriptions
                 log.debug("%s: ignored a message on %s, not its topic", device.device_id, topic)
         except Rejected as exc:
@@ -179,6 +222,8 @@ class Traffic:
             self._counters.configs_rejected += 1
             log.info("%s rejected config %d: %s", device.device_id, state.config_version, state.error)
         self._publish(client, self._topics.state(device.device_id), state.to_obj(device.device_id), retain=True)
+        if state.applied and self.hooks is not None:
+            self.hooks.on_config_applied(link, time.monotonic())
 
     def _publish(self, client: paho.Client, topic: str, obj: JsonObject, *, qos: int = 0, retain: bool = False) -> None:
         if client.publish(topic, encode(obj), qos, retain).rc == MQTTErrorCode.MQTT_ERR_SUCCESS:

@@ -178,3 +178,24 @@ def test_an_operator_watches_devices_but_reads_no_configs_or_attendance(accounts
     fresh = accounts.connect("dev-bbb", C, client_id="dev-bbb-2")
     fresh.subscribe(f"{ROOT}/devices/dev-bbb/config")
     assert fresh.wait_for(f"{ROOT}/devices/dev-bbb/config", timeout=10) == CONFIG
+
+
+def test_only_the_controller_orders_firmware_updates_across_nodes(accounts: Accounts) -> None:
+    command_topic, state_topic = f"{ROOT}/devices/dev-aaa/update", f"{ROOT}/devices/dev-aaa/update/state"
+    command, state = b'{"v":1,"version":"1.3.0"}', b'{"v":1,"version":"1.3.0","state":"verifying"}'
+    controller = accounts.connect("controller", A, client_id="controller-upd")
+    controller.subscribe(f"{ROOT}/devices/+/update/state")
+    device = accounts.connect("dev-aaa", B, client_id="dev-aaa-upd")
+    device.subscribe(command_topic)
+    for name, node in (("alice", C), ("olga", A)):  # neither a lecturer nor an operator orders an update
+        user = accounts.connect(name, node, client_id=f"{name}-upd")
+        user.publish(command_topic, f"from {name}".encode(), retain=True)  # dropped
+        user.publish(state_topic, f"forged by {name}".encode(), retain=True)  # dropped
+    other = accounts.connect("dev-bbb", C, client_id="dev-bbb-upd")
+    other.publish(command_topic, b"from dev-bbb", retain=True)  # dropped
+    other.publish(state_topic, b"forged by dev-bbb", retain=True)  # dropped
+    device.publish(command_topic, b"ordered by itself", retain=True)  # dropped
+    controller.publish(command_topic, command, retain=True)
+    assert _until(device, command_topic) == [(command_topic, command)]
+    device.publish(state_topic, state, retain=True)
+    assert _until(controller, state_topic) == [(state_topic, state)]

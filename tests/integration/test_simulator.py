@@ -212,7 +212,7 @@ def test_devices_connect_with_retained_births_and_heartbeats(
     for device_id in ids:
         [birth] = watcher.of(device_id, "status")
         assert birth.obj is not None
-        assert birth.obj["online"] is True and birth.obj["boot"] == 1 and birth.obj["fw"] == "sim-1.0.0"
+        assert birth.obj["online"] is True and birth.obj["boot"] == 1 and birth.obj["fw"] == "1.0.0"
         assert birth.obj["id"] == device_id and birth.obj["ip"].startswith("127.0.")
     heartbeat = watcher.of(ids[0], "heartbeat")[0].obj
     assert heartbeat is not None

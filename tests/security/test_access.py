@@ -119,6 +119,36 @@ def test_an_operator_reads_device_presence_and_sends_only_its_own_requests(profi
     assert olga.received() == [(f"{root}/devices/dev-aaa/status", device_status("dev-aaa"))]
 
 
+def test_only_the_controller_orders_firmware_updates(profile: Profile, connect: Connect) -> None:
+    """A device reads its own update command and reports its own progress; no lecturer, operator,
+    admin or other device can order an update or forge a device's progress (an admin rolls out
+    through the controller's requests)."""
+    root = profile.root
+    command_topic, state_topic = f"{root}/devices/dev-aaa/update", f"{root}/devices/dev-aaa/update/state"
+    command, state = b'{"v":1,"version":"1.3.0"}', b'{"v":1,"version":"1.3.0","state":"verifying"}'
+    controller = connect("controller", profile.user("controller", Role.CONTROLLER))
+    controller.subscribe(f"{root}/devices/+/update/state")
+    device = connect("dev-aaa", profile.device("dev-aaa"))
+    device.subscribe(command_topic)
+    for name, role in (("alice", Role.LECTURER), ("olga", Role.OPERATOR), ("ada", Role.ADMIN)):
+        user = connect(name, profile.user(name, role))
+        user.publish(command_topic, f"from {name}".encode(), retain=True)
+        user.publish(state_topic, f"forged by {name}".encode(), retain=True)
+    other = connect("dev-bbb", profile.device("dev-bbb"))
+    other.publish(command_topic, b"from dev-bbb", retain=True)
+    other.publish(state_topic, b"forged by dev-bbb", retain=True)
+    other.subscribe(command_topic)  # granted (as on Mosquitto), but nothing is delivered
+    device.publish(command_topic, b"ordered by itself", retain=True)
+    controller.publish(command_topic, command, retain=True)
+    assert device.received() == [(command_topic, command)]
+    device.publish(state_topic, state, retain=True)
+    assert controller.received() == [(state_topic, state)]
+    assert other.drain() == []
+    watcher = connect("olga2", profile.user("olga2", Role.OPERATOR))  # operators follow a rollout's progress
+    watcher.subscribe(state_topic)
+    assert watcher.wait_for(state_topic) == state  # the retained progress is the device's own
+
+
 def test_a_will_on_another_devices_topic_is_dropped(profile: Profile, connect: Connect) -> None:
     root = profile.root
     pw_a, pw_b = profile.device("dev-aaa"), profile.device("dev-bbb")

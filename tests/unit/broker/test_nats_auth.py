@@ -28,7 +28,8 @@ def test_a_device_gets_only_its_own_topics() -> None:
     got = nats_auth.device_permissions("fleet", "dev-1")
     assert all("/devices/dev-1/" in t for t in got.publish)
     assert set(got.subscribe) == {"fleet/devices/dev-1/config", "fleet/devices/dev-1/attendance/ack",
-                                  "fleet/controller/status"}
+                                  "fleet/devices/dev-1/update", "fleet/controller/status"}
+    assert "fleet/devices/dev-1/update/state" in got.publish and "fleet/devices/dev-1/update" not in got.publish
 
 
 def test_users_match_the_mosquitto_acl_roles() -> None:
@@ -41,6 +42,12 @@ def test_users_match_the_mosquitto_acl_roles() -> None:
     assert not any(t.endswith(("config", "attendance")) for t in operator.subscribe)
     controller = nats_auth.user_permissions("fleet", "controller", Role.CONTROLLER)
     assert "fleet/devices/+/config" in controller.publish and "fleet/controller/requests/+" in controller.subscribe
+    # firmware updates: only the controller commands them; operators and admins follow the progress
+    assert "fleet/devices/+/update" in controller.publish and "fleet/devices/+/update/state" in controller.subscribe
+    for user in (lecturer, operator, nats_auth.user_permissions("fleet", "ada", Role.ADMIN)):
+        assert not any(t.endswith("/update") for t in user.publish)
+    assert "fleet/devices/+/update/state" in operator.subscribe
+    assert "fleet/devices/+/update/state" not in lecturer.subscribe
 
 
 def test_the_block_lists_every_account_with_its_hash_and_mqtt_only() -> None:

@@ -51,6 +51,24 @@ def acl() -> object:
         ("esp32-aa", "fleet/controller/requests/esp32-aa", W, False),  # devices make no requests
         ("esp32-aa", "fleet/clients/esp32-aa/replies", R, False),
         ("esp32-aa", "fleet/controller/status", W, False),
+        # firmware updates: a device reads its own command and reports its own progress
+        ("esp32-aa", "fleet/devices/esp32-aa/update", R, True),
+        ("esp32-aa", "fleet/devices/esp32-aa/update/state", W, True),
+        ("esp32-aa", "fleet/devices/esp32-aa/update", W, False),  # never orders its own update
+        ("esp32-aa", "fleet/devices/esp32-bb/update", R, False),
+        ("esp32-aa", "fleet/devices/esp32-bb/update/state", W, False),
+        ("esp32-aa", "fleet/devices/esp32-bb/update/state", R, False),
+        ("ctl", "fleet/devices/esp32-aa/update", W, True),
+        ("ctl", "fleet/devices/esp32-aa/update/state", R, True),
+        ("ctl", "fleet/devices/esp32-aa/update/state", W, True),  # cleared with the device
+        ("alice", "fleet/devices/esp32-aa/update", W, False),
+        ("alice", "fleet/devices/esp32-aa/update/state", R, False),
+        ("alice", "fleet/devices/alice/update", R, False),
+        ("olga", "fleet/devices/esp32-aa/update", W, False),
+        ("olga", "fleet/devices/esp32-aa/update/state", R, True),
+        ("olga", "fleet/devices/esp32-aa/update/state", W, False),
+        ("ada", "fleet/devices/esp32-aa/update", W, False),  # a rollout goes through the controller
+        ("ada", "fleet/devices/esp32-aa/update/state", R, True),
         # the controller
         ("ctl", "fleet/devices/esp32-aa/status", R, True),
         ("ctl", "fleet/devices/esp32-aa/status", W, True),  # `fleet device forget` clears it
