@@ -8,20 +8,12 @@
 #include <cstring>
 #include <vector>
 
+#include <fleet_core/identifiers.h>
+
 namespace glue {
 namespace {
 
 constexpr std::size_t kSha256Bytes = 32;
-
-std::string toHex(const unsigned char* data, std::size_t len) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < len; ++i) {
-    out.push_back(kDigits[data[i] >> 4]);
-    out.push_back(kDigits[data[i] & 0xf]);
-  }
-  return out;
-}
 
 bool fromBase64(const std::string& text, std::vector<unsigned char>& out) {
   std::size_t len = 0;
@@ -68,7 +60,7 @@ std::string OtaSlots::runningVersion() const {
 std::string OtaSlots::runningSha256() const {
   std::uint8_t digest[kSha256Bytes];
   if (esp_partition_get_sha256(esp_ota_get_running_partition(), digest) != ESP_OK) return "";
-  return toHex(digest, sizeof(digest));
+  return fleet::toHex(digest, sizeof(digest));
 }
 
 bool OtaSlots::canUpdate() const {
@@ -122,7 +114,7 @@ bool OtaSlots::finish(std::string& sha256_hex, std::string& version) {
   }
   esp_app_desc_t desc;
   if (esp_ota_get_partition_description(target_, &desc) != ESP_OK) return false;
-  sha256_hex = toHex(digest, sizeof(digest));
+  sha256_hex = fleet::toHex(digest, sizeof(digest));
   version.assign(desc.version, strnlen(desc.version, sizeof(desc.version)));
   finished_ = true;
   return true;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dir_storage.h"
+#include "fleet_core/identifiers.h"
 #include "fleet_core/version.h"
 #include "host_image.h"
 
@@ -36,16 +37,6 @@ std::optional<std::vector<unsigned char>> fromHex(const std::string& hex) {
     const std::string byte = hex.substr(i, 2);
     if (byte.find_first_not_of("0123456789abcdef") != std::string::npos) return std::nullopt;
     out.push_back(static_cast<unsigned char>(std::stoi(byte, nullptr, 16)));
-  }
-  return out;
-}
-
-std::string toHex(const unsigned char* data, std::size_t len) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < len; ++i) {
-    out.push_back(kDigits[data[i] >> 4]);
-    out.push_back(kDigits[data[i] & 0xf]);
   }
   return out;
 }
@@ -77,7 +68,7 @@ std::string HostSlots::runningSha256() const {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_Digest(image.data(), image.size(), digest, &len, EVP_sha256(), nullptr) != 1) return "";
-  return toHex(digest, len);
+  return fleet::toHex(digest, len);
 }
 
 bool HostSlots::pendingVerify() const {
@@ -119,7 +110,7 @@ bool HostSlots::finish(std::string& sha256_hex, std::string& version) {
   EVP_MD_CTX_free(sha_);
   sha_ = nullptr;
   if (!hashed || !closed) return false;
-  sha256_hex = toHex(digest, len);
+  sha256_hex = fleet::toHex(digest, len);
   finished_ = unpack(version);
   return finished_;
 }

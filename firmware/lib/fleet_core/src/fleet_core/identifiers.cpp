@@ -86,6 +86,13 @@ std::string deviceIdFromMac(const std::uint8_t mac[6]) {
   return id;
 }
 
+std::string toHex(const std::uint8_t* data, std::size_t len) {
+  std::string out;
+  out.reserve(2 * len);
+  for (std::size_t i = 0; i < len; ++i) appendHexByte(out, data[i]);
+  return out;
+}
+
 std::string formatMac(const std::uint8_t mac[6]) {
   std::string text;
   for (int i = 0; i < 6; ++i) {

@@ -24,6 +24,8 @@ bool isValidMac(const std::string& mac);
 
 // "esp32-" + the six MAC bytes as 12 lowercase hex digits, in wire order (mac[0] first).
 std::string deviceIdFromMac(const std::uint8_t mac[6]);
+// `len` bytes as 2 * `len` lowercase hex digits (a SHA-256 as the contract writes it).
+std::string toHex(const std::uint8_t* data, std::size_t len);
 // The six bytes as aa:bb:cc:dd:ee:ff.
 std::string formatMac(const std::uint8_t mac[6]);
 // aa:bb:cc:dd:ee:ff (either case) into six bytes; false when `text` is no MAC.
