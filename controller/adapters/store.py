@@ -195,12 +195,26 @@ class Store(TimetableStore, SessionStore):
 
     def last_seq_before(self, device_id: str, session_id: int, seq: int) -> int | None:
         """The highest seq below `seq` stored (or recorded as rejected) from the device in the
-        session; None without one. Where a controller that just started resumes a device's acks
-        (controller.core.acks); by the indexed session, not a scan of every check-in."""
+        session, or, with none there yet, in the last earlier session the device is named for (seqs
+        rise across sessions: a batch lost at a session's start shows too); None without one. Where
+        a controller that just started resumes a device's acks (controller.core.acks): a bound
+        from below (a session moved away by failover no longer names the device), which costs a
+        held ack at most, never a lost check-in; by the indexed sessions, not a scan of every check-in."""
         with self._reading() as s:
-            found = [s.exec(select(func.max(table.seq)).where(table.session_id == session_id,
-                                                             table.device_id == device_id, table.seq < seq)).one()
-                     for table in (AttendanceRecord, RejectedCheckin)]
+            found = self._max_seq_before(s, device_id, session_id, seq)
+            if found is None:
+                earlier = s.exec(select(FleetSession.id).where(FleetSession.device_id == device_id,
+                                                               col(FleetSession.id) < session_id)
+                                 .order_by(col(FleetSession.id).desc()).limit(1)).first()
+                if earlier is not None:
+                    found = self._max_seq_before(s, device_id, earlier, seq)
+        return found
+
+    @staticmethod
+    def _max_seq_before(s: Session, device_id: str, session_id: int, seq: int) -> int | None:
+        found = [s.exec(select(func.max(table.seq)).where(table.session_id == session_id,
+                                                         table.device_id == device_id, table.seq < seq)).one()
+                 for table in (AttendanceRecord, RejectedCheckin)]
         return max((n for n in found if n is not None), default=None)
 
     def attendance(self, session_id: int) -> tuple[list[CheckinRecord], list[RejectedRecord]]:

@@ -25,7 +25,7 @@ from controller.contract.messages import ControllerRole, controller_status, enco
 from controller.contract.topics import Topics
 from controller.core.fleet import Fleet, Move
 from controller.core.lease import HaMode, ha_mode
-from controller.core.liveness import Registry
+from controller.core.liveness import NO_ACKS, Registry
 from controller.core.waiters import Waiters
 from controller.daemon.connection import Subscriber, connect, make_client
 from controller.daemon.effects import Applier
@@ -204,6 +204,8 @@ class Controller:
         statuses and states come with the subscriptions, and every config is published again."""
         self._merge_liveness()
         self._resync(now)
+        for device in self.fleet.live.devices.values():  # another leader may have acked since: each
+            device.acks = NO_ACKS  # device's acks resume from the store (controller.core.acks)
         self._acting = True
         term = self.leadership.term() or 0
         log.log(logging.WARNING if term > 1 else logging.INFO, "controller %s leads now (lease term %d)",

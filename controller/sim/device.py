@@ -128,7 +128,7 @@ class SimDevice:
         self._rng = rng
         self._rssi = rng.randint(RSSI_RANGE[0] + 5, RSSI_RANGE[1] - 5)
         self._sent = 0  # how many queued events went out on the current connection
-        self._ack_wait: tuple[tuple[int, int], float] | None = None  # (queue head, length), since when
+        self._ack_wait: tuple[int, float] | None = None  # (queue head's seq, since when)
         # Slot use of the current session since it started on this boot (the firmware's
         # StationStats); refused associations are left out, as an ESP32 leaves them out.
         self._stations_peak = 0
@@ -159,14 +159,17 @@ class SimDevice:
                 self.seen.insert(event.student_id)
 
     def resend_unacked(self, now: float, timeout_s: float) -> bool:
-        """The firmware's ack timeout: once every queued check-in has gone out and the queue has not
-        moved for `timeout_s`, all of it is to be sent again (True). An ack lost on the way (a
-        broker node dying, a controller reconnecting with a clean session) then costs a resend,
-        not a check-in stuck until the next connection. Checked at each heartbeat."""
-        if not self.queue or self._sent < len(self.queue):
+        """The firmware's ack timeout: once every queued check-in has gone out and no ack has moved
+        the queue's head for `timeout_s`, all of it is to be sent again (True). An ack lost on the
+        way (a broker node dying, a controller reconnecting with a clean session) or held for a
+        lost batch (controller.core.acks) then costs a resend, not a check-in stuck until the next
+        connection; new check-ins queued meanwhile do not put it off. Checked at each heartbeat."""
+        if not self.queue:
             self._ack_wait = None
             return False
-        head = (self.queue[0][1].seq, len(self.queue))
+        if self._sent < len(self.queue):
+            return False
+        head = self.queue[0][1].seq
         if self._ack_wait is None or self._ack_wait[0] != head:
             self._ack_wait = (head, now)
             return False

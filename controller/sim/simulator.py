@@ -95,12 +95,13 @@ class SimConfig:
     down_s: tuple[float, float] = (5.0, 60.0)
     """How long a dead device stays down before it boots again."""
     suback_timeout_s: float = 10.0
-    ack_timeout_s: float = 30.0
-    """Unacked check-ins are sent again after this long without an ack (the firmware's kAckTimeoutMs)."""
     """A connection whose SUBACK does not come in time is dropped and made again (see `controller.sim.loop`)."""
     fw: str = FW_VERSION
     """The firmware version every device runs at start."""
     update: UpdateSettings = field(default_factory=UpdateSettings)
+    ack_timeout_s: float = 30.0
+    """Unacked check-ins are sent again after this long without an ack moving the queue (the firmware's
+    kAckTimeoutMs)."""
 
     def __post_init__(self) -> None:
         if self.count < 0 or self.start_index < 0:

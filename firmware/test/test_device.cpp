@@ -338,6 +338,28 @@ TEST_F(DeviceTest, ResendsWhenNoAckArrives) {
   EXPECT_EQ(sentEvents().size(), 2u);
 }
 
+TEST_F(DeviceTest, NewCheckinsDoNotPutOffTheResendOfUnackedOnes) {
+  // a controller holding its ack for a lost batch waits for this resend: check-ins coming more
+  // often than the ack timeout must not restart it
+  boot();
+  connect();
+  deliver("config", samples::activeConfigJson(7));
+  device->checkin("S1", "", "");
+  device->loop();
+  for (int n = 2; n <= 4; ++n) {
+    clock.advance(fleet::kAckTimeoutMs / 4);
+    device->checkin("S" + std::to_string(n), "", "");
+    device->loop();
+  }
+  ASSERT_EQ(sentEvents().size(), 4u);  // one batch each, none acked
+  clock.advance(fleet::kAckTimeoutMs - 3 * (fleet::kAckTimeoutMs / 4));
+  device->loop();
+  const auto events = sentEvents();
+  ASSERT_EQ(events.size(), 8u);  // the whole queue again, 30 s after S1 went out
+  EXPECT_EQ(events[4].seq, 1u);
+  EXPECT_EQ(events[7].seq, 4u);
+}
+
 TEST_F(DeviceTest, HeartbeatEvery30Seconds) {
   boot();
   connect();

@@ -113,6 +113,19 @@ def test_the_last_seq_before_a_batch_counts_stored_and_rejected_events_of_the_se
     assert store.last_seq_before("dev-b", session_id, 8) is None
 
 
+def test_the_last_seq_before_a_sessions_first_batch_comes_from_the_devices_last_session(store: Store) -> None:
+    # seqs rise across sessions: a batch lost at the start of a session shows as a gap too
+    seen(store, "dev-a")
+    first = store.start_session(REQUEST, ["dev-a"], {}, now=1.0).session.id
+    store.ingest("dev-a", Attendance(first, (CheckinEvent(1, "U1"), CheckinEvent(2, "U2"))), now=2.0)
+    store.end_session(first, {}, now=3.0)
+    second = store.start_session(REQUEST, ["dev-a"], {}, now=4.0).session.id
+    assert store.last_seq_before("dev-a", second, 5) == 2  # 3..4 never arrived: held for
+    store.ingest("dev-a", Attendance(second, (CheckinEvent(3, "U3"),)), now=5.0)
+    assert store.last_seq_before("dev-a", second, 5) == 3  # the session's own seqs come first
+    assert store.last_seq_before("dev-b", second, 5) is None  # a device with no session before
+
+
 def test_liveness_flush_upserts(store: Store) -> None:
     seen(store, "dev-a")
     store.flush_liveness([LivenessRow("dev-a", 200.0, 2, "fw2", "10.0.0.9", 3)], now=200.0)

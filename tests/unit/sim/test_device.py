@@ -228,3 +228,19 @@ def test_unacked_checkins_are_sent_again_after_the_ack_timeout_and_only_then() -
     assert [[e.seq for e in b.events] for b in device.unsent_batches()] == [[2]]
     device.on_ack(encode({"v": 1, "upto": 2}))
     assert device.resend_unacked(200.0, 30.0) is False  # all acked
+
+
+def test_new_checkins_do_not_put_off_the_resend_of_unacked_ones() -> None:
+    # a controller holding its ack for a lost batch waits for this resend (controller.core.acks):
+    # a hall checking in more often than the ack timeout must not restart it
+    device = in_session()
+    device.checkin(1.0, "U2024/0001", MAC)
+    device.unsent_batches()
+    assert device.resend_unacked(1.0, 30.0) is False  # the wait starts
+    for n, now in ((2, 10.0), (3, 20.0), (4, 30.0)):
+        device.checkin(now, f"U2024/{n:04d}", MAC)
+        assert device.resend_unacked(now, 30.0) is False  # not all sent yet
+        device.unsent_batches()
+        assert device.resend_unacked(now + 0.5, 30.0) is False
+    assert device.resend_unacked(31.0, 30.0) is True
+    assert [[e.seq for e in b.events] for b in device.unsent_batches()] == [[1, 2, 3, 4]]

@@ -325,6 +325,10 @@ bool Device::stationRequest(const std::string& station) {
 void Device::flushQueue() {
   if (!link_up_ || !ports_.transport.connected()) return;
   const auto& entries = queue_.entries();
+  // The ack timeout runs from the oldest sent check-in still unacked (or the last ack that moved
+  // the queue), not from the latest send: a controller holding its ack for a lost batch waits for
+  // this resend, which check-ins arriving more often than the timeout must not put off forever.
+  bool waiting = !entries.empty() && sent_upto_ >= entries.front().seq;
   for (std::size_t sent = 0; sent < kMaxBatchesPerLoop; ++sent) {
     const auto next = std::find_if(entries.begin(), entries.end(),
                                    [this](const QueuedCheckin& e) { return e.seq > sent_upto_; });
@@ -339,7 +343,8 @@ void Device::flushQueue() {
     }
     if (!publish(topics_.attendance(), batch->payload, false)) return;
     sent_upto_ = batch->last_seq;
-    ack_wait_start_ms_ = ports_.clock.millis();
+    if (!waiting) ack_wait_start_ms_ = ports_.clock.millis();
+    waiting = true;
     ++stats_.batches_sent;
     log(LogLevel::kDebug, "sent check-ins " + std::to_string(batch->first_seq) + ".." +
                               std::to_string(batch->last_seq) + " of session " +
