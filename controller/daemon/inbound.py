@@ -170,25 +170,26 @@ class Inbound:
         self._applier.reconcile(device_id, now)
 
     def _on_attendance(self, device_id: str, batch: Attendance, now: float) -> None:
-        self._resume_acks(device_id, batch)
+        first = min(e.seq for e in batch.events)
+        self._resume_acks(device_id, batch.session_id, first)
         result = self._store.ingest(device_id, batch, now)
         failpoints.hit("after_ingest_commit")
         self._stats.checkins["stored"] += result.stored
         self._stats.checkins["duplicate"] += result.duplicates
         for reason, n in result.rejected.items():
             self._stats.reject_checkins(reason, n, self._topics.attendance(device_id), f"session {batch.session_id}")
-        upto = self._ack_upto(device_id, min(e.seq for e in batch.events), result.upto)
+        upto = self._ack_upto(device_id, first, result.upto)
         if upto is not None:
             self._outbox.send(self._topics.attendance_ack(device_id), encode(ack(upto)))
 
-    def _resume_acks(self, device_id: str, batch: Attendance) -> None:
+    def _resume_acks(self, device_id: str, session_id: int, first: int) -> None:
         """A device's first batch since this controller started: how far its acks reached is read
         from what the store holds of it in the batch's session, so a batch lost while no
         controller listened (a restart, a standby taking over) is held for as well."""
         device = self._fleet.live.devices.get(device_id)
         if device is None or device.acks != NO_ACKS or self._settings.shared_group:
             return
-        stored = self._store.last_seq_before(device_id, batch.session_id, min(e.seq for e in batch.events))
+        stored = self._store.last_seq_before(device_id, session_id, first)
         if stored is not None:
             device.acks = acks.AckMark(stored)
 

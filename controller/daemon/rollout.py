@@ -64,8 +64,7 @@ class Rollouts:
     def facts(self, now: float) -> rollout.Facts:
         """Who is online and runs what (this controller's registry), who serves a session (its fleet and
         the database, where another controller's claims are at once) and the lectures that hold rooms."""
-        live = self._fleet.live
-        return rollout.Facts(online=live.online_ids(now), running={d.device_id: d.fw for d in live},
+        return rollout.Facts(online=self._fleet.live.online_ids(now), running=self._running(),
                              serving=set(self._fleet.busy()) | self._store.rollouts.serving(),
                              rooms={d: info.room for d, info in self._fleet.inventory().items()},
                              lectures=self._store.rollouts.lectures(now))
@@ -86,8 +85,8 @@ class Rollouts:
         devices = self._targets(params)
         if not devices:
             raise RolloutRefused(f"no device matches the target ({params.target})", "no_devices")
-        facts = self.facts(now)
-        lower = rollout.downgrades(params.version, {d: facts.running.get(d) for d in devices})
+        running = self._running()
+        lower = rollout.downgrades(params.version, {d: running.get(d) for d in devices})
         if lower and not params.allow_downgrade:
             raise RolloutRefused(f"{len(lower)} device(s) run a version above {params.version} ({', '.join(lower[:5])}"
                                  f"{', ...' if len(lower) > 5 else ''}): add --allow-downgrade to go down", "downgrade")
@@ -152,7 +151,7 @@ class Rollouts:
                 log.error("database error in rollout %d (will retry): %s", rollout_id, exc)
 
     def _tick_one(self, rollout_id: int, facts: rollout.Facts, now: float) -> None:
-        decide = partial(_decide, facts=facts, now=now, policy=self._policy)
+        decide = partial(rollout.decide, facts=facts, now=now, policy=self._policy)
         ticked = self._store.rollouts.tick(rollout_id, decide, now)
         if ticked is None:
             return
@@ -198,6 +197,10 @@ class Rollouts:
 
     # --- helpers ----------------------------------------------------------------------------------
 
+    def _running(self) -> dict[str, str | None]:
+        """What each device this controller has heard from runs (its birth's or heartbeat's `fw`)."""
+        return {d.device_id: d.fw for d in self._fleet.live}
+
     def _image(self, version: str) -> FirmwareImage | None:
         return next((i for i in self._store.firmware.images().images if i.version == version), None)
 
@@ -217,8 +220,3 @@ class Rollouts:
         else:
             chosen = known
         return sorted(chosen - excluded)
-
-
-def _decide(plan: rollout.Plan, targets: list[rollout.Target], *, facts: rollout.Facts, now: float,
-            policy: rollout.Policy) -> rollout.Decision:
-    return rollout.decide(plan, targets, facts, now, policy)
