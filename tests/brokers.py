@@ -34,6 +34,19 @@ _LOG_TAIL_LINES = 20
 BrokerKind = Literal["amqtt", "mosquitto"]
 
 
+
+def stop_process(process: subprocess.Popen[bytes] | None, name: str) -> None:
+    """SIGTERM a broker process and wait, SIGKILL after KILL_AFTER_S; None or one already gone: nothing."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(KILL_AFTER_S)
+    except subprocess.TimeoutExpired:
+        log.warning("%s ignored SIGTERM; killing it", name)
+        process.kill()
+        process.wait()
+
 class RunningBroker:
     """A started broker: where it listens, and how to stop or restart it on the same port."""
 
@@ -152,15 +165,7 @@ class MosquittoBroker(RunningBroker):
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(KILL_AFTER_S)
-        except subprocess.TimeoutExpired:
-            log.warning("mosquitto on port %d ignored SIGTERM; killing it", self.port)
-            process.kill()
-            process.wait()
+        stop_process(process, f"mosquitto on port {self.port}")
 
     def restart(self) -> None:
         self.stop()

@@ -30,13 +30,13 @@ from pathlib import Path
 from types import TracebackType
 
 from tests import rawmqtt
+from tests.brokers import stop_process
 
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 NODES = 3
 READY_TIMEOUT_S = 60.0  # an empty store is ready in about 1 s; MQTT's streams can take longer on a busy machine
-KILL_AFTER_S = 5.0
 _LOG_TAIL_LINES = 30
 _PORT_KINDS = ("client", "cluster", "mqtt", "http")
 
@@ -152,17 +152,9 @@ class NatsNode:
             process.wait()
 
     def stop(self) -> None:
-        """SIGTERM and wait (SIGKILL after KILL_AFTER_S); calling it again does nothing."""
+        """SIGTERM and wait (SIGKILL after tests.brokers.KILL_AFTER_S); calling it again does nothing."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(KILL_AFTER_S)
-        except subprocess.TimeoutExpired:
-            log.warning("nats node %s ignored SIGTERM; killing it", self.name)
-            process.kill()
-            process.wait()
+        stop_process(process, f"nats node {self.name}")
 
     def healthy(self) -> bool:
         try:
